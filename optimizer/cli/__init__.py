@@ -1,0 +1,41 @@
+"""The ``staffplan`` command line: a thin click layer (parse, call, print, exit code).
+
+Each command group lives in its own module of this package and exposes ``COMMANDS``;
+heavy libraries are imported inside the commands so that ``--help`` is instant.
+Exit codes: 0 done, 1 infeasible or no solution, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import rich_click as click
+
+from optimizer import __version__
+from optimizer.cli import common, export, runs, solve, synth, validate
+from optimizer.i18n import set_lang
+
+click.rich_click.USE_RICH_MARKUP = False
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="staffplan")
+@click.option(
+    "--lang",
+    type=click.Choice(["vi", "en"]),
+    default="vi",
+    show_default=True,
+    envvar="STAFFPLAN_LANG",
+    help="Language of messages: Vietnamese (vi) or English (en).",
+)
+def main(lang: str) -> None:
+    """staffplan: place commune-level staff under quotas and rules, explain, export.
+
+    Exit codes: 0 done, 1 infeasible or no solution, 2 bad input.
+    """
+    set_lang(lang)
+
+
+for _module in (validate, synth, solve, runs, export):
+    for _command in _module.COMMANDS:
+        main.add_command(_command)
+
+__all__ = ["common", "main"]

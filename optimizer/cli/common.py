@@ -1,0 +1,51 @@
+"""Helpers shared by the CLI commands: printing input problems and exit codes."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import click
+
+from optimizer.errors import InputError, Issue
+from optimizer.i18n import t
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+EXIT_OK = 0
+EXIT_INFEASIBLE = 1
+EXIT_BAD_INPUT = 2
+
+
+def format_issue(issue: Issue) -> str:
+    """One line per issue: severity, location, value, what is wrong, what to do."""
+    label = t("cli.error") if issue.severity == "error" else t("cli.warning")
+    value = f" [{issue.value}]" if issue.value != "" else ""
+    hint = f" → {issue.hint}" if issue.hint else ""
+    return f"{label} {issue.location()}{value}: {issue.message}{hint}"
+
+
+def print_issues(issues: list[Issue]) -> None:
+    """Print issues to standard error, errors first, then a count."""
+    for issue in issues:
+        click.echo(format_issue(issue), err=True)
+    n_err = sum(i.severity == "error" for i in issues)
+    n_warn = len(issues) - n_err
+    click.echo(t("cli.issue_count", errors=n_err, warnings=n_warn), err=True)
+
+
+def bad_input_exits(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn an :class:`InputError` raised by a command into the problem list and exit 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except InputError as exc:
+            print_issues(exc.issues)
+            sys.exit(EXIT_BAD_INPUT)
+
+    return wrapper

@@ -1,0 +1,77 @@
+"""Solver-independent result of a solve: a placement, its status and its proof (layer 2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from optimizer.data import Int32Array
+
+Status = Literal["optimal", "feasible", "infeasible", "no_solution"]
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """One lexicographic stage (or the single weighted stage).
+
+    ``value`` and ``bound`` are of the stage's objective, the terms weighted as the
+    stage combines them; ``bound`` is a proven lower bound against the unpruned model.
+    """
+
+    name: str
+    terms: tuple[str, ...]
+    status: Status
+    value: int | None
+    bound: int | None
+    time_s: float
+
+    @property
+    def gap(self) -> float | None:
+        """Relative gap ``(value - bound) / max(1, |value|)``; ``None`` without a solution."""
+        if self.value is None or self.bound is None:
+            return None
+        return (self.value - self.bound) / max(1.0, abs(self.value))
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """The small typed value every solve returns.
+
+    ``assignment[i]`` is the post line of person ``i``, or ``-1`` when unplaced.
+    ``values`` and ``bounds`` map each objective term to its value in the placement and
+    its proven lower bound.  ``unplaced_reasons`` maps each unplaced person's index to a
+    sentence a planner can act on.
+    """
+
+    status: Status
+    assignment: Int32Array
+    stages: tuple[StageResult, ...] = ()
+    values: dict[str, int] = field(default_factory=dict)
+    bounds: dict[str, int] = field(default_factory=dict)
+    unplaced_reasons: dict[int, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    peak_memory_mb: float = 0.0
+    candidate_counts: dict[str, int] = field(default_factory=dict)
+    interrupted: bool = False
+    message: str = ""
+
+    @property
+    def proven(self) -> bool:
+        """True when every stage is proven optimal (and the solve was not interrupted)."""
+        return (
+            not self.interrupted
+            and bool(self.stages)
+            and all(s.status == "optimal" for s in self.stages)
+        )
+
+    @property
+    def has_placement(self) -> bool:
+        """True when the result carries a placement (optimal or feasible)."""
+        return self.status in ("optimal", "feasible")
+
+    @property
+    def num_placed(self) -> int:
+        """Number of people with a post."""
+        return int(np.count_nonzero(self.assignment >= 0))
