@@ -41,6 +41,9 @@ GENDERS = ("F", "M")
 #: Objective terms of DESIGN §5, in the default lexicographic order.
 TERMS = ("shortfall", "unplaced", "moves", "long_commute", "commute", "preference")
 
+#: Extra term of a re-plan: people whose placement differs from the base run's.
+CHANGES = "changes"
+
 #: Hard rule ids of DESIGN §4: the same ids in the model, the checker, explanations, tests.
 RULE_IDS = (
     "one_post",

@@ -1,5 +1,176 @@
-"""CLI commands (placeholder until its issue lands)."""
+"""``staffplan run``: solve a scenario with live progress, store the run, print its KPIs."""
 
-import click
+from __future__ import annotations
 
-COMMANDS: list[click.Command] = []
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import rich_click as click
+
+from optimizer.cli.common import EXIT_INFEASIBLE, bad_input_exits, print_issues
+from optimizer.cli.runs import store_option
+from optimizer.i18n import t
+
+if TYPE_CHECKING:
+    from optimizer.io import Scenario
+    from optimizer.solve.engine import Progress
+
+log = logging.getLogger("staffplan")
+
+
+class _Interrupts:
+    """First Ctrl-C: stop the solve and keep the best placement; second: abort."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self._previous: Any = None
+
+    def __enter__(self) -> _Interrupts:
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.stop.is_set():
+            raise KeyboardInterrupt
+        self.stop.set()
+        click.echo(t("run.stopping"), err=True)
+
+
+def _format_progress(event: Progress) -> str:
+    gap = "" if event.gap is None else f" gap {100 * event.gap:.3f}%"
+    obj = "" if event.objective is None else f" obj {event.objective}"
+    bound = "" if event.bound is None else f" bound {event.bound}"
+    note = f" {event.note}" if event.note else ""
+    return f"[{event.elapsed_s:7.2f}s] {event.stage}{obj}{bound}{gap}{note}"
+
+
+def solve_with_progress(problem: Any, stop: threading.Event) -> Any:
+    """Solve with a live status line on a terminal, plain lines otherwise."""
+    from optimizer.solve import solve
+
+    if sys.stderr.isatty():
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        with console.status(t("run.solving")) as status:
+            def on_progress(event: Progress) -> None:
+                status.update(_format_progress(event))
+                log.info(_format_progress(event))
+
+            return solve(problem, progress=on_progress, stop=stop)
+
+    def plain(event: Progress) -> None:
+        click.echo(_format_progress(event), err=True)
+
+    return solve(problem, progress=plain, stop=stop)
+
+
+def apply_cli_solver_options(
+    scenario: Scenario, time_limit: float | None, workers: int | None, seed: int | None
+) -> Scenario:
+    """The scenario with the command line's solver options applied (recorded with the run)."""
+    import dataclasses
+
+    changes = {
+        k: v
+        for k, v in (("time_limit_s", time_limit), ("workers", workers), ("seed", seed))
+        if v is not None
+    }
+    if not changes:
+        return scenario
+    return dataclasses.replace(scenario, solver=dataclasses.replace(scenario.solver, **changes))
+
+
+@click.command("run")
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a scenario key, e.g. rules.max_commute_km=20 (repeatable).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write placements.csv, unplaced.csv and units.csv there.")
+@click.option("--time-limit", type=float, help="Solver time limit in seconds (default: the scenario's).")
+@click.option("--workers", type=int, help="Solver threads (default: the scenario's).")
+@click.option("--seed", type=int, help="Random seed (default: the scenario's).")
+@store_option
+@bad_input_exits
+def run(
+    scenario: Path,
+    overrides: tuple[str, ...],
+    out_dir: Path | None,
+    time_limit: float | None,
+    workers: int | None,
+    seed: int | None,
+    store_path: Path | None,
+) -> None:
+    """Solve SCENARIO, store the run and print its id and KPI table.
+
+    Shows a live progress line (stage, objective, bound, gap, elapsed).  Ctrl-C or the
+    time limit keeps the best placement found, stored as not proven; a second Ctrl-C
+    aborts without storing.  Exit 0 when solved, 1 when infeasible (see
+    `staffplan diagnose`), 2 on bad input.
+    """
+    from optimizer import __version__
+    from optimizer.cli.runs import kpi_table, open_store
+    from optimizer.io import load_problem, load_scenario
+    from optimizer.store import NewRun
+    from optimizer.tables import run_tables
+
+    sc = apply_cli_solver_options(load_scenario(scenario, overrides), time_limit, workers, seed)
+    problem, warnings = load_problem(sc)
+    if warnings:
+        print_issues(warnings)
+    store = open_store(store_path)
+    with _Interrupts() as interrupts:
+        result = solve_with_progress(problem, interrupts.stop)
+    tables = run_tables(problem, result.assignment, result.unplaced_reasons)
+    run_id = store.save(
+        NewRun(
+            scenario_name=sc.name,
+            scenario_path=str(sc.path),
+            scenario_hash=sc.file_hash(),
+            resolved_scenario=sc.resolved(),
+            overrides=sc.overrides,
+            input_hashes=sc.input_hashes(),
+            package_version=__version__,
+            solver_params={
+                "time_limit_s": sc.solver.time_limit_s,
+                "workers": sc.solver.workers,
+                "seed": sc.solver.seed,
+                "engine": "flow+repair",
+            },
+            result=result,
+            tables=tables,
+            rules=problem.rules,
+        )
+    )
+    stored = store.get(run_id)
+    if out_dir is not None:
+        from optimizer.export.annex import write_csv_tables
+
+        write_csv_tables(stored.tables, out_dir)
+    from rich.console import Console
+
+    console = Console()
+    click.echo(t("run.stored", run_id=run_id, status=result.status, proven=result.proven))
+    for stage in result.stages:
+        gap = "" if stage.gap is None else f"{100 * stage.gap:.4f}%"
+        click.echo(t("run.stage", name=stage.name, status=stage.status, value=stage.value,
+                     bound=stage.bound if stage.bound is not None else "-", gap=gap or "-"))
+    if result.status == "infeasible":
+        click.echo(t("run.infeasible", scenario=str(scenario)), err=True)
+        sys.exit(EXIT_INFEASIBLE)
+    console.print(kpi_table({run_id: stored.kpis}))
+    timings = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
+    click.echo(t("run.timings", timings=timings, memory=f"{result.peak_memory_mb:.0f}"))
+    if result.interrupted:
+        click.echo(t("run.not_proven"), err=True)
+
+
+COMMANDS: list[click.Command] = [run]

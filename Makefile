@@ -1,0 +1,42 @@
+# staffplan: `make demo` runs the full-city HCMC scenario end to end; `make test` runs the tests.
+# Both set everything up first (system packages, .venv, the package and its tools).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_OUT ?= demo-out
+export STAFFPLAN_STORE ?= $(CURDIR)/$(DEMO_OUT)/staffplan.db
+CITY := scenarios/hcmc-2025/generated
+
+.PHONY: setup system demo test lint bench clean
+
+setup: system $(STAMP)
+
+system:
+	bash scripts/install-system-deps.sh
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+$(CITY)/staff.csv: $(STAMP)
+	$(BIN)/staffplan synth --out $(CITY) --seed 0 --format both
+
+demo: setup $(CITY)/staff.csv
+	bash scripts/demo.sh
+
+test: setup
+	bash scripts/test.sh
+
+lint: setup
+	$(BIN)/ruff check optimizer tests benchmarks
+	$(BIN)/mypy optimizer
+
+bench: setup $(CITY)/staff.csv
+	$(BIN)/python benchmarks/bench_solve.py
+
+clean:
+	rm -rf $(DEMO_OUT) $(CITY)

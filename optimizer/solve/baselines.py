@@ -1,0 +1,286 @@
+"""Reference solvers on the same candidate set: greedy, HiGHS MIP, naive CP-SAT (layer 6).
+
+They exist to measure staffplan against (``benchmarks/``) and to serve as independent
+optima in tests on small instances.  All three model every hard rule; the MIP and
+CP-SAT solve the lexicographic objective stage by stage, each stage constrained to
+the values of the previous ones.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from optimizer.data import CHANGES, LEADERSHIP_SHORTFALL_WEIGHT, TERMS, IntArray, Problem
+from optimizer.solve.candidates import Candidates, build_candidates
+from optimizer.solve.side import relative_conflicts
+
+
+@dataclass(frozen=True)
+class BaselineResult:
+    """A baseline's placement and how it ended."""
+
+    name: str
+    assignment: IntArray
+    status: str  # optimal | feasible | no_solution | infeasible
+    time_s: float
+    bounds: dict[str, float]
+
+
+def greedy(problem: Problem, cand: Candidates | None = None) -> BaselineResult:
+    """Each person in roster order takes the nearest candidate post with room whose unit
+    holds no relative in conflict; else stays unplaced (people who must be placed first)."""
+    t0 = time.perf_counter()
+    cand = cand or build_candidates(problem)
+    order = np.lexsort((cand.dist_km, cand.person))
+    person = cand.person[order]
+    starts = np.searchsorted(person, np.arange(problem.num_staff + 1))
+    room = problem.posts.max.copy()
+    out = np.full(problem.num_staff, -1, dtype=np.int64)
+    relatives: dict[int, list[int]] = {}
+    for a, b in zip(problem.relations.a_idx, problem.relations.b_idx, strict=True):
+        relatives.setdefault(int(a), []).append(int(b))
+        relatives.setdefault(int(b), []).append(int(a))
+    people = sorted(range(problem.num_staff), key=lambda i: bool(cand.can_stay_unplaced[i]))
+    for i in people:
+        for k in order[starts[i] : starts[i + 1]]:
+            p = int(cand.post[k])
+            if room[p] <= 0:
+                continue
+            out[i] = p
+            if relatives.get(i) and relative_conflicts(problem, out):
+                out[i] = -1
+                continue
+            room[p] -= 1
+            break
+    return BaselineResult("greedy", out, "feasible", time.perf_counter() - t0, {})
+
+
+def _relative_rows(problem: Problem, cand: Candidates) -> list[np.ndarray]:
+    """Index sets of candidate pairs that may not all be taken: for each pair of relatives
+    and unit, the leadership pairs of one with any pair of the other (scope leadership),
+    or any pair of both (scope any)."""
+    scope = problem.rules.relatives_scope
+    if scope == "off":
+        return []
+    by_pu: dict[tuple[int, int], np.ndarray] = {}
+    key = cand.person * problem.num_units + cand.unit
+    order = np.argsort(key, kind="stable")
+    ks = key[order]
+    rows = []
+    lead = problem.posts.leadership[cand.post]
+
+    def pairs(i: int, u: int) -> np.ndarray:
+        if (i, u) not in by_pu:
+            k = i * problem.num_units + u
+            by_pu[(i, u)] = order[np.searchsorted(ks, k, "left") : np.searchsorted(ks, k, "right")]
+        return by_pu[(i, u)]
+
+    for a, b in zip(problem.relations.a_idx, problem.relations.b_idx, strict=True):
+        units = np.intersect1d(cand.unit[cand.person == a], cand.unit[cand.person == b])
+        for u in units:
+            pa, pb = pairs(int(a), int(u)), pairs(int(b), int(u))
+            if scope == "any":
+                rows.append(np.concatenate([pa, pb]))
+            else:
+                rows.append(np.concatenate([pa[lead[pa]], pb]))
+                rows.append(np.concatenate([pa, pb[lead[pb]]]))
+    return [r for r in rows if len(r) > 1]
+
+
+def _term_vectors(problem: Problem, cand: Candidates) -> dict[str, np.ndarray]:
+    """Objective coefficient of each term over the columns [pairs | unplaced | shortfall]."""
+    n_pairs, n, p = len(cand), problem.num_staff, problem.num_posts
+    mult = np.where(problem.posts.leadership, LEADERSHIP_SHORTFALL_WEIGHT, 1).astype(float)
+    zeros_p, zeros_n = np.zeros(n_pairs), np.zeros(n)
+    vecs = {
+        "shortfall": np.concatenate([zeros_p, zeros_n, mult]),
+        "unplaced": np.concatenate([zeros_p, np.ones(n), np.zeros(p)]),
+    }
+    for term in ("moves", "long_commute", "commute", "preference"):
+        vecs[term] = np.concatenate([cand.term(term).astype(float), zeros_n, np.zeros(p)])
+    was_placed = (cand.reference >= 0).astype(float) if cand.reference is not None else zeros_n
+    vecs[CHANGES] = np.concatenate([cand.changes.astype(float), was_placed, np.zeros(p)])
+    return vecs
+
+
+def highs_mip(problem: Problem, time_limit_s: float = 120.0, cand: Candidates | None = None) -> BaselineResult:
+    """Solve the full model (relatives included) with HiGHS, lexicographically."""
+    import highspy
+
+    t0 = time.perf_counter()
+    cand = cand or build_candidates(problem)
+    n_pairs, n, p = len(cand), problem.num_staff, problem.num_posts
+    num_cols = n_pairs + n + p
+    rows_i: list[np.ndarray] = []
+    rows_j: list[np.ndarray] = []
+    lower: list[np.ndarray] = []
+    upper: list[np.ndarray] = []
+    r = 0
+    # one_post: Σ x + u = 1 per person
+    rows_i += [cand.person, np.arange(n)]
+    rows_j += [np.arange(n_pairs), n_pairs + np.arange(n)]
+    lower.append(np.ones(n))
+    upper.append(np.ones(n))
+    r += n
+    # post_max and shortfall: min ≤ Σ x + s, Σ x ≤ max
+    rows_i += [r + cand.post, r + np.arange(p)]
+    rows_j += [np.arange(n_pairs), n_pairs + n + np.arange(p)]
+    lower.append(problem.posts.min.astype(float))
+    upper.append(np.full(p, np.inf))
+    r += p
+    rows_i.append(r + cand.post)
+    rows_j.append(np.arange(n_pairs))
+    lower.append(np.full(p, -np.inf))
+    upper.append(problem.posts.max.astype(float))
+    r += p
+    for cols in _relative_rows(problem, cand):
+        rows_i.append(np.full(len(cols), r))
+        rows_j.append(cols)
+        lower.append(np.array([-np.inf]))
+        upper.append(np.array([1.0]))
+        r += 1
+    a = sp.csc_matrix(
+        (np.ones(sum(len(x) for x in rows_i)), (np.concatenate(rows_i), np.concatenate(rows_j))),
+        shape=(r, num_cols),
+    )
+    col_upper = np.concatenate([
+        np.ones(n_pairs),
+        cand.can_stay_unplaced.astype(float),
+        np.zeros(p) if problem.rules.min_is_hard else problem.posts.min.astype(float),
+    ])
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = num_cols, r
+    lp.col_cost_ = np.zeros(num_cols)
+    lp.col_lower_ = np.zeros(num_cols)
+    lp.col_upper_ = col_upper
+    lp.row_lower_ = np.concatenate(lower)
+    lp.row_upper_ = np.concatenate(upper)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = a.indptr
+    lp.a_matrix_.index_ = a.indices
+    lp.a_matrix_.value_ = a.data
+    lp.integrality_ = [highspy.HighsVarType.kInteger] * n_pairs + [highspy.HighsVarType.kContinuous] * (n + p)
+    h.passModel(lp)
+    vecs = _term_vectors(problem, cand)
+    stages = _stages(problem)
+    status, bounds = "optimal", {}
+    x = None
+    for terms, weights in stages:
+        remaining = time_limit_s - (time.perf_counter() - t0)
+        if remaining <= 0:
+            status = "feasible" if x is not None else "no_solution"
+            break
+        h.setOptionValue("time_limit", float(remaining))
+        obj = sum(w * vecs[t] for t, w in zip(terms, weights, strict=True))
+        h.changeColsCost(num_cols, np.arange(num_cols, dtype=np.int32), obj)
+        h.run()
+        model_status = h.getModelStatus()
+        if model_status == highspy.HighsModelStatus.kInfeasible:
+            return BaselineResult("highs", np.full(n, -1), "infeasible", time.perf_counter() - t0, {})
+        sol = np.array(h.getSolution().col_value)
+        if len(sol) != num_cols or not np.isfinite(sol).all():
+            status = "no_solution" if x is None else "feasible"
+            break
+        x = sol
+        value = float(obj @ x)
+        info = h.getInfo()
+        bounds["+".join(terms)] = float(info.mip_dual_bound)
+        if model_status != highspy.HighsModelStatus.kOptimal:
+            status = "feasible"
+            break
+        nz = np.flatnonzero(obj)
+        h.addRow(-np.inf, np.round(value) + 0.5, len(nz), nz.astype(np.int32), obj[nz])
+    assignment = np.full(n, -1, dtype=np.int64)
+    if x is not None:
+        chosen = np.flatnonzero(x[:n_pairs] > 0.5)
+        assignment[cand.person[chosen]] = cand.post[chosen]
+    return BaselineResult("highs", assignment, status, time.perf_counter() - t0, bounds)
+
+
+def _stages(problem: Problem) -> list[tuple[tuple[str, ...], tuple[float, ...]]]:
+    """One stage per priority term, or one weighted stage."""
+    obj = problem.objective
+    if obj.weights is not None:
+        w = dict(obj.weights)
+        terms = tuple(t for t in (*TERMS, CHANGES) if w.get(t, 0))
+        return [(terms, tuple(float(w[t]) for t in terms))]
+    stages: list[tuple[tuple[str, ...], tuple[float, ...]]] = [((t,), (1.0,)) for t in obj.priorities]
+    if problem.rules.min_is_hard:
+        stages.insert(0, (("shortfall",), (1.0,)))
+    return stages
+
+
+def naive_cpsat(problem: Problem, time_limit_s: float = 120.0, workers: int = 2, seed: int = 0,
+                cand: Candidates | None = None) -> BaselineResult:
+    """One Boolean per candidate pair, the whole model in CP-SAT, lexicographic stages."""
+    from ortools.sat.python import cp_model
+
+    t0 = time.perf_counter()
+    cand = cand or build_candidates(problem)
+    n, p = problem.num_staff, problem.num_posts
+    m = cp_model.CpModel()
+    x = [m.new_bool_var(f"x{k}") for k in range(len(cand))]
+    by_person: list[list[int]] = [[] for _ in range(n)]
+    by_post: list[list[int]] = [[] for _ in range(p)]
+    for k, (i, q) in enumerate(zip(cand.person, cand.post, strict=True)):
+        by_person[i].append(k)
+        by_post[q].append(k)
+    unplaced = []
+    for i in range(n):
+        if cand.can_stay_unplaced[i]:
+            u = m.new_bool_var(f"u{i}")
+            m.add(sum(x[k] for k in by_person[i]) + u == 1)
+            unplaced.append(u)
+        else:
+            m.add(sum(x[k] for k in by_person[i]) == 1)
+    short = []
+    mult = np.where(problem.posts.leadership, LEADERSHIP_SHORTFALL_WEIGHT, 1)
+    for q in range(p):
+        filled = sum(x[k] for k in by_post[q])
+        m.add(filled <= int(problem.posts.max[q]))
+        s = m.new_int_var(0, 0 if problem.rules.min_is_hard else int(problem.posts.min[q]), f"s{q}")
+        m.add(filled + s >= int(problem.posts.min[q]))
+        short.append(int(mult[q]) * s)
+    for cols in _relative_rows(problem, cand):
+        m.add(sum(x[k] for k in cols) <= 1)
+    exprs = {"shortfall": sum(short), "unplaced": sum(unplaced)}
+    for term in ("moves", "long_commute", "commute", "preference"):
+        c = cand.term(term)
+        nz = np.flatnonzero(c)
+        exprs[term] = cp_model.LinearExpr.weighted_sum([x[k] for k in nz], [int(c[k]) for k in nz])
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = workers
+    solver.parameters.random_seed = seed
+    status_name, bounds, best = "optimal", {}, None
+    for terms, weights in _stages(problem):
+        remaining = time_limit_s - (time.perf_counter() - t0)
+        if remaining <= 0:
+            status_name = "feasible" if best is not None else "no_solution"
+            break
+        solver.parameters.max_time_in_seconds = remaining
+        obj = sum(int(w) * exprs[t] for t, w in zip(terms, weights, strict=True))
+        m.minimize(obj)
+        st = solver.solve(m)
+        if st == cp_model.INFEASIBLE:
+            return BaselineResult("cpsat", np.full(n, -1), "infeasible", time.perf_counter() - t0, {})
+        if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            status_name = "no_solution" if best is None else "feasible"
+            break
+        best = np.array([solver.boolean_value(v) for v in x], dtype=bool)
+        bounds["+".join(terms)] = solver.best_objective_bound
+        if st != cp_model.OPTIMAL:
+            status_name = "feasible"
+            break
+        m.add(obj <= int(round(solver.objective_value)))
+    assignment = np.full(n, -1, dtype=np.int64)
+    if best is not None:
+        chosen = np.flatnonzero(best)
+        assignment[cand.person[chosen]] = cand.post[chosen]
+    return BaselineResult("cpsat", assignment, status_name, time.perf_counter() - t0, bounds)

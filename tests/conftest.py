@@ -1,0 +1,8 @@
+"""Test configuration: make ``tests/`` importable (``builders``) and keep tests offline."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
