@@ -25,7 +25,7 @@ UNPLACED_COLUMNS = (
 )
 UNIT_COLUMNS = (
     "unit_id", "unit_name", "bloc", "department", "position", "category", "leadership",
-    "min", "max", "filled", "shortfall",
+    "min", "max", "filled", "shortfall", "non_local", "unit_lat", "unit_lon",
 )
 
 
@@ -120,7 +120,7 @@ def run_tables(
             "department": [posts.department[p] for p in post_of],
             "position": [posts.position[p] for p in post_of],
             "leadership": posts.leadership[post_of],
-            "distance_km": np.round(dist, 2),
+            "distance_km": dist,  # unrounded: the commute term rounds per person
             "moved": st.origin_idx[placed] != unit_of,
             "bloc_changed": np.array(
                 [st.bloc[i] != posts.bloc[p] for i, p in zip(placed, post_of, strict=True)],
@@ -163,6 +163,9 @@ def run_tables(
             "max": posts.max,
             "filled": filled,
             "shortfall": np.maximum(0, posts.min - filled),
+            "non_local": posts.non_local,
+            "unit_lat": units.lat[posts.unit_idx],
+            "unit_lon": units.lon[posts.unit_idx],
         },
         columns=list(UNIT_COLUMNS),
     )

@@ -10,11 +10,8 @@ from __future__ import annotations
 import rich_click as click
 
 from optimizer import __version__
-from optimizer.cli import common, export, runs, solve, synth, validate
+from optimizer.cli import common, explain, export, runs, solve, synth, validate
 from optimizer.i18n import set_lang
-
-click.rich_click.USE_RICH_MARKUP = False
-
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="staffplan")
@@ -33,8 +30,7 @@ def main(lang: str) -> None:
     """
     set_lang(lang)
 
-
-for _module in (validate, synth, solve, runs, export):
+for _module in (validate, synth, solve, runs, export, explain):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 

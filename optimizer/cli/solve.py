@@ -117,16 +117,16 @@ def run(
     `staffplan diagnose`), 2 on bad input.
     """
     from optimizer import __version__
-    from optimizer.cli.runs import kpi_table, open_store
+    from optimizer.cli.runs import kpi_table
     from optimizer.io import load_problem, load_scenario
-    from optimizer.store import NewRun
+    from optimizer.store import NewRun, RunStore
     from optimizer.tables import run_tables
 
     sc = apply_cli_solver_options(load_scenario(scenario, overrides), time_limit, workers, seed)
     problem, warnings = load_problem(sc)
     if warnings:
         print_issues(warnings)
-    store = open_store(store_path)
+    store = RunStore(store_path)  # created (0600) when missing
     with _Interrupts() as interrupts:
         result = solve_with_progress(problem, interrupts.stop)
     tables = run_tables(problem, result.assignment, result.unplaced_reasons)

@@ -32,6 +32,9 @@ from optimizer.solve.side import choose_to_move, conflict_bound, relative_confli
 log = logging.getLogger(__name__)
 
 MAX_REPAIR_ROUNDS = 25
+#: Below this many candidate pairs, a solve the repair could not prove is finished by
+#: the exact MIP (relatives included) in the time left.
+EXACT_FINISH_MAX_PAIRS = 50_000
 
 
 @dataclass(frozen=True)
@@ -185,10 +188,12 @@ def solve(
     fixed[problem.pins.staff_idx[np.array(problem.pins.mode, dtype=object) == "fix"]] = True
     banned: set[tuple[int, int]] = set()
     rounds = 0
+    conflicts_seen = False
     status_infeasible = ""
     exact_proven: bool | None = None  # set when the exact MIP finished the solve
     try:
         conflicts = relative_conflicts(problem, assignment)
+        conflicts_seen = bool(conflicts)
         while conflicts:
             rounds += 1
             if rounds > MAX_REPAIR_ROUNDS:
@@ -227,6 +232,20 @@ def solve(
             peak_memory_mb=_peak_memory_mb(), candidate_counts=_counts(cand),
             message="the relatives rule cannot be met together with the other hard rules",
         )
+
+    if (
+        not interrupted
+        and exact_proven is None
+        and conflicts_seen
+        and len(cand) <= EXACT_FINISH_MAX_PAIRS
+        and s.deadline - time.perf_counter() > 1.0
+    ):
+        t = time.perf_counter()
+        exact = highs_mip(problem, s.deadline - time.perf_counter(), cand)
+        timings["exact"] = time.perf_counter() - t
+        s.emit("exact", None, None, exact.status)
+        if exact.status == "optimal":
+            assignment, exact_proven = exact.assignment, True
 
     t = time.perf_counter()
     assert_valid(problem, assignment)
