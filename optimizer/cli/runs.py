@@ -1,5 +1,457 @@
-"""CLI commands (placeholder until its issue lands)."""
+"""Commands over stored runs: ``runs``, ``show``, ``rm``, ``compare``.
 
-import click
+Also exported for the other commands: :data:`store_option` (the ``--store`` option,
+envvar ``STAFFPLAN_STORE``) and :func:`print_kpis` (the KPI table ``staffplan run``
+prints).  The store, pandas and plotly are imported inside the commands so that
+``staffplan --help`` stays instant.
+"""
 
-COMMANDS: list[click.Command] = []
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import rich_click as click
+from rich.console import Console
+from rich.table import Table
+
+from optimizer.cli.common import bad_input_exits
+from optimizer.errors import InputError, Issue
+from optimizer.i18n import get_lang, t
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from optimizer.store import RunStore, StoredRun
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Per-unit KPIs the report's map can be coloured by (kept equal to ``kpis.MAP_KPIS``,
+#: which a test checks; repeated here so ``--help`` does not import pandas).
+MAP_KPI_CHOICES = (
+    "fill_rate",
+    "shortfall",
+    "vacant",
+    "filled",
+    "moves",
+    "commute_mean_km",
+    "long_commute",
+    "unplaced_origin",
+    "woman_leader",
+)
+#: Columns of the per-unit table printed by ``show``.
+SHOW_UNIT_COLUMNS = (
+    "unit_id",
+    "unit_name",
+    "bloc",
+    "quota",
+    "filled",
+    "shortfall",
+    "vacant",
+    "fill_rate",
+    "moves",
+    "commute_mean_km",
+    "long_commute",
+    "unplaced_origin",
+    "woman_leader",
+)
+#: How many people placed differently ``compare`` prints (all go to --csv / --html).
+PEOPLE_PRINTED = 50
+
+store_option = click.option(
+    "--store",
+    "store_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="STAFFPLAN_STORE",
+    show_envvar=True,
+    default=None,
+    help="Run store file (SQLite). Default: ./staffplan.db.",
+)
+"""The ``--store PATH`` option (envvar ``STAFFPLAN_STORE``); the command gets ``store_path``."""
+
+
+def report_options(func: F) -> F:
+    """The options shared by ``show --html`` and ``compare --html``."""
+    options = [
+        click.option(
+            "--html",
+            "html_path",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="Also write a self-contained HTML report (opens offline).",
+        ),
+        click.option(
+            "--redact",
+            is_flag=True,
+            help="Initials and birth year only in the personal columns (report and --csv).",
+        ),
+        click.option(
+            "--map-kpi",
+            type=click.Choice(MAP_KPI_CHOICES),
+            default="fill_rate",
+            show_default=True,
+            help="Per-unit KPI that colours the report's map.",
+        ),
+        click.option(
+            "--geojson",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            default=None,
+            help="Unit polygons (GeoJSON, 'code' = unit id). Default: the scenario's data.geojson.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def open_store(store_path: Path | None) -> RunStore:
+    """Open an existing store (a missing file is a clear input error, exit 2)."""
+    from optimizer.store import RunStore
+
+    return RunStore(store_path, create=False)
+
+
+def _console() -> Console:
+    return Console(highlight=False)
+
+
+def _fmt(value: Any, kind: str, *, signed: bool = False) -> str:
+    from optimizer.compare import format_value
+
+    return format_value(value, kind, get_lang(), signed=signed)
+
+
+def _yes_no(flag: bool) -> str:
+    return t("runs.yes") if flag else t("runs.no")
+
+
+def kpi_table(kpis_by_run: Mapping[str, Mapping[str, Any]], title: str | None = None) -> Table:
+    """A rich table of KPIs, one column per run, with deltas against the first run.
+
+    Parameters
+    ----------
+    kpis_by_run
+        ``{run_id: kpis}`` with ``kpis`` as :func:`optimizer.kpis.compute_kpis` returns.
+    title
+        Table title; default: the catalogue's KPI title.
+    """
+    from optimizer.compare import delta_column, flatten_kpis, kpi_kind
+    from optimizer.export.report import kpi_label
+
+    ids = list(kpis_by_run)
+    flat = {i: flatten_kpis(k) for i, k in kpis_by_run.items()}
+    names: list[str] = []
+    for f in flat.values():
+        names.extend(n for n in f if n not in names)
+    table = Table(title=title or t("runs.kpis_title"), title_justify="left")
+    table.add_column(t("runs.col.kpi"), ratio=None, min_width=24)
+    for i in ids:
+        table.add_column(i, justify="right")
+    for i in ids[1:]:
+        table.add_column(delta_column(i), justify="right")
+    for name in names:
+        kind = kpi_kind(name)
+        default = 0 if "." in name else None
+        values = [flat[i].get(name, default) for i in ids]
+        cells = [_fmt(v, kind) for v in values]
+        for v in values[1:]:
+            delta = None if v is None or values[0] is None else v - values[0]
+            cells.append(_fmt(delta, kind, signed=True))
+        table.add_row(kpi_label(name, get_lang()), *cells)
+    return table
+
+
+def print_kpis(
+    kpis_by_run: Mapping[str, Mapping[str, Any]], console: Console | None = None
+) -> None:
+    """Print :func:`kpi_table` (what ``staffplan run`` shows after storing a run)."""
+    (console or _console()).print(kpi_table(kpis_by_run))
+
+
+def _frame_table(
+    frame: pd.DataFrame, columns: Sequence[str], title: str, label_prefix: str
+) -> Table:
+    from optimizer.compare import kpi_kind
+
+    table = Table(title=title, title_justify="left")
+    for col in columns:
+        numeric = str(frame[col].dtype) not in ("object", "str", "string", "bool")
+        table.add_column(t(f"{label_prefix}.{col}"), justify="right" if numeric else "left")
+    for rec in frame[list(columns)].to_dict("records"):
+        cells = []
+        for col in columns:
+            v = rec[col]
+            if isinstance(v, bool):
+                cells.append(_yes_no(v))
+            elif col == "bloc":
+                cells.append(t(f"report.bloc.{v}", get_lang()))
+            elif isinstance(v, str):
+                cells.append(v)
+            else:
+                cells.append(_fmt(v, kpi_kind(col)))
+        table.add_row(*cells)
+    return table
+
+
+def _print_header(console: Console, run: StoredRun) -> None:
+    total = run.meta.get("timings", {}).get("total")
+    console.print(
+        t("runs.run_header", run_id=run.run_id, scenario=run.scenario_name, created=run.created_at)
+    )
+    console.print(
+        t(
+            "runs.status_line",
+            status=t(f"store.status.{run.status}"),
+            proven=_yes_no(run.proven),
+            time=_fmt(total, "km"),
+            hash=run.manifest_hash,
+        )
+    )
+    values, bounds = run.meta.get("values", {}), run.meta.get("bounds", {})
+    if values:
+        table = Table(title=t("runs.terms_title"), title_justify="left")
+        for key in ("runs.col.term", "runs.col.value", "runs.col.bound"):
+            table.add_column(t(key), justify="left" if key == "runs.col.term" else "right")
+        for term, value in values.items():
+            table.add_row(
+                t(f"kpi.terms.{term}"), _fmt(value, "count"), _fmt(bounds.get(term), "count")
+            )
+        console.print(table)
+
+
+@click.command("runs")
+@click.option("--scenario", default=None, help="Only the runs of this scenario name.")
+@click.option("--sweep", default=None, help="Only the runs of this sweep id.")
+@store_option
+@bad_input_exits
+def runs(scenario: str | None, sweep: str | None, store_path: Path | None) -> None:
+    """List the stored runs, newest first."""
+    store = open_store(store_path)
+    summaries = store.list(scenario=scenario, sweep=sweep)
+    console = _console()
+    if not summaries:
+        console.print(t("runs.none"))
+        return
+    table = Table(title=t("runs.list_title", store=str(store.path)), title_justify="left")
+    with_base = any(s.base_run for s in summaries)
+    numeric = ("placed", "unplaced", "shortfall", "fill_rate")
+    heads = ("run_id", "created", "scenario", "status", *numeric)
+    for h in (*heads, "base_run") if with_base else heads:
+        table.add_column(
+            t(f"runs.col.{h}"),
+            justify="right" if h in numeric else "left",
+            no_wrap=h in ("run_id", "base_run", *numeric),
+        )
+    for s in summaries:
+        cells = [
+            s.run_id,
+            s.created_at[:16].replace("T", " "),
+            s.scenario_name,
+            t(f"store.status.{s.status}"),
+            _fmt(s.placed, "count"),
+            _fmt(s.unplaced, "count"),
+            _fmt(s.shortfall, "count"),
+            _fmt(s.fill_rate, "rate"),
+        ]
+        table.add_row(*cells, *([s.base_run or ""] if with_base else []))
+    console.print(table)
+
+
+@click.command("show")
+@click.argument("run")
+@click.option(
+    "--unit",
+    "unit",
+    default=None,
+    help="Only this unit (id or exact name): its post lines and people.",
+)
+@report_options
+@store_option
+@bad_input_exits
+def show(
+    run: str,
+    unit: str | None,
+    html_path: Path | None,
+    redact: bool,
+    map_kpi: str,
+    geojson: Path | None,
+    store_path: Path | None,
+) -> None:
+    """Show one run (RUN: a run id, a unique prefix, or 'latest'): KPIs and per-unit table."""
+    from optimizer.kpis import position_balance, unit_kpis
+
+    store = open_store(store_path)
+    stored = store.get(run)
+    console = _console()
+    _print_header(console, stored)
+    uk = unit_kpis(stored.tables, stored.rules)
+    if unit is None:
+        print_kpis({stored.run_id: stored.kpis}, console)
+        console.print(
+            _frame_table(
+                position_balance(stored.tables),
+                [
+                    "position",
+                    "quota",
+                    "placed",
+                    "shortfall",
+                    "shortage",
+                    "surplus",
+                    "net",
+                ],
+                t("runs.balance_title"),
+                "kpi.balance",
+            )
+        )
+        console.print(_frame_table(uk, SHOW_UNIT_COLUMNS, t("runs.units_title"), "kpi.unit"))
+    else:
+        unit = unicodedata.normalize("NFC", unit.strip())
+        sel = uk[(uk["unit_id"] == unit) | (uk["unit_name"] == unit)]
+        if sel.empty:
+            raise InputError(
+                [
+                    Issue(
+                        file=str(store.path),
+                        message=t("runs.unknown_unit", unit=unit, run_id=stored.run_id),
+                        hint=t("runs.unknown_unit_hint"),
+                        code="runs.unknown_unit",
+                    )
+                ]
+            )
+        unit_id = str(sel["unit_id"].iloc[0])
+        console.print(_frame_table(sel, SHOW_UNIT_COLUMNS, t("runs.units_title"), "kpi.unit"))
+        lines = stored.tables.units[stored.tables.units["unit_id"] == unit_id]
+        console.print(
+            _frame_table(
+                lines,
+                ["bloc", "department", "position", "category", "min", "max", "filled", "shortfall"],
+                t("runs.lines_title"),
+                "runs.col",
+            )
+        )
+        people = stored.tables.placements[stored.tables.placements["unit_id"] == unit_id]
+        console.print(
+            _frame_table(
+                people,
+                [
+                    "staff_id",
+                    "full_name",
+                    "bloc",
+                    "department",
+                    "position",
+                    "distance_km",
+                    "moved",
+                    "origin_unit",
+                ],
+                t("runs.people_title", unit=str(sel["unit_name"].iloc[0]), n=len(people)),
+                "runs.col",
+            )
+        )
+    if html_path is not None:
+        from optimizer.export.report import write_report
+
+        path = write_report(html_path, [stored], geojson=geojson, map_kpi=map_kpi, redacted=redact)
+        console.print(t("runs.html_written", path=str(path)))
+
+
+@click.command("rm")
+@click.argument("run")
+@store_option
+@bad_input_exits
+def rm(run: str, store_path: Path | None) -> None:
+    """Delete one run (RUN: a run id, a unique prefix, or 'latest') from the store."""
+    store = open_store(store_path)
+    run_id = store.resolve(run)
+    store.delete(run_id)
+    _console().print(t("runs.deleted", run_id=run_id))
+
+
+@click.command("compare")
+@click.argument("refs", metavar="RUN RUN [RUN]...", nargs=-1, required=True)
+@click.option(
+    "--csv",
+    "csv_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write runs.csv, kpis.csv, units.csv and people.csv into this folder.",
+)
+@report_options
+@store_option
+@bad_input_exits
+def compare(
+    refs: tuple[str, ...],
+    csv_dir: Path | None,
+    html_path: Path | None,
+    redact: bool,
+    map_kpi: str,
+    geojson: Path | None,
+    store_path: Path | None,
+) -> None:
+    """Compare runs: KPIs side by side with deltas (against the first run), per-unit deltas,
+    and the people placed differently."""
+    from optimizer.compare import compare_runs, write_csv
+
+    store = open_store(store_path)
+    ids = list(dict.fromkeys(store.resolve(r) for r in refs))
+    if len(ids) < 2:
+        raise click.UsageError(t("runs.compare_need_two"))
+    stored = [store.get(i) for i in ids]
+    comparison = compare_runs(stored)
+    console = _console()
+    for r in stored:
+        _print_header(console, r)
+    print_kpis({r.run_id: r.kpis for r in stored}, console)
+    changed = comparison.units[comparison.units["changed"]]
+    metrics = ("filled", "shortfall", "fill_rate", "moves", "commute_mean_km")
+    table = Table(title=t("runs.unit_deltas_title", n=len(changed)), title_justify="left")
+    table.add_column(t("kpi.unit.unit_name"))
+    table.add_column(t("kpi.unit.bloc"))
+    for m in metrics:
+        for i in ids[1:]:
+            table.add_column(f"Δ {t(f'kpi.unit.{m}')} · {i}", justify="right")
+    from optimizer.compare import kpi_kind
+
+    for rec in changed.to_dict("records"):
+        table.add_row(
+            str(rec["unit_name"]),
+            t(f"report.bloc.{rec['bloc']}", get_lang()),
+            *(_fmt(rec[f"Δ{m}@{i}"], kpi_kind(m), signed=True) for m in metrics for i in ids[1:]),
+        )
+    console.print(table)
+    people = comparison.people
+    ptable = Table(title=t("runs.people_changed_title", n=len(people)), title_justify="left")
+    for key in ("staff_id", "full_name", "change"):
+        ptable.add_column(t(f"runs.col.{key}"))
+    for i in ids:
+        ptable.add_column(i)
+    for rec in people.head(PEOPLE_PRINTED).to_dict("records"):
+        where = []
+        for i in ids:
+            status = rec[f"status@{i}"]
+            where.append(
+                f"{rec[f'unit_name@{i}']} · {rec[f'position@{i}']}"
+                if status == "placed"
+                else t(f"compare.status.{status}")
+            )
+        ptable.add_row(
+            str(rec["staff_id"]),
+            str(rec["full_name"]),
+            t(f"compare.change.{rec['change']}"),
+            *where,
+        )
+    console.print(ptable)
+    if len(people) > PEOPLE_PRINTED:
+        console.print(t("runs.people_more", n=len(people) - PEOPLE_PRINTED))
+    if csv_dir is not None:
+        written = write_csv(comparison, csv_dir, redacted=redact)
+        console.print(t("runs.csv_written", n=len(written), folder=str(csv_dir)))
+    if html_path is not None:
+        from optimizer.export.report import write_report
+
+        path = write_report(html_path, stored, geojson=geojson, map_kpi=map_kpi, redacted=redact)
+        console.print(t("runs.html_written", path=str(path)))
+
+
+COMMANDS: list[click.Command] = [runs, show, rm, compare]

@@ -104,8 +104,10 @@ class _Solver:
         if self.progress is not None:
             self.progress(Progress(stage, objective, bound, self.elapsed(), note))
 
-    def lexicographic(self, cand: Candidates, label: str) -> tuple[list[StageOutcome], IntArray, LexicographicFlow]:
-        lf = LexicographicFlow(self.problem, cand)
+    def lexicographic(
+        self, cand: Candidates, label: str, seeds: list[np.ndarray] | None = None
+    ) -> tuple[list[StageOutcome], IntArray, LexicographicFlow]:
+        lf = LexicographicFlow(self.problem, cand, seeds)
         plan = stage_plan(self.problem, lf)
         outcomes = []
         for k, (terms, weights) in enumerate(plan):
@@ -206,7 +208,9 @@ def solve(
             key = cand.person * problem.num_units + cand.unit
             keep = ~np.isin(key, ban_person * problem.num_units + ban_unit)
             try:
-                final, assignment, lf = s.lexicographic(cand.subset(keep), f"repair{rounds}")
+                final, assignment, lf = s.lexicographic(
+                    cand.subset(keep), f"repair{rounds}", relaxed_lf.seeds_for(keep)
+                )
             except FlowInfeasible:
                 # The repair's choices closed every way out: solve the whole model
                 # exactly (MIP, relatives included) in the time that is left.

@@ -186,7 +186,12 @@ class StageOutcome:
 class LexicographicFlow:
     """Solve the flow model stage after stage, fixing arcs between stages."""
 
-    def __init__(self, problem: Problem, cand: Candidates) -> None:
+    def __init__(
+        self, problem: Problem, cand: Candidates, seeds: list[np.ndarray] | None = None
+    ) -> None:
+        """Build the network; ``seeds[k]`` (a mask over the candidates) are the pairs to
+        price in first at stage ``k`` — e.g. the zero-reduced-cost arcs of a similar,
+        already solved model.  Without seeds each person's cheapest arcs are used."""
         self.problem = problem
         self.cand = cand
         self.net = build_network(problem, cand)
@@ -195,6 +200,9 @@ class LexicographicFlow:
         self.fixed_flow = np.zeros(num_arcs, dtype=np.int64)
         self.flow = np.zeros(num_arcs, dtype=np.int64)
         self.supply = self.net.supply.copy()
+        self.seeds = seeds
+        self.stage = 0
+        self.pricing_rounds = 0
         self._term_cost: dict[str, IntArray] = {}
         #: reduced cost of every arc in the last solved stage (``UNREACHABLE`` where the
         #: arc was no longer free in that stage)
@@ -262,7 +270,15 @@ class LexicographicFlow:
             cost += w * self.cost_of(t)
         free_idx = np.flatnonzero(self.free)
         # The previous stage's flow keeps the first round feasible.
-        active = self._cheapest_pairs(cost, free_idx, k) | (self.flow[free_idx] > 0)
+        if self.seeds is not None and self.stage < len(self.seeds):
+            seeded = np.zeros(len(self.net.tail), dtype=bool)
+            seeded[: len(self.cand)] = self.seeds[self.stage]
+            seeded[len(self.cand) :] = True  # unplaced and post arcs: always
+            active = seeded[free_idx]
+        else:
+            active = self._cheapest_pairs(cost, free_idx, k)
+        active |= self.flow[free_idx] > 0
+        self.stage += 1
         self.pricing_rounds = 0
         while True:
             self.pricing_rounds += 1
@@ -315,6 +331,13 @@ class LexicographicFlow:
                 raise FlowInfeasible(f"min-cost flow status {status}")
             raise RuntimeError(f"min-cost flow failed with status {status}")
         return np.asarray(smcf.flows(np.arange(len(idx))), dtype=np.int64)
+
+    def seeds_for(self, keep: np.ndarray) -> list[np.ndarray]:
+        """Per solved stage, the candidates (restricted to ``keep``) whose arcs had zero
+        reduced cost or carried flow: good first arcs for a slightly changed model."""
+        n = len(self.cand)
+        used = self.flow[:n] > 0
+        return [((rc[:n] == 0) | used)[keep] for rc in self.stage_reduced]
 
     def person_arcs(self, person: int) -> IntArray:
         """Indices of the arcs leaving ``person`` (its pairs and its unplaced arc)."""

@@ -1,0 +1,1 @@
+"""Outputs for people: decision annexes (xlsx, docx, pdf), CSV tables and the HTML report."""

@@ -1,0 +1,699 @@
+"""The run store: every solve kept in one SQLite file (layer 7).
+
+A run is written in **one transaction** (``BEGIN IMMEDIATE`` … ``COMMIT``) into a
+database in WAL mode, so a process killed while storing leaves no trace of that run and
+the store stays readable; several processes may store at once (each waits its turn for
+the write lock, up to :data:`BUSY_TIMEOUT_S`).  The schema is versioned with
+``PRAGMA user_version`` and migrated on open (:data:`MIGRATIONS`).
+
+The store file is the only place where a run's personal data (names, birth dates) is
+kept; it is created readable by its owner only (mode 0600).  Its default location is
+``$STAFFPLAN_STORE`` or ``./staffplan.db``.
+
+What a run records (DESIGN §7): the run id, the scenario name, file and hash, the
+resolved scenario (after ``extends`` and ``--set``) and overrides, the input file hashes,
+the package version, the solver parameters and seed, the status and timings per stage,
+the objective value and bound per term, the placements, the unplaced, the post lines with
+their fill (per-unit results), the KPIs of :mod:`optimizer.kpis`, and a manifest hash
+(:func:`manifest_hash`) that ties printed annexes to the exact inputs and placement.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import unicodedata
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+from optimizer.data import Rules
+from optimizer.errors import InputError, Issue
+from optimizer.i18n import t
+from optimizer.kpis import compute_kpis
+from optimizer.solution import SolveResult
+from optimizer.tables import RunTables
+
+logger = logging.getLogger(__name__)
+
+#: Environment variable naming the store file.
+STORE_ENV = "STAFFPLAN_STORE"
+#: Store file used when neither a path nor :data:`STORE_ENV` is given (in the working folder).
+DEFAULT_STORE = "staffplan.db"
+#: How long a writer waits for another process's write lock, in seconds.
+BUSY_TIMEOUT_S = 120.0
+#: Version of the manifest layout hashed by :func:`manifest_hash`.
+MANIFEST_FORMAT = 1
+
+_TEXT, _INT, _REAL, _BOOL = "text", "int", "real", "bool"
+
+#: SQL table of each of the three run tables, and the kind of each column.
+TABLE_SCHEMAS: dict[str, tuple[str, dict[str, str]]] = {
+    "placements": (
+        "run_placements",
+        {
+            "staff_id": _TEXT,
+            "full_name": _TEXT,
+            "birth_date": _TEXT,
+            "gender": _TEXT,
+            "category": _TEXT,
+            "grade": _TEXT,
+            "former_unit": _TEXT,
+            "origin_unit": _TEXT,
+            "unit_id": _TEXT,
+            "unit_name": _TEXT,
+            "unit_kind": _TEXT,
+            "bloc": _TEXT,
+            "department": _TEXT,
+            "position": _TEXT,
+            "leadership": _BOOL,
+            "distance_km": _REAL,
+            "moved": _BOOL,
+            "bloc_changed": _BOOL,
+            "pinned": _BOOL,
+            "preference_rank": _INT,
+            "local": _BOOL,
+            "relatives_conflict": _INT,
+        },
+    ),
+    "unplaced": (
+        "run_unplaced",
+        {
+            "staff_id": _TEXT,
+            "full_name": _TEXT,
+            "birth_date": _TEXT,
+            "gender": _TEXT,
+            "category": _TEXT,
+            "bloc": _TEXT,
+            "positions": _TEXT,
+            "former_unit": _TEXT,
+            "origin_unit": _TEXT,
+            "reason": _TEXT,
+        },
+    ),
+    "units": (
+        "run_lines",
+        {
+            "unit_id": _TEXT,
+            "unit_name": _TEXT,
+            "bloc": _TEXT,
+            "department": _TEXT,
+            "position": _TEXT,
+            "category": _TEXT,
+            "leadership": _BOOL,
+            "min": _INT,
+            "max": _INT,
+            "filled": _INT,
+            "shortfall": _INT,
+            "non_local": _BOOL,
+            "unit_lat": _REAL,
+            "unit_lon": _REAL,
+        },
+    ),
+}
+
+_V1 = """
+CREATE TABLE runs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    scenario_name TEXT NOT NULL,
+    scenario_path TEXT NOT NULL,
+    scenario_hash TEXT NOT NULL,
+    status TEXT NOT NULL,
+    proven INTEGER NOT NULL,
+    manifest_hash TEXT NOT NULL,
+    package_version TEXT NOT NULL,
+    base_run TEXT,
+    sweep_id TEXT,
+    meta TEXT NOT NULL,
+    kpis TEXT NOT NULL
+);
+CREATE INDEX runs_scenario ON runs (scenario_name);
+CREATE INDEX runs_sweep ON runs (sweep_id);
+CREATE TABLE run_placements (
+    run_seq INTEGER NOT NULL REFERENCES runs (seq) ON DELETE CASCADE,
+    row INTEGER NOT NULL,
+    staff_id TEXT NOT NULL, full_name TEXT, birth_date TEXT, gender TEXT, category TEXT,
+    grade TEXT, former_unit TEXT, origin_unit TEXT, unit_id TEXT NOT NULL, unit_name TEXT,
+    unit_kind TEXT, bloc TEXT, department TEXT, position TEXT, leadership INTEGER,
+    distance_km REAL, moved INTEGER, bloc_changed INTEGER, pinned INTEGER,
+    preference_rank INTEGER, "local" INTEGER, relatives_conflict INTEGER,
+    PRIMARY KEY (run_seq, row)
+);
+CREATE INDEX run_placements_staff ON run_placements (staff_id);
+CREATE TABLE run_unplaced (
+    run_seq INTEGER NOT NULL REFERENCES runs (seq) ON DELETE CASCADE,
+    row INTEGER NOT NULL,
+    staff_id TEXT NOT NULL, full_name TEXT, birth_date TEXT, gender TEXT, category TEXT,
+    bloc TEXT, positions TEXT, former_unit TEXT, origin_unit TEXT, reason TEXT,
+    PRIMARY KEY (run_seq, row)
+);
+CREATE TABLE run_lines (
+    run_seq INTEGER NOT NULL REFERENCES runs (seq) ON DELETE CASCADE,
+    row INTEGER NOT NULL,
+    unit_id TEXT NOT NULL, unit_name TEXT, bloc TEXT, department TEXT, position TEXT,
+    category TEXT, leadership INTEGER, "min" INTEGER, "max" INTEGER, filled INTEGER,
+    shortfall INTEGER, non_local INTEGER, unit_lat REAL, unit_lon REAL,
+    PRIMARY KEY (run_seq, row)
+);
+"""
+
+#: Schema migrations: entry ``k`` brings a store from ``user_version`` k to k + 1.
+#: Never edit a released entry; append a new one.
+MIGRATIONS: tuple[str, ...] = (_V1,)
+#: The schema version this code reads and writes.
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """Everything ``staffplan run`` hands to :meth:`RunStore.save`.
+
+    ``resolved_scenario`` is the scenario after ``extends`` and ``--set``;
+    ``solver_params`` holds at least ``time_limit_s``, ``workers`` and ``seed``.
+    """
+
+    scenario_name: str
+    scenario_path: str
+    scenario_hash: str
+    resolved_scenario: dict[str, Any]
+    overrides: tuple[str, ...]
+    input_hashes: dict[str, str]
+    package_version: str
+    solver_params: dict[str, Any]
+    result: SolveResult
+    tables: RunTables
+    rules: Rules
+    base_run: str | None = None
+    sweep_id: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A run read back from the store, with its tables rebuilt from the stored rows."""
+
+    run_id: str
+    created_at: str
+    scenario_name: str
+    status: str
+    proven: bool
+    manifest_hash: str
+    meta: dict[str, Any]
+    tables: RunTables
+    kpis: dict[str, Any]
+
+    @property
+    def rules(self) -> Rules:
+        """The scenario rules the run was solved (and its KPIs computed) under."""
+        return rules_from_json(self.meta["rules"])
+
+
+@dataclass(frozen=True)
+class StoredRunSummary:
+    """One line of :meth:`RunStore.list`: a run without its tables."""
+
+    run_id: str
+    created_at: str
+    scenario_name: str
+    status: str
+    proven: bool
+    manifest_hash: str
+    base_run: str | None
+    sweep_id: str | None
+    placed: int
+    unplaced: int
+    shortfall: int
+    fill_rate: float | None
+    total_time_s: float | None
+
+
+def jsonable(value: Any) -> Any:
+    """Convert ``value`` to plain JSON types, NFC-normalising every string.
+
+    Dates become ISO 8601 text, paths text, tuples lists, numpy scalars Python numbers,
+    non-finite floats ``None`` and dataclasses dicts.
+    """
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return jsonable(float(value))
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if isinstance(value, os.PathLike):
+        return jsonable(os.fspath(value))
+    if isinstance(value, Mapping):
+        return {jsonable(str(k)): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset | np.ndarray):
+        items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
+        return [jsonable(v) for v in items]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return jsonable(dataclasses.asdict(value))
+    raise TypeError(f"cannot store a value of type {type(value).__name__} as JSON")
+
+
+def canonical_json(value: Any) -> str:
+    """Canonical JSON text of ``value``: sorted keys, no spaces, UTF-8 characters kept."""
+    return json.dumps(jsonable(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _json(value: Any) -> str:
+    """JSON text of ``value`` keeping its key order (KPIs are listed in display order)."""
+    return json.dumps(jsonable(value), ensure_ascii=False, separators=(",", ":"))
+
+
+def rules_from_json(data: Mapping[str, Any]) -> Rules:
+    """Rebuild :class:`~optimizer.data.Rules` from its stored JSON form."""
+    kwargs = dict(data)
+    kwargs["reference_date"] = dt.date.fromisoformat(str(kwargs["reference_date"]))
+    return Rules(**kwargs)
+
+
+def run_manifest(run: NewRun | StoredRun) -> dict[str, Any]:
+    """The manifest of a run: what its hash certifies.
+
+    It holds the scenario name and file hash, the resolved scenario, the ``--set``
+    overrides, the input file hashes, the package version, the solver parameters (seed
+    included), and the placement itself: for every placed person, in table order,
+    ``[staff_id, unit_id, bloc, department, position, category]``, and the sorted ids of
+    the unplaced.  Timings, status, KPIs and the creation time are left out, so two solves
+    of the same inputs that reach the same placement share one manifest.  A stored run
+    yields the manifest it was saved with.
+    """
+    if isinstance(run, NewRun):
+        head: dict[str, Any] = {
+            "scenario_name": run.scenario_name,
+            "scenario_hash": run.scenario_hash,
+            "resolved_scenario": run.resolved_scenario,
+            "overrides": list(run.overrides),
+            "input_hashes": run.input_hashes,
+            "package_version": run.package_version,
+            "solver_params": run.solver_params,
+        }
+    else:
+        meta = run.meta
+        head = {
+            "scenario_name": run.scenario_name,
+            "scenario_hash": meta["scenario_hash"],
+            "resolved_scenario": meta["resolved_scenario"],
+            "overrides": meta["overrides"],
+            "input_hashes": meta["input_hashes"],
+            "package_version": meta["package_version"],
+            "solver_params": meta["solver_params"],
+        }
+    cols = ["staff_id", "unit_id", "bloc", "department", "position", "category"]
+    placements = run.tables.placements[cols].astype(str).to_numpy().tolist()
+    unplaced = sorted(run.tables.unplaced["staff_id"].astype(str))
+    return {"format": MANIFEST_FORMAT, **head, "placements": placements, "unplaced": unplaced}
+
+
+def manifest_hash(manifest: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON of a manifest (see :func:`run_manifest`)."""
+    return hashlib.sha256(canonical_json(manifest).encode("utf-8")).hexdigest()
+
+
+@contextlib.contextmanager
+def private_writer(path: str | Path, *, encoding: str = "utf-8") -> Iterator[IO[str]]:
+    """Open ``path`` for writing text, readable and writable by its owner only (0600).
+
+    Every file that may hold personal data (the store, CSV extracts, reports) is written
+    through this.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with open(fd, "w", encoding=encoding, newline="") as fh:
+        yield fh
+
+
+def default_store_path() -> Path:
+    """``$STAFFPLAN_STORE`` if set, else ``staffplan.db`` in the working folder."""
+    return Path(os.environ.get(STORE_ENV) or DEFAULT_STORE)
+
+
+def _store_issue(path: Path, key: str, hint_key: str = "", **kwargs: object) -> InputError:
+    hint = t(hint_key, **kwargs) if hint_key else ""
+    return InputError([Issue(file=str(path), message=t(key, **kwargs), hint=hint, code=key)])
+
+
+def _meta(run: NewRun) -> dict[str, Any]:
+    res = run.result
+    stages = [
+        {
+            "name": s.name,
+            "terms": list(s.terms),
+            "status": s.status,
+            "value": s.value,
+            "bound": s.bound,
+            "gap": s.gap,
+            "time_s": s.time_s,
+        }
+        for s in res.stages
+    ]
+    return jsonable(
+        {
+            "scenario_path": run.scenario_path,
+            "scenario_hash": run.scenario_hash,
+            "resolved_scenario": run.resolved_scenario,
+            "overrides": list(run.overrides),
+            "input_hashes": run.input_hashes,
+            "package_version": run.package_version,
+            "solver_params": run.solver_params,
+            "seed": run.solver_params.get("seed"),
+            "rules": dataclasses.asdict(run.rules),
+            "stages": stages,
+            "values": res.values,
+            "bounds": res.bounds,
+            "timings": res.timings,
+            "peak_memory_mb": res.peak_memory_mb,
+            "candidate_counts": res.candidate_counts,
+            "interrupted": res.interrupted,
+            "message": res.message,
+            "base_run": run.base_run,
+            "sweep_id": run.sweep_id,
+            "tags": run.tags,
+        }
+    )
+
+
+def _column_values(frame: pd.DataFrame, column: str, kind: str) -> list[Any]:
+    col = frame[column]
+    if kind == _TEXT:
+        return [None if pd.isna(v) else str(v) for v in col.tolist()]
+    if kind == _BOOL:
+        return col.astype(bool).astype(np.int64).tolist()
+    if kind == _INT:
+        return col.astype(np.int64).tolist()
+    return [None if not np.isfinite(v) else v for v in col.astype(np.float64).tolist()]
+
+
+def _frame_from_rows(rows: list[tuple[Any, ...]], kinds: dict[str, str]) -> pd.DataFrame:
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in kinds]
+    data: dict[str, Any] = {}
+    for (name, kind), values in zip(kinds.items(), columns, strict=True):
+        if kind == _TEXT:
+            data[name] = ["" if v is None else v for v in values]
+        elif kind == _BOOL:
+            data[name] = np.array(values, dtype=np.int64).astype(bool)
+        elif kind == _INT:
+            data[name] = np.array(values, dtype=np.int64)
+        else:
+            data[name] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    return pd.DataFrame(data, columns=list(kinds))
+
+
+class RunStore:
+    """The SQLite file that keeps every run.
+
+    Parameters
+    ----------
+    path
+        The store file; ``None`` means :func:`default_store_path`.
+    create
+        Create the file (mode 0600) when missing; with ``False`` a missing file is an
+        :class:`~optimizer.errors.InputError`.
+
+    Raises
+    ------
+    InputError
+        When the file is missing (``create=False``), is not a staffplan store, or was
+        written by a newer version of staffplan.
+    """
+
+    def __init__(self, path: str | Path | None = None, *, create: bool = True) -> None:
+        self.path = Path(path) if path is not None else default_store_path()
+        if not self.path.exists():
+            if not create:
+                raise _store_issue(self.path, "store.missing", "store.missing_hint")
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(FileExistsError):
+                    os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except OSError as exc:
+                raise _store_issue(
+                    self.path, "store.cannot_open", "store.cannot_open_hint", error=exc.strerror
+                ) from exc
+        self._migrate()
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.OperationalError as exc:
+            raise _store_issue(
+                self.path, "store.cannot_open", "store.cannot_open_hint", error=str(exc)
+            ) from exc
+        try:
+            conn.execute("PRAGMA foreign_keys = ON")
+            yield conn
+        except sqlite3.OperationalError as exc:
+            if "unable to open" in str(exc) or "readonly" in str(exc):
+                raise _store_issue(
+                    self.path, "store.cannot_open", "store.cannot_open_hint", error=str(exc)
+                ) from exc
+            raise
+        except sqlite3.DatabaseError as exc:
+            if "not a database" in str(exc) or "malformed" in str(exc):
+                raise _store_issue(
+                    self.path, "store.not_a_store", "store.not_a_store_hint"
+                ) from exc
+            raise
+        finally:
+            conn.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken at once (``BEGIN IMMEDIATE``), rolled back on error."""
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._connect() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise _store_issue(
+                    self.path,
+                    "store.too_new",
+                    "store.too_new_hint",
+                    version=version,
+                    supported=SCHEMA_VERSION,
+                )
+            if version == SCHEMA_VERSION:
+                return
+            conn.execute("PRAGMA journal_mode = WAL")
+        with self._write() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for step in range(version, SCHEMA_VERSION):
+                logger.info("migrating store %s to schema version %d", self.path, step + 1)
+                for statement in MIGRATIONS[step].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def save(self, run: NewRun) -> str:
+        """Store a run in one transaction and return its id.
+
+        The KPIs (:func:`optimizer.kpis.compute_kpis`) and the manifest hash
+        (:func:`manifest_hash`) are computed here.  Run ids read ``r<seq>-<hash6>``:
+        a sequence number never reused, and the first six hex digits of the manifest hash.
+        """
+        for name, (_, kinds) in TABLE_SCHEMAS.items():
+            frame = getattr(run.tables, name)
+            if list(frame.columns) != list(kinds):
+                raise ValueError(
+                    f"table {name} has columns {list(frame.columns)}, not {list(kinds)}"
+                )
+        kpis = compute_kpis(run.tables, run.rules)
+        mhash = manifest_hash(run_manifest(run))
+        meta = _meta(run)
+        created = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+        with self._write() as conn:
+            row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'runs'").fetchone()
+            seq = (row[0] if row else 0) + 1
+            run_id = f"r{seq:04d}-{mhash[:6]}"
+            conn.execute(
+                "INSERT INTO runs (seq, run_id, created_at, scenario_name, scenario_path,"
+                " scenario_hash, status, proven, manifest_hash, package_version, base_run,"
+                " sweep_id, meta, kpis) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    seq,
+                    run_id,
+                    created,
+                    jsonable(run.scenario_name),
+                    run.scenario_path,
+                    run.scenario_hash,
+                    run.result.status,
+                    int(run.result.proven),
+                    mhash,
+                    run.package_version,
+                    run.base_run,
+                    run.sweep_id,
+                    _json(meta),
+                    _json(kpis),
+                ),
+            )
+            for name, (sql_table, kinds) in TABLE_SCHEMAS.items():
+                frame = getattr(run.tables, name)
+                columns = [_column_values(frame, c, k) for c, k in kinds.items()]
+                names = ", ".join(f'"{c}"' for c in kinds)
+                marks = ", ".join("?" * (len(kinds) + 2))
+                conn.executemany(
+                    f"INSERT INTO {sql_table} (run_seq, row, {names}) VALUES ({marks})",
+                    zip([seq] * len(frame), range(len(frame)), *columns, strict=True),
+                )
+        logger.info("stored run %s (%s)", run_id, run.scenario_name)
+        return run_id
+
+    def _resolve(self, conn: sqlite3.Connection, ref: str) -> tuple[int, str]:
+        if ref == "latest":
+            row = conn.execute("SELECT seq, run_id FROM runs ORDER BY seq DESC LIMIT 1").fetchone()
+            if row is None:
+                raise _store_issue(self.path, "store.empty", "store.empty_hint")
+            return int(row[0]), str(row[1])
+        rows = conn.execute(
+            "SELECT seq, run_id FROM runs WHERE run_id = ? OR substr(run_id, 1, ?) = ?"
+            " ORDER BY seq DESC",
+            (ref, len(ref), ref),
+        ).fetchall()
+        exact = [r for r in rows if r[1] == ref]
+        if exact:
+            rows = exact
+        if not rows:
+            raise _store_issue(self.path, "store.unknown_run", "store.unknown_run_hint", ref=ref)
+        if len(rows) > 1:
+            ids = ", ".join(r[1] for r in rows[:5]) + (", …" if len(rows) > 5 else "")
+            raise _store_issue(
+                self.path, "store.ambiguous_run", "store.ambiguous_run_hint", ref=ref, ids=ids
+            )
+        return int(rows[0][0]), str(rows[0][1])
+
+    def resolve(self, ref: str) -> str:
+        """The run id that ``ref`` (an id, a unique prefix of one, or ``latest``) names.
+
+        Raises
+        ------
+        InputError
+            When no run, or more than one, matches.
+        """
+        with self._connect() as conn:
+            return self._resolve(conn, ref)[1]
+
+    def get(self, ref: str) -> StoredRun:
+        """Read one run, its tables rebuilt with the columns and order they were saved in.
+
+        Parameters
+        ----------
+        ref
+            A run id, a unique prefix of one, or ``latest``.
+
+        Raises
+        ------
+        InputError
+            When no run, or more than one, matches ``ref``.
+        """
+        with self._connect() as conn:
+            conn.execute("BEGIN")  # one snapshot for the run and its rows
+            seq, run_id = self._resolve(conn, ref)
+            head = conn.execute(
+                "SELECT created_at, scenario_name, status, proven, manifest_hash, meta, kpis"
+                " FROM runs WHERE seq = ?",
+                (seq,),
+            ).fetchone()
+            frames: dict[str, pd.DataFrame] = {}
+            for name, (sql_table, kinds) in TABLE_SCHEMAS.items():
+                names = ", ".join(f'"{c}"' for c in kinds)
+                rows = conn.execute(
+                    f"SELECT {names} FROM {sql_table} WHERE run_seq = ? ORDER BY row", (seq,)
+                ).fetchall()
+                frames[name] = _frame_from_rows(rows, kinds)
+            conn.execute("COMMIT")
+        return StoredRun(
+            run_id=run_id,
+            created_at=head[0],
+            scenario_name=head[1],
+            status=head[2],
+            proven=bool(head[3]),
+            manifest_hash=head[4],
+            meta=json.loads(head[5]),
+            tables=RunTables(frames["placements"], frames["unplaced"], frames["units"]),
+            kpis=json.loads(head[6]),
+        )
+
+    def list(self, scenario: str | None = None, sweep: str | None = None) -> list[StoredRunSummary]:
+        """Summaries of the stored runs, newest first, optionally of one scenario or sweep."""
+        query = (
+            "SELECT run_id, created_at, scenario_name, status, proven, manifest_hash, base_run,"
+            " sweep_id, kpis, json_extract(meta, '$.timings') FROM runs"
+        )
+        where, params = [], []
+        if scenario is not None:
+            where.append("scenario_name = ?")
+            params.append(scenario)
+        if sweep is not None:
+            where.append("sweep_id = ?")
+            params.append(sweep)
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        with self._connect() as conn:
+            rows = conn.execute(query + " ORDER BY seq DESC", params).fetchall()
+        out = []
+        for row in rows:
+            kpis = json.loads(row[8])
+            timings = json.loads(row[9]) if row[9] else {}
+            total = timings.get("total", sum(timings.values()) if timings else None)
+            out.append(
+                StoredRunSummary(
+                    run_id=row[0],
+                    created_at=row[1],
+                    scenario_name=row[2],
+                    status=row[3],
+                    proven=bool(row[4]),
+                    manifest_hash=row[5],
+                    base_run=row[6],
+                    sweep_id=row[7],
+                    placed=int(kpis["placed"]),
+                    unplaced=int(kpis["unplaced"]),
+                    shortfall=int(kpis["shortfall"]),
+                    fill_rate=kpis["fill_rate"],
+                    total_time_s=total,
+                )
+            )
+        return out
+
+    def delete(self, ref: str) -> None:
+        """Delete one run and all its rows (one transaction).
+
+        Raises
+        ------
+        InputError
+            When no run, or more than one, matches ``ref``.
+        """
+        with self._write() as conn:
+            seq, run_id = self._resolve(conn, ref)
+            conn.execute("DELETE FROM runs WHERE seq = ?", (seq,))
+        logger.info("deleted run %s", run_id)
