@@ -34,15 +34,32 @@ def make_instance(scale: float, folder: Path) -> Path:
     party, government = round(CITY[0] * scale), round(CITY[1] * scale)
     data = folder / f"x{scale:g}"
     subprocess.run(
-        [sys.executable, "-m", "optimizer.cli", "synth", "--out", str(data), "--seed", "0",
-         "--party", str(party), "--government", str(government), "--format", "csv"],
-        check=True, cwd=ROOT, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "optimizer.cli",
+            "synth",
+            "--out",
+            str(data),
+            "--seed",
+            "0",
+            "--party",
+            str(party),
+            "--government",
+            str(government),
+            "--format",
+            "csv",
+        ],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
     )
     scenario = folder / f"x{scale:g}.toml"
     scenario.write_text(
         f'name = "bench-x{scale:g}"\nextends = "{ROOT}/scenarios/hcmc-2025/base.toml"\n'
         f'[data]\nunits = "{data}/units.csv"\nposts = "{data}/posts_transition.csv"\n'
-        f'staff = "{data}/staff.csv"\nrelations = "{data}/relations.csv"\npins = "{data}/pins.csv"\n',
+        f'staff = "{data}/staff.csv"\nrelations = "{data}/relations.csv"\n'
+        f'pins = "{data}/pins.csv"\n',
         encoding="utf-8",
     )
     return scenario
@@ -77,7 +94,13 @@ def measure(scenario: str, baselines: list[str], limit: float) -> dict[str, obje
             "values": result.values,
             "bounds": result.bounds,
             "stages": [
-                {"name": s.name, "status": s.status, "value": s.value, "bound": s.bound, "gap": s.gap}
+                {
+                    "name": s.name,
+                    "status": s.status,
+                    "value": s.value,
+                    "bound": s.bound,
+                    "gap": s.gap,
+                }
                 for s in result.stages
             ],
             "candidates": result.candidate_counts,
@@ -91,7 +114,9 @@ def measure(scenario: str, baselines: list[str], limit: float) -> dict[str, obje
     }
     for name in baselines:
         b = runners[name]()
-        values = objective_terms(problem, b.assignment) if b.status in ("optimal", "feasible") else None
+        values = (
+            objective_terms(problem, b.assignment) if b.status in ("optimal", "feasible") else None
+        )
         out[name] = {
             "status": b.status,
             "time_s": b.time_s,
@@ -117,8 +142,11 @@ def main() -> None:
         print(json.dumps(measure(args.measure, baselines, args.baseline_limit)))
         return
     report: dict[str, object] = {
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
+        "machine": {
+            "cpus": __import__("os").cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "baseline_limit_s": args.baseline_limit,
         "instances": {},
     }
@@ -129,9 +157,20 @@ def main() -> None:
             # The baselines of the 4× instance would take hours: staffplan alone there.
             todo = baselines if scale <= 1 else []
             proc = subprocess.run(
-                [sys.executable, __file__, "--measure", str(scenario), "--baselines", ",".join(todo),
-                 "--baseline-limit", str(args.baseline_limit)],
-                check=True, cwd=ROOT, capture_output=True, text=True,
+                [
+                    sys.executable,
+                    __file__,
+                    "--measure",
+                    str(scenario),
+                    "--baselines",
+                    ",".join(todo),
+                    "--baseline-limit",
+                    str(args.baseline_limit),
+                ],
+                check=True,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
             )
             figures = json.loads(proc.stdout.strip().splitlines()[-1])
             report["instances"][f"x{scale:g}"] = figures  # type: ignore[index]

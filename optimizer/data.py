@@ -213,7 +213,9 @@ def empty_pins() -> Pins:
     return Pins(np.zeros(0, np.int32), np.zeros(0, np.int32), (), (), ())
 
 
-def haversine_km(lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: FloatArray) -> FloatArray:
+def haversine_km(
+    lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: FloatArray
+) -> FloatArray:
     """Great-circle distance in km between broadcastable arrays of coordinates (degrees)."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dphi = p2 - p1
@@ -251,7 +253,9 @@ def retirement_date(birth: DateArray, gender: tuple[str, ...]) -> DateArray:
         # Reached before 2021: the 2019 Labour Code's first-year ages apply.
         early = bm + base
         late = bm + cap
-        best = np.where(best == np.iinfo(np.int64).max, np.where(early < (2021 - 1970) * 12, early, late), best)
+        best = np.where(
+            best == np.iinfo(np.int64).max, np.where(early < (2021 - 1970) * 12, early, late), best
+        )
         out[sel] = best + 1  # retires the month after reaching the age
     return out.astype("datetime64[M]").astype("datetime64[D]")
 
@@ -304,7 +308,9 @@ class Problem:
         """``local_mask[i, u]``: person ``i`` counts as local to unit ``u``."""
         m = np.zeros((self.num_staff, self.num_units), dtype=bool)
         rows = np.repeat(np.arange(self.num_staff), [len(x) for x in self.staff.local_idx])
-        cols = np.fromiter((u for x in self.staff.local_idx for u in x), dtype=np.int64, count=len(rows))
+        cols = np.fromiter(
+            (u for x in self.staff.local_idx for u in x), dtype=np.int64, count=len(rows)
+        )
         m[rows, cols] = True
         return m
 

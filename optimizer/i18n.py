@@ -46,7 +46,7 @@ def set_lang(lang: str) -> None:
     """Choose the language of every later message (``"vi"`` or ``"en"``)."""
     if lang not in LANGS:
         raise ValueError(f"unknown language {lang!r}; use one of {LANGS}")
-    _state["lang"] = lang  # type: ignore[assignment]
+    _state["lang"] = "en" if lang == "en" else "vi"
 
 
 def get_lang() -> Lang:

@@ -7,7 +7,7 @@ from typing import Literal
 
 import numpy as np
 
-from optimizer.data import Int32Array
+from optimizer.data import IntArray
 
 Status = Literal["optimal", "feasible", "infeasible", "no_solution"]
 
@@ -46,7 +46,7 @@ class SolveResult:
     """
 
     status: Status
-    assignment: Int32Array
+    assignment: IntArray
     stages: tuple[StageResult, ...] = ()
     values: dict[str, int] = field(default_factory=dict)
     bounds: dict[str, int] = field(default_factory=dict)

@@ -57,8 +57,16 @@ def build(
         np.array([i in island for i in range(nu)]),
     )
     pd_ = [
-        {"bloc": "government", "department": "dept_office", "category": "civil_servant",
-         "min": 0, "max": 1, "leadership": False, "non_local": False, **p}
+        {
+            "bloc": "government",
+            "department": "dept_office",
+            "category": "civil_servant",
+            "min": 0,
+            "max": 1,
+            "leadership": False,
+            "non_local": False,
+            **p,
+        }
         for p in posts
     ]
     p = Posts(
@@ -73,8 +81,16 @@ def build(
         np.array([x["non_local"] for x in pd_], dtype=bool),
     )
     sd = [
-        {"bloc": "government", "category": "civil_servant", "birth": "1985-06-15", "gender": "M",
-         "island_ok": False, "prefs": (), "local": None, **s}
+        {
+            "bloc": "government",
+            "category": "civil_servant",
+            "birth": "1985-06-15",
+            "gender": "M",
+            "island_ok": False,
+            "prefs": (),
+            "local": None,
+            **s,
+        }
         for s in staff
     ]
     for s in sd:
@@ -109,4 +125,6 @@ def build(
         tuple("" for _ in pins),
     )
     r = dataclasses.replace(Rules(road_factor=1.0), **(rules or {}))
-    return Problem("test", u, p, st, rel, pn, r, objective or Objective(), SolverParams(30.0, workers, 0))
+    return Problem(
+        "test", u, p, st, rel, pn, r, objective or Objective(), SolverParams(30.0, workers, 0)
+    )

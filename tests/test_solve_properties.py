@@ -11,10 +11,10 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from builders import build
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from builders import build
 from optimizer.check import check_placement, objective_terms
 from optimizer.data import TERMS, Objective, Problem
 from optimizer.solve import solve
@@ -39,25 +39,35 @@ def instances(draw: st.DrawFn) -> Problem:
             continue
         seen.add((u, pos, bloc))
         mx = draw(st.integers(1, 3)) if pos != "chair" else 1
-        posts.append({
-            "unit": u, "position": pos, "bloc": bloc, "max": mx,
-            "min": draw(st.integers(0, mx)), "leadership": pos == "chair",
-            "non_local": pos == "chair" and draw(st.booleans()),
-        })
+        posts.append(
+            {
+                "unit": u,
+                "position": pos,
+                "bloc": bloc,
+                "max": mx,
+                "min": draw(st.integers(0, mx)),
+                "leadership": pos == "chair",
+                "non_local": pos == "chair" and draw(st.booleans()),
+            }
+        )
     n = draw(st.integers(1, 7))
     staff = []
     for _ in range(n):
         origin = draw(st.integers(0, nu - 1))
-        staff.append({
-            "origin": origin,
-            "home": units[origin] + draw(st.integers(-8, 8)),
-            "positions": draw(st.lists(st.sampled_from(POSITIONS), min_size=1, max_size=2, unique=True)),
-            "bloc": draw(st.sampled_from(["party", "government"])),
-            "island_ok": draw(st.booleans()),
-            "birth": draw(st.sampled_from(["1964-03-01", "1975-05-05", "1990-09-09"])),
-            "gender": draw(st.sampled_from(["F", "M"])),
-            "prefs": draw(st.lists(st.integers(0, nu - 1), max_size=2, unique=True)),
-        })
+        staff.append(
+            {
+                "origin": origin,
+                "home": units[origin] + draw(st.integers(-8, 8)),
+                "positions": draw(
+                    st.lists(st.sampled_from(POSITIONS), min_size=1, max_size=2, unique=True)
+                ),
+                "bloc": draw(st.sampled_from(["party", "government"])),
+                "island_ok": draw(st.booleans()),
+                "birth": draw(st.sampled_from(["1964-03-01", "1975-05-05", "1990-09-09"])),
+                "gender": draw(st.sampled_from(["F", "M"])),
+                "prefs": draw(st.lists(st.integers(0, nu - 1), max_size=2, unique=True)),
+            }
+        )
     relations = []
     if n >= 2:
         for _ in range(draw(st.integers(0, 3))):
@@ -66,8 +76,14 @@ def instances(draw: st.DrawFn) -> Problem:
                 relations.append((a, b))
     pins = []
     for _ in range(draw(st.integers(0, 2))):
-        pins.append((draw(st.integers(0, n - 1)), draw(st.integers(0, nu - 1)), None,
-                     draw(st.sampled_from(["fix", "forbid"]))))
+        pins.append(
+            (
+                draw(st.integers(0, n - 1)),
+                draw(st.integers(0, nu - 1)),
+                None,
+                draw(st.sampled_from(["fix", "forbid"])),
+            )
+        )
     rules = {
         "max_commute_km": float(draw(st.sampled_from([15, 30, 60]))),
         "long_commute_km": 10.0,
@@ -122,7 +138,14 @@ def test_later_stage_never_worsens_an_earlier_term(problem: Problem) -> None:
 @settings(max_examples=30, deadline=None)
 @given(instances())
 def test_weighted_mode_matches_mip(problem: Problem) -> None:
-    weights = (("shortfall", 50), ("unplaced", 20), ("moves", 7), ("long_commute", 3), ("commute", 1), ("preference", 2))
+    weights = (
+        ("shortfall", 50),
+        ("unplaced", 20),
+        ("moves", 7),
+        ("long_commute", 3),
+        ("commute", 1),
+        ("preference", 2),
+    )
     problem = dataclasses.replace(problem, objective=Objective(weights=weights))
     result = solve(problem)
     exact = highs_mip(problem, time_limit_s=30)

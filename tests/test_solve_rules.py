@@ -6,9 +6,8 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import pytest
-
 from builders import build
+
 from optimizer.check import CHECKS, check_placement, objective_terms
 from optimizer.data import RULE_IDS, Problem
 from optimizer.solve import solve
@@ -49,22 +48,32 @@ def test_one_post_require_all_placed_binds() -> None:
         [0, 25],
         [{"unit": 0, "position": "a"}, {"unit": 1, "position": "a"}],
         [{"origin": 0, "positions": ["a"]}, {"origin": 0, "positions": ["a"]}],
-        objective=Objective(("moves", "unplaced", "shortfall", "long_commute", "commute", "preference")),
+        objective=Objective(
+            ("moves", "unplaced", "shortfall", "long_commute", "commute", "preference")
+        ),
     )
     assert sorted(solved(p).tolist()) == [-1, 0]
     assert sorted(solved(relaxed(p, require_all_placed=True)).tolist()) == [0, 1]
 
 
 def test_one_post_require_all_placed_infeasible_when_no_seat() -> None:
-    p = build([0], [{"unit": 0, "position": "a"}], [{"origin": 0, "positions": ["a"]}] * 2,
-              rules={"require_all_placed": True})
+    p = build(
+        [0],
+        [{"unit": 0, "position": "a"}],
+        [{"origin": 0, "positions": ["a"]}] * 2,
+        rules={"require_all_placed": True},
+    )
     assert solve(p).status == "infeasible"
     assert solved(relaxed(p, require_all_placed=False)).tolist().count(-1) == 1
 
 
 def test_one_post_checker() -> None:
-    p = build([0], [{"unit": 0, "position": "a"}], [{"origin": 0, "positions": ["a"]}],
-              rules={"require_all_placed": True})
+    p = build(
+        [0],
+        [{"unit": 0, "position": "a"}],
+        [{"origin": 0, "positions": ["a"]}],
+        rules={"require_all_placed": True},
+    )
     assert violated(p, [-1], "one_post")
     assert violated(p, [5], "one_post")
     assert not violated(p, [0], "one_post")
@@ -88,8 +97,11 @@ def test_post_max_binds() -> None:
 
 
 def test_post_min_soft_gives_shortfall_hard_is_infeasible() -> None:
-    p = build([0, 100], [{"unit": 1, "position": "a", "min": 1, "max": 1}],
-              [{"origin": 0, "positions": ["a"]}])
+    p = build(
+        [0, 100],
+        [{"unit": 1, "position": "a", "min": 1, "max": 1}],
+        [{"origin": 0, "positions": ["a"]}],
+    )
     r = solve(p)
     assert r.values["shortfall"] == 1
     assert solve(relaxed(p, min_is_hard=True)).status == "infeasible"
@@ -104,7 +116,9 @@ def test_post_min_hard_binds_against_priorities() -> None:
         [0, 10],
         [{"unit": 0, "position": "a"}, {"unit": 1, "position": "a", "min": 1}],
         [{"origin": 0, "positions": ["a"]}],
-        objective=Objective(("unplaced", "moves", "long_commute", "commute", "preference", "shortfall")),
+        objective=Objective(
+            ("unplaced", "moves", "long_commute", "commute", "preference", "shortfall")
+        ),
     )
     assert solved(p).tolist() == [0]
     hard = relaxed(p, min_is_hard=True)
@@ -123,8 +137,11 @@ def test_qualification_binds() -> None:
     )
     assert solved(p).tolist() == [1]
     assert violated(p, [0], "qualification")
-    other_category = build([0], [{"unit": 0, "position": "a", "category": "cadre"}],
-                           [{"origin": 0, "positions": ["a"]}])
+    other_category = build(
+        [0],
+        [{"unit": 0, "position": "a", "category": "cadre"}],
+        [{"origin": 0, "positions": ["a"]}],
+    )
     assert solved(other_category).tolist() == [-1]
     assert violated(other_category, [0], "qualification")
 
@@ -160,8 +177,10 @@ def test_island_takes_only_island_ok_and_is_exempt_from_the_cap() -> None:
 def test_non_local_binds() -> None:
     p = build(
         [0, 10],
-        [{"unit": 0, "position": "chair", "leadership": True, "non_local": True, "min": 1},
-         {"unit": 1, "position": "chair", "leadership": True, "non_local": True, "min": 1}],
+        [
+            {"unit": 0, "position": "chair", "leadership": True, "non_local": True, "min": 1},
+            {"unit": 1, "position": "chair", "leadership": True, "non_local": True, "min": 1},
+        ],
         [{"origin": 0, "positions": ["chair"]}, {"origin": 1, "positions": ["chair"]}],
     )
     assert solved(p).tolist() == [1, 0]  # each chairs the other unit
@@ -174,8 +193,11 @@ def test_non_local_binds() -> None:
 def test_relatives_binds_with_leadership_scope() -> None:
     p = build(
         [0, 10],
-        [{"unit": 0, "position": "chair", "leadership": True},
-         {"unit": 0, "position": "a"}, {"unit": 1, "position": "a"}],
+        [
+            {"unit": 0, "position": "chair", "leadership": True},
+            {"unit": 0, "position": "a"},
+            {"unit": 1, "position": "a"},
+        ],
         [{"origin": 0, "positions": ["chair"]}, {"origin": 0, "positions": ["a"]}],
         relations=[(0, 1)],
     )
@@ -237,8 +259,12 @@ def test_forbid_pin_binds() -> None:
 
 
 def test_fix_pin_that_cannot_hold_is_infeasible() -> None:
-    p = build([0, 50], [{"unit": 1, "position": "a"}], [{"origin": 0, "positions": ["a"]}],
-              pins=[(0, 1, None, "fix")])
+    p = build(
+        [0, 50],
+        [{"unit": 1, "position": "a"}],
+        [{"origin": 0, "positions": ["a"]}],
+        pins=[(0, 1, None, "fix")],
+    )
     assert solve(p).status == "infeasible"
 
 

@@ -25,7 +25,9 @@ def test_solver_reaches_the_hand_derived_optimum() -> None:
     assert result.values == terms
     posts = problem.posts
     got = {
-        problem.staff.ids[i]: ("—", "—") if p < 0 else (problem.units.ids[posts.unit_idx[p]], posts.position[p])
+        problem.staff.ids[i]: ("—", "—")
+        if p < 0
+        else (problem.units.ids[posts.unit_idx[p]], posts.position[p])
         for i, p in enumerate(result.assignment)
     }
     assert got == placement

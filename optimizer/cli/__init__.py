@@ -13,6 +13,7 @@ from optimizer import __version__
 from optimizer.cli import common, explain, export, runs, solve, sweep, synth, validate
 from optimizer.i18n import set_lang
 
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="staffplan")
 @click.option(
@@ -29,6 +30,7 @@ def main(lang: str) -> None:
     Exit codes: 0 done, 1 infeasible or no solution, 2 bad input.
     """
     set_lang(lang)
+
 
 for _module in (validate, synth, solve, runs, export, explain, sweep):
     for _command in _module.COMMANDS:

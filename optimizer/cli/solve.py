@@ -61,6 +61,7 @@ def solve_with_progress(problem: Any, stop: threading.Event) -> Any:
 
         console = Console(stderr=True)
         with console.status(t("run.solving")) as status:
+
             def on_progress(event: Progress) -> None:
                 status.update(_format_progress(event))
                 log.info(_format_progress(event))
@@ -79,23 +80,34 @@ def apply_cli_solver_options(
     """The scenario with the command line's solver options applied (recorded with the run)."""
     import dataclasses
 
-    changes = {
-        k: v
-        for k, v in (("time_limit_s", time_limit), ("workers", workers), ("seed", seed))
-        if v is not None
-    }
-    if not changes:
-        return scenario
-    return dataclasses.replace(scenario, solver=dataclasses.replace(scenario.solver, **changes))
+    solver = scenario.solver
+    if time_limit is not None:
+        solver = dataclasses.replace(solver, time_limit_s=time_limit)
+    if workers is not None:
+        solver = dataclasses.replace(solver, workers=workers)
+    if seed is not None:
+        solver = dataclasses.replace(solver, seed=seed)
+    return dataclasses.replace(scenario, solver=solver)
 
 
 @click.command("run")
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a scenario key, e.g. rules.max_commute_km=20 (repeatable).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Also write placements.csv, unplaced.csv and units.csv there.")
-@click.option("--time-limit", type=float, help="Solver time limit in seconds (default: the scenario's).")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a scenario key, e.g. rules.max_commute_km=20 (repeatable).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write placements.csv, unplaced.csv and units.csv there.",
+)
+@click.option(
+    "--time-limit", type=float, help="Solver time limit in seconds (default: the scenario's)."
+)
 @click.option("--workers", type=int, help="Solver threads (default: the scenario's).")
 @click.option("--seed", type=int, help="Random seed (default: the scenario's).")
 @store_option
@@ -161,8 +173,16 @@ def run(
     click.echo(t("run.stored", run_id=run_id, status=result.status, proven=result.proven))
     for stage in result.stages:
         gap = "" if stage.gap is None else f"{100 * stage.gap:.4f}%"
-        click.echo(t("run.stage", name=stage.name, status=stage.status, value=stage.value,
-                     bound=stage.bound if stage.bound is not None else "-", gap=gap or "-"))
+        click.echo(
+            t(
+                "run.stage",
+                name=stage.name,
+                status=stage.status,
+                value=stage.value,
+                bound=stage.bound if stage.bound is not None else "-",
+                gap=gap or "-",
+            )
+        )
     if result.status == "infeasible":
         click.echo(t("run.infeasible", scenario=str(scenario)), err=True)
         sys.exit(EXIT_INFEASIBLE)

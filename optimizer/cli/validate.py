@@ -1,5 +1,108 @@
-"""CLI commands (placeholder until its issue lands)."""
+"""``staffplan validate``: check a scenario's inputs and report every problem at once."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-COMMANDS: list[click.Command] = []
+from optimizer.cli.common import bad_input_exits, print_issues
+from optimizer.errors import InputError
+from optimizer.i18n import t
+
+if TYPE_CHECKING:
+    from optimizer.data import Problem
+    from optimizer.io import Scenario
+
+
+def _counts(codes: Iterable[str], order: Iterable[str]) -> str:
+    """``"label n, label n"`` in the given order, skipping codes that do not occur."""
+    from optimizer.io.vocab import label
+
+    counter = Counter(codes)
+    return ", ".join(f"{label(c)} {counter[c]}" for c in order if counter[c])
+
+
+def summary_lines(scenario: Scenario, problem: Problem, num_warnings: int) -> list[str]:
+    """The summary ``staffplan validate`` prints for valid input, one line per fact.
+
+    Parameters
+    ----------
+    scenario
+        The loaded scenario.
+    problem
+        The problem built from it.
+    num_warnings
+        How many warnings validation produced.
+    """
+    from optimizer.data import BLOCS, CATEGORIES, KINDS, PIN_MODES
+    from optimizer.io.tables import display_path
+
+    staff, posts = problem.staff, problem.posts
+    return [
+        t("io.summary.scenario", name=scenario.name, path=display_path(scenario.path)),
+        t("io.summary.units", count=problem.num_units, detail=_counts(problem.units.kinds, KINDS)),
+        t("io.summary.people", count=problem.num_staff, detail=_counts(staff.bloc, BLOCS)),
+        t("io.summary.categories", detail=_counts(staff.category, CATEGORIES)),
+        t(
+            "io.summary.posts",
+            count=problem.num_posts,
+            min=int(posts.min.sum()),
+            max=int(posts.max.sum()),
+        ),
+        t(
+            "io.summary.pins",
+            count=len(problem.pins),
+            detail=_counts(problem.pins.mode, PIN_MODES) or "-",
+        ),
+        t("io.summary.relations", count=len(problem.relations)),
+        t("io.summary.warnings", count=num_warnings),
+    ]
+
+
+@click.command("validate")
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a scenario key, e.g. --set rules.max_commute_km=20 (repeatable).",
+)
+@click.option(
+    "--errors-xlsx",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write every problem to this Excel file (sheet 'Lỗi'), for planners to fix.",
+)
+@bad_input_exits
+def validate(scenario: Path, overrides: tuple[str, ...], errors_xlsx: Path | None) -> None:
+    """Check the input tables of SCENARIO and report every problem at once.
+
+    Exit code 0 with a summary when the input is usable (warnings are listed), 2 with the
+    list of problems (file, sheet, row, column, value, what to do) when it is not.
+    """
+    from optimizer.io import load_problem, load_scenario, write_issues_xlsx
+
+    try:
+        loaded = load_scenario(scenario, overrides)
+        problem, warnings = load_problem(loaded)
+    except InputError as exc:
+        if errors_xlsx is not None:
+            write_issues_xlsx(exc.issues, errors_xlsx)
+            click.echo(t("io.summary.errors_written", path=str(errors_xlsx)), err=True)
+        raise
+    if warnings:
+        print_issues(warnings)
+    if errors_xlsx is not None:
+        write_issues_xlsx(warnings, errors_xlsx)
+        click.echo(t("io.summary.errors_written", path=str(errors_xlsx)), err=True)
+    for line in summary_lines(loaded, problem, len(warnings)):
+        click.echo(line)
+    click.echo(t("io.summary.ok"))
+
+
+COMMANDS: list[click.Command] = [validate]

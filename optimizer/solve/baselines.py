@@ -107,7 +107,9 @@ def _term_vectors(problem: Problem, cand: Candidates) -> dict[str, np.ndarray]:
     return vecs
 
 
-def highs_mip(problem: Problem, time_limit_s: float = 120.0, cand: Candidates | None = None) -> BaselineResult:
+def highs_mip(
+    problem: Problem, time_limit_s: float = 120.0, cand: Candidates | None = None
+) -> BaselineResult:
     """Solve the full model (relatives included) with HiGHS, lexicographically."""
     import highspy
 
@@ -147,11 +149,13 @@ def highs_mip(problem: Problem, time_limit_s: float = 120.0, cand: Candidates | 
         (np.ones(sum(len(x) for x in rows_i)), (np.concatenate(rows_i), np.concatenate(rows_j))),
         shape=(r, num_cols),
     )
-    col_upper = np.concatenate([
-        np.ones(n_pairs),
-        cand.can_stay_unplaced.astype(float),
-        np.zeros(p) if problem.rules.min_is_hard else problem.posts.min.astype(float),
-    ])
+    col_upper = np.concatenate(
+        [
+            np.ones(n_pairs),
+            cand.can_stay_unplaced.astype(float),
+            np.zeros(p) if problem.rules.min_is_hard else problem.posts.min.astype(float),
+        ]
+    )
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
@@ -166,7 +170,9 @@ def highs_mip(problem: Problem, time_limit_s: float = 120.0, cand: Candidates | 
     lp.a_matrix_.start_ = a.indptr
     lp.a_matrix_.index_ = a.indices
     lp.a_matrix_.value_ = a.data
-    lp.integrality_ = [highspy.HighsVarType.kInteger] * n_pairs + [highspy.HighsVarType.kContinuous] * (n + p)
+    lp.integrality_ = [highspy.HighsVarType.kInteger] * n_pairs + [
+        highspy.HighsVarType.kContinuous
+    ] * (n + p)
     h.passModel(lp)
     vecs = _term_vectors(problem, cand)
     stages = _stages(problem)
@@ -178,12 +184,16 @@ def highs_mip(problem: Problem, time_limit_s: float = 120.0, cand: Candidates | 
             status = "feasible" if x is not None else "no_solution"
             break
         h.setOptionValue("time_limit", float(remaining))
-        obj = sum(w * vecs[t] for t, w in zip(terms, weights, strict=True))
+        obj = np.zeros(num_cols)
+        for term, w in zip(terms, weights, strict=True):
+            obj += w * vecs[term]
         h.changeColsCost(num_cols, np.arange(num_cols, dtype=np.int32), obj)
         h.run()
         model_status = h.getModelStatus()
         if model_status == highspy.HighsModelStatus.kInfeasible:
-            return BaselineResult("highs", np.full(n, -1), "infeasible", time.perf_counter() - t0, {})
+            return BaselineResult(
+                "highs", np.full(n, -1), "infeasible", time.perf_counter() - t0, {}
+            )
         sol = np.array(h.getSolution().col_value)
         if len(sol) != num_cols or not np.isfinite(sol).all():
             status = "no_solution" if x is None else "feasible"
@@ -211,14 +221,21 @@ def _stages(problem: Problem) -> list[tuple[tuple[str, ...], tuple[float, ...]]]
         w = dict(obj.weights)
         terms = tuple(t for t in (*TERMS, CHANGES) if w.get(t, 0))
         return [(terms, tuple(float(w[t]) for t in terms))]
-    stages: list[tuple[tuple[str, ...], tuple[float, ...]]] = [((t,), (1.0,)) for t in obj.priorities]
+    stages: list[tuple[tuple[str, ...], tuple[float, ...]]] = [
+        ((t,), (1.0,)) for t in obj.priorities
+    ]
     if problem.rules.min_is_hard:
         stages.insert(0, (("shortfall",), (1.0,)))
     return stages
 
 
-def naive_cpsat(problem: Problem, time_limit_s: float = 120.0, workers: int = 2, seed: int = 0,
-                cand: Candidates | None = None) -> BaselineResult:
+def naive_cpsat(
+    problem: Problem,
+    time_limit_s: float = 120.0,
+    workers: int = 2,
+    seed: int = 0,
+    cand: Candidates | None = None,
+) -> BaselineResult:
     """One Boolean per candidate pair, the whole model in CP-SAT, lexicographic stages."""
     from ortools.sat.python import cp_model
 
@@ -269,7 +286,9 @@ def naive_cpsat(problem: Problem, time_limit_s: float = 120.0, workers: int = 2,
         m.minimize(obj)
         st = solver.solve(m)
         if st == cp_model.INFEASIBLE:
-            return BaselineResult("cpsat", np.full(n, -1), "infeasible", time.perf_counter() - t0, {})
+            return BaselineResult(
+                "cpsat", np.full(n, -1), "infeasible", time.perf_counter() - t0, {}
+            )
         if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             status_name = "no_solution" if best is None else "feasible"
             break
@@ -278,7 +297,7 @@ def naive_cpsat(problem: Problem, time_limit_s: float = 120.0, workers: int = 2,
         if st != cp_model.OPTIMAL:
             status_name = "feasible"
             break
-        m.add(obj <= int(round(solver.objective_value)))
+        m.add(obj <= round(solver.objective_value))
     assignment = np.full(n, -1, dtype=np.int64)
     if best is not None:
         chosen = np.flatnonzero(best)

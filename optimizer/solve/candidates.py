@@ -66,10 +66,18 @@ class Candidates:
     def subset(self, keep: np.ndarray) -> Candidates:
         """The candidates where ``keep`` is true (same removal counts)."""
         return Candidates(
-            self.person[keep], self.post[keep], self.unit[keep], self.dist_km[keep],
-            self.moves[keep], self.long_commute[keep], self.commute[keep],
-            self.preference[keep], dict(self.removed), self.can_stay_unplaced,
-            self.changes[keep], self.reference,
+            self.person[keep],
+            self.post[keep],
+            self.unit[keep],
+            self.dist_km[keep],
+            self.moves[keep],
+            self.long_commute[keep],
+            self.commute[keep],
+            self.preference[keep],
+            dict(self.removed),
+            self.can_stay_unplaced,
+            self.changes[keep],
+            self.reference,
         )
 
 
@@ -105,12 +113,16 @@ def _pin_masks(problem: Problem, person: IntArray, post: IntArray, unit: IntArra
         return remove
     positions = np.array(problem.posts.position, dtype=object)
     fixed_people: dict[int, list[tuple[int, str | None]]] = {}
-    for s, u, pos, mode in zip(pins.staff_idx, pins.unit_idx, pins.position, pins.mode, strict=True):
+    for s, u, pos, mode in zip(
+        pins.staff_idx, pins.unit_idx, pins.position, pins.mode, strict=True
+    ):
         if mode == "fix":
             fixed_people.setdefault(int(s), []).append((int(u), pos))
     forbid = [
         (int(s), int(u), pos)
-        for s, u, pos, mode in zip(pins.staff_idx, pins.unit_idx, pins.position, pins.mode, strict=True)
+        for s, u, pos, mode in zip(
+            pins.staff_idx, pins.unit_idx, pins.position, pins.mode, strict=True
+        )
         if mode == "forbid"
     ]
     if fixed_people:
@@ -153,7 +165,10 @@ def build_candidates(problem: Problem, reference: IntArray | None = None) -> Can
     staff_bloc = np.array(staff.bloc, dtype=object)
     post_bloc = np.array(posts.bloc, dtype=object)
     changes_bloc = staff_bloc[person] != post_bloc[post]
-    drop("bloc_change", changes_bloc if rules.bloc_change == "forbid" else np.zeros(len(person), bool))
+    drop(
+        "bloc_change",
+        changes_bloc if rules.bloc_change == "forbid" else np.zeros(len(person), bool),
+    )
     island_unit = problem.units.island[unit]
     drop("island", island_unit & ~staff.island_ok[person])
     island_unit = problem.units.island[unit]
@@ -198,6 +213,16 @@ def build_candidates(problem: Problem, reference: IntArray | None = None) -> Can
         else np.zeros(len(person), dtype=np.int64)
     )
     return Candidates(
-        person, post, unit, dist, moves, long_commute, commute, preference, removed, can_stay,
-        changes, reference,
+        person,
+        post,
+        unit,
+        dist,
+        moves,
+        long_commute,
+        commute,
+        preference,
+        removed,
+        can_stay,
+        changes,
+        reference,
     )

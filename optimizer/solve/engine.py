@@ -22,7 +22,7 @@ import numpy as np
 
 from optimizer.check import assert_valid, objective_terms
 from optimizer.data import CHANGES, TERMS, IntArray, Problem
-from optimizer.solution import SolveResult, StageResult
+from optimizer.solution import SolveResult, StageResult, Status
 from optimizer.solve.baselines import highs_mip
 from optimizer.solve.candidates import Candidates, build_candidates
 from optimizer.solve.flow import FlowInfeasible, LexicographicFlow, StageOutcome
@@ -62,7 +62,9 @@ class Interrupted(Exception):
     """The stop event was set or the time limit passed."""
 
 
-def stage_plan(problem: Problem, lf: LexicographicFlow) -> list[tuple[tuple[str, ...], tuple[int, ...]]]:
+def stage_plan(
+    problem: Problem, lf: LexicographicFlow
+) -> list[tuple[tuple[str, ...], tuple[int, ...]]]:
     """The stages to solve: lexicographic groups of the priorities, or one weighted stage.
 
     With ``min_is_hard`` a first stage minimises shortfall alone (it must reach 0).
@@ -86,7 +88,9 @@ def _peak_memory_mb() -> float:
 class _Solver:
     """One solve: holds the clock, the stop event and the progress callback."""
 
-    def __init__(self, problem: Problem, progress: ProgressFn | None, stop: threading.Event | None) -> None:
+    def __init__(
+        self, problem: Problem, progress: ProgressFn | None, stop: threading.Event | None
+    ) -> None:
         self.problem = problem
         self.progress = progress
         self.stop = stop
@@ -171,14 +175,22 @@ def solve(
         timings["flow"] = time.perf_counter() - t
         timings["total"] = s.elapsed()
         return SolveResult(
-            "infeasible", np.full(problem.num_staff, -1, dtype=np.int64), timings=timings,
-            peak_memory_mb=_peak_memory_mb(), candidate_counts=_counts(cand), message=str(exc),
+            "infeasible",
+            np.full(problem.num_staff, -1, dtype=np.int64),
+            timings=timings,
+            peak_memory_mb=_peak_memory_mb(),
+            candidate_counts=_counts(cand),
+            message=str(exc),
         )
     except Interrupted:
         timings["total"] = s.elapsed()
         return SolveResult(
-            "no_solution", np.full(problem.num_staff, -1, dtype=np.int64), timings=timings,
-            peak_memory_mb=_peak_memory_mb(), candidate_counts=_counts(cand), interrupted=True,
+            "no_solution",
+            np.full(problem.num_staff, -1, dtype=np.int64),
+            timings=timings,
+            peak_memory_mb=_peak_memory_mb(),
+            candidate_counts=_counts(cand),
+            interrupted=True,
         )
     timings["flow"] = time.perf_counter() - t
     best = assignment
@@ -232,8 +244,11 @@ def solve(
     if status_infeasible:
         timings["total"] = s.elapsed()
         return SolveResult(
-            "infeasible", np.full(problem.num_staff, -1, dtype=np.int64), timings=timings,
-            peak_memory_mb=_peak_memory_mb(), candidate_counts=_counts(cand),
+            "infeasible",
+            np.full(problem.num_staff, -1, dtype=np.int64),
+            timings=timings,
+            peak_memory_mb=_peak_memory_mb(),
+            candidate_counts=_counts(cand),
             message="the relatives rule cannot be met together with the other hard rules",
         )
 
@@ -265,13 +280,21 @@ def solve(
 
     def extra_bound(stage: int) -> int:
         return conflict_bound(
-            problem, relaxed_assignment, conflicts,
+            problem,
+            relaxed_assignment,
+            conflicts,
             lambda x, u, below: relaxed_lf.resolve_cost(x, u, stage, below),
         )
 
-    stages, bounds = _stage_results(relaxed, values, interrupted, timings, exact_proven, extra_bound)
+    stages, bounds = _stage_results(
+        relaxed, values, interrupted, timings, exact_proven, extra_bound
+    )
     timings["total"] = s.elapsed()
-    status = "optimal" if all(st.status == "optimal" for st in stages) and not interrupted else "feasible"
+    status: Status = (
+        "optimal"
+        if all(st.status == "optimal" for st in stages) and not interrupted
+        else "feasible"
+    )
     log.info("solve %s in %.2f s (%d repair rounds)", status, timings["total"], rounds)
     return SolveResult(
         status=status,
@@ -324,7 +347,14 @@ def _stage_results(
             bounds.update({t: values[t] for t in out.terms})
         proven = bound is not None and value == bound and not interrupted
         stages.append(
-            StageResult("+".join(out.terms), out.terms, "optimal" if proven else "feasible", value, bound, 0.0)
+            StageResult(
+                "+".join(out.terms),
+                out.terms,
+                "optimal" if proven else "feasible",
+                value,
+                bound,
+                0.0,
+            )
         )
         tight = tight and value == bound
     share = timings.get("flow", 0.0) / max(1, len(stages))

@@ -77,25 +77,33 @@ def build_network(problem: Problem, cand: Candidates) -> Network:
     has_min = pmin > 0
     has_rest = pmax > pmin
     tail = np.concatenate([cand.person, stay, n + post_ids[has_min], n + post_ids[has_rest]])
-    head = np.concatenate([
-        n + cand.post,
-        np.full(len(stay), sink, dtype=np.int64),
-        np.full(int(has_min.sum()), sink, dtype=np.int64),
-        np.full(int(has_rest.sum()), sink, dtype=np.int64),
-    ])
-    cap = np.concatenate([
-        np.ones(len(cand), dtype=np.int64),
-        np.ones(len(stay), dtype=np.int64),
-        pmin[has_min],
-        (pmax - pmin)[has_rest],
-    ])
-    kind = np.concatenate([
-        np.full(len(cand), PAIR, dtype=np.int8),
-        np.full(len(stay), UNPLACED, dtype=np.int8),
-        np.full(int(has_min.sum()), POST_MIN, dtype=np.int8),
-        np.full(int(has_rest.sum()), POST_REST, dtype=np.int8),
-    ])
-    ref = np.concatenate([np.arange(len(cand), dtype=np.int64), stay, post_ids[has_min], post_ids[has_rest]])
+    head = np.concatenate(
+        [
+            n + cand.post,
+            np.full(len(stay), sink, dtype=np.int64),
+            np.full(int(has_min.sum()), sink, dtype=np.int64),
+            np.full(int(has_rest.sum()), sink, dtype=np.int64),
+        ]
+    )
+    cap = np.concatenate(
+        [
+            np.ones(len(cand), dtype=np.int64),
+            np.ones(len(stay), dtype=np.int64),
+            pmin[has_min],
+            (pmax - pmin)[has_rest],
+        ]
+    )
+    kind = np.concatenate(
+        [
+            np.full(len(cand), PAIR, dtype=np.int8),
+            np.full(len(stay), UNPLACED, dtype=np.int8),
+            np.full(int(has_min.sum()), POST_MIN, dtype=np.int8),
+            np.full(int(has_rest.sum()), POST_REST, dtype=np.int8),
+        ]
+    )
+    ref = np.concatenate(
+        [np.arange(len(cand), dtype=np.int64), stay, post_ids[has_min], post_ids[has_rest]]
+    )
     return Network(n, p, tail.astype(np.int64), head.astype(np.int64), cap, kind, ref)
 
 
@@ -291,8 +299,12 @@ class LexicographicFlow:
                 active[:] = True
                 continue
             pot = potentials(
-                self.net.num_nodes, self.net.tail[idx], self.net.head[idx], self.net.cap[idx],
-                cost[idx], free_flow,
+                self.net.num_nodes,
+                self.net.tail[idx],
+                self.net.head[idx],
+                self.net.cap[idx],
+                cost[idx],
+                free_flow,
             )
             rc = cost[free_idx] + pot[self.net.tail[free_idx]] - pot[self.net.head[free_idx]]
             entering = ~active & (rc < 0)
@@ -348,7 +360,9 @@ class LexicographicFlow:
         order, starts = self._by_person
         return order[starts[person] : starts[person + 1]]
 
-    def resolve_cost(self, person: int, unit: int, stage: int = -1, may_stay_below: bool = False) -> int:
+    def resolve_cost(
+        self, person: int, unit: int, stage: int = -1, may_stay_below: bool = False
+    ) -> int:
         """Least increase of stage ``stage``'s objective, in its reduced costs, for any
         flow in which ``person`` leaves ``unit`` (or, with ``may_stay_below``, takes a
         non-leadership post line of the same unit).  ``UNREACHABLE`` when no such arc
