@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
     from optimizer.solve.engine import Progress
 
 log = logging.getLogger("staffplan")
+
+#: Exit code after a second Ctrl-C (the shell's convention for SIGINT).
+EXIT_ABORTED = 130
 
 
 class _Interrupts:
@@ -53,7 +57,11 @@ def _format_progress(event: Progress) -> str:
 
 
 def solve_with_progress(problem: Any, stop: threading.Event) -> Any:
-    """Solve with a live status line on a terminal, plain lines otherwise."""
+    """Solve with a live status line on a terminal, plain lines otherwise.
+
+    The solve runs in a worker thread while the main thread waits, so that Ctrl-C is
+    handled at once even while the solver is inside native code.
+    """
     from optimizer.solve import solve
 
     if sys.stderr.isatty():
@@ -66,12 +74,31 @@ def solve_with_progress(problem: Any, stop: threading.Event) -> Any:
                 status.update(_format_progress(event))
                 log.info(_format_progress(event))
 
-            return solve(problem, progress=on_progress, stop=stop)
+            return _in_thread(lambda: solve(problem, progress=on_progress, stop=stop))
 
     def plain(event: Progress) -> None:
         click.echo(_format_progress(event), err=True)
 
-    return solve(problem, progress=plain, stop=stop)
+    return _in_thread(lambda: solve(problem, progress=plain, stop=stop))
+
+
+def _in_thread(work: Callable[[], Any]) -> Any:
+    """Run ``work`` in a daemon thread; the main thread stays free for signals."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = work()
+        except BaseException as exc:  # handed back to the main thread below
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="staffplan-solve", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
 
 
 def apply_cli_solver_options(
@@ -139,8 +166,12 @@ def run(
     if warnings:
         print_issues(warnings)
     store = RunStore(store_path)  # created (0600) when missing
-    with _Interrupts() as interrupts:
-        result = solve_with_progress(problem, interrupts.stop)
+    try:
+        with _Interrupts() as interrupts:
+            result = solve_with_progress(problem, interrupts.stop)
+    except KeyboardInterrupt:
+        click.echo(t("run.aborted"), err=True)
+        sys.exit(EXIT_ABORTED)
     tables = run_tables(problem, result.assignment, result.unplaced_reasons)
     run_id = store.save(
         NewRun(
