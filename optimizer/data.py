@@ -213,9 +213,7 @@ def empty_pins() -> Pins:
     return Pins(np.zeros(0, np.int32), np.zeros(0, np.int32), (), (), ())
 
 
-def haversine_km(
-    lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: FloatArray
-) -> FloatArray:
+def haversine_km(lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: FloatArray) -> FloatArray:
     """Great-circle distance in km between broadcastable arrays of coordinates (degrees)."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dphi = p2 - p1
@@ -308,9 +306,7 @@ class Problem:
         """``local_mask[i, u]``: person ``i`` counts as local to unit ``u``."""
         m = np.zeros((self.num_staff, self.num_units), dtype=bool)
         rows = np.repeat(np.arange(self.num_staff), [len(x) for x in self.staff.local_idx])
-        cols = np.fromiter(
-            (u for x in self.staff.local_idx for u in x), dtype=np.int64, count=len(rows)
-        )
+        cols = np.fromiter((u for x in self.staff.local_idx for u in x), dtype=np.int64, count=len(rows))
         m[rows, cols] = True
         return m
 
@@ -333,8 +329,12 @@ class Problem:
         """``staff_position_mask[i, k]``: person ``i`` may hold position code ``k``."""
         idx = {c: i for i, c in enumerate(self.position_codes)}
         m = np.zeros((self.num_staff, len(self.position_codes)), dtype=bool)
-        for i, ps in enumerate(self.staff.positions):
-            m[i, [idx[p] for p in ps]] = True
+        counts = [len(ps) for ps in self.staff.positions]
+        rows = np.repeat(np.arange(self.num_staff), counts)
+        cols = np.fromiter(
+            (idx[p] for ps in self.staff.positions for p in ps), dtype=np.int64, count=len(rows)
+        )
+        m[rows, cols] = True
         return m
 
     @cached_property

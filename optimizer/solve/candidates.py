@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.data import CATEGORIES, IntArray, Problem
+from optimizer.data import BLOCS, CATEGORIES, IntArray, Problem
 
 
 @dataclass(frozen=True)
@@ -113,16 +113,12 @@ def _pin_masks(problem: Problem, person: IntArray, post: IntArray, unit: IntArra
         return remove
     positions = np.array(problem.posts.position, dtype=object)
     fixed_people: dict[int, list[tuple[int, str | None]]] = {}
-    for s, u, pos, mode in zip(
-        pins.staff_idx, pins.unit_idx, pins.position, pins.mode, strict=True
-    ):
+    for s, u, pos, mode in zip(pins.staff_idx, pins.unit_idx, pins.position, pins.mode, strict=True):
         if mode == "fix":
             fixed_people.setdefault(int(s), []).append((int(u), pos))
     forbid = [
         (int(s), int(u), pos)
-        for s, u, pos, mode in zip(
-            pins.staff_idx, pins.unit_idx, pins.position, pins.mode, strict=True
-        )
+        for s, u, pos, mode in zip(pins.staff_idx, pins.unit_idx, pins.position, pins.mode, strict=True)
         if mode == "forbid"
     ]
     if fixed_people:
@@ -156,35 +152,40 @@ def build_candidates(problem: Problem, reference: IntArray | None = None) -> Can
     removed = {"qualification": problem.num_staff * problem.num_posts - len(person)}
     unit = posts.unit_idx[post].astype(np.int64)
 
-    def drop(rule: str, bad: np.ndarray) -> None:
-        nonlocal person, post, unit
-        removed[rule] = int(bad.sum())
-        keep = ~bad
-        person, post, unit = person[keep], post[keep], unit[keep]
+    keep = np.ones(len(person), dtype=bool)
 
-    staff_bloc = np.array(staff.bloc, dtype=object)
-    post_bloc = np.array(posts.bloc, dtype=object)
+    def drop(rule: str, bad: np.ndarray) -> None:
+        """Count the pairs ``rule`` removes among those still kept, and remove them."""
+        bad &= keep
+        removed[rule] = int(bad.sum())
+        keep[bad] = False
+
+    bloc_code = {b: k for k, b in enumerate(BLOCS)}
+    staff_bloc = np.array([bloc_code[b] for b in staff.bloc], dtype=np.int8)
+    post_bloc = np.array([bloc_code[b] for b in posts.bloc], dtype=np.int8)
     changes_bloc = staff_bloc[person] != post_bloc[post]
-    drop(
-        "bloc_change",
-        changes_bloc if rules.bloc_change == "forbid" else np.zeros(len(person), bool),
-    )
+    drop("bloc_change", changes_bloc if rules.bloc_change == "forbid" else np.zeros(len(person), bool))
     island_unit = problem.units.island[unit]
     drop("island", island_unit & ~staff.island_ok[person])
-    island_unit = problem.units.island[unit]
-    dist = problem.dist_km[person, unit].astype(np.float64)
-    drop("commute_cap", ~island_unit & (dist > rules.max_commute_km))
+    dist32 = problem.dist_km[person, unit]
+    drop("commute_cap", ~island_unit & (dist32 > rules.max_commute_km))
+    # Compact once: the commute cap removes most pairs, the rules below are dearer.
+    person, post, unit = person[keep], post[keep], unit[keep]
+    changes_bloc, dist32 = changes_bloc[keep], dist32[keep]
+    keep = keep[keep]
     drop("non_local", posts.non_local[post] & problem.local_mask[person, unit])
     drop(
         "service_left",
         posts.leadership[post] & (problem.months_left[person] < rules.min_service_months),
     )
     drop("pins", _pin_masks(problem, person, post, unit))
+    person, post, unit = person[keep], post[keep], unit[keep]
+    changes_bloc = changes_bloc[keep]
 
-    dist = problem.dist_km[person, unit].astype(np.float64)
+    dist = dist32[keep].astype(np.float64)
     moves = (staff.origin_idx[person] != unit).astype(np.int64)
     if rules.bloc_change == "penalize":
-        moves += (staff_bloc[person] != post_bloc[post]).astype(np.int64)
+        moves += changes_bloc.astype(np.int64)
     long_commute = (dist > rules.long_commute_km).astype(np.int64)
     commute = problem.commute_units(dist)
     preference = np.zeros(len(person), dtype=np.int64)
