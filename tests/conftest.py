@@ -20,12 +20,17 @@ CITY_TABLES = (
 )
 
 
-def synth_city(folder: Path, party: int, government: int, seed: int = 0) -> Path:
-    """Generate a synthetic roster on the real HCMC units and a scenario that uses it."""
+def synth_city(folder: Path, party: int, government: int, seed: int = 0, num_units: int = 168) -> Path:
+    """Generate a synthetic roster on the first ``num_units`` real HCMC units and a
+    scenario that uses it."""
     data = folder / "data"
+    units = folder / "units.csv"
+    lines = (ROOT / "data" / "hcmc" / "units.csv").read_text(encoding="utf-8").splitlines()
+    units.write_text("\n".join(lines[: num_units + 1]) + "\n", encoding="utf-8")
     subprocess.run(
         [sys.executable, "-m", "optimizer.cli", "synth", "--out", str(data), "--seed", str(seed),
-         "--party", str(party), "--government", str(government), "--format", "csv"],
+         "--units", str(units), "--party", str(party), "--government", str(government),
+         "--format", "csv"],
         check=True,
         cwd=ROOT,
         capture_output=True,
@@ -40,8 +45,8 @@ def synth_city(folder: Path, party: int, government: int, seed: int = 0) -> Path
 
 @pytest.fixture(scope="session")
 def small_city(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A scenario of about 800 people on the 168 real units (seconds to solve)."""
-    return synth_city(tmp_path_factory.mktemp("small-city"), party=200, government=600)
+    """A quarter of the city: 42 real units, 970 + 3,030 people (seconds to solve)."""
+    return synth_city(tmp_path_factory.mktemp("small-city"), party=970, government=3030, num_units=42)
 
 
 @pytest.fixture(scope="session")

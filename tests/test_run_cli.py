@@ -157,3 +157,45 @@ def test_same_seed_one_worker_identical_placements_across_processes(
         assert proc.returncode == 0
         outs.append((out / "placements.csv").read_bytes())
     assert outs[0] == outs[1]
+
+
+@pytest.mark.slow
+def test_time_limit_keeps_the_best_placement_marked_not_proven(full_city: Path, tmp_path: Path) -> None:
+    store = tmp_path / "s.db"
+    proc = staffplan("--lang", "en", "run", str(full_city), "--store", str(store), "--time-limit", "2")
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    run = RunStore(store).get("latest")
+    assert not run.proven
+    assert run.status == "feasible"
+    assert len(run.tables.placements) > 15_000
+    assert run.kpis["relatives_conflicts"] == 0
+
+
+BLOCK_NETWORK = """
+import socket
+
+def _refuse(*args, **kwargs):
+    raise OSError("network access attempted")
+
+socket.socket.connect = _refuse
+socket.socket.connect_ex = _refuse
+socket.create_connection = _refuse
+socket.getaddrinfo = _refuse
+"""
+
+
+def test_nothing_is_sent_over_a_network(tmp_path: Path) -> None:
+    """validate, run, show and export csv work with every socket call refused."""
+    (tmp_path / "sitecustomize.py").write_text(BLOCK_NETWORK, encoding="utf-8")
+    env = {"PYTHONPATH": str(tmp_path), "STAFFPLAN_STORE": str(tmp_path / "s.db")}
+    for args in (
+        ("validate", str(TINY)),
+        ("run", str(TINY)),
+        ("show", "latest"),
+        ("export", "latest", "--format", "csv", "--out", str(tmp_path / "csv")),
+    ):
+        proc = staffplan("--lang", "en", *args, env=env)
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, (args, err)
+        assert "network access attempted" not in out + err

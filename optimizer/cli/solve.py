@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import rich_click as click
 
-from optimizer.cli.common import EXIT_INFEASIBLE, bad_input_exits, print_issues
+from optimizer.cli.common import EXIT_BAD_INPUT, EXIT_INFEASIBLE, bad_input_exits, print_issues
 from optimizer.cli.runs import store_option
 from optimizer.i18n import t
 
@@ -166,12 +166,20 @@ def run(
     if warnings:
         print_issues(warnings)
     store = RunStore(store_path)  # created (0600) when missing
+    from optimizer.solve.memory import MemoryLimitError
+
     try:
         with _Interrupts() as interrupts:
             result = solve_with_progress(problem, interrupts.stop)
     except KeyboardInterrupt:
         click.echo(t("run.aborted"), err=True)
         sys.exit(EXIT_ABORTED)
+    except MemoryLimitError as exc:
+        click.echo(
+            t("run.memory", needed=f"{exc.needed / 2**30:.1f}", available=f"{exc.available / 2**30:.1f}"),
+            err=True,
+        )
+        sys.exit(EXIT_BAD_INPUT)
     tables = run_tables(problem, result.assignment, result.unplaced_reasons)
     run_id = store.save(
         NewRun(

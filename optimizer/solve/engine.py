@@ -26,6 +26,7 @@ from optimizer.solution import SolveResult, StageResult, Status
 from optimizer.solve.baselines import highs_mip
 from optimizer.solve.candidates import Candidates, build_candidates
 from optimizer.solve.flow import FlowInfeasible, LexicographicFlow, StageOutcome
+from optimizer.solve.memory import check_memory
 from optimizer.solve.reasons import unplaced_reasons
 from optimizer.solve.side import choose_to_move, conflict_bound, relative_conflicts
 
@@ -157,8 +158,15 @@ def solve(
     reference:
         A base placement (post line per person, -1 unplaced) for a re-plan: enables the
         ``changes`` term, which the objective may then rank or weigh.
+
+    Raises
+    ------
+    MemoryLimitError
+        Before building anything, when the estimated memory exceeds what is available.
     """
     s = _Solver(problem, progress, stop)
+    estimate = check_memory(problem)
+    s.emit("memory", None, None, f"~{estimate / 2**20:.0f} MB")
     timings: dict[str, float] = {}
     t = time.perf_counter()
     cand = build_candidates(problem, reference)
