@@ -1,0 +1,708 @@
+"""Validate the input tables and turn every failure into a planner-language issue.
+
+Three passes, each reporting everything it finds:
+
+1. :func:`check_table` — per-table checks with pandera (``lazy=True``): required columns
+   and cells, types, enumerations, ranges, uniqueness (including the post-line key),
+   ``0 ≤ min ≤ max``, plausible birth dates.  pandera's failure cases are translated
+   into :class:`~optimizer.errors.Issue` records; its raw text is never shown.
+2. :func:`check_references` — across tables: unknown unit, staff and position ids,
+   relatives, pins a person is not qualified for, contradicting pins.
+3. :func:`check_capacity` — on a built problem: post lines whose ``min`` nobody can
+   fill within the commute cap, positions whose total ``min`` exceeds the people
+   qualified for them, and people no post line can take.  Warnings, or errors when the
+   scenario makes the matching rule hard.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from optimizer.data import Problem, Rules
+from optimizer.errors import Issue, Severity
+from optimizer.i18n import t
+from optimizer.io.encodings import FONT_GLYPHS_PATTERN
+from optimizer.io.tables import RawTable
+from optimizer.io.vocab import TABLES, ColumnSpec, TableSpec, fold, label
+
+#: Ages (years at ``reference_date``) outside which a birth date is impossible (error).
+AGE_IMPOSSIBLE = (15, 100)
+#: Ages outside which a birth date is suspicious (warning).
+AGE_USUAL = (18, 65)
+#: Text columns checked for legacy-font glyphs.
+FONT_CHECKED = {
+    "units": ("name",),
+    "staff": ("full_name", "former_unit", "grade"),
+    "pins": ("note",),
+}
+
+
+# --------------------------------------------------------------------------- pass 1
+
+
+def _not_text(s: pd.Series) -> pd.Series:
+    """``True`` where the cell was parsed (a failed cell is kept as its text)."""
+    return s.map(lambda v: not isinstance(v, str)).astype(bool)
+
+
+def _numbers(s: pd.Series) -> pd.Series:
+    return pd.to_numeric(s.where(_not_text(s)), errors="coerce").astype("float64")
+
+
+def _within(col: ColumnSpec) -> Callable[[pd.Series], pd.Series]:
+    def check(s: pd.Series) -> pd.Series:
+        x = _numbers(s)
+        bad = pd.Series(False, index=s.index)
+        if col.lo is not None:
+            bad |= (x <= col.lo) if col.lo_strict else (x < col.lo)
+        if col.hi is not None:
+            bad |= x > col.hi
+        return ~bad
+
+    return check
+
+
+def _birth_bounds(reference_date: dt.date) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Earliest and latest possible birth dates (ages :data:`AGE_IMPOSSIBLE` excluded)."""
+    ref = pd.Timestamp(reference_date)
+    oldest, youngest = (ref - pd.DateOffset(years=a) for a in reversed(AGE_IMPOSSIBLE))
+    return oldest, youngest
+
+
+def _plausible_birth(reference_date: dt.date) -> Callable[[pd.Series], pd.Series]:
+    lo, hi = _birth_bounds(reference_date)
+
+    def check(s: pd.Series) -> pd.Series:
+        d = pd.to_datetime(s.where(_not_text(s)), errors="coerce")
+        return ~((d < lo) | (d > hi))
+
+    return check
+
+
+def _in_choices(choices: tuple[str, ...]) -> Callable[[pd.Series], pd.Series]:
+    def check(s: pd.Series) -> pd.Series:
+        return s.isin(choices)
+
+    return check
+
+
+def _min_le_max(df: pd.DataFrame) -> pd.Series:
+    if "min" not in df.columns or "max" not in df.columns:
+        return pd.Series(True, index=df.index)
+    return ~(_numbers(df["min"]) > _numbers(df["max"]))
+
+
+def _not_self(df: pd.DataFrame) -> pd.Series:
+    if "staff_id" not in df.columns or "relative_id" not in df.columns:
+        return pd.Series(True, index=df.index)
+    return df["staff_id"].isna() | (df["staff_id"] != df["relative_id"])
+
+
+_TYPE_CHECK = {"float": "number", "int": "integer", "bool": "bool", "date": "date"}
+#: The column a whole-row check is reported in.
+_FRAME_CHECK_COLUMN = {"min_gt_max": "min", "self_relation": "relative_id"}
+
+
+def table_schema(spec: TableSpec, rules: Rules) -> pa.DataFrameSchema:
+    """The pandera schema of a parsed table (see :func:`optimizer.io.tables.parse_column`).
+
+    Check names are the issue codes they produce (``number``, ``range``, ``choice``…).
+    Schemas are built once per table and reference date.
+    """
+    return _schema(spec.name, rules.reference_date)
+
+
+@lru_cache(maxsize=32)
+def _schema(table: str, reference_date: dt.date) -> pa.DataFrameSchema:
+    spec = TABLES[table]
+    columns: dict[str, pa.Column] = {}
+    for col in spec.columns:
+        checks: list[pa.Check] = []
+        if col.kind in _TYPE_CHECK:
+            checks.append(pa.Check(_not_text, name=_TYPE_CHECK[col.kind]))
+        if col.kind in ("float", "int") and (col.lo is not None or col.hi is not None):
+            checks.append(pa.Check(_within(col), name="range"))
+        if col.kind == "enum":
+            checks.append(pa.Check(_in_choices(col.choices), name="choice"))
+        if col.name == "birth_date":
+            checks.append(pa.Check(_plausible_birth(reference_date), name="birth_range"))
+        columns[col.name] = pa.Column(
+            None, checks=checks, nullable=col.nullable, unique=col.unique, required=col.required
+        )
+    frame_checks: list[pa.Check] = []
+    if spec.name == "posts":
+        frame_checks.append(pa.Check(_min_le_max, name="min_gt_max"))
+    if spec.name == "relations":
+        frame_checks.append(pa.Check(_not_self, name="self_relation"))
+    return pa.DataFrameSchema(
+        columns, checks=frame_checks, unique=list(spec.key) or None, coerce=False, strict=False
+    )
+
+
+def _first_rows(values: pd.DataFrame, columns: list[str]) -> dict[int, int]:
+    """Row → first row holding the same values in ``columns``, for every repeated row."""
+    sub = values[columns].dropna()
+    first_of: dict[tuple[object, ...], int] = {}
+    out: dict[int, int] = {}
+    for row, key in zip(sub.index, map(tuple, sub.to_numpy().tolist()), strict=True):
+        first = first_of.setdefault(key, int(row))
+        if first != row:
+            out[int(row)] = first
+    return out
+
+
+def _did_you_mean(value: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(value, candidates, n=1, cutoff=0.6)
+    return t("io.did_you_mean", suggestion=close[0]) if close else ""
+
+
+def _choice_issue(raw: RawTable, row: int, col: ColumnSpec, value: str) -> Issue:
+    lookup = col.lookup
+    close = difflib.get_close_matches(fold(value), list(lookup), n=1, cutoff=0.75)
+    hint = t("io.choice.hint", choices=", ".join(col.choices))
+    if close:
+        hint += " " + t("io.did_you_mean", suggestion=lookup[close[0]])
+    return raw.issue("choice", row=row, column=col.name, value=value, hint=hint)
+
+
+def _range_issue(raw: RawTable, row: int, col: ColumnSpec, value: str) -> Issue:
+    lo = "" if col.lo is None else f"{col.lo:g}"
+    hi = "" if col.hi is None else f"{col.hi:g}"
+    key = "range_gt" if col.lo_strict else "range"
+    return raw.issue(key, row=row, column=col.name, value=value, lo=lo, hi=hi)
+
+
+def check_table(raw: RawTable, rules: Rules) -> list[Issue]:
+    """Run the table's pandera schema lazily and translate every failure case.
+
+    Parameters
+    ----------
+    raw
+        A table read by :func:`optimizer.io.tables.read_table` (``values`` set).
+    rules
+        The scenario's rules (the reference date bounds plausible birth dates).
+
+    Returns
+    -------
+    list of Issue
+        One issue per failing cell (or row, or missing column), in row order.
+    """
+    if raw.values is None:
+        return []
+    values = raw.values
+    try:
+        table_schema(raw.spec, rules).validate(values, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        failures = exc.failure_cases
+    else:
+        return []
+    spec = raw.spec
+    ref = rules.reference_date
+    seen: set[tuple[str, object, str]] = set()
+    issues: list[Issue] = []
+    repeated: dict[str, dict[int, int]] = {}
+    for rec in failures.to_dict("records"):
+        check = str(rec["check"])
+        column = str(rec["column"]) if rec["column"] is not None else ""
+        index = rec["index"]
+        row = int(index) if index is not None and not pd.isna(index) else None
+        if check == "column_in_dataframe":
+            name = str(rec["failure_case"])
+            col = spec.column(name)
+            aliases = ", ".join(col.aliases) if col.aliases else "-"
+            issues.append(raw.issue("missing_column", column=name, aliases=aliases))
+            continue
+        if check in _FRAME_CHECK_COLUMN or check == "multiple_fields_uniqueness":
+            column = _FRAME_CHECK_COLUMN.get(check) or spec.key[0]
+        key = (check, row, column)
+        if key in seen:
+            continue
+        seen.add(key)
+        if row is None:  # a check that could not run on this column: say so, never hide it
+            issues.append(raw.issue("invalid", column=column))
+            continue
+        value = raw.value_at(row, column)
+        if check == "not_nullable":
+            issues.append(raw.issue("required", row=row, column=column))
+        elif check == "field_uniqueness":
+            first = repeated.setdefault(column, _first_rows(values, [column])).get(row)
+            if first is not None:
+                issues.append(raw.issue("duplicate", row=row, column=column, value=value, first=first))
+        elif check == "multiple_fields_uniqueness":
+            first = repeated.setdefault("__key__", _first_rows(values, list(spec.key))).get(row)
+            if first is not None:
+                issues.append(raw.issue("duplicate_post", row=row, column=column, first=first))
+        elif check == "min_gt_max":
+            issues.append(
+                raw.issue(
+                    "min_gt_max",
+                    row=row,
+                    column="min",
+                    value=value,
+                    min=value,
+                    max=raw.value_at(row, "max"),
+                )
+            )
+        elif check == "self_relation":
+            issues.append(raw.issue("self_relation", row=row, column="relative_id", value=value))
+        elif check == "choice":
+            issues.append(_choice_issue(raw, row, spec.column(column), value))
+        elif check == "range":
+            issues.append(_range_issue(raw, row, spec.column(column), value))
+        elif check == "birth_range":
+            birth = pd.Timestamp(str(values.at[row, column]))
+            age = _age_years(birth, pd.Timestamp(ref))
+            issues.append(
+                raw.issue("birth_range", row=row, column=column, value=value, age=age, ref=ref.isoformat())
+            )
+        elif check in ("number", "integer", "bool", "date"):
+            issues.append(raw.issue(check, row=row, column=column, value=value))
+        else:
+            issues.append(raw.issue("invalid", row=row, column=column, value=value))
+    return sorted(issues, key=lambda i: i.row or 0)
+
+
+def _age_years(birth: pd.Timestamp, ref: pd.Timestamp) -> int:
+    return int(ref.year - birth.year - ((ref.month, ref.day) < (birth.month, birth.day)))
+
+
+# --------------------------------------------------------------------------- pass 2
+
+
+def _usable(raw: RawTable | None, *columns: str) -> pd.DataFrame | None:
+    """The parsed values of a table when it was read and has every named column."""
+    if raw is None or raw.values is None or any(c not in raw.values.columns for c in columns):
+        return None
+    return raw.values
+
+
+def _id_set(raw: RawTable | None, column: str) -> set[str] | None:
+    values = _usable(raw, column)
+    return None if values is None else set(values[column].dropna())
+
+
+def _unknown_refs(
+    raw: RawTable | None, column: str, known: set[str], code: str, suggest: bool
+) -> list[Issue]:
+    values = _usable(raw, column)
+    if raw is None or values is None:
+        return []
+    cells = values[column]
+    if cells.map(lambda v: isinstance(v, tuple)).any():
+        cells = cells.dropna().explode()
+    bad = cells[cells.notna() & ~cells.isin(known)]
+    candidates = sorted(known) if suggest else []
+    issues = []
+    for row, value in zip(bad.index.tolist(), bad.tolist(), strict=True):
+        hint = t(f"io.{code}.hint", column=raw.headers.get(column, column))
+        if candidates:
+            hint = f"{hint} {_did_you_mean(str(value), candidates)}".strip()
+        issues.append(raw.issue(code, row=int(row), column=column, value=str(value), hint=hint))
+    return issues
+
+
+def _unused_positions(staff: RawTable | None, positions: set[str]) -> list[Issue]:
+    values = _usable(staff, "positions")
+    if staff is None or values is None:
+        return []
+    codes = values["positions"].dropna().explode()
+    codes = codes[codes.map(lambda v: isinstance(v, str))]
+    unused = codes[~codes.isin(positions)]
+    issues = []
+    candidates = sorted(positions)
+    for code, rows in unused.groupby(unused).groups.items():
+        first = int(min(rows))
+        hint = f"{t('io.unused_position.hint')} {_did_you_mean(str(code), candidates)}".strip()
+        issues.append(
+            staff.issue(
+                "unused_position",
+                "warning",
+                row=first,
+                column="positions",
+                value=str(code),
+                count=len(rows),
+                hint=hint,
+            )
+        )
+    return issues
+
+
+def _relation_duplicates(relations: RawTable | None) -> list[Issue]:
+    values = _usable(relations, "staff_id", "relative_id")
+    if relations is None or values is None:
+        return []
+    pairs = values[["staff_id", "relative_id"]].dropna()
+    first_of: dict[tuple[str, ...], int] = {}
+    issues = []
+    for row, a, b in zip(pairs.index, pairs["staff_id"], pairs["relative_id"], strict=True):
+        key = (a, b) if a <= b else (b, a)
+        if key in first_of:
+            issues.append(
+                relations.issue(
+                    "relation_duplicate",
+                    "warning",
+                    row=int(row),
+                    column="relative_id",
+                    value=str(values.at[row, "relative_id"]),
+                    first=first_of[key],
+                )
+            )
+        else:
+            first_of[key] = int(row)
+    return issues
+
+
+@dataclass(frozen=True)
+class _Person:
+    category: object
+    positions: tuple[str, ...]
+
+
+def _pin_checks(pins: RawTable | None, staff: RawTable | None, posts: RawTable | None) -> list[Issue]:
+    """Fixed pins the person is not qualified for; pins that contradict or repeat."""
+    values = _usable(pins, "staff_id", "unit_id", "mode")
+    if pins is None or values is None:
+        return []
+    issues: list[Issue] = []
+    people: dict[str, _Person] = {}
+    staff_values = _usable(staff, "staff_id", "category", "positions")
+    if staff_values is not None:
+        for sid, cat, pos in zip(
+            staff_values["staff_id"],
+            staff_values["category"],
+            staff_values["positions"],
+            strict=True,
+        ):
+            if isinstance(sid, str) and sid not in people:
+                people[sid] = _Person(cat, pos if isinstance(pos, tuple) else ())
+    lines: set[tuple[object, object, object]] | None = None
+    post_values = _usable(posts, "unit_id", "category", "position")
+    if post_values is not None:
+        lines = set(
+            zip(
+                post_values["unit_id"],
+                post_values["category"],
+                post_values["position"],
+                strict=True,
+            )
+        )
+    by_staff: dict[str, list[tuple[int, str, str | None, str]]] = defaultdict(list)
+    position_col = values["position"] if "position" in values.columns else pd.Series(None, index=values.index)
+    for row, sid, unit, position, mode in zip(
+        values.index,
+        values["staff_id"],
+        values["unit_id"],
+        position_col,
+        values["mode"],
+        strict=True,
+    ):
+        if not (isinstance(sid, str) and isinstance(unit, str) and mode in ("fix", "forbid")):
+            continue
+        pos = position if isinstance(position, str) else None
+        by_staff[sid].append((int(row), unit, pos, str(mode)))
+        person = people.get(sid)
+        if mode != "fix" or person is None or lines is None:
+            continue
+        if pos is not None and pos not in person.positions:
+            issues.append(
+                pins.issue("pin_position_not_held", row=int(row), column="position", value=pos, staff=sid)
+            )
+        elif pos is not None and (unit, person.category, pos) not in lines:
+            issues.append(
+                pins.issue(
+                    "pin_position_absent",
+                    row=int(row),
+                    column="position",
+                    value=pos,
+                    unit=unit,
+                    category=label(str(person.category)),
+                )
+            )
+        elif pos is None and not any((unit, person.category, p) in lines for p in person.positions):
+            issues.append(
+                pins.issue(
+                    "pin_not_qualified",
+                    row=int(row),
+                    column="unit_id",
+                    value=unit,
+                    staff=sid,
+                    category=label(str(person.category)),
+                )
+            )
+    for entries in by_staff.values():
+        issues.extend(_pin_conflicts(pins, entries))
+    return issues
+
+
+def _pin_conflicts(pins: RawTable, entries: list[tuple[int, str, str | None, str]]) -> list[Issue]:
+    issues = []
+    for i, (row, unit, pos, mode) in enumerate(entries):
+        for other_row, other_unit, other_pos, other_mode in entries[:i]:
+            same_place = unit == other_unit and pos == other_pos
+            if same_place and mode == other_mode:
+                issues.append(
+                    pins.issue("pin_duplicate", "warning", row=row, column="staff_id", first=other_row)
+                )
+                break
+            if mode == "fix" and other_mode == "fix":
+                clash = unit != other_unit or (pos is not None and other_pos is not None and pos != other_pos)
+                code = "pin_conflict_fix"
+            elif mode != other_mode:
+                fix_pos, forbid_pos = (pos, other_pos) if mode == "fix" else (other_pos, pos)
+                clash = unit == other_unit and (forbid_pos is None or forbid_pos == fix_pos)
+                code = "pin_conflict_forbid"
+            else:
+                clash = False
+            if clash:
+                issues.append(pins.issue(code, row=row, column="unit_id", value=unit, first=other_row))
+                break
+    return issues
+
+
+def _age_warnings(staff: RawTable | None, rules: Rules) -> list[Issue]:
+    values = _usable(staff, "birth_date")
+    if staff is None or values is None:
+        return []
+    birth = pd.to_datetime(values["birth_date"].where(_not_text(values["birth_date"])), errors="coerce")
+    ref = pd.Timestamp(rules.reference_date)
+    lo_i, hi_i = _birth_bounds(rules.reference_date)
+    young = ref - pd.DateOffset(years=AGE_USUAL[0])
+    old = ref - pd.DateOffset(years=AGE_USUAL[1])
+    odd = birth.notna() & (birth >= lo_i) & (birth <= hi_i) & ((birth > young) | (birth < old))
+    return [
+        staff.issue(
+            "age_unusual",
+            "warning",
+            row=int(row),
+            column="birth_date",
+            value=staff.value_at(int(row), "birth_date"),
+            age=_age_years(birth[row], ref),
+            ref=rules.reference_date.isoformat(),
+        )
+        for row in birth.index[odd.to_numpy()]
+    ]
+
+
+def _font_warnings(raw: RawTable | None) -> list[Issue]:
+    if raw is None or raw.cells is None:
+        return []
+    issues = []
+    for column in FONT_CHECKED.get(raw.spec.name, ()):
+        if column not in raw.cells.columns:
+            continue
+        text = raw.cells[column]
+        hit = text.str.contains(FONT_GLYPHS_PATTERN, regex=True, na=False).astype(bool)
+        if hit.any():
+            first = int(text.index[hit.to_numpy()][0])
+            issues.append(
+                raw.issue(
+                    "legacy_font",
+                    "warning",
+                    row=first,
+                    column=column,
+                    value=str(text[first]),
+                    count=int(hit.sum()),
+                )
+            )
+    return issues
+
+
+def check_references(tables: Mapping[str, RawTable], rules: Rules) -> list[Issue]:
+    """Cross-table checks on the rows that could be read (see the module docstring).
+
+    Parameters
+    ----------
+    tables
+        Read tables by name (``units``, ``posts``, ``staff``, and optionally
+        ``relations`` and ``pins``).
+    rules
+        The scenario's rules (the reference date for age warnings).
+    """
+    units, posts, staff = tables.get("units"), tables.get("posts"), tables.get("staff")
+    relations, pins = tables.get("relations"), tables.get("pins")
+    issues: list[Issue] = []
+    for raw in (units, staff, pins):
+        issues.extend(_font_warnings(raw))
+    unit_ids = _id_set(units, "unit_id")
+    if unit_ids is not None:
+        issues += _unknown_refs(posts, "unit_id", unit_ids, "unknown_unit", suggest=True)
+        for column in ("origin_unit", "local_units", "preferences"):
+            issues += _unknown_refs(staff, column, unit_ids, "unknown_unit", suggest=True)
+        issues += _unknown_refs(pins, "unit_id", unit_ids, "unknown_unit", suggest=True)
+    staff_ids = _id_set(staff, "staff_id")
+    if staff_ids is not None:
+        for column in ("staff_id", "relative_id"):
+            issues += _unknown_refs(relations, column, staff_ids, "unknown_staff", suggest=False)
+        issues += _unknown_refs(pins, "staff_id", staff_ids, "unknown_staff", suggest=False)
+    positions = _id_set(posts, "position")
+    if positions is not None:
+        issues += _unknown_refs(pins, "position", positions, "unknown_position", suggest=True)
+        issues += _unused_positions(staff, positions)
+    issues += _relation_duplicates(relations)
+    issues += _pin_checks(pins, staff, posts)
+    issues += _age_warnings(staff, rules)
+    return issues
+
+
+# --------------------------------------------------------------------------- pass 3
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Where each record of a built problem came from (Excel rows, in problem order)."""
+
+    posts: np.ndarray
+    staff: np.ndarray
+    pins: np.ndarray
+
+
+def reachable(problem: Problem) -> np.ndarray:
+    """``reach[i, u]``: person ``i`` could work in unit ``u`` (rules commute_cap, island).
+
+    An island unit takes only people with ``island_ok``, with no commute cap; any other
+    unit takes people within ``max_commute_km`` (great-circle × ``road_factor``).
+    """
+    island = problem.units.island
+    within = problem.dist_km <= problem.rules.max_commute_km
+    return np.where(island[None, :], problem.staff.island_ok[:, None], within)
+
+
+def check_capacity(
+    problem: Problem, posts: RawTable, staff: RawTable, pins: RawTable | None, rows: Rows
+) -> list[Issue]:
+    """Capacity checks of a built problem: unreachable ``min``, over-subscribed positions,
+    people no post line can take, and fixed pins that break commute_cap or island.
+
+    A person counts for a post line when qualified (rule qualification), reachable
+    (:func:`reachable`), of the line's bloc when ``bloc_change = "forbid"``, not local to
+    a non_local line, and with ``min_service_months`` left for a leadership line.
+
+    Parameters
+    ----------
+    problem
+        The problem built from the validated tables.
+    posts, staff, pins
+        The read tables, to locate the issues.
+    rows
+        Excel row of each post line, person and pin of ``problem``.
+    """
+    rules = problem.rules
+    hard_min: Severity = "error" if rules.min_is_hard else "warning"
+    all_placed: Severity = "error" if rules.require_all_placed else "warning"
+    st, ps = problem.staff, problem.posts
+    reach = reachable(problem)
+    staff_cat = np.array(st.category, dtype=object)
+    staff_bloc = np.array(st.bloc, dtype=object)
+    post_cat = np.array(ps.category, dtype=object)
+    post_bloc = np.array(ps.bloc, dtype=object)
+    pos_idx = problem.post_position_idx
+    has_pos = problem.staff_position_mask
+    service_ok = problem.months_left >= rules.min_service_months
+    local = problem.local_mask
+    count = np.zeros(problem.num_posts, dtype=np.int64)
+    can_work = np.zeros(problem.num_staff, dtype=bool)
+    issues: list[Issue] = []
+    for cat, k in sorted(set(zip(ps.category, pos_idx.tolist(), strict=True))):
+        lines = np.flatnonzero((post_cat == cat) & (pos_idx == k))
+        people = np.flatnonzero((staff_cat == cat) & has_pos[:, k])
+        line_units = ps.unit_idx[lines]
+        ok = reach[np.ix_(people, line_units)]
+        if rules.bloc_change == "forbid":
+            ok &= staff_bloc[people][:, None] == post_bloc[lines][None, :]
+        non_local = ps.non_local[lines]
+        if non_local.any():
+            ok[:, non_local] &= ~local[np.ix_(people, line_units[non_local])]
+        lead = ps.leadership[lines]
+        if lead.any():
+            ok[:, lead] &= service_ok[people][:, None]
+        count[lines] = ok.sum(axis=0)
+        can_work[people] |= ok.any(axis=1)
+        total_min = int(ps.min[lines].sum())
+        if total_min > len(people):
+            code = problem.position_codes[k]
+            issues.append(
+                posts.issue(
+                    "position_total",
+                    hard_min,
+                    column="position",
+                    value=code,
+                    category=label(str(cat)),
+                    total=total_min,
+                    count=len(people),
+                )
+            )
+    for p in np.flatnonzero(count < ps.min):
+        u = int(ps.unit_idx[p])
+        code = "post_min_island" if problem.units.island[u] else "post_min_unreachable"
+        issues.append(
+            posts.issue(
+                code,
+                hard_min,
+                row=int(rows.posts[p]),
+                column="min",
+                value=str(int(ps.min[p])),
+                count=int(count[p]),
+                cap=f"{rules.max_commute_km:g}",
+                position=ps.position[p],
+                unit=problem.units.ids[u],
+            )
+        )
+    for i in np.flatnonzero(~can_work):
+        issues.append(
+            staff.issue(
+                "person_no_post",
+                all_placed,
+                row=int(rows.staff[i]),
+                column="positions",
+                value=";".join(st.positions[i]),
+            )
+        )
+    if pins is not None:
+        issues += _pin_rule_warnings(problem, pins, rows)
+    return issues
+
+
+def _pin_rule_warnings(problem: Problem, pins: RawTable, rows: Rows) -> list[Issue]:
+    issues = []
+    cap = problem.rules.max_commute_km
+    for j, (s, u, mode) in enumerate(
+        zip(problem.pins.staff_idx, problem.pins.unit_idx, problem.pins.mode, strict=True)
+    ):
+        if mode != "fix":
+            continue
+        staff_id, unit_id = problem.staff.ids[s], problem.units.ids[u]
+        if problem.units.island[u]:
+            if not problem.staff.island_ok[s]:
+                issues.append(
+                    pins.issue(
+                        "pin_island",
+                        "warning",
+                        row=int(rows.pins[j]),
+                        column="unit_id",
+                        value=unit_id,
+                        staff=staff_id,
+                    )
+                )
+        elif problem.dist_km[s, u] > cap:
+            issues.append(
+                pins.issue(
+                    "pin_far",
+                    "warning",
+                    row=int(rows.pins[j]),
+                    column="unit_id",
+                    value=unit_id,
+                    staff=staff_id,
+                    km=f"{float(problem.dist_km[s, u]):.1f}",
+                    cap=f"{cap:g}",
+                )
+            )
+    return issues
