@@ -97,6 +97,7 @@ class _Solver:
         self.stop = stop
         self.t0 = time.perf_counter()
         self.deadline = self.t0 + problem.solver.time_limit_s
+        self.interrupted = False
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
@@ -112,11 +113,18 @@ class _Solver:
     def lexicographic(
         self, cand: Candidates, label: str, seeds: list[np.ndarray] | None = None
     ) -> tuple[list[StageOutcome], IntArray, LexicographicFlow]:
+        """Solve every stage; on a stop after the first stage, return what is solved
+        (a complete placement of the stages done) and set :attr:`interrupted`."""
         lf = LexicographicFlow(self.problem, cand, seeds)
         plan = stage_plan(self.problem, lf)
         outcomes = []
         for k, (terms, weights) in enumerate(plan):
-            self.checkpoint()
+            if k > 0:  # the first stage always runs: it yields the first placement
+                try:
+                    self.checkpoint()
+                except Interrupted:
+                    self.interrupted = True
+                    break
             out = lf.solve_stage(terms, weights, fix=k < len(plan) - 1)
             outcomes.append(out)
             if self.problem.rules.min_is_hard and k == 0 and out.term_values["shortfall"] > 0:
@@ -174,8 +182,6 @@ def solve(
     s.emit("candidates", None, None, f"{len(cand)} pairs")
 
     t = time.perf_counter()
-    best: IntArray | None = None
-    interrupted = False
     try:
         relaxed, assignment, lf = s.lexicographic(cand, "flow")
         relaxed_lf = lf
@@ -190,18 +196,9 @@ def solve(
             candidate_counts=_counts(cand),
             message=str(exc),
         )
-    except Interrupted:
-        timings["total"] = s.elapsed()
-        return SolveResult(
-            "no_solution",
-            np.full(problem.num_staff, -1, dtype=np.int64),
-            timings=timings,
-            peak_memory_mb=_peak_memory_mb(),
-            candidate_counts=_counts(cand),
-            interrupted=True,
-        )
     timings["flow"] = time.perf_counter() - t
     best = assignment
+    interrupted = s.interrupted
 
     # Repair the relatives rule (the side rule outside the network).
     t = time.perf_counter()
@@ -216,6 +213,8 @@ def solve(
     try:
         conflicts = relative_conflicts(problem, assignment)
         conflicts_seen = bool(conflicts)
+        if interrupted:
+            raise Interrupted
         while conflicts:
             rounds += 1
             if rounds > MAX_REPAIR_ROUNDS:
@@ -244,6 +243,8 @@ def solve(
                     assignment, exact_proven = exact.assignment, exact.status == "optimal"
                 break
             best = assignment
+            if s.interrupted:
+                raise Interrupted
             conflicts = relative_conflicts(problem, assignment)
     except Interrupted:
         interrupted = True
