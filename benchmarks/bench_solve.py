@@ -1,7 +1,8 @@
 """Solver benchmark: staffplan against greedy, naive CP-SAT and HiGHS MIP.
 
-Protocol (see benchmarks/README.md): synthetic rosters on the real 168 HCMC units,
-seed 0, at 1/4×, 1× and 4× the city's 15,997 people; the transition scenario's rules
+Protocol (see benchmarks/README.md): synthetic rosters on the real HCMC units, seed 0:
+1/4× (the first 42 units, 4,000 people), 1× (168 units, 15,997) and 4× (168 units,
+63,988); the transition scenario's rules
 (30 km cap, leadership relatives, lexicographic default objective).  Each instance is
 solved in a fresh subprocess (so peak memory is per instance) by staffplan, then by the
 baselines on the same candidate set with the same time limit.  Writes
@@ -30,29 +31,22 @@ CITY = (3878, 12119)
 
 
 def make_instance(scale: float, folder: Path) -> Path:
-    """Generate the scaled roster and a scenario file pointing at it."""
+    """Generate the scaled instance and a scenario file pointing at it.
+
+    Below 1×, the first ``168 × scale`` units (the official order) keep the people per
+    unit of the city; at 1× and above all 168 units take ``scale`` times the people.
+    """
     party, government = round(CITY[0] * scale), round(CITY[1] * scale)
+    units = folder / f"units-x{scale:g}.csv"
+    lines = (ROOT / "data" / "hcmc" / "units.csv").read_text(encoding="utf-8").splitlines()
+    keep = len(lines) - 1 if scale >= 1 else round((len(lines) - 1) * scale)
+    units.write_text("\n".join(lines[: keep + 1]) + "\n", encoding="utf-8")
     data = folder / f"x{scale:g}"
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "optimizer.cli",
-            "synth",
-            "--out",
-            str(data),
-            "--seed",
-            "0",
-            "--party",
-            str(party),
-            "--government",
-            str(government),
-            "--format",
-            "csv",
-        ],
-        check=True,
-        cwd=ROOT,
-        capture_output=True,
+        [sys.executable, "-m", "optimizer.cli", "synth", "--out", str(data), "--seed", "0",
+         "--units", str(units), "--party", str(party), "--government", str(government),
+         "--format", "csv"],
+        check=True, cwd=ROOT, capture_output=True,
     )
     scenario = folder / f"x{scale:g}.toml"
     scenario.write_text(
