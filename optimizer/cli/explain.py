@@ -1,5 +1,443 @@
-"""CLI commands (placeholder until its issue lands)."""
+"""``staffplan explain``, ``diagnose`` and ``replan``: why a placement, why no placement,
+and a re-plan after changes.
 
-import click
+Exit codes: 0 done; 1 infeasible (``diagnose`` on an infeasible scenario, a re-plan with
+no placement); 2 bad input (unknown run or person, changed inputs, a bad changes file).
+"""
 
-COMMANDS: list[click.Command] = []
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import rich_click as click
+
+from optimizer.cli.common import EXIT_INFEASIBLE, bad_input_exits, print_issues
+from optimizer.cli.runs import open_store, store_option
+from optimizer.errors import InputError, Issue
+from optimizer.i18n import t
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from optimizer.data import Problem
+    from optimizer.diagnose import Diagnosis
+    from optimizer.explain import Explainer, Forcing, PersonExplanation
+    from optimizer.replan import ReplanMode
+    from optimizer.solve.engine import Progress
+
+#: How many of the other people who would move are named per alternative.
+MOVERS_SHOWN = 5
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, markup=False)
+
+
+def _unit_label(problem: Problem, unit: int) -> str:
+    return f"{problem.units.names[unit]} ({problem.units.ids[unit]})" if unit >= 0 else "-"
+
+
+def _post_label(problem: Problem, post: int) -> str:
+    if post < 0:
+        return t("cli_explain.unplaced")
+    posts = problem.posts
+    return f"{_unit_label(problem, int(posts.unit_idx[post]))} · {posts.position[post]} · {posts.bloc[post]}"
+
+
+def _forcing_text(problem: Problem, force: Forcing) -> str:
+    deltas = ", ".join(f"{k} {v:+d}" for k, v in force.deltas.items() if v) or t("cli_explain.no_change")
+    movers = [
+        " ".join(
+            (
+                problem.staff.ids[m.staff_idx],
+                _post_label(problem, m.from_post),
+                "→",
+                _post_label(problem, m.to_post),
+            )
+        )
+        for m in force.moves[:MOVERS_SHOWN]
+    ]
+    more = len(force.moves) - MOVERS_SHOWN
+    text = t(
+        "cli_explain.forcing",
+        post=problem.posts.position[force.post_idx],
+        deltas=deltas,
+        count=len(force.moves),
+        method=force.method,
+        seconds=f"{force.time_s:.2f}",
+    )
+    if movers:
+        text += "\n  " + "\n  ".join(movers) + (t("diagnose.more", count=more) if more > 0 else "")
+    return text
+
+
+def print_explanation(console: Console, explainer: Explainer, exp: PersonExplanation) -> None:
+    """Print one person's explanation: the placement, then a table of the alternatives."""
+    from rich.table import Table
+
+    p = explainer.problem
+    i = exp.staff_idx
+    console.print(
+        t(
+            "cli_explain.person",
+            id=p.staff.ids[i],
+            name=p.staff.full_name[i],
+            positions=", ".join(p.staff.positions[i]),
+            category=p.staff.category[i],
+        )
+    )
+    console.print(
+        t(
+            "cli_explain.placement",
+            post=_post_label(p, exp.post_idx),
+            km="-" if exp.distance_km is None else f"{exp.distance_km:.1f}",
+            origin=_unit_label(p, exp.origin_idx),
+            rank=exp.preference_rank or "-",
+        )
+    )
+    console.print(t("cli_explain.reason", reason=exp.reason))
+    table = Table(title=t("cli_explain.alternatives"), title_justify="left", show_lines=True)
+    for key in ("unit", "km", "rank", "verdict"):
+        table.add_column(t(f"cli_explain.col.{key}"), justify="right" if key in ("km", "rank") else "left")
+    for alt in exp.alternatives:
+        if alt.excluded:
+            verdict = "\n".join(f"[{r.rule}] {r.text}" for r in alt.excluded)
+        elif alt.forcing is not None and alt.forcing.feasible:
+            verdict = _forcing_text(p, alt.forcing)
+        else:
+            verdict = t("cli_explain.allowed")
+        table.add_row(
+            _unit_label(p, alt.unit_idx), f"{alt.distance_km:.1f}", str(alt.preference_rank or "-"), verdict
+        )
+    console.print(table)
+
+
+def _units(problem: Problem, codes: Sequence[str], store_path: str) -> tuple[int, ...]:
+    bad = [c for c in codes if c not in problem.units.id2idx]
+    if bad:
+        raise InputError(
+            [
+                Issue(
+                    file=store_path,
+                    message=t("cli_explain.unknown_unit", unit=c),
+                    hint=t("cli_explain.unknown_unit_hint"),
+                    value=c,
+                    code="unknown_unit",
+                )
+                for c in bad
+            ]
+        )
+    return tuple(problem.units.id2idx[c] for c in codes)
+
+
+@click.command("explain")
+@click.argument("run")
+@click.argument("staff_id", required=False)
+@click.option(
+    "--alternatives",
+    "-n",
+    type=click.IntRange(0),
+    default=5,
+    show_default=True,
+    help="How many of the nearest other units to examine.",
+)
+@click.option(
+    "--unit", "units", multiple=True, metavar="UNIT_ID", help="Also examine this unit (repeatable)."
+)
+@click.option(
+    "--no-forcing", is_flag=True, help="Only name the rules; skip the cost of forcing an alternative."
+)
+@click.option("--all", "all_people", is_flag=True, help="One short reason per person (with --out).")
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --all: the CSV file to write (staff_id, full_name, unit_id, position, note).",
+)
+@store_option
+@bad_input_exits
+def explain(
+    run: str,
+    staff_id: str | None,
+    alternatives: int,
+    units: tuple[str, ...],
+    no_forcing: bool,
+    all_people: bool,
+    out_path: Path | None,
+    store_path: Path | None,
+) -> None:
+    """Why STAFF_ID is where they are in RUN (a run id, a prefix, or `latest`).
+
+    Shows the post, distance, origin unit and preference rank; then, for the nearest
+    other units (and each --unit), the hard rule that excludes it (rule id and plain
+    words), or what forcing the person there would cost: the change of every objective
+    term and who else would move.  --all --out FILE writes one short reason per person,
+    usable as the annex's Ghi chú column.
+    """
+    from optimizer.explain import Explainer
+    from optimizer.replan import load_run
+
+    if all_people == (staff_id is not None):
+        raise click.UsageError(t("cli_explain.usage_all"))
+    if all_people and out_path is None:
+        raise click.UsageError(t("cli_explain.usage_out"))
+    store = open_store(store_path)
+    ctx = load_run(store, run)
+    p = ctx.problem
+    explainer = Explainer(p, ctx.assignment, ctx.reference)
+    if all_people:
+        assert out_path is not None
+        _write_reasons(explainer, ctx.run.run_id, out_path)
+        click.echo(t("cli_explain.written", path=str(out_path), count=p.num_staff))
+        return
+    assert staff_id is not None
+    if staff_id not in p.staff.id2idx:
+        raise InputError(
+            [
+                Issue(
+                    file=str(store.path),
+                    message=t("cli_explain.unknown_staff", id=staff_id, run=ctx.run.run_id),
+                    hint=t("cli_explain.unknown_staff_hint"),
+                    value=staff_id,
+                    code="unknown_staff",
+                )
+            ]
+        )
+    extra = _units(p, units, str(store.path))
+    exp = explainer.explain(p.staff.id2idx[staff_id], alternatives, extra, forcing=not no_forcing)
+    console = _console()
+    console.print(t("cli_explain.run", run=ctx.run.run_id, status=ctx.run.status))
+    print_explanation(console, explainer, exp)
+
+
+def _write_reasons(explainer: Explainer, run_id: str, path: Path) -> None:
+    import csv
+
+    from optimizer.store import private_writer
+
+    p = explainer.problem
+    with private_writer(path, encoding="utf-8-sig") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["staff_id", "full_name", "unit_id", "position", "note"])
+        for i, note in explainer.short_reasons().items():
+            post = int(explainer.x[i])
+            unit = p.units.ids[p.posts.unit_idx[post]] if post >= 0 else ""
+            writer.writerow(
+                [
+                    p.staff.ids[i],
+                    p.staff.full_name[i],
+                    unit,
+                    p.posts.position[post] if post >= 0 else "",
+                    note,
+                ]
+            )
+
+
+# --------------------------------------------------------------------------- diagnose
+
+
+def print_diagnosis(console: Console, diagnosis: Diagnosis) -> None:
+    """Print each conflict (summary, members) and its checked relaxations."""
+    for k, conflict in enumerate(diagnosis.conflicts, start=1):
+        console.print(t("cli_explain.conflict", number=k, summary=conflict.summary))
+        for member in conflict.members:
+            console.print(f"  - {member}")
+        if conflict.relaxations:
+            console.print(t("cli_explain.relaxations"))
+        for r in conflict.relaxations:
+            scope = t("cli_explain.fixes_all") if r.fixes_all else t("cli_explain.fixes_conflict")
+            console.print(f"  * {r.text} [{scope}]")
+    if diagnosis.message:
+        console.print(diagnosis.message)
+
+
+@click.command("diagnose")
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a scenario key, e.g. rules.max_commute_km=20 (repeatable).",
+)
+@click.option(
+    "--max-conflicts",
+    type=click.IntRange(1),
+    default=3,
+    show_default=True,
+    help="Stop after this many separate conflicts.",
+)
+@bad_input_exits
+def diagnose(scenario: Path, overrides: tuple[str, ...], max_conflicts: int) -> None:
+    """Why SCENARIO has no placement: the smallest sets of conflicting rules, and fixes.
+
+    Each conflict is a set of rule groups (a post line's hard minimum, a pin, a person
+    who must be placed, a forbidden bloc change, a pair of relatives) that cannot all
+    hold, though dropping any one of them lets the rest hold.  Each is followed by
+    relaxations, checked and ranked: those that make the whole scenario feasible first.
+    Exit 0 when the scenario is feasible, 1 when conflicts were found.
+    """
+    from optimizer.diagnose import diagnose as run_diagnosis
+    from optimizer.io import load_scenario, read_tables
+    from optimizer.io.build import build_problem
+
+    sc = load_scenario(scenario, overrides)
+    tables, issues = read_tables(sc)
+    if any(i.severity == "error" for i in issues):
+        raise InputError(issues)
+    problem, _ = build_problem(sc, tables)
+    result = run_diagnosis(problem, max_conflicts=max_conflicts)
+    console = _console()
+    if result.feasible:
+        console.print(t("cli_explain.feasible", scenario=sc.name, seconds=f"{result.time_s:.1f}"))
+        return
+    console.print(
+        t(
+            "cli_explain.infeasible",
+            scenario=sc.name,
+            count=len(result.conflicts),
+            seconds=f"{result.time_s:.1f}",
+        )
+    )
+    print_diagnosis(console, result)
+    sys.exit(EXIT_INFEASIBLE)
+
+
+# --------------------------------------------------------------------------- replan
+
+
+def _progress(event: Progress) -> None:
+    obj = "" if event.objective is None else f" {event.objective}"
+    click.echo(f"[{event.elapsed_s:7.2f}s] {event.stage}{obj} {event.note}".rstrip(), err=True)
+
+
+@click.command("replan")
+@click.argument("run")
+@click.option(
+    "--changes",
+    "changes_path",
+    required=True,
+    metavar="FILE",
+    help="Changes file (CSV, XLSX[#sheet] or Parquet): action = leave | arrive | post_change.",
+)
+@click.option(
+    "--move-penalty",
+    type=click.IntRange(0),
+    default=None,
+    help="Weigh each change (in units of 100 m of commute) instead of ranking changes.",
+)
+@click.option(
+    "--changes-first", is_flag=True, help="Fewest changes first: nobody moves unless a hard rule forces it."
+)
+@click.option("--time-limit", type=float, help="Solver time limit in seconds (default: the base run's).")
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the list of changes to this CSV file.",
+)
+@store_option
+@bad_input_exits
+def replan(
+    run: str,
+    changes_path: str,
+    move_penalty: int | None,
+    changes_first: bool,
+    time_limit: float | None,
+    out_path: Path | None,
+    store_path: Path | None,
+) -> None:
+    """Re-plan RUN after people leave or arrive or post lines change (--changes FILE).
+
+    The base placement is kept as far as the changes allow: by default a change counts
+    right after shortfall and unplaced (vacancies are refilled, arrivals placed, nobody
+    moved for comfort); --changes-first ranks changes first; --move-penalty W weighs
+    each change W.  Stores a new run linked to its base and lists who moves, from where,
+    to where and why.
+    """
+    import dataclasses
+
+    from optimizer import __version__
+    from optimizer.cli.runs import kpi_table
+    from optimizer.replan import changes_frame, load_run, read_changes, store_replan
+    from optimizer.replan import replan as run_replan
+
+    if changes_first and move_penalty is not None:
+        raise click.UsageError(t("cli_explain.usage_mode"))
+    mode: ReplanMode = (
+        "penalty" if move_penalty is not None else ("changes_first" if changes_first else "default")
+    )
+    store = open_store(store_path)
+    base = load_run(store, run)
+    problem = base.problem
+    if time_limit is not None:
+        problem = dataclasses.replace(
+            problem, solver=dataclasses.replace(problem.solver, time_limit_s=time_limit)
+        )
+    changes = read_changes(changes_path, problem)
+    if changes.warnings:
+        print_issues(list(changes.warnings))
+    try:
+        plan = run_replan(
+            problem,
+            base.assignment,
+            changes,
+            mode=mode,
+            move_penalty=move_penalty,
+            progress=_progress,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if not plan.result.has_placement:
+        click.echo(t("cli_explain.replan_infeasible", message=plan.result.message), err=True)
+        sys.exit(EXIT_INFEASIBLE)
+    base_with_limit = dataclasses.replace(base, problem=problem)
+    run_id = store_replan(store, base_with_limit, plan, changes, mode, move_penalty, __version__)
+    console = _console()
+    console.print(
+        t(
+            "cli_explain.replan_stored",
+            run_id=run_id,
+            base=base.run.run_id,
+            status=plan.result.status,
+            count=sum(c.why != "left" for c in plan.changes),
+            leaves=len(changes.leaves),
+            arrivals=len(changes.arrivals),
+            lines=len(changes.post_changes),
+        )
+    )
+    frame = changes_frame(plan.changes)
+    from rich.table import Table
+
+    table = Table(title=t("cli_explain.changes_title"), title_justify="left")
+    for col in (
+        "staff_id",
+        "full_name",
+        "from_unit",
+        "from_position",
+        "to_unit",
+        "to_position",
+        "why_text",
+        "note",
+    ):
+        table.add_column(t(f"cli_explain.col.{col}"))
+    for c in plan.changes:
+        why = t(f"replan.why.{c.why}")
+        table.add_row(
+            c.staff_id, c.full_name, c.from_unit, c.from_position, c.to_unit, c.to_position, why, c.note
+        )
+    console.print(table)
+    if out_path is not None:
+        from optimizer.store import private_writer
+
+        with private_writer(out_path, encoding="utf-8-sig") as fh:
+            frame.to_csv(fh, index=False)
+    console.print(kpi_table({base.run.run_id: base.run.kpis, run_id: store.get(run_id).kpis}))
+
+
+COMMANDS: list[click.Command] = [explain, diagnose, replan]

@@ -1,0 +1,270 @@
+"""Benchmark: full-city ``explain`` of one person (target ≤ 5 s) and ``replan`` after 50
+random departures (target ≤ 15 s).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_explain.py [--scenario FILE] [--people 5]
+        [--check 2] [--departures 50] [--seed 0] [--out FILE]
+
+Protocol.  The scenario (default ``scenarios/hcmc-2025/transition.toml``; make its tables
+with ``staffplan synth --out scenarios/hcmc-2025/generated --seed 0``) is solved once and
+stored in a temporary run store, exactly as ``staffplan run`` does.  Then, in this
+process:
+
+* **explain**: for ``--people`` placed people drawn with ``--seed``, the time to rebuild
+  the stored run (scenario reloaded, input hashes checked, placement mapped: what
+  ``staffplan explain`` does first), to build the explainer (candidates and residual
+  graph) and to explain the person with the 5 nearest alternative units, forcing costs
+  included.  ``total_s`` is the sum: the command's work after Python starts.
+* **check**: for ``--check`` of the forcings computed, the forced problem is solved in
+  full (``solve`` with the extra fix pin) and its objective terms compared with the
+  forcing's: ``matches`` must be true.
+* **replan**: ``--departures`` placed people without a fix pin, drawn with ``--seed``,
+  leave (a changes file written to disk); the time to read the file, re-plan (default
+  mode: changes ranked after shortfall and unplaced) and store the new run, and the
+  number of placements changed besides the departures.
+
+Results (with the machine's load average, since wall times drift on a shared machine)
+go to ``benchmarks/results/explain.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SCENARIO = ROOT / "scenarios" / "hcmc-2025" / "transition.toml"
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "explain.json"
+TARGETS_S = {"explain": 5.0, "replan": 15.0}
+
+
+def store_base_run(scenario_path: Path, store_path: Path) -> tuple[str, dict[str, Any]]:
+    """Solve the scenario and store it as ``staffplan run`` does; return the run id and timings."""
+    from optimizer import __version__
+    from optimizer.io import load_problem, load_scenario
+    from optimizer.solve import solve
+    from optimizer.store import NewRun, RunStore
+    from optimizer.tables import run_tables
+
+    t0 = time.perf_counter()
+    sc = load_scenario(scenario_path)
+    problem, _ = load_problem(sc)
+    load_s = time.perf_counter() - t0
+    result = solve(problem)
+    store = RunStore(store_path)
+    run_id = store.save(
+        NewRun(
+            scenario_name=sc.name,
+            scenario_path=str(sc.path),
+            scenario_hash=sc.file_hash(),
+            resolved_scenario=sc.resolved(),
+            overrides=sc.overrides,
+            input_hashes=sc.input_hashes(),
+            package_version=__version__,
+            solver_params=dataclasses.asdict(sc.solver),
+            result=result,
+            tables=run_tables(problem, result.assignment, result.unplaced_reasons),
+            rules=problem.rules,
+        )
+    )
+    info = {
+        "run_id": run_id,
+        "people": problem.num_staff,
+        "post_lines": problem.num_posts,
+        "status": result.status,
+        "values": result.values,
+        "load_s": round(load_s, 3),
+        "solve_s": round(result.timings.get("total", 0.0), 3),
+    }
+    return run_id, info
+
+
+def bench_explain(store_path: Path, run_id: str, people: int, check: int, seed: int) -> dict[str, Any]:
+    from optimizer.explain import Explainer, with_fix_pin
+    from optimizer.replan import load_run
+    from optimizer.solve import solve
+    from optimizer.store import RunStore
+
+    store = RunStore(store_path, create=False)
+    rng = np.random.default_rng(seed)
+    rows: list[dict[str, Any]] = []
+    checks: list[dict[str, Any]] = []
+    ctx = None
+    chosen: list[int] = []
+    for k in range(people):
+        t0 = time.perf_counter()
+        ctx = load_run(store, run_id)
+        t1 = time.perf_counter()
+        explainer = Explainer(ctx.problem, ctx.assignment, ctx.reference)
+        t2 = time.perf_counter()
+        if k == 0:
+            placed = np.flatnonzero(ctx.assignment >= 0)
+            chosen = [int(i) for i in rng.choice(placed, size=people, replace=False)]
+        person = chosen[k]
+        exp = explainer.explain(person, alternatives=5)
+        t3 = time.perf_counter()
+        forcings = [a.forcing for a in exp.alternatives if a.forcing is not None]
+        rows.append(
+            {
+                "staff_id": ctx.problem.staff.ids[person],
+                "load_run_s": round(t1 - t0, 3),
+                "explainer_s": round(t2 - t1, 3),
+                "explain_s": round(t3 - t2, 3),
+                "total_s": round(t3 - t0, 3),
+                "alternatives": [
+                    {
+                        "unit": ctx.problem.units.ids[a.unit_idx],
+                        "excluded_by": [r.rule for r in a.excluded],
+                        "forcing": None
+                        if a.forcing is None
+                        else {
+                            "feasible": a.forcing.feasible,
+                            "method": a.forcing.method,
+                            "time_s": round(a.forcing.time_s, 3),
+                            "deltas": {t: v for t, v in a.forcing.deltas.items() if v},
+                            "others_moved": len(a.forcing.moves),
+                        },
+                    }
+                    for a in exp.alternatives
+                ],
+            }
+        )
+        for force in forcings:
+            if len(checks) >= check or not force.feasible:
+                continue
+            t4 = time.perf_counter()
+            full = solve(with_fix_pin(ctx.problem, person, force.unit_idx))
+            checks.append(
+                {
+                    "staff_id": ctx.problem.staff.ids[person],
+                    "unit": ctx.problem.units.ids[force.unit_idx],
+                    "forcing_s": round(force.time_s, 3),
+                    "full_solve_s": round(time.perf_counter() - t4, 3),
+                    "full_status": full.status,
+                    "matches": full.values == force.values,
+                }
+            )
+    totals = [r["total_s"] for r in rows]
+    return {
+        "people": rows,
+        "total_s_max": max(totals),
+        "total_s_median": float(np.median(totals)),
+        "target_s": TARGETS_S["explain"],
+        "met": max(totals) <= TARGETS_S["explain"],
+        "check_against_full_solve": checks,
+    }
+
+
+def bench_replan(store_path: Path, run_id: str, departures: int, seed: int, folder: Path) -> dict[str, Any]:
+    from optimizer import __version__
+    from optimizer.replan import load_run, read_changes, replan, store_replan
+    from optimizer.store import RunStore
+
+    store = RunStore(store_path, create=False)
+    ctx = load_run(store, run_id)
+    p = ctx.problem
+    fixed = set(p.pins.staff_idx[np.array(p.pins.mode, dtype=object) == "fix"].tolist())
+    placed = [int(i) for i in np.flatnonzero(ctx.assignment >= 0) if int(i) not in fixed]
+    leavers = np.random.default_rng(seed).choice(placed, size=departures, replace=False)
+    path = folder / "departures.csv"
+    lines = ["action,staff_id,reason"] + [f"leave,{p.staff.ids[i]},bench" for i in leavers]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    t0 = time.perf_counter()
+    changes = read_changes(path, p)
+    t1 = time.perf_counter()
+    plan = replan(p, ctx.assignment, changes)
+    t2 = time.perf_counter()
+    new_id = store_replan(store, ctx, plan, changes, "default", None, __version__)
+    t3 = time.perf_counter()
+    changed = [c for c in plan.changes if c.why != "left"]
+    by_why: dict[str, int] = {}
+    for c in changed:
+        by_why[c.why] = by_why.get(c.why, 0) + 1
+    return {
+        "departures": departures,
+        "run_id": new_id,
+        "status": plan.result.status,
+        "read_changes_s": round(t1 - t0, 3),
+        "replan_s": round(t2 - t1, 3),
+        "store_s": round(t3 - t2, 3),
+        "total_s": round(t3 - t0, 3),
+        "solver_timings": {k: round(v, 3) for k, v in plan.result.timings.items()},
+        "changed_placements": len(changed),
+        "changed_by_reason": by_why,
+        "values": plan.result.values,
+        "stages": [
+            {"name": s.name, "status": s.status, "value": s.value, "bound": s.bound}
+            for s in plan.result.stages
+        ],
+        "target_s": TARGETS_S["replan"],
+        "met": t2 - t0 <= TARGETS_S["replan"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and write its JSON."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO)
+    parser.add_argument("--people", type=int, default=5)
+    parser.add_argument("--check", type=int, default=2)
+    parser.add_argument("--departures", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    if not args.scenario.is_file():
+        print(
+            f"missing {args.scenario}: run `staffplan synth --out scenarios/hcmc-2025/generated --seed 0`",
+            file=sys.stderr,
+        )
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        store_path = folder / "bench.db"
+        run_id, base = store_base_run(args.scenario, store_path)
+        explain = bench_explain(store_path, run_id, args.people, args.check, args.seed)
+        replanned = bench_replan(store_path, run_id, args.departures, args.seed, folder)
+    report = {
+        "benchmark": "explain",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "scenario": str(
+            args.scenario.relative_to(ROOT) if args.scenario.is_relative_to(ROOT) else args.scenario
+        ),
+        "seed": args.seed,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        },
+        "base_run": base,
+        "explain": explain,
+        "replan": replanned,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(
+        json.dumps(
+            {
+                "explain_total_s_max": explain["total_s_max"],
+                "replan_s": replanned["replan_s"],
+                "changed_placements": replanned["changed_placements"],
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

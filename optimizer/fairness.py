@@ -1,0 +1,133 @@
+"""Fairness audit of a placement: blocking pairs of preferences (layer 3).
+
+A **blocking pair** is a person who ranks another unit above the one they got (or who
+got none) while someone with a weaker claim sits there in a post line the person could
+take.  A claim is weaker when its holder is farther from that unit than the person and
+was not working in it before the merger (the unit is not the holder's ``origin_unit``,
+i.e. the holder does not come from one of the unit's predecessors).
+
+"A post line the person could take" means every pair-wise hard rule allows it:
+qualification (position and category), bloc_change when forbidden, island, commute_cap,
+non_local, service_left and forbid pins.  Signed decisions are not contested: a person
+with a ``fix`` pin never blocks, and a holder with a ``fix`` pin is never outranked.
+
+Solver-free: only the problem data and a placement are needed, so the audit can run on
+any stored run whose problem is rebuilt, and in the KPI table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from optimizer.data import IntArray, Problem
+
+
+@dataclass(frozen=True)
+class BlockingPair:
+    """``person`` prefers ``unit``, where ``holder`` sits in ``post`` with a weaker claim.
+
+    Distances are from each one's home to ``unit``, in km.
+    """
+
+    person: int
+    unit: int
+    holder: int
+    post: int
+    person_km: float
+    holder_km: float
+
+
+def _fixed(problem: Problem) -> np.ndarray:
+    fixed = np.zeros(problem.num_staff, dtype=bool)
+    pins = problem.pins
+    fixed[pins.staff_idx[np.array(pins.mode, dtype=object) == "fix"]] = True
+    return fixed
+
+
+def _allowed_lines(problem: Problem, person: int, unit: int, lines: IntArray) -> np.ndarray:
+    """Mask of ``lines`` (all of ``unit``) that the pair-wise hard rules let ``person`` take."""
+    p, rules = problem, problem.rules
+    posts, staff = p.posts, p.staff
+    ok = p.staff_position_mask[person, p.post_position_idx[lines]]
+    ok &= np.array([posts.category[k] == staff.category[person] for k in lines], dtype=bool)
+    if rules.bloc_change == "forbid":
+        ok &= np.array([posts.bloc[k] == staff.bloc[person] for k in lines], dtype=bool)
+    if p.units.island[unit]:
+        ok &= bool(staff.island_ok[person])
+    else:
+        ok &= bool(p.dist_km[person, unit] <= rules.max_commute_km)
+    ok &= ~(posts.non_local[lines] & bool(p.local_mask[person, unit]))
+    ok &= ~(posts.leadership[lines] & bool(p.months_left[person] < rules.min_service_months))
+    pins = p.pins
+    for s, u, pos, mode in zip(pins.staff_idx, pins.unit_idx, pins.position, pins.mode, strict=True):
+        if s == person and mode == "forbid" and u == unit:
+            ok &= np.array([pos is not None and posts.position[k] != pos for k in lines], dtype=bool)
+    return ok
+
+
+def blocking_pairs(problem: Problem, assignment: IntArray) -> list[BlockingPair]:
+    """Every blocking pair of a placement (definition in the module docstring).
+
+    Parameters
+    ----------
+    problem
+        The problem the placement belongs to.
+    assignment
+        Post line per person, ``-1`` for the unplaced.
+
+    Returns
+    -------
+    list of BlockingPair
+        Ordered by person, then by the rank of the preferred unit, then by post line.
+    """
+    x = np.asarray(assignment, dtype=np.int64)
+    posts, staff = problem.posts, problem.staff
+    fixed = _fixed(problem)
+    lines_of_unit = [np.flatnonzero(posts.unit_idx == u) for u in range(problem.num_units)]
+    order = np.argsort(x, kind="stable")
+    starts = np.searchsorted(x[order], np.arange(problem.num_posts + 1))
+    dist = problem.dist_km
+    out: list[BlockingPair] = []
+    for i, prefs in enumerate(staff.preferences):
+        if not prefs or fixed[i]:
+            continue
+        own = int(posts.unit_idx[x[i]]) if x[i] >= 0 else -1
+        better = prefs[: prefs.index(own)] if own in prefs else prefs
+        for v in better:
+            lines = lines_of_unit[v]
+            lines = lines[_allowed_lines(problem, i, v, lines)] if len(lines) else lines
+            for k in lines:
+                for j in order[starts[k] : starts[k + 1]]:
+                    if j == i or fixed[j] or staff.origin_idx[j] == v or dist[j, v] <= dist[i, v]:
+                        continue
+                    out.append(BlockingPair(i, int(v), int(j), int(k), float(dist[i, v]), float(dist[j, v])))
+    return out
+
+
+def fairness_kpis(problem: Problem, assignment: IntArray) -> dict[str, Any]:
+    """The fairness KPIs of a placement.
+
+    Returns
+    -------
+    dict
+        ``blocking_pairs`` (person, unit, holder triples), ``people_blocked`` (distinct
+        people with at least one), ``holders_outranked`` (distinct holders),
+        ``units_involved``, ``people_with_preferences`` (non-empty lists, fix-pinned
+        people excluded) and ``blocked_rate`` (people_blocked ÷ people_with_preferences,
+        ``None`` when nobody has a list).
+    """
+    pairs = blocking_pairs(problem, assignment)
+    fixed = _fixed(problem)
+    listed = sum(1 for i, prefs in enumerate(problem.staff.preferences) if prefs and not fixed[i])
+    blocked = len({b.person for b in pairs})
+    return {
+        "blocking_pairs": len(pairs),
+        "people_blocked": blocked,
+        "holders_outranked": len({b.holder for b in pairs}),
+        "units_involved": len({b.unit for b in pairs}),
+        "people_with_preferences": listed,
+        "blocked_rate": blocked / listed if listed else None,
+    }
