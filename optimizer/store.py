@@ -221,6 +221,20 @@ class StoredRun:
 
 
 @dataclass(frozen=True)
+class StoredRunHead:
+    """One item of :meth:`RunStore.heads`: a run's meta and KPIs, without its tables."""
+
+    run_id: str
+    created_at: str
+    scenario_name: str
+    status: str
+    proven: bool
+    manifest_hash: str
+    meta: dict[str, Any]
+    kpis: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class StoredRunSummary:
     """One line of :meth:`RunStore.list`: a run without its tables."""
 
@@ -643,6 +657,38 @@ class RunStore:
             tables=RunTables(frames["placements"], frames["unplaced"], frames["units"]),
             kpis=json.loads(head[6]),
         )
+
+    def heads(self, sweep: str | None = None) -> list[StoredRunHead]:
+        """Runs with their meta and KPIs but without their tables, oldest first.
+
+        Parameters
+        ----------
+        sweep
+            Only the runs of this sweep id (``None``: every run).
+        """
+        query = (
+            "SELECT run_id, created_at, scenario_name, status, proven, manifest_hash, meta, kpis"
+            " FROM runs"
+        )
+        params: list[str] = []
+        if sweep is not None:
+            query += " WHERE sweep_id = ?"
+            params.append(sweep)
+        with self._connect() as conn:
+            rows = conn.execute(query + " ORDER BY seq", params).fetchall()
+        return [
+            StoredRunHead(
+                run_id=row[0],
+                created_at=row[1],
+                scenario_name=row[2],
+                status=row[3],
+                proven=bool(row[4]),
+                manifest_hash=row[5],
+                meta=json.loads(row[6]),
+                kpis=json.loads(row[7]),
+            )
+            for row in rows
+        ]
 
     def list(self, scenario: str | None = None, sweep: str | None = None) -> list[StoredRunSummary]:
         """Summaries of the stored runs, newest first, optionally of one scenario or sweep."""

@@ -1,5 +1,128 @@
-"""CLI commands (placeholder until its issue lands)."""
+"""``staffplan export``: the decision annexes of a stored run (xlsx, docx, pdf, csv)."""
 
-import click
+from __future__ import annotations
 
-COMMANDS: list[click.Command] = []
+import datetime as dt
+from pathlib import Path
+from typing import cast
+
+import rich_click as click
+
+from optimizer.cli.common import bad_input_exits
+from optimizer.cli.runs import open_store, store_option
+from optimizer.i18n import t
+
+#: The formats of ``--format`` (kept equal to ``optimizer.export.annex.FORMATS``, which a
+#: test checks; repeated here so that ``--help`` does not import pandas).
+FORMAT_CHOICES = ("xlsx", "docx", "pdf", "csv")
+
+
+@click.command("export")
+@click.argument("run_ref", metavar="RUN")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMAT_CHOICES),
+    default="xlsx",
+    show_default=True,
+    help="xlsx workbook, Word file (docx), PDF made from it by LibreOffice, or CSV "
+    "(annexes plus placements.csv, unplaced.csv, units.csv).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Output folder (created if missing).",
+)
+@click.option("--per-unit", is_flag=True, help="One file per unit instead of one for the city.")
+@click.option(
+    "--unit",
+    "unit_ids",
+    multiple=True,
+    metavar="UNIT_ID",
+    help="Only this unit (its id in the units table); repeatable.",
+)
+@click.option("--decision-no", default="", help="Decision number, e.g. 15 or 15/QĐ-UBND.")
+@click.option(
+    "--date",
+    "doc_date",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="Decision date, ISO 8601 (YYYY-MM-DD).",
+)
+@click.option(
+    "--issuer",
+    default="",
+    help="Issuing body, e.g. 'Ủy ban nhân dân Thành phố Hồ Chí Minh' ('|' splits header lines).",
+)
+@click.option(
+    "--signer",
+    default="",
+    help="Signature block, lines split by '|', the name last, "
+    "e.g. 'TM. ỦY BAN NHÂN DÂN|CHỦ TỊCH|Nguyễn Văn A'.",
+)
+@click.option(
+    "--template",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="An office's own Word template (docx, pdf); default: the shipped one.",
+)
+@click.option(
+    "--redact",
+    is_flag=True,
+    help="Initials and birth year only, for annexes shared outside.",
+)
+@store_option
+@bad_input_exits
+def export(
+    run_ref: str,
+    fmt: str,
+    out_dir: Path,
+    per_unit: bool,
+    unit_ids: tuple[str, ...],
+    decision_no: str,
+    doc_date: dt.datetime | None,
+    issuer: str,
+    signer: str,
+    template: Path | None,
+    redact: bool,
+    store_path: Path | None,
+) -> None:
+    """Write the decision annexes of RUN (a run id, a unique prefix, or 'latest').
+
+    Annex I lists the people placed, grouped by receiving unit; Annex II sums up the
+    staffing per unit and bloc and per job position.  Layout per Decree 30/2020 (A4
+    landscape, Times New Roman); every page carries the run id and a check code of the
+    run.  Blanks are left as '…' for the fields not given.  Files are readable by their
+    owner only.
+    """
+    from optimizer.export.annex import DocumentFields, ExportFormat, export_annexes
+
+    run = open_store(store_path).get(run_ref)
+    fields = DocumentFields(
+        decision_no=decision_no,
+        date=doc_date.date() if doc_date is not None else None,
+        issuer=issuer,
+        signer=signer,
+    )
+    paths = export_annexes(
+        run,
+        cast("ExportFormat", fmt),
+        out_dir,
+        fields=fields,
+        unit_ids=unit_ids or None,
+        per_unit=per_unit,
+        redact=redact,
+        template=template,
+    )
+    click.echo(t("export.written", count=len(paths), folder=out_dir))
+    for path in paths:
+        click.echo(f"  {path.name}")
+    if redact:
+        click.echo(t("export.redacted"))
+
+
+COMMANDS: list[click.Command] = [export]

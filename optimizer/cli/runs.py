@@ -369,7 +369,13 @@ def rm(run: str, store_path: Path | None) -> None:
 
 
 @click.command("compare")
-@click.argument("refs", metavar="RUN RUN [RUN]...", nargs=-1, required=True)
+@click.argument("refs", metavar="RUN RUN [RUN]...", nargs=-1, required=False)
+@click.option(
+    "--sweep",
+    "sweep_id",
+    default=None,
+    help="Tabulate every run of this sweep (staffplan sweep), then compare them.",
+)
 @click.option(
     "--csv",
     "csv_dir",
@@ -382,6 +388,7 @@ def rm(run: str, store_path: Path | None) -> None:
 @bad_input_exits
 def compare(
     refs: tuple[str, ...],
+    sweep_id: str | None,
     csv_dir: Path | None,
     html_path: Path | None,
     redact: bool,
@@ -394,6 +401,12 @@ def compare(
     from optimizer.compare import compare_runs, write_csv
 
     store = open_store(store_path)
+    if sweep_id is not None:  # `compare --sweep ID`: the sweep's table, then its runs
+        from optimizer.cli.sweep import print_sweep
+
+        refs = (*print_sweep(store, sweep_id, _console()), *refs)
+        if len(refs) < 2:
+            return
     ids = list(dict.fromkeys(store.resolve(r) for r in refs))
     if len(ids) < 2:
         raise click.UsageError(t("runs.compare_need_two"))

@@ -1,5 +1,265 @@
-"""CLI commands (placeholder until its issue lands)."""
+"""``staffplan sweep``: many runs at once on a local process pool or a Dask cluster.
 
-import click
+Also exported for ``staffplan compare --sweep``: :func:`print_sweep`, the one-row-per-run
+table of a sweep.  The sweep machinery (:mod:`optimizer.sweep`), pandas and Dask are
+imported inside the functions so that ``staffplan --help`` stays instant.
+"""
 
-COMMANDS: list[click.Command] = []
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import rich_click as click
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from optimizer.cli.common import EXIT_INFEASIBLE, bad_input_exits, print_issues
+from optimizer.cli.runs import store_option
+from optimizer.i18n import get_lang, t
+
+if TYPE_CHECKING:
+    from optimizer.errors import Issue
+    from optimizer.store import RunStore
+    from optimizer.sweep import SweepProgress
+
+#: KPIs of the printed sweep table (short headers; ``compare --sweep`` shows them all).
+PRINTED_KPIS = ("placed", "unplaced", "shortfall", "moves", "long_commute", "commute_mean_km")
+#: Width of the printed table when the output is not a terminal.
+NON_TERMINAL_WIDTH = 160
+#: Warnings printed in full at the end of a sweep (the rest are counted).
+WARNINGS_PRINTED = 20
+
+
+def print_sweep(store: RunStore, sweep_id: str, console: Console | None = None) -> list[str]:
+    """Print the table of a sweep's runs (swept values, status, KPIs) and return their ids.
+
+    One row per run in grid order; an optimal status marked ``*`` is not proven (the
+    solve was interrupted).  The run ids are returned in the same order, ready for
+    ``staffplan compare``.
+
+    Raises
+    ------
+    InputError
+        When the store holds no run of that sweep.
+    """
+    from optimizer.compare import format_value, kpi_kind
+    from optimizer.sweep import sweep_table, swept_keys
+
+    lang = get_lang()
+    frame = sweep_table(store, sweep_id)
+    keys = swept_keys(frame)
+    leaves = [k.rsplit(".", 1)[-1] for k in keys]
+    if len(set(leaves)) < len(leaves):
+        leaves = keys
+    table = Table(title=t("sweep.table_title", sweep=sweep_id), title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column(t("sweep.col.run_id"), no_wrap=True)
+    for leaf in leaves:
+        table.add_column(leaf)
+    table.add_column(t("sweep.col.status"))
+    for name in (*PRINTED_KPIS, "time_s"):
+        table.add_column(t(f"sweep.col.{name}"), justify="right")
+    for rec in frame.to_dict("records"):
+        status = t(f"store.status.{rec['status']}")
+        table.add_row(
+            str(rec["run_id"]),
+            *(str(rec[k]) for k in keys),
+            f"{status} *" if rec["status"] == "optimal" and not rec["proven"] else status,
+            *(format_value(rec[name], kpi_kind(name), lang) for name in PRINTED_KPIS),
+            format_value(rec["time_s"], "km", lang),
+        )
+    if console is None:
+        console = Console(highlight=False)
+        if not console.is_terminal:  # a file or a pipe: do not wrap at 80 columns
+            console = Console(highlight=False, width=NON_TERMINAL_WIDTH)
+    console.print(table)
+    return [str(r) for r in frame["run_id"]]
+
+
+def _print_warnings(warnings: tuple[Issue, ...]) -> None:
+    if not warnings:
+        return
+    print_issues(list(warnings[:WARNINGS_PRINTED]))
+    if len(warnings) > WARNINGS_PRINTED:
+        click.echo(t("sweep.warnings_more", n=len(warnings) - WARNINGS_PRINTED), err=True)
+
+
+class _ProgressReport:
+    """A rich progress bar on a terminal, one plain line per finished task otherwise."""
+
+    def __init__(self, total: int) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.console = Console(stderr=True, highlight=False)
+        self.bar: Progress | None = None
+        if self.console.is_terminal:
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=self.console,
+            )
+            self.task = self.bar.add_task(t("sweep.progress"), total=total)
+
+    def __enter__(self) -> _ProgressReport:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def __call__(self, event: SweepProgress) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=event.done, description=event.label)
+        else:
+            self.console.print(t("sweep.task_done", done=event.done, total=event.total, label=event.label))
+        if event.run_id is not None:
+            self.console.print(
+                t(
+                    "sweep.run_stored",
+                    run_id=event.run_id,
+                    status=t(f"store.status.{event.status}"),
+                    label=event.label,
+                )
+            )
+
+
+@click.command("sweep")
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=V1,V2,…",
+    help="Values of a scenario key to sweep, comma-separated (repeatable; the runs "
+    "are the cartesian product). Quote or bracket a value that holds a comma.",
+)
+@click.option(
+    "--executor",
+    default="local",
+    show_default=True,
+    metavar="local|dask://HOST:PORT",
+    help="Where the solves run: local processes, or a Dask cluster's scheduler.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Local processes (default: the number of cores). Ignored with Dask.",
+)
+@click.option(
+    "--threads-per-solve",
+    type=click.IntRange(min=1),
+    default=None,
+    help="solver.workers of each solve (default: cores / parallel solves locally, "
+    "1 on Dask), so that parallel solves do not fight for the cores.",
+)
+@store_option
+@bad_input_exits
+def sweep(
+    scenario: Path,
+    settings: tuple[str, ...],
+    executor: str,
+    jobs: int | None,
+    threads_per_solve: int | None,
+    store_path: Path | None,
+) -> None:
+    """Solve every combination of --set values of SCENARIO and store each as a run.
+
+    SCENARIO is a scenario file, or a multi-province file (a 'provinces' list of
+    scenario files): then each province is solved independently, in parallel, and the
+    provinces of each combination are merged into one run with one KPI table.
+
+    Runs are tagged with a sweep id computed from the scenario, its data and the
+    --set grid: running the same command again skips the combinations already stored
+    (an interrupted sweep resumes). Only this process writes to the store. Exit 0 when
+    every combination is solved, 1 when some have no solution, 2 on bad input.
+
+    \b
+    Examples:
+      staffplan sweep scenarios/hcmc-2025/transition.toml \\
+          --set rules.max_commute_km=20,25,30 \\
+          --set rules.bloc_change=penalize,forbid
+      staffplan sweep scenarios/national-synthetic/national.toml --jobs 2
+      staffplan sweep scenarios/tiny/scenario.toml --set solver.seed=0,1,2 \\
+          --executor dask://10.0.0.5:8786
+    """
+    from optimizer.store import RunStore
+    from optimizer.sweep import (
+        default_threads,
+        finished_runs,
+        open_executor,
+        parse_executor,
+        plan_sweep,
+        run_sweep,
+    )
+
+    address = parse_executor(executor)
+    plan = plan_sweep(scenario, settings)
+    store = RunStore(store_path)
+    finished = finished_runs(store, plan.sweep_id)
+    pending = [c for c in plan.combinations if c.key not in finished]
+    num_tasks = len(pending) * plan.num_provinces
+    click.echo(
+        t(
+            "sweep.plan",
+            sweep=plan.sweep_id,
+            scenario=plan.name,
+            combinations=len(plan.combinations),
+            provinces=plan.num_provinces,
+            reused=len(plan.combinations) - len(pending),
+            tasks=num_tasks,
+        )
+    )
+    not_solved = 0
+    if num_tasks:
+        local_jobs = min(jobs or os.cpu_count() or 1, num_tasks)
+        with open_executor(executor, local_jobs) as (pool, slots):
+            threads = threads_per_solve or default_threads(executor, slots)
+            click.echo(
+                t("sweep.executor_local", slots=slots, threads=threads)
+                if address is None
+                else t("sweep.executor_dask", address=address, slots=slots, threads=threads)
+            )
+            try:
+                with _ProgressReport(num_tasks) as report:
+                    outcome = run_sweep(plan, store, pool, threads=threads, progress=report)
+            except KeyboardInterrupt:
+                click.echo(t("sweep.interrupted", sweep=plan.sweep_id), err=True)
+                sys.exit(EXIT_INFEASIBLE)
+        _print_warnings(outcome.warnings)
+        stored = sum(not r.reused for r in outcome.runs)
+        click.echo(
+            t(
+                "sweep.done",
+                sweep=plan.sweep_id,
+                stored=stored,
+                reused=len(outcome.runs) - stored,
+                time=f"{outcome.wall_s:.1f}",
+            )
+        )
+        not_solved = sum(r.status in ("infeasible", "no_solution") for r in outcome.runs)
+    else:
+        not_solved = sum(h.status in ("infeasible", "no_solution") for h in finished.values())
+    print_sweep(store, plan.sweep_id)
+    click.echo(t("sweep.compare_hint", sweep=plan.sweep_id))
+    if not_solved:
+        click.echo(t("sweep.not_solved", n=not_solved), err=True)
+        sys.exit(EXIT_INFEASIBLE)
+
+
+COMMANDS: list[click.Command] = [sweep]

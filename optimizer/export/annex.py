@@ -1,0 +1,179 @@
+"""Decision annexes of a run, per Decree 30/2020: Excel, Word, PDF and CSV (layer 8).
+
+Typical use::
+
+    from optimizer.export.annex import DocumentFields, export_annexes
+    from optimizer.store import RunStore
+
+    run = RunStore().get("latest")
+    fields = DocumentFields(decision_no="15", issuer="Ủy ban nhân dân Thành phố Hồ Chí Minh")
+    paths = export_annexes(run, "pdf", Path("out"), fields=fields, per_unit=True)
+
+Each annex file holds Annex I (the people placed, grouped by receiving unit in the run's
+order) and Annex II (staffing per unit and bloc, and per job position); see
+:mod:`optimizer.export.model` for what they say and the ``*_annex`` modules for each
+format.  Every page's footer carries the run id and the first digits of the run's
+manifest hash, checked against the run's content before anything is written.  Files are
+written atomically, readable by their owner only, with names that stay inside the output
+folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from optimizer.export.csv_annex import redact_tables, write_annex_csv, write_csv_tables
+from optimizer.export.docx_annex import check_template, write_annex_docx
+from optimizer.export.files import make_out_dir, output_path, private_workdir
+from optimizer.export.labels import vi
+from optimizer.export.model import (
+    Annex,
+    DocumentFields,
+    build_annex,
+    check_units,
+    select_units,
+    unit_order,
+    verify_manifest,
+)
+from optimizer.export.pdf_annex import convert_to_pdf
+from optimizer.export.xlsx_annex import write_annex_xlsx
+from optimizer.store import StoredRun
+
+__all__ = [
+    "FORMATS",
+    "DocumentFields",
+    "ExportFormat",
+    "build_annex",
+    "export_annexes",
+    "redact_tables",
+    "write_csv_tables",
+]
+
+logger = logging.getLogger(__name__)
+
+ExportFormat = Literal["xlsx", "docx", "pdf", "csv"]
+#: The formats of ``staffplan export --format``.
+FORMATS: tuple[ExportFormat, ...] = ("xlsx", "docx", "pdf", "csv")
+
+
+def _plan(
+    run: StoredRun,
+    fields: DocumentFields,
+    unit_ids: tuple[str, ...] | None,
+    per_unit: bool,
+    redact: bool,
+) -> list[tuple[Annex, list[str]]]:
+    """The annexes to write, each with the parts of its file name."""
+    prefix = vi("export.file.annex")
+    names = dict(unit_order(run.tables))
+    if per_unit:
+        ids = unit_ids if unit_ids is not None else tuple(names)
+        return [
+            (build_annex(run, fields, [u], redact=redact), [prefix, run.run_id, u, names[u]])
+            for u in ids
+        ]
+    parts = [prefix, run.run_id]
+    if unit_ids is not None and len(unit_ids) == 1:
+        parts += [unit_ids[0], names[unit_ids[0]]]
+    return [(build_annex(run, fields, unit_ids, redact=redact), parts)]
+
+
+def _write_pdfs(
+    plan: list[tuple[Annex, list[str]]], out_dir: Path, template: Path | None, taken: set[str]
+) -> list[Path]:
+    finals = [output_path(out_dir, parts, ".pdf", taken) for _, parts in plan]
+    with private_workdir(out_dir) as work:
+        docx_files = [
+            write_annex_docx(annex, work / (final.stem + ".docx"), template)
+            for (annex, _), final in zip(plan, finals, strict=True)
+        ]
+        pdf_dir = work / "pdf"
+        pdf_dir.mkdir(mode=0o700)
+        for pdf, final in zip(convert_to_pdf(docx_files, pdf_dir), finals, strict=True):
+            os.chmod(pdf, 0o600)
+            os.replace(pdf, final)
+    return finals
+
+
+def export_annexes(
+    run: StoredRun,
+    fmt: ExportFormat,
+    out_dir: Path,
+    *,
+    fields: DocumentFields | None = None,
+    unit_ids: Sequence[str] | None = None,
+    per_unit: bool = False,
+    redact: bool = False,
+    template: Path | None = None,
+) -> list[Path]:
+    """Write the decision annexes of a run.
+
+    Parameters
+    ----------
+    run
+        A stored run (``RunStore(...).get(ref)``).
+    fmt
+        ``"xlsx"`` (a workbook with sheets "Phụ lục I" and "Phụ lục II"), ``"docx"``,
+        ``"pdf"`` (the Word file converted by LibreOffice), or ``"csv"`` (Annex I and the
+        two tables of Annex II as flat CSV, plus ``placements.csv``, ``unplaced.csv`` and
+        ``units.csv`` of the selected units).
+    out_dir
+        Output folder, created if missing.
+    fields
+        Decision number, date, issuing body and signer; blanks are printed as "…".
+    unit_ids
+        Only these units; ``None`` for the whole run.
+    per_unit
+        One file per unit instead of one for all.
+    redact
+        Initials and birth year only (annexes shared outside).
+    template
+        An office's own Word template for ``docx`` and ``pdf``.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+
+    Raises
+    ------
+    InputError
+        Unknown unit, unusable template, missing LibreOffice or failed conversion, or a
+        run whose stored hash does not match its content.
+    ValueError
+        For a format not in :data:`FORMATS`.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown annex format {fmt!r}; use one of {FORMATS}")
+    fields = fields or DocumentFields()
+    verify_manifest(run)
+    if fmt in ("docx", "pdf"):
+        check_template(template)
+    selected = check_units(run, unit_ids) if unit_ids is not None else None
+    out_dir = make_out_dir(Path(out_dir))
+    plan = _plan(run, fields, selected, per_unit, redact)
+    taken: set[str] = set()
+    written: list[Path] = []
+    if fmt == "xlsx":
+        written = [
+            write_annex_xlsx(annex, output_path(out_dir, parts, ".xlsx", taken))
+            for annex, parts in plan
+        ]
+    elif fmt == "docx":
+        written = [
+            write_annex_docx(annex, output_path(out_dir, parts, ".docx", taken), template)
+            for annex, parts in plan
+        ]
+    elif fmt == "pdf":
+        written = _write_pdfs(plan, out_dir, template, taken)
+    else:
+        for annex, parts in plan:
+            written += write_annex_csv(annex, out_dir, parts[1:], taken)
+        tables = select_units(run.tables, selected) if selected is not None else run.tables
+        written += write_csv_tables(redact_tables(tables) if redact else tables, out_dir)
+    logger.info("wrote %d %s file(s) of run %s to %s", len(written), fmt, run.run_id, out_dir)
+    return written

@@ -1,0 +1,192 @@
+"""The annexes as a Word document, rendered from a docxtpl template (layer 8).
+
+The shipped template (``optimizer/templates/annex.docx``, made by
+``optimizer/templates/make_template.py``) lays out Decree 30/2020; an office may pass its
+own, restyled copy.  :func:`annex_context` is the one place that turns an
+:class:`~optimizer.export.model.Annex` into the template's fields, and a test checks it
+against the variables the template uses.  Values are XML-escaped (``autoescape``), so no
+name can break the document.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from importlib import resources
+from pathlib import Path
+from typing import IO, Any
+
+from docxtpl import DocxTemplate
+from jinja2 import TemplateError
+from lxml.etree import LxmlError
+
+from optimizer.data import BLOCS
+from optimizer.errors import InputError, Issue
+from optimizer.export.files import atomic_output
+from optimizer.export.labels import thousands
+from optimizer.export.model import Annex, Counts
+from optimizer.i18n import t
+
+#: The template shipped with staffplan.
+DEFAULT_TEMPLATE = resources.files("optimizer") / "templates" / "annex.docx"
+
+
+def _figures(counts: Counts) -> dict[str, str]:
+    return {
+        "quota": thousands(counts.quota),
+        "present": thousands(counts.present),
+        "surplus": thousands(counts.surplus),
+        "shortfall": thousands(counts.shortfall),
+    }
+
+
+def annex_context(annex: Annex) -> dict[str, Any]:
+    """The template fields of an annex (texts ready to print, figures formatted).
+
+    Parameters
+    ----------
+    annex
+        What to write.
+
+    Returns
+    -------
+    dict
+        ``issuer_lines``, ``placement_title``, ``staffing_title``, ``reference``,
+        ``groups``, ``units``, ``unit_total``, ``positions``, ``position_total``,
+        ``signer_lines``, ``signer_name``, ``footer`` (see ``make_template.py``).
+    """
+    groups = [
+        {
+            "label": g.label,
+            "rows": [
+                {
+                    "no": p.no,
+                    "name": p.name,
+                    "birth_male": p.birth_male,
+                    "birth_female": p.birth_female,
+                    "title": p.title,
+                    "former_unit": p.former_unit,
+                    "new_position": p.new_position,
+                    "note": p.note,
+                }
+                for p in g.rows
+            ],
+        }
+        for g in annex.groups
+    ]
+    units = [
+        {
+            "no": u.no,
+            "name": u.unit_name,
+            **{b: _figures(u.by_bloc[b]) for b in BLOCS},
+            "total": _figures(u.total),
+        }
+        for u in annex.units
+    ]
+    return {
+        "issuer_lines": list(annex.issuer_lines),
+        "placement_title": annex.placement_title,
+        "staffing_title": annex.staffing_title,
+        "reference": annex.reference,
+        "groups": groups,
+        "units": units,
+        "unit_total": {
+            **{b: _figures(annex.bloc_total(b)) for b in BLOCS},
+            "total": _figures(annex.unit_total),
+        },
+        "positions": [
+            {"no": p.no, "label": p.label, **_figures(p.counts)} for p in annex.positions
+        ],
+        "position_total": _figures(annex.position_total),
+        "signer_lines": list(annex.signer_lines),
+        "signer_name": annex.signer_name,
+        "footer": annex.footer,
+    }
+
+
+#: The fields :func:`annex_context` provides, for checking an office's template.
+CONTEXT_FIELDS = (
+    "issuer_lines", "placement_title", "staffing_title", "reference", "groups", "units",
+    "unit_total", "positions", "position_total", "signer_lines", "signer_name", "footer",
+)  # fmt: skip
+
+
+def _template_issue(template: Path, key: str, hint_key: str, **kwargs: object) -> InputError:
+    return InputError(
+        [
+            Issue(
+                file=str(template),
+                message=t(key, **kwargs),
+                hint=t(hint_key, **kwargs),
+                code=key,
+            )
+        ]
+    )
+
+
+def _open(template: Path | None) -> IO[bytes]:
+    return template.open("rb") if template is not None else DEFAULT_TEMPLATE.open("rb")
+
+
+def template_fields(template: Path | None = None) -> set[str]:
+    """The fields a template uses (the shipped one when ``template`` is ``None``).
+
+    Raises
+    ------
+    InputError
+        When ``template`` is not a Word document docxtpl can read.
+    """
+    try:
+        with _open(template) as fh:
+            return set(DocxTemplate(fh).get_undeclared_template_variables())
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, LxmlError, TemplateError) as exc:
+        raise _template_issue(
+            template or Path(str(DEFAULT_TEMPLATE)),
+            "export.bad_template",
+            "export.bad_template_hint",
+            error=exc,
+        ) from exc
+
+
+def check_template(template: Path | None) -> None:
+    """Check that a template can be read and uses only fields the annex provides.
+
+    Raises
+    ------
+    InputError
+        When the file is unreadable or uses unknown fields (all listed).
+    """
+    unknown = sorted(template_fields(template) - set(CONTEXT_FIELDS))
+    if unknown:
+        raise _template_issue(
+            template or Path(str(DEFAULT_TEMPLATE)),
+            "export.template_fields",
+            "export.template_fields_hint",
+            fields=", ".join(unknown),
+            known=", ".join(CONTEXT_FIELDS),
+        )
+
+
+def write_annex_docx(annex: Annex, path: Path, template: Path | None = None) -> Path:
+    """Render the annexes into a Word file.
+
+    Parameters
+    ----------
+    annex
+        What to write.
+    path
+        The ``.docx`` file; written atomically, readable by its owner only.
+    template
+        An office's own template (checked with :func:`check_template` first); ``None``
+        for the shipped one.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    with _open(template) as fh:
+        doc = DocxTemplate(fh)
+        doc.render(annex_context(annex), autoescape=True)
+    with atomic_output(path) as tmp:
+        doc.save(str(tmp))
+    return path
