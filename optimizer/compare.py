@@ -292,7 +292,7 @@ def write_csv(comparison: Comparison, folder: str | Path, *, redacted: bool = Fa
 def kpi_kind(name: str) -> str:
     """How a (flattened) KPI is shown: ``"rate"``, ``"km"`` or ``"count"``."""
     base = name.split(".", 1)[0]
-    if base.endswith(_RATE_SUFFIXES):
+    if base.endswith(_RATE_SUFFIXES) or name.endswith(_RATE_SUFFIXES):
         return "rate"
     if base.endswith("_km"):
         return "km"

@@ -198,6 +198,9 @@ class NewRun:
     base_run: str | None = None
     sweep_id: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    #: KPIs that need the problem, not only the tables (e.g. ``{"fairness": {...}}``),
+    #: stored beside those of :func:`optimizer.kpis.compute_kpis`.
+    extra_kpis: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -542,7 +545,7 @@ class RunStore:
                 raise ValueError(
                     f"table {name} has columns {list(frame.columns)}, not {list(kinds)}"
                 )
-        kpis = compute_kpis(run.tables, run.rules)
+        kpis = {**compute_kpis(run.tables, run.rules), **run.extra_kpis}
         mhash = manifest_hash(run_manifest(run))
         meta = _meta(run)
         created = dt.datetime.now().astimezone().isoformat(timespec="seconds")

@@ -157,6 +157,7 @@ def run(
     """
     from optimizer import __version__
     from optimizer.cli.runs import kpi_table
+    from optimizer.fairness import fairness_kpis
     from optimizer.io import load_problem, load_scenario
     from optimizer.store import NewRun, RunStore
     from optimizer.tables import run_tables
@@ -181,6 +182,7 @@ def run(
         )
         sys.exit(EXIT_BAD_INPUT)
     tables = run_tables(problem, result.assignment, result.unplaced_reasons)
+    extra = {"fairness": fairness_kpis(problem, result.assignment)} if result.has_placement else {}
     run_id = store.save(
         NewRun(
             scenario_name=sc.name,
@@ -199,6 +201,7 @@ def run(
             result=result,
             tables=tables,
             rules=problem.rules,
+            extra_kpis=extra,
         )
     )
     stored = store.get(run_id)

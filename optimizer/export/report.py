@@ -430,8 +430,8 @@ def kpi_label(name: str, lang: str = "vi") -> str:
     if "." not in name:
         return t(f"kpi.{name}", lang)
     parent, code = name.split(".", 1)
-    if parent == "terms":
-        return t("kpi.terms", lang) + ": " + t(f"kpi.terms.{code}", lang)
+    if parent in ("terms", "fairness"):
+        return t(f"kpi.{parent}", lang) + ": " + t(f"kpi.{parent}.{code}", lang)
     sub = t(f"kpi.category.{code}", lang) if parent == "unplaced_by_category" else code
     return t(f"kpi.{parent}", lang) + ": " + sub
 
