@@ -224,6 +224,7 @@ def test_files_changed_under_the_plan_are_refused(tiny: Path, tmp_path: Path) ->
 # --------------------------------------------------------------------------- process pool
 
 
+@pytest.mark.slow  # two spawned processes importing the solver: 4–14 s here
 def test_local_pool_matches_direct_solves(tiny: Path, tmp_path: Path) -> None:
     plan = plan_sweep(tiny, GRID)
     store = RunStore(tmp_path / "runs.db")
