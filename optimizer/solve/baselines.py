@@ -195,7 +195,9 @@ def highs_mip(
                 "highs", np.full(n, -1), "infeasible", time.perf_counter() - t0, {}
             )
         sol = np.array(h.getSolution().col_value)
-        if len(sol) != num_cols or not np.isfinite(sol).all():
+        # No feasible MIP solution yet (e.g. the time limit hit first): keep the last one.
+        has_solution = h.getInfo().primal_solution_status == 2
+        if not has_solution or len(sol) != num_cols or not np.isfinite(sol).all():
             status = "no_solution" if x is None else "feasible"
             break
         x = sol
