@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from optimizer.data import Int32Array, Problem
+from optimizer.data import IntArray, Problem
 
 PLACEMENT_COLUMNS = (
     "staff_id",
@@ -87,7 +87,7 @@ def pinned_mask(problem: Problem) -> np.ndarray:
     return m
 
 
-def preference_rank(problem: Problem, assignment: Int32Array) -> np.ndarray:
+def preference_rank(problem: Problem, assignment: IntArray) -> np.ndarray:
     """1-based rank of the obtained unit in each person's preferences; 0 when the person
     has no list or no post; ``len(list) + 1`` when the unit is not in the list."""
     ranks = np.zeros(problem.num_staff, dtype=np.int64)
@@ -101,7 +101,7 @@ def preference_rank(problem: Problem, assignment: Int32Array) -> np.ndarray:
     return ranks
 
 
-def relatives_conflicts(problem: Problem, assignment: Int32Array) -> np.ndarray:
+def relatives_conflicts(problem: Problem, assignment: IntArray) -> np.ndarray:
     """Per person, how many of their relatives share their unit where the scenario's
     ``relatives_scope`` forbids it (rule ``relatives``); 0 everywhere when scope is off."""
     out = np.zeros(problem.num_staff, dtype=np.int64)
@@ -123,7 +123,7 @@ def relatives_conflicts(problem: Problem, assignment: Int32Array) -> np.ndarray:
 
 
 def run_tables(
-    problem: Problem, assignment: Int32Array, unplaced_reasons: dict[int, str] | None = None
+    problem: Problem, assignment: IntArray, unplaced_reasons: dict[int, str] | None = None
 ) -> RunTables:
     """Build the three tables of a placement.
 

@@ -162,6 +162,11 @@ def run(
     from optimizer.store import NewRun, RunStore
     from optimizer.tables import run_tables
 
+    from optimizer.national import is_national
+
+    if is_national(scenario):  # a list of provinces: solved province by province
+        click.echo(t("run.national", scenario=str(scenario)), err=True)
+        sys.exit(EXIT_BAD_INPUT)
     sc = apply_cli_solver_options(load_scenario(scenario, overrides), time_limit, workers, seed)
     problem, warnings = load_problem(sc)
     if warnings:

@@ -8,7 +8,11 @@ the values of the previous ones.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +61,20 @@ def greedy(problem: Problem, cand: Candidates | None = None) -> BaselineResult:
             room[p] -= 1
             break
     return BaselineResult("greedy", out, "feasible", time.perf_counter() - t0, {})
+
+
+@contextlib.contextmanager
+def _native_stdout_silenced() -> Iterator[None]:
+    """Send file descriptor 1 to /dev/null for the duration (native code's prints)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _relative_rows(problem: Problem, cand: Candidates) -> list[np.ndarray]:
@@ -156,7 +174,8 @@ def highs_mip(
             np.zeros(p) if problem.rules.min_is_hard else problem.posts.min.astype(float),
         ]
     )
-    h = highspy.Highs()
+    with _native_stdout_silenced():  # HiGHS prints a banner on construction
+        h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
     lp = highspy.HighsLp()
