@@ -159,10 +159,9 @@ def run(
     from optimizer.cli.runs import kpi_table
     from optimizer.fairness import fairness_kpis
     from optimizer.io import load_problem, load_scenario
+    from optimizer.national import is_national
     from optimizer.store import NewRun, RunStore
     from optimizer.tables import run_tables
-
-    from optimizer.national import is_national
 
     if is_national(scenario):  # a list of provinces: solved province by province
         click.echo(t("run.national", scenario=str(scenario)), err=True)
