@@ -149,7 +149,12 @@ def _schema(table: str, reference_date: dt.date) -> pa.DataFrameSchema:
 
 
 def _first_rows(values: pd.DataFrame, columns: list[str]) -> dict[int, int]:
-    """Row → first row holding the same values in ``columns``, for every repeated row."""
+    """Row → first row holding the same values in ``columns``, for every repeated row.
+
+    Columns missing from the table (reported on their own) leave nothing repeated.
+    """
+    if any(c not in values.columns for c in columns):
+        return {}
     sub = values[columns].dropna()
     first_of: dict[tuple[object, ...], int] = {}
     out: dict[int, int] = {}

@@ -20,8 +20,8 @@ from optimizer.data import CATEGORIES, Problem
 BYTES_PER_QUALIFIED_PAIR = 300
 #: Bytes per person × unit cell (float32 distance, bool locality, float64 temporaries).
 BYTES_PER_PERSON_UNIT = 21
-#: Fixed overhead of the process (Python, numpy, pandas, OR-Tools).
-BASE_BYTES = 300 * 2**20
+#: Fixed overhead of the process (Python, numpy, pandas, pandera, OR-Tools: ~400 MB measured).
+BASE_BYTES = 600 * 2**20
 #: Environment variable capping the memory a solve may plan to use, in MB.
 MAX_MEMORY_ENV = "STAFFPLAN_MAX_MEMORY_MB"
 
