@@ -209,6 +209,12 @@ def _print_header(console: Console, run: StoredRun) -> None:
             hash=run.manifest_hash,
         )
     )
+    description = run.meta.get("resolved_scenario", {}).get("description", "")
+    if description:
+        console.print(description, highlight=False)
+    overrides = run.meta.get("resolved_scenario", {}).get("overrides", [])
+    if overrides:
+        console.print("--set " + " --set ".join(overrides), highlight=False)
     values, bounds = run.meta.get("values", {}), run.meta.get("bounds", {})
     if values:
         table = Table(title=t("runs.terms_title"), title_justify="left")
