@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import rich_click as click
 
-from optimizer.cli.common import EXIT_BAD_INPUT, EXIT_INFEASIBLE, bad_input_exits, print_issues
+from optimizer.cli.common import EXIT_BAD_INPUT, EXIT_INFEASIBLE, bad_input_exits
 from optimizer.cli.runs import store_option
 from optimizer.i18n import t
 
@@ -168,8 +168,8 @@ def run(
         sys.exit(EXIT_BAD_INPUT)
     sc = apply_cli_solver_options(load_scenario(scenario, overrides), time_limit, workers, seed)
     problem, warnings = load_problem(sc)
-    if warnings:
-        print_issues(warnings)
+    if warnings:  # listed in full by `staffplan validate`
+        click.echo(t("run.warnings", count=len(warnings), scenario=str(scenario)), err=True)
     store = RunStore(store_path)  # created (0600) when missing
     from optimizer.solve.memory import MemoryLimitError
 
