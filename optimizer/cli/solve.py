@@ -50,10 +50,9 @@ class _Interrupts:
 
 def _format_progress(event: Progress) -> str:
     gap = "" if event.gap is None else f" gap {100 * event.gap:.3f}%"
-    obj = "" if event.objective is None else f" obj {event.objective}"
     bound = "" if event.bound is None else f" bound {event.bound}"
     note = f" {event.note}" if event.note else ""
-    return f"[{event.elapsed_s:7.2f}s] {event.stage}{obj}{bound}{gap}{note}"
+    return f"[{event.elapsed_s:7.2f}s] {event.stage}{note}{bound}{gap}"
 
 
 def solve_with_progress(problem: Any, stop: threading.Event) -> Any:
@@ -132,9 +131,7 @@ def apply_cli_solver_options(
     type=click.Path(file_okay=False, path_type=Path),
     help="Also write placements.csv, unplaced.csv and units.csv there.",
 )
-@click.option(
-    "--time-limit", type=float, help="Solver time limit in seconds (default: the scenario's)."
-)
+@click.option("--time-limit", type=float, help="Solver time limit in seconds (default: the scenario's).")
 @click.option("--workers", type=int, help="Solver threads (default: the scenario's).")
 @click.option("--seed", type=int, help="Random seed (default: the scenario's).")
 @store_option
@@ -218,17 +215,12 @@ def run(
     console = Console()
     click.echo(t("run.stored", run_id=run_id, status=result.status, proven=result.proven))
     for stage in result.stages:
-        gap = "" if stage.gap is None else f"{100 * stage.gap:.4f}%"
-        click.echo(
-            t(
-                "run.stage",
-                name=stage.name,
-                status=stage.status,
-                value=stage.value,
-                bound=stage.bound if stage.bound is not None else "-",
-                gap=gap or "-",
-            )
-        )
+        click.echo(t("run.stage", name=stage.name, status=stage.status))
+        for term in stage.terms:
+            value, bound = result.values[term], result.bounds.get(term)
+            gap = "-" if bound is None else f"{100 * (value - bound) / max(1, value):.2f}%"
+            shown = "-" if bound is None else bound
+            click.echo(t("run.term", term=term, value=value, bound=shown, gap=gap))
     if result.status == "infeasible":
         click.echo(t("run.infeasible", scenario=str(scenario)), err=True)
         sys.exit(EXIT_INFEASIBLE)

@@ -129,7 +129,8 @@ class _Solver:
             outcomes.append(out)
             if self.problem.rules.min_is_hard and k == 0 and out.term_values["shortfall"] > 0:
                 raise FlowInfeasible("hard minimums cannot all be met")
-            self.emit(f"{label}:{'+'.join(terms)}", out.value, None)
+            note = " ".join(f"{term}={value}" for term, value in out.term_values.items())
+            self.emit(f"{label}:{'+'.join(terms)}", out.value, None, note)
         return outcomes, lf.assignment(), lf
 
 
