@@ -62,7 +62,3 @@ class InputError(Exception):
     def warnings(self) -> list[Issue]:
         """The issues of severity ``warning``."""
         return [i for i in self.issues if i.severity == "warning"]
-
-
-class StaffplanWarning(UserWarning):
-    """Input that is legal and solvable but suspicious."""
