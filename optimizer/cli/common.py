@@ -48,3 +48,14 @@ def bad_input_exits(func: Callable[P, R]) -> Callable[P, R]:
             sys.exit(EXIT_BAD_INPUT)
 
     return wrapper
+
+
+#: The ``--set KEY=VALUE`` option (repeatable) of the commands that load a scenario;
+#: the command receives ``overrides``.
+set_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a scenario key, e.g. --set rules.max_commute_km=20 (repeatable).",
+)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import rich_click as click
 
-from optimizer.cli.common import EXIT_INFEASIBLE, bad_input_exits, print_issues
+from optimizer.cli.common import EXIT_INFEASIBLE, bad_input_exits, print_issues, set_option
 from optimizer.cli.runs import open_store, store_option
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t
@@ -258,13 +258,7 @@ def print_diagnosis(console: Console, diagnosis: Diagnosis) -> None:
 
 @click.command("diagnose")
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a scenario key, e.g. rules.max_commute_km=20 (repeatable).",
-)
+@set_option
 @click.option(
     "--max-conflicts",
     type=click.IntRange(1),

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import rich_click as click
 
-from optimizer.cli.common import EXIT_BAD_INPUT, EXIT_INFEASIBLE, bad_input_exits
+from optimizer.cli.common import EXIT_BAD_INPUT, EXIT_INFEASIBLE, bad_input_exits, set_option
 from optimizer.cli.runs import store_option
 from optimizer.i18n import t
 
@@ -118,13 +118,7 @@ def apply_cli_solver_options(
 
 @click.command("run")
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a scenario key, e.g. rules.max_commute_km=20 (repeatable).",
-)
+@set_option
 @click.option(
     "--out",
     "out_dir",

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from optimizer.cli.common import bad_input_exits, print_issues
+from optimizer.cli.common import bad_input_exits, print_issues, set_option
 from optimizer.errors import InputError
 from optimizer.i18n import t
 
@@ -65,13 +65,7 @@ def summary_lines(scenario: Scenario, problem: Problem, num_warnings: int) -> li
 
 @click.command("validate")
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a scenario key, e.g. --set rules.max_commute_km=20 (repeatable).",
-)
+@set_option
 @click.option(
     "--errors-xlsx",
     type=click.Path(dir_okay=False, path_type=Path),
