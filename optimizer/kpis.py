@@ -115,6 +115,24 @@ MAP_KPIS = (
 )
 
 
+#: The per-unit columns shown to planners (``staffplan show`` and the HTML report),
+#: after the unit's id.
+UNIT_SUMMARY_COLUMNS = (
+    "unit_name",
+    "bloc",
+    "quota",
+    "filled",
+    "shortfall",
+    "vacant",
+    "fill_rate",
+    "moves",
+    "commute_mean_km",
+    "long_commute",
+    "unplaced_origin",
+    "woman_leader",
+)
+
+
 def _ratio(num: float, den: float) -> float | None:
     return float(num) / float(den) if den else None
 

@@ -41,22 +41,6 @@ MAP_KPI_CHOICES = (
     "unplaced_origin",
     "woman_leader",
 )
-#: Columns of the per-unit table printed by ``show``.
-SHOW_UNIT_COLUMNS = (
-    "unit_id",
-    "unit_name",
-    "bloc",
-    "quota",
-    "filled",
-    "shortfall",
-    "vacant",
-    "fill_rate",
-    "moves",
-    "commute_mean_km",
-    "long_commute",
-    "unplaced_origin",
-    "woman_leader",
-)
 #: How many people placed differently ``compare`` prints (all go to --csv / --html).
 PEOPLE_PRINTED = 50
 
@@ -286,7 +270,9 @@ def show(
     store_path: Path | None,
 ) -> None:
     """Show one run (RUN: a run id, a unique prefix, or 'latest'): KPIs and per-unit table."""
-    from optimizer.kpis import position_balance, unit_kpis
+    from optimizer.kpis import UNIT_SUMMARY_COLUMNS, position_balance, unit_kpis
+
+    unit_columns = ("unit_id", *UNIT_SUMMARY_COLUMNS)
 
     store = open_store(store_path)
     stored = store.get(run)
@@ -311,7 +297,7 @@ def show(
                 "kpi.balance",
             )
         )
-        console.print(_frame_table(uk, SHOW_UNIT_COLUMNS, t("runs.units_title"), "kpi.unit"))
+        console.print(_frame_table(uk, unit_columns, t("runs.units_title"), "kpi.unit"))
     else:
         unit = unicodedata.normalize("NFC", unit.strip())
         sel = uk[(uk["unit_id"] == unit) | (uk["unit_name"] == unit)]
@@ -327,7 +313,7 @@ def show(
                 ]
             )
         unit_id = str(sel["unit_id"].iloc[0])
-        console.print(_frame_table(sel, SHOW_UNIT_COLUMNS, t("runs.units_title"), "kpi.unit"))
+        console.print(_frame_table(sel, unit_columns, t("runs.units_title"), "kpi.unit"))
         lines = stored.tables.units[stored.tables.units["unit_id"] == unit_id]
         console.print(
             _frame_table(

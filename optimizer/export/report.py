@@ -38,7 +38,7 @@ from optimizer.compare import (
 )
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t
-from optimizer.kpis import MAP_KPIS, position_balance, unit_kpis
+from optimizer.kpis import MAP_KPIS, UNIT_SUMMARY_COLUMNS, position_balance, unit_kpis
 from optimizer.store import StoredRun, private_writer
 
 logger = logging.getLogger(__name__)
@@ -492,20 +492,7 @@ def _runs_section(runs: Sequence[StoredRun]) -> str:
 
 def _units_section(run: StoredRun) -> str:
     uk = unit_kpis(run.tables, run.rules)
-    cols = [
-        "unit_name",
-        "bloc",
-        "quota",
-        "filled",
-        "shortfall",
-        "vacant",
-        "fill_rate",
-        "moves",
-        "commute_mean_km",
-        "long_commute",
-        "unplaced_origin",
-        "woman_leader",
-    ]
+    cols = list(UNIT_SUMMARY_COLUMNS)
     header = [t(f"kpi.unit.{c}", "vi") for c in cols]
     rows = []
     for rec in uk[cols].to_dict("records"):
