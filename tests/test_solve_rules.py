@@ -48,9 +48,7 @@ def test_one_post_require_all_placed_binds() -> None:
         [0, 25],
         [{"unit": 0, "position": "a"}, {"unit": 1, "position": "a"}],
         [{"origin": 0, "positions": ["a"]}, {"origin": 0, "positions": ["a"]}],
-        objective=Objective(
-            ("moves", "unplaced", "shortfall", "long_commute", "commute", "preference")
-        ),
+        objective=Objective(("moves", "unplaced", "shortfall", "long_commute", "commute", "preference")),
     )
     assert sorted(solved(p).tolist()) == [-1, 0]
     assert sorted(solved(relaxed(p, require_all_placed=True)).tolist()) == [0, 1]
@@ -116,9 +114,7 @@ def test_post_min_hard_binds_against_priorities() -> None:
         [0, 10],
         [{"unit": 0, "position": "a"}, {"unit": 1, "position": "a", "min": 1}],
         [{"origin": 0, "positions": ["a"]}],
-        objective=Objective(
-            ("unplaced", "moves", "long_commute", "commute", "preference", "shortfall")
-        ),
+        objective=Objective(("unplaced", "moves", "long_commute", "commute", "preference", "shortfall")),
     )
     assert solved(p).tolist() == [0]
     hard = relaxed(p, min_is_hard=True)
@@ -286,3 +282,33 @@ def test_bloc_change_forbid_and_penalize() -> None:
     forbid = relaxed(p, bloc_change="forbid")
     assert solved(forbid).tolist() == [1]
     assert violated(forbid, [0], "bloc_change")
+
+
+# interrupted solves ---------------------------------------------------------------------
+
+
+def test_a_stop_keeps_a_placement_that_obeys_every_rule() -> None:
+    """Stopped before the relatives repair: one relative of the conflict is unplaced, the
+    result is checked and marked not proven; when that would break require_all_placed,
+    the solve says there is no placement to keep."""
+    import threading
+
+    p = build(
+        [0, 10],
+        [
+            {"unit": 0, "position": "chair", "leadership": True},
+            {"unit": 0, "position": "a"},
+            {"unit": 1, "position": "a"},
+        ],
+        [{"origin": 0, "positions": ["chair"]}, {"origin": 0, "positions": ["a"]}],
+        relations=[(0, 1)],
+    )
+    stop = threading.Event()
+    stop.set()
+    result = solve(p, stop=stop)
+    assert result.interrupted and not result.proven
+    assert result.status == "feasible"
+    assert check_placement(p, result.assignment) == []
+    assert result.assignment.tolist() == [0, -1]
+    strict = solve(relaxed(p, require_all_placed=True), stop=stop)
+    assert strict.status == "no_solution" and strict.interrupted

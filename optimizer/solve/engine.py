@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.check import assert_valid, objective_terms
+from optimizer.check import assert_valid, check_placement, objective_terms
 from optimizer.data import CHANGES, TERMS, IntArray, Problem
 from optimizer.solution import SolveResult, StageResult, Status
 from optimizer.solve.baselines import highs_mip
@@ -276,6 +276,19 @@ def solve(
         if exact.status == "optimal":
             assignment, exact_proven = exact.assignment, True
 
+    if interrupted and check_placement(problem, assignment):
+        # Stopped before the repair ended, and unplacing one relative per conflict would
+        # break require_all_placed or a pin: no valid placement to keep.
+        timings["total"] = s.elapsed()
+        return SolveResult(
+            "no_solution",
+            np.full(problem.num_staff, -1, dtype=np.int64),
+            timings=timings,
+            peak_memory_mb=_peak_memory_mb(),
+            candidate_counts=_counts(cand),
+            interrupted=True,
+            message="stopped before the relatives rule could be met",
+        )
     t = time.perf_counter()
     assert_valid(problem, assignment)
     values = objective_terms(problem, assignment, reference)
