@@ -189,9 +189,7 @@ def highs_mip(
     lp.a_matrix_.start_ = a.indptr
     lp.a_matrix_.index_ = a.indices
     lp.a_matrix_.value_ = a.data
-    lp.integrality_ = [highspy.HighsVarType.kInteger] * n_pairs + [
-        highspy.HighsVarType.kContinuous
-    ] * (n + p)
+    lp.integrality_ = [highspy.HighsVarType.kInteger] * n_pairs + [highspy.HighsVarType.kContinuous] * (n + p)
     h.passModel(lp)
     vecs = _term_vectors(problem, cand)
     stages = _stages(problem)
@@ -210,9 +208,7 @@ def highs_mip(
         h.run()
         model_status = h.getModelStatus()
         if model_status == highspy.HighsModelStatus.kInfeasible:
-            return BaselineResult(
-                "highs", np.full(n, -1), "infeasible", time.perf_counter() - t0, {}
-            )
+            return BaselineResult("highs", np.full(n, -1), "infeasible", time.perf_counter() - t0, {})
         sol = np.array(h.getSolution().col_value)
         # No feasible MIP solution yet (e.g. the time limit hit first): keep the last one.
         has_solution = h.getInfo().primal_solution_status == 2
@@ -242,9 +238,7 @@ def _stages(problem: Problem) -> list[tuple[tuple[str, ...], tuple[float, ...]]]
         w = dict(obj.weights)
         terms = tuple(t for t in (*TERMS, CHANGES) if w.get(t, 0))
         return [(terms, tuple(float(w[t]) for t in terms))]
-    stages: list[tuple[tuple[str, ...], tuple[float, ...]]] = [
-        ((t,), (1.0,)) for t in obj.priorities
-    ]
+    stages: list[tuple[tuple[str, ...], tuple[float, ...]]] = [((t,), (1.0,)) for t in obj.priorities]
     if problem.rules.min_is_hard:
         stages.insert(0, (("shortfall",), (1.0,)))
     return stages
@@ -307,9 +301,7 @@ def naive_cpsat(
         m.minimize(obj)
         st = solver.solve(m)
         if st == cp_model.INFEASIBLE:
-            return BaselineResult(
-                "cpsat", np.full(n, -1), "infeasible", time.perf_counter() - t0, {}
-            )
+            return BaselineResult("cpsat", np.full(n, -1), "infeasible", time.perf_counter() - t0, {})
         if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             status_name = "no_solution" if best is None else "feasible"
             break

@@ -81,23 +81,30 @@ class Candidates:
         )
 
 
-def qualified_pairs(problem: Problem) -> tuple[IntArray, IntArray]:
-    """All (person, post) pairs passing rule ``qualification``: the post's position is in
-    the person's list and the post's category is the person's category."""
+def qualification_keys(problem: Problem) -> tuple[IntArray, IntArray, IntArray]:
+    """The keys rule ``qualification`` matches on: (category, position) of every post
+    line, and for every (person, position the person may hold) the person and the key
+    the person looks for."""
     num_pos = len(problem.position_codes)
     cat_idx = {c: i for i, c in enumerate(CATEGORIES)}
     post_key = np.array([cat_idx[c] for c in problem.posts.category], dtype=np.int64) * num_pos
     post_key += problem.post_position_idx
-    order = np.argsort(post_key, kind="stable")
-    sorted_key = post_key[order]
     persons, positions = np.nonzero(problem.staff_position_mask)
     staff_cat = np.array([cat_idx[c] for c in problem.staff.category], dtype=np.int64)
-    want = staff_cat[persons] * num_pos + positions
+    return post_key, persons.astype(np.int64), staff_cat[persons] * num_pos + positions
+
+
+def qualified_pairs(problem: Problem) -> tuple[IntArray, IntArray]:
+    """All (person, post) pairs passing rule ``qualification``: the post's position is in
+    the person's list and the post's category is the person's category."""
+    post_key, persons, want = qualification_keys(problem)
+    order = np.argsort(post_key, kind="stable")
+    sorted_key = post_key[order]
     start = np.searchsorted(sorted_key, want, side="left")
     stop = np.searchsorted(sorted_key, want, side="right")
     counts = stop - start
     total = int(counts.sum())
-    person = np.repeat(persons.astype(np.int64), counts)
+    person = np.repeat(persons, counts)
     # Concatenate the ranges [start, stop) without a Python loop.
     offsets = np.repeat(start - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
     post = order[np.arange(total) + offsets]

@@ -63,9 +63,7 @@ class Interrupted(Exception):
     """The stop event was set or the time limit passed."""
 
 
-def stage_plan(
-    problem: Problem, lf: LexicographicFlow
-) -> list[tuple[tuple[str, ...], tuple[int, ...]]]:
+def stage_plan(problem: Problem, lf: LexicographicFlow) -> list[tuple[tuple[str, ...], tuple[int, ...]]]:
     """The stages to solve: lexicographic groups of the priorities, or one weighted stage.
 
     With ``min_is_hard`` a first stage minimises shortfall alone (it must reach 0).
@@ -89,9 +87,7 @@ def _peak_memory_mb() -> float:
 class _Solver:
     """One solve: holds the clock, the stop event and the progress callback."""
 
-    def __init__(
-        self, problem: Problem, progress: ProgressFn | None, stop: threading.Event | None
-    ) -> None:
+    def __init__(self, problem: Problem, progress: ProgressFn | None, stop: threading.Event | None) -> None:
         self.problem = problem
         self.progress = progress
         self.stop = stop
@@ -198,7 +194,7 @@ def solve(
             message=str(exc),
         )
     timings["flow"] = time.perf_counter() - t
-    best = assignment
+    best = relaxed_assignment = assignment
     interrupted = s.interrupted
 
     # Repair the relatives rule (the side rule outside the network).
@@ -208,12 +204,11 @@ def solve(
     fixed[problem.pins.staff_idx[np.array(problem.pins.mode, dtype=object) == "fix"]] = True
     banned: set[tuple[int, int]] = set()
     rounds = 0
-    conflicts_seen = False
     status_infeasible = ""
     exact_proven: bool | None = None  # set when the exact MIP finished the solve
+    relaxed_conflicts = conflicts = relative_conflicts(problem, assignment)
+    conflicts_seen = bool(conflicts)
     try:
-        conflicts = relative_conflicts(problem, assignment)
-        conflicts_seen = bool(conflicts)
         if interrupted:
             raise Interrupted
         while conflicts:
@@ -298,25 +293,19 @@ def solve(
             if values[term] != v:
                 raise AssertionError(f"term {term}: flow says {v}, recomputed {values[term]}")
     timings["check"] = time.perf_counter() - t
-    relaxed_assignment = relaxed_lf.assignment()
-    conflicts = relative_conflicts(problem, relaxed_assignment)
 
     def extra_bound(stage: int) -> int:
         return conflict_bound(
             problem,
             relaxed_assignment,
-            conflicts,
+            relaxed_conflicts,
             lambda x, u, below: relaxed_lf.resolve_cost(x, u, stage, below),
         )
 
-    stages, bounds = _stage_results(
-        relaxed, values, interrupted, timings, exact_proven, extra_bound
-    )
+    stages, bounds = _stage_results(relaxed, values, interrupted, timings, exact_proven, extra_bound)
     timings["total"] = s.elapsed()
     status: Status = (
-        "optimal"
-        if all(st.status == "optimal" for st in stages) and not interrupted
-        else "feasible"
+        "optimal" if all(st.status == "optimal" for st in stages) and not interrupted else "feasible"
     )
     log.info("solve %s in %.2f s (%d repair rounds)", status, timings["total"], rounds)
     return SolveResult(

@@ -101,9 +101,7 @@ def build_network(problem: Problem, cand: Candidates) -> Network:
             np.full(int(has_rest.sum()), POST_REST, dtype=np.int8),
         ]
     )
-    ref = np.concatenate(
-        [np.arange(len(cand), dtype=np.int64), stay, post_ids[has_min], post_ids[has_rest]]
-    )
+    ref = np.concatenate([np.arange(len(cand), dtype=np.int64), stay, post_ids[has_min], post_ids[has_rest]])
     return Network(n, p, tail.astype(np.int64), head.astype(np.int64), cap, kind, ref)
 
 
@@ -194,9 +192,7 @@ class StageOutcome:
 class LexicographicFlow:
     """Solve the flow model stage after stage, fixing arcs between stages."""
 
-    def __init__(
-        self, problem: Problem, cand: Candidates, seeds: list[np.ndarray] | None = None
-    ) -> None:
+    def __init__(self, problem: Problem, cand: Candidates, seeds: list[np.ndarray] | None = None) -> None:
         """Build the network; ``seeds[k]`` (a mask over the candidates) are the pairs to
         price in first at stage ``k`` — e.g. the zero-reduced-cost arcs of a similar,
         already solved model.  Without seeds each person's cheapest arcs are used."""
@@ -360,9 +356,7 @@ class LexicographicFlow:
         order, starts = self._by_person
         return order[starts[person] : starts[person + 1]]
 
-    def resolve_cost(
-        self, person: int, unit: int, stage: int = -1, may_stay_below: bool = False
-    ) -> int:
+    def resolve_cost(self, person: int, unit: int, stage: int = -1, may_stay_below: bool = False) -> int:
         """Least increase of stage ``stage``'s objective, in its reduced costs, for any
         flow in which ``person`` leaves ``unit`` (or, with ``may_stay_below``, takes a
         non-leadership post line of the same unit).  ``UNREACHABLE`` when no such arc

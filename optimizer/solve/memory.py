@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from optimizer.data import CATEGORIES, Problem
+from optimizer.data import Problem
+from optimizer.solve.candidates import qualification_keys
 
 #: Bytes per qualified pair (pessimistic: most are later cut by the commute cap).
 BYTES_PER_QUALIFIED_PAIR = 300
@@ -38,14 +39,9 @@ class MemoryLimitError(Exception):
 def qualified_pair_count(problem: Problem) -> int:
     """Number of (person, post line) pairs passing rule ``qualification``, without
     building them."""
-    num_pos = len(problem.position_codes)
-    cat_idx = {c: i for i, c in enumerate(CATEGORIES)}
-    post_key = np.array([cat_idx[c] for c in problem.posts.category], dtype=np.int64) * num_pos
-    post_key += problem.post_position_idx
-    per_key = np.bincount(post_key, minlength=len(CATEGORIES) * num_pos)
-    staff_cat = np.array([cat_idx[c] for c in problem.staff.category], dtype=np.int64)
-    persons, positions = np.nonzero(problem.staff_position_mask)
-    return int(per_key[staff_cat[persons] * num_pos + positions].sum())
+    post_key, _, want = qualification_keys(problem)
+    per_key = np.bincount(post_key, minlength=int(max(post_key.max(initial=0), want.max(initial=0))) + 1)
+    return int(per_key[want].sum())
 
 
 def estimate_bytes(problem: Problem) -> int:

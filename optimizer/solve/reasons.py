@@ -37,9 +37,7 @@ def unplaced_reasons(problem: Problem, cand: Candidates, assignment: IntArray) -
         if has_cand[i]:
             out[int(i)] = t("solve.reason_full", position=position, km=km)
         elif not qualified[i]:
-            out[int(i)] = t(
-                "solve.reason_no_post", position=position, category=problem.staff.category[i]
-            )
+            out[int(i)] = t("solve.reason_no_post", position=position, category=problem.staff.category[i])
         elif not reachable[i]:
             out[int(i)] = t("solve.reason_too_far", position=position, km=km)
         else:
