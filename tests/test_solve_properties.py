@@ -11,13 +11,14 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 from builders import build
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from optimizer.check import check_placement, objective_terms
 from optimizer.data import TERMS, Objective, Problem
-from optimizer.solve import solve
+from optimizer.solve import engine, solve
 from optimizer.solve.baselines import highs_mip
 
 POSITIONS = ("a", "b", "chair")
@@ -119,6 +120,29 @@ def test_solver_matches_exact_mip(problem: Problem) -> None:
         assert lex(problem, result.values) >= best
     for term, bound in result.bounds.items():
         assert bound <= result.values[term] or term not in result.bounds
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances())
+def test_multiplier_bounds_alone_are_sound(problem: Problem) -> None:
+    """With the exact MIP finish switched off, every bound the multipliers give is at
+    most the MIP's lexicographic optimum, and a stage claimed optimal equals it."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(engine, "EXACT_FINISH_MAX_PAIRS", 0)
+        result = solve(problem)
+    exact = highs_mip(problem, time_limit_s=30)
+    if exact.status == "infeasible" or not result.has_placement:
+        assert result.status in ("infeasible", "no_solution") or exact.status != "infeasible"
+        return
+    assert check_placement(problem, result.assignment) == []
+    optimum = objective_terms(problem, exact.assignment)
+    for term, bound in result.bounds.items():
+        assert bound <= optimum[term], (term, bound, optimum[term])
+    proven_terms = [t for st in result.stages if st.status == "optimal" for t in st.terms]
+    for term in proven_terms:
+        assert result.values[term] == optimum[term]
+    if result.status == "optimal":
+        assert lex(problem, result.values) == lex(problem, optimum)
 
 
 @settings(max_examples=40, deadline=None)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 from builders import build
 
 from optimizer.check import CHECKS, check_placement, objective_terms
 from optimizer.data import RULE_IDS, Problem
-from optimizer.solve import solve
+from optimizer.solve import engine, solve
 
 
 def solved(problem: Problem) -> np.ndarray:
@@ -213,6 +214,35 @@ def test_relatives_any_scope_covers_non_leadership() -> None:
     strict = relaxed(p, relatives_scope="any")
     assert sorted(solved(strict).tolist()) == [0, 1]
     assert violated(strict, [0, 0], "relatives")
+
+
+def test_multipliers_prove_a_placement_where_relatives_bind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the exact MIP finish, the Lagrangian bound alone proves every stage: the
+    relaxed flow puts both relatives in unit 0 (moves 0), the bound rises to 1 move and
+    the repaired placement meets it."""
+    monkeypatch.setattr(engine, "EXACT_FINISH_MAX_PAIRS", 0)
+    p = build(
+        [0, 10, 20],
+        [
+            {"unit": 0, "position": "chair", "leadership": True},
+            {"unit": 0, "position": "a"},
+            {"unit": 1, "position": "a"},
+            {"unit": 2, "position": "a"},
+        ],
+        [
+            {"origin": 0, "positions": ["chair"]},
+            {"origin": 0, "positions": ["a"]},
+            {"origin": 1, "positions": ["a"]},
+        ],
+        relations=[(0, 1)],
+    )
+    result = solve(p)
+    assert "exact" not in result.timings
+    assert result.proven and result.status == "optimal"
+    assert result.values["moves"] == 1 and result.bounds["moves"] == 1
+    assert check_placement(p, result.assignment) == []
+    off = solve(relaxed(p, relatives_scope="off"))
+    assert off.values["moves"] == 0  # the rule is what costs the move
 
 
 # service_left -------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The transport core as a min-cost flow, solved lexicographically (layer 5).
+"""The transport core as a min-cost flow (layer 5).
 
 Network: one node per person (supply 1), one per post line, one sink (demand = number
 of people).  Arcs: person → post line for every candidate pair (capacity 1), person →
@@ -6,13 +6,14 @@ sink for staying unplaced (absent when the person must be placed), and two arcs 
 line → sink: the first up to ``min`` (it earns the shortfall reward), the second from
 ``min`` up to ``max``.
 
-A stage minimises a weighted sum of terms whose weights keep it lexicographic
-(each weight exceeds the range of everything weighted below it).  After a stage, node
-potentials (shortest-path distances in the residual graph) give every arc's reduced
-cost; by complementary slackness an arc with positive reduced cost carries no flow in
-any optimum of that stage and one with negative reduced cost is saturated in all of
-them.  Those arcs are fixed, so the next stage optimises exactly over the optimal set
-of the previous ones: the lexicographic optimum of the flow model, with a proof.
+A stage minimises a weighted sum of terms whose weights keep it lexicographic (each
+weight exceeds the range of everything weighted below it).  Each solve ends with node
+potentials (shortest-path distances in the residual graph) that give every arc's
+reduced cost.  By complementary slackness an arc whose reduced cost exceeds the gap
+between a stage's bound and its best placement carries no flow in any better
+placement, and one below minus the gap is saturated in all of them; :meth:`FlowModel.fix`
+fixes those arcs, so the next stage optimises over a set that still holds every
+optimum of the earlier stages.
 """
 
 from __future__ import annotations
@@ -27,9 +28,13 @@ from optimizer.solve.candidates import Candidates
 
 PAIR, UNPLACED, POST_MIN, POST_REST = 0, 1, 2, 3
 
-#: Largest arc cost magnitude allowed: OR-Tools scales costs by the node count and the
-#: total cost must fit in int64, so keep well inside it.
-COST_LIMIT = 2**62
+#: Largest arc cost × node count a stage may reach (int64, with room for multipliers,
+#: the repair's tie-break weight and OR-Tools' own scaling).
+COST_LIMIT = 2**50
+#: Largest arc cost of a stage before the next term starts a stage of its own.
+STAGE_COST = 2**20
+#: Arcs a person may bring into a solve per pricing round.
+ENTER_PER_PERSON = 10
 #: Reduced cost standing for "this arc cannot change any more".
 UNREACHABLE = 2**60
 
@@ -180,40 +185,55 @@ def potentials(
 
 
 @dataclass(frozen=True)
-class StageOutcome:
-    """One solved stage of the flow model."""
+class FlowSolution:
+    """An optimal flow over the free arcs, with a proof of its optimality.
 
-    terms: tuple[str, ...]
-    weights: tuple[int, ...]
-    value: int  # weighted stage objective of the whole flow (fixed arcs included)
-    term_values: dict[str, int]
+    ``reduced`` holds every free arc's reduced cost under optimal node potentials
+    (``UNREACHABLE`` for arcs that were fixed or banned): no arc carrying no flow has a
+    negative one and no arc carrying flow a positive one.  ``active`` marks the arcs the
+    pricing brought into the solve, a warm start for a solve with slightly changed costs.
+    """
+
+    flow: IntArray
+    reduced: IntArray
+    active: np.ndarray
+    value: int
+    #: whether every free arc was priced (the flow is optimal over all of them)
+    priced: bool = True
 
 
-class LexicographicFlow:
-    """Solve the flow model stage after stage, fixing arcs between stages."""
+class FlowModel:
+    """The flow network, with the arcs that earlier stages fixed.
 
-    def __init__(self, problem: Problem, cand: Candidates, seeds: list[np.ndarray] | None = None) -> None:
-        """Build the network; ``seeds[k]`` (a mask over the candidates) are the pairs to
-        price in first at stage ``k`` — e.g. the zero-reduced-cost arcs of a similar,
-        already solved model.  Without seeds each person's cheapest arcs are used."""
+    :meth:`solve` minimises any cost vector over the free arcs by column generation;
+    :meth:`fix` removes the arcs that the reduced costs of a solved stage prove cannot
+    change any more in a placement at most ``gap`` worse.
+    """
+
+    def __init__(self, problem: Problem, cand: Candidates) -> None:
         self.problem = problem
         self.cand = cand
         self.net = build_network(problem, cand)
         num_arcs = len(self.net.tail)
         self.free = np.ones(num_arcs, dtype=bool)
         self.fixed_flow = np.zeros(num_arcs, dtype=np.int64)
-        self.flow = np.zeros(num_arcs, dtype=np.int64)
         self.supply = self.net.supply.copy()
-        self.seeds = seeds
-        self.stage = 0
-        self.pricing_rounds = 0
         self._term_cost: dict[str, IntArray] = {}
-        #: reduced cost of every arc in the last solved stage (``UNREACHABLE`` where the
-        #: arc was no longer free in that stage)
-        self.reduced = np.full(num_arcs, UNREACHABLE, dtype=np.int64)
-        #: the same, kept for every stage solved so far
-        self.stage_reduced: list[IntArray] = []
         self._by_person: tuple[IntArray, IntArray] | None = None
+        #: arcs of a flow known to be feasible in the current network (a safe start)
+        self.feasible = np.zeros(num_arcs, dtype=bool)
+        pair = self.net.kind == PAIR
+        #: unit of each pair arc, ``-1`` for the other arcs
+        self.arc_unit = np.full(num_arcs, -1, dtype=np.int64)
+        self.arc_unit[pair] = cand.unit[self.net.ref[pair]]
+        #: whether a pair arc leads to a leadership post line
+        self.arc_leadership = np.zeros(num_arcs, dtype=bool)
+        self.arc_leadership[pair] = problem.posts.leadership[cand.post[self.net.ref[pair]]]
+
+    @property
+    def num_arcs(self) -> int:
+        """Number of arcs of the network."""
+        return len(self.net.tail)
 
     def cost_of(self, term: str) -> IntArray:
         """Per-arc cost of a term (cached)."""
@@ -221,78 +241,92 @@ class LexicographicFlow:
             self._term_cost[term] = term_costs(self.problem, self.cand, self.net, term)
         return self._term_cost[term]
 
+    def stage_cost(self, terms: tuple[str, ...], weights: tuple[int, ...]) -> IntArray:
+        """Per-arc cost of the weighted sum of ``terms``."""
+        cost = np.zeros(self.num_arcs, dtype=np.int64)
+        for t, w in zip(terms, weights, strict=True):
+            cost += w * self.cost_of(t)
+        return cost
+
+    def term_values(self, flow: IntArray, terms: tuple[str, ...]) -> dict[str, int]:
+        """Value of each term in a flow (shortfall with its constant added back)."""
+        values = {t: int((self.cost_of(t) * flow).sum()) for t in terms}
+        if "shortfall" in values:
+            values["shortfall"] += shortfall_constant(self.problem)
+        return values
+
     def group_terms(self, terms: tuple[str, ...]) -> list[tuple[tuple[str, ...], tuple[int, ...]]]:
-        """Split ``terms`` (priority order) into stages whose lexicographic weights fit."""
-        limit = COST_LIMIT // (self.net.num_nodes + 1) // 4
+        """Split ``terms`` (priority order) into stages: consecutive terms share a stage,
+        with lexicographic weights, while its arc costs stay within ``STAGE_COST``
+        (small costs keep each flow solve fast)."""
         stages: list[tuple[tuple[str, ...], tuple[int, ...]]] = []
-        group: list[str] = []
-        weights: list[int] = []
         for term in terms:
-            cost = self.cost_of(term)
-            rng = term_range(self.problem, self.net, cost, term)
-            new_weights = [w * (rng + 1) for w in weights] + [1]
-            new_group = [*group, term]
-            max_arc = sum(
-                w * int(np.abs(self.cost_of(t)).max(initial=0))
-                for w, t in zip(new_weights, new_group, strict=True)
-            )
-            total = max_arc * max(1, self.net.num_persons)
-            if group and (max_arc > limit or total > COST_LIMIT // 4):
-                stages.append((tuple(group), tuple(weights)))
-                group, weights = [term], [1]
-            else:
-                group, weights = new_group, new_weights
-        if group:
-            stages.append((tuple(group), tuple(weights)))
+            stage = ((term,), (1,))
+            if stages:
+                merged = self.merge(stages[-1], stage)
+                if self.max_arc(merged) <= STAGE_COST:
+                    stages[-1] = merged
+                    continue
+            stages.append(stage)
         return stages
 
-    def _cheapest_pairs(self, cost: IntArray, idx: IntArray, k: int) -> np.ndarray:
-        """Mask over ``idx``: non-pair arcs, and each person's ``k`` cheapest pair arcs."""
-        kind = self.net.kind[idx]
-        keep = kind != PAIR
+    def merge(
+        self, first: tuple[tuple[str, ...], tuple[int, ...]], second: tuple[tuple[str, ...], tuple[int, ...]]
+    ) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """One stage minimising ``first`` then ``second`` lexicographically: ``first``'s
+        weights multiplied past the range of ``second``."""
+        rng = sum(
+            w * term_range(self.problem, self.net, self.cost_of(t), t) for t, w in zip(*second, strict=True)
+        )
+        return (*first[0], *second[0]), (*(w * (rng + 1) for w in first[1]), *second[1])
+
+    def max_arc(self, stage: tuple[tuple[str, ...], tuple[int, ...]]) -> int:
+        """Largest arc cost magnitude of a stage."""
+        return sum(w * int(np.abs(self.cost_of(t)).max(initial=0)) for t, w in zip(*stage, strict=True))
+
+    def fits(self, stage: tuple[tuple[str, ...], tuple[int, ...]]) -> bool:
+        """Whether a stage's costs stay inside what the flow solver accepts (OR-Tools
+        multiplies costs by the node count; multipliers and repairs add a little more)."""
+        return self.max_arc(stage) * (self.net.num_nodes + 1) < COST_LIMIT
+
+    def cheapest(self, keys: list[IntArray], k: int) -> np.ndarray:
+        """Mask over the arcs: every non-pair arc, and each person's ``k`` cheapest pair
+        arcs ordered by ``keys`` (the first key decides, the next break ties)."""
+        keep = self.net.kind != PAIR
         pair = np.flatnonzero(~keep)
-        person = self.net.tail[idx[pair]]
-        order = np.lexsort((cost[idx[pair]], person))
+        person = self.net.tail[pair]
+        order = np.lexsort((*(key[pair] for key in reversed(keys)), person))
         sorted_person = person[order]
         first = np.searchsorted(sorted_person, sorted_person, side="left")
         rank = np.arange(len(order)) - first
         keep[pair[order[rank < k]]] = True
         return keep
 
-    def solve_stage(
-        self, terms: tuple[str, ...], weights: tuple[int, ...], fix: bool, k: int = 12
-    ) -> StageOutcome:
-        """Minimise the weighted terms over the free arcs; optionally fix arcs after.
+    def solve(
+        self, cost: IntArray, active: np.ndarray, banned: np.ndarray | None = None, price: bool = True
+    ) -> FlowSolution:
+        """Minimise ``cost`` over the free arcs (less ``banned``), starting from the arcs in
+        ``active`` and pricing the others in while any has a negative reduced cost.
 
-        The flow is solved on each person's ``k`` cheapest arcs first; every other free
-        arc is then priced with the optimal potentials, and arcs of negative reduced
-        cost are added until none is left (column generation).  The result is optimal
-        for all free arcs, not only the priced-in ones.
+        With ``price=False`` the flow is optimal over the ``active`` arcs only (an upper
+        estimate, fast) and only those arcs get a reduced cost.
+
+        Raises
+        ------
+        FlowInfeasible
+            When no flow exists (a fix pin or require_all_placed cannot hold).
         """
-        cost = np.zeros(len(self.net.tail), dtype=np.int64)
-        for t, w in zip(terms, weights, strict=True):
-            cost += w * self.cost_of(t)
-        free_idx = np.flatnonzero(self.free)
-        # The previous stage's flow keeps the first round feasible.
-        if self.seeds is not None and self.stage < len(self.seeds):
-            seeded = np.zeros(len(self.net.tail), dtype=bool)
-            seeded[: len(self.cand)] = self.seeds[self.stage]
-            seeded[len(self.cand) :] = True  # unplaced and post arcs: always
-            active = seeded[free_idx]
-        else:
-            active = self._cheapest_pairs(cost, free_idx, k)
-        active |= self.flow[free_idx] > 0
-        self.stage += 1
-        self.pricing_rounds = 0
+        free = self.free if banned is None else self.free & ~banned
+        free_idx = np.flatnonzero(free)
+        act = (active | self.feasible)[free_idx] | (self.net.kind[free_idx] != PAIR)
         while True:
-            self.pricing_rounds += 1
-            idx = free_idx[active]
+            idx = free_idx[act]
             try:
                 free_flow = self._min_cost_flow(idx, cost)
             except FlowInfeasible:
-                if active.all():
+                if act.all():
                     raise
-                active[:] = True
+                act[:] = True
                 continue
             pot = potentials(
                 self.net.num_nodes,
@@ -302,29 +336,46 @@ class LexicographicFlow:
                 cost[idx],
                 free_flow,
             )
-            rc = cost[free_idx] + pot[self.net.tail[free_idx]] - pot[self.net.head[free_idx]]
-            entering = ~active & (rc < 0)
-            if not entering.any():
+            priced = free_idx if price else idx
+            rc = cost[priced] + pot[self.net.tail[priced]] - pot[self.net.head[priced]]
+            if not price:
                 break
-            active |= entering
-        self.flow = self.fixed_flow.copy()
-        self.flow[idx] += free_flow
-        term_values = {t: int((self.cost_of(t) * self.flow).sum()) for t in terms}
-        if "shortfall" in term_values:
-            term_values["shortfall"] += shortfall_constant(self.problem)
-        value = sum(w * term_values[t] for t, w in zip(terms, weights, strict=True))
-        self.reduced = np.full(len(self.net.tail), UNREACHABLE, dtype=np.int64)
-        self.reduced[free_idx] = rc
-        self.stage_reduced.append(self.reduced)
-        if fix:
-            zero = free_idx[rc > 0]
-            full = free_idx[rc < 0]  # only priced-in arcs can be < 0 here
-            self.free[zero] = False
-            self.free[full] = False
-            self.fixed_flow[full] = self.net.cap[full]
-            np.subtract.at(self.supply, self.net.tail[full], self.net.cap[full])
-            np.add.at(self.supply, self.net.head[full], self.net.cap[full])
-        return StageOutcome(terms, weights, value, term_values)
+            entering = np.flatnonzero(~act & (rc < 0))
+            if not len(entering):
+                break
+            act[self._most_negative(free_idx[entering], rc[entering], entering)] = True
+        flow = self.fixed_flow.copy()
+        flow[idx] += free_flow
+        reduced = np.full(self.num_arcs, UNREACHABLE, dtype=np.int64)
+        reduced[priced] = rc
+        used = np.zeros(self.num_arcs, dtype=bool)
+        used[idx] = True
+        return FlowSolution(flow, reduced, used, int((cost * flow).sum()), price)
+
+    def _most_negative(self, arcs: IntArray, rc: IntArray, positions: IntArray) -> IntArray:
+        """Of the entering ``arcs`` (at ``positions`` of the free list), each person's
+        ``ENTER_PER_PERSON`` most negative ones: partial pricing keeps solves small."""
+        person = self.net.tail[arcs]
+        order = np.lexsort((rc, person))
+        sorted_person = person[order]
+        rank = np.arange(len(order)) - np.searchsorted(sorted_person, sorted_person, side="left")
+        return positions[order[rank < ENTER_PER_PERSON]]
+
+    def fix(self, sol: FlowSolution, gap: int) -> None:
+        """Fix every free arc whose reduced cost in ``sol`` exceeds ``gap`` in magnitude:
+        by complementary slackness it keeps its flow (0, or its capacity when negative)
+        in every flow within ``gap`` of the optimum ``sol``."""
+        reduced = sol.reduced
+        self.feasible = sol.flow > 0
+        zero = self.free & (reduced > gap)
+        full = self.free & (reduced < -gap)
+        self.free[zero] = False
+        self.free[full] = False
+        self.feasible = self.feasible & self.free
+        cap = self.net.cap[full]
+        self.fixed_flow[full] = cap
+        np.subtract.at(self.supply, self.net.tail[full], cap)
+        np.add.at(self.supply, self.net.head[full], cap)
 
     def _min_cost_flow(self, idx: IntArray, cost: IntArray) -> IntArray:
         """Solve the min-cost flow on arcs ``idx`` with the current supplies."""
@@ -340,13 +391,6 @@ class LexicographicFlow:
             raise RuntimeError(f"min-cost flow failed with status {status}")
         return np.asarray(smcf.flows(np.arange(len(idx))), dtype=np.int64)
 
-    def seeds_for(self, keep: np.ndarray) -> list[np.ndarray]:
-        """Per solved stage, the candidates (restricted to ``keep``) whose arcs had zero
-        reduced cost or carried flow: good first arcs for a slightly changed model."""
-        n = len(self.cand)
-        used = self.flow[:n] > 0
-        return [((rc[:n] == 0) | used)[keep] for rc in self.stage_reduced]
-
     def person_arcs(self, person: int) -> IntArray:
         """Indices of the arcs leaving ``person`` (its pairs and its unplaced arc)."""
         if self._by_person is None:
@@ -356,41 +400,29 @@ class LexicographicFlow:
         order, starts = self._by_person
         return order[starts[person] : starts[person + 1]]
 
-    def resolve_cost(self, person: int, unit: int, stage: int = -1, may_stay_below: bool = False) -> int:
-        """Least increase of stage ``stage``'s objective, in its reduced costs, for any
-        flow in which ``person`` leaves ``unit`` (or, with ``may_stay_below``, takes a
-        non-leadership post line of the same unit).  ``UNREACHABLE`` when no such arc
-        is open.
-
-        With optimal potentials every change of a flow costs the sum of the reduced
-        costs it crosses, each non-negative; a person leaving arc ``e`` for ``f`` costs at
-        least ``rc(f) - rc(e)``.  This is what makes :func:`~optimizer.solve.side.conflict_bound`
-        valid.
-        """
-        reduced = self.stage_reduced[stage]
+    def unit_arcs(self, person: int, unit: int, leadership_only: bool = False) -> IntArray:
+        """The arcs of ``person`` into post lines of ``unit`` (only leadership ones)."""
         arcs = self.person_arcs(person)
-        current = arcs[self.flow[arcs] > 0]
-        others = arcs[self.flow[arcs] == 0]
-        pair = self.net.kind[others] == PAIR
-        units = np.full(len(others), -1, dtype=np.int64)
-        units[pair] = self.cand.unit[self.net.ref[others[pair]]]
-        ok = units != unit
-        if may_stay_below:
-            lead = np.ones(len(others), dtype=bool)
-            lead[pair] = self.problem.posts.leadership[self.cand.post[self.net.ref[others[pair]]]]
-            ok |= (units == unit) & ~lead
-        others = others[ok]
-        if len(current) == 0 or len(others) == 0 or reduced[current[0]] >= UNREACHABLE:
-            return UNREACHABLE
-        best = int(reduced[others].min())
-        if best >= UNREACHABLE:
-            return UNREACHABLE
-        return best - int(reduced[current[0]])
+        arcs = arcs[self.arc_unit[arcs] == unit]
+        return arcs[self.arc_leadership[arcs]] if leadership_only else arcs
 
-    def assignment(self) -> IntArray:
-        """Post line per person from the current flow (``-1`` when unplaced)."""
+    def leave_cost(self, sol: FlowSolution, person: int, unit: int) -> int:
+        """Least increase, in ``sol``'s reduced costs, for ``person`` to take an arc out of
+        ``unit`` (``UNREACHABLE`` when none is open)."""
+        arcs = self.person_arcs(person)
+        current = arcs[sol.flow[arcs] > 0]
+        others = arcs[(sol.flow[arcs] == 0) & (self.arc_unit[arcs] != unit)]
+        if len(current) == 0 or len(others) == 0:
+            return UNREACHABLE
+        best = int(sol.reduced[others].min())
+        if best >= UNREACHABLE or sol.reduced[current[0]] >= UNREACHABLE:
+            return UNREACHABLE
+        return best - int(sol.reduced[current[0]])
+
+    def assignment(self, flow: IntArray) -> IntArray:
+        """Post line per person in ``flow`` (``-1`` when unplaced)."""
         out = np.full(self.net.num_persons, -1, dtype=np.int64)
-        sel = (self.net.kind == PAIR) & (self.flow > 0)
+        sel = (self.net.kind == PAIR) & (flow > 0)
         cidx = self.net.ref[sel]
         out[self.cand.person[cidx]] = self.cand.post[cidx]
         return out

@@ -1,8 +1,7 @@
-"""Side rules that do not fit the flow network: relatives (layer 5).
+"""The relatives rule, which does not fit the flow network (layer 5).
 
-The flow relaxes the relatives rule; conflicts in its optimum are repaired by
-forbidding one relative the shared unit and solving again.  Everything here works
-on index arrays.
+Which relatives a placement puts against the rule, and which of two conflicting
+relatives gives up the shared unit in a repair.  Everything here works on index arrays.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ from collections.abc import Callable
 import numpy as np
 
 from optimizer.data import IntArray, Problem
-from optimizer.solve.flow import UNREACHABLE
 
 
 def relative_conflicts(problem: Problem, assignment: IntArray) -> list[tuple[int, int, int]]:
@@ -58,37 +56,3 @@ def choose_to_move(
         return (-cost, away, int(not posts.leadership[assignment[i]]), i)
 
     return max((a, b), key=key)
-
-
-def conflict_bound(
-    problem: Problem,
-    assignment: IntArray,
-    conflicts: list[tuple[int, int, int]],
-    resolve_cost: Callable[[int, int, bool], int],
-) -> int:
-    """A lower bound on how much resolving the conflicts must add to a stage objective.
-
-    A conflict ends only when one of the two people leaves the shared unit or, under
-    scope ``leadership`` with only one of them in a leadership post, that person takes a
-    non-leadership post of the unit.  With optimal potentials such a change costs at
-    least ``resolve_cost(person, unit, may_stay_below)``; over conflicts that share
-    nobody these costs add up.  Conflicts are taken greedily, dearest first.
-    """
-    lead = problem.posts.leadership
-    leadership_scope = problem.rules.relatives_scope == "leadership"
-    costs = []
-    for a, b, u in conflicts:
-        la, lb = bool(lead[assignment[a]]), bool(lead[assignment[b]])
-        ca = resolve_cost(a, u, leadership_scope and la and not lb)
-        cb = resolve_cost(b, u, leadership_scope and lb and not la)
-        cost = min(ca, cb)
-        if cost < UNREACHABLE:
-            costs.append((cost, a, b))
-    used: set[int] = set()
-    total = 0
-    for cost, a, b in sorted(costs, reverse=True):
-        if a in used or b in used:
-            continue
-        used.update((a, b))
-        total += cost
-    return total

@@ -1,0 +1,362 @@
+"""One lexicographic stage with the relatives rule priced in by multipliers (layer 5).
+
+The relatives rule does not fit the flow network.  Written over the pairs, each pair
+of relatives ``(a, b)`` and unit ``u`` gives rows
+
+    x[a, leadership posts of u] + x[b, any post of u] ≤ 1      (scope ``leadership``,
+    x[b, leadership posts of u] + x[a, any post of u] ≤ 1       both directions)
+    x[a, any post of u] + x[b, any post of u] ≤ 1              (scope ``any``)
+
+A multiplier ``λ ≥ 0`` per row moves it into the costs: for any placement that obeys
+the rule, ``cost(x) ≥ cost(x) + Σ λ (A x − 1)``, and the flow that minimises the right
+side gives the Lagrangian bound ``L(λ)``.  The search raises ``L`` by projected
+subgradient steps (Polyak's step towards the best placement), keeps only the rows that
+some flow violated (the others keep ``λ = 0``), and turns flows into placements by the
+repair: the relative whose way out is cheapest in reduced costs is banned from the
+shared unit and the flow solved again.  The stage is proven when ``⌈L⌉`` reaches the
+best placement's value.
+
+Whenever the bound rises, the arcs whose reduced cost exceeds the gap are fixed
+(:meth:`FlowModel.fix`): no placement as good as the best one can use them, so the
+solves shrink as the gap closes.  A stage ends by turning the rows whose multiplier
+exceeds the gap into equality rows: complementary slackness says every optimum of the
+stage meets them with equality, so later stages keep them with a multiplier of either
+sign.  Later stages thus keep every optimum of
+the earlier ones, and their bounds hold for the unpruned model.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer.data import IntArray
+from optimizer.solve.flow import FlowInfeasible, FlowModel, FlowSolution, shortfall_constant
+from optimizer.solve.side import choose_to_move, relative_conflicts
+
+#: Subgradient iterations per stage before the stage is left with its gap.
+MAX_ITERATIONS = 40
+#: Rounds of the ban-and-solve repair of one flow.
+MAX_REPAIR_ROUNDS = 12
+#: Finest multiplier step: costs are scaled so that ``1 / SCALE`` of a stage unit is
+#: representable (the flow solver needs integer costs).
+SCALE = 64
+#: Stage costs this large already give multipliers a fine enough grain: no scaling.
+FINE_COST = 2**10
+#: Range of the tie-break a repair adds below the stage cost (see ``StageSearch.tie``),
+#: and the weight of the stage cost above it: a repair gives up one unit of the stage
+#: only to save the tie-break of ``TIE_WEIGHT / TIE`` people.
+TIE = 16
+TIE_WEIGHT = 1024
+#: A flow is repaired at least every this many iterations.
+REPAIR_EVERY = 2
+#: Stands for "no arc fixed yet" (larger than any gap).
+UNFIXED = 2**62
+#: Iterations without a better bound before the step is halved, and the smallest step.
+STALL = 2
+MIN_THETA = 1 / 64
+
+RowKey = tuple[int, int, int]
+
+
+class Rows:
+    """The relatives rows met so far, their multipliers and which ones are equalities.
+
+    Row ``(first, second, unit)`` holds ``first``'s arcs into the leadership post lines
+    of ``unit`` (all its post lines of ``unit`` under scope ``any``) and ``second``'s arcs
+    into every post line of ``unit``.
+    """
+
+    def __init__(self, model: FlowModel) -> None:
+        self.model = model
+        self.problem = model.problem
+        self.index: dict[RowKey, int] = {}
+        self.arcs: list[IntArray] = []
+        self.equality = np.zeros(0, dtype=bool)
+
+    def __len__(self) -> int:
+        return len(self.arcs)
+
+    def violated(self, assignment: IntArray) -> list[RowKey]:
+        """Keys of the rows ``assignment`` violates (added to the rows when new)."""
+        posts = self.problem.posts
+        keys: list[RowKey] = []
+        for a, b, u in relative_conflicts(self.problem, assignment):
+            if self.problem.rules.relatives_scope == "any":
+                keys.append((min(a, b), max(a, b), u))
+                continue
+            if posts.leadership[assignment[a]]:
+                keys.append((a, b, u))
+            if posts.leadership[assignment[b]]:
+                keys.append((b, a, u))
+        for key in keys:
+            if key not in self.index:
+                self._add(key)
+        return keys
+
+    def _add(self, key: RowKey) -> None:
+        first, second, unit = key
+        lead_only = self.problem.rules.relatives_scope == "leadership"
+        arcs = np.concatenate(
+            [self.model.unit_arcs(first, unit, lead_only), self.model.unit_arcs(second, unit)]
+        )
+        self.index[key] = len(self.arcs)
+        self.arcs.append(arcs)
+        self.equality = np.append(self.equality, False)
+
+    def arc_costs(self, lam: IntArray) -> IntArray:
+        """Per-arc sum of the multipliers ``lam`` of the rows holding the arc."""
+        extra = np.zeros(self.model.num_arcs, dtype=np.int64)
+        for arcs, value in zip(self.arcs, lam, strict=True):
+            if value:
+                extra[arcs] += value
+        return extra
+
+    def activity(self, flow: IntArray) -> IntArray:
+        """``A x`` of every row in ``flow``."""
+        return np.array([int(flow[arcs].sum()) for arcs in self.arcs], dtype=np.int64)
+
+
+@dataclass
+class Incumbent:
+    """The best placement found: its flow and the value of every term solved so far."""
+
+    flow: IntArray
+    values: dict[str, int]
+
+
+@dataclass
+class StageReport:
+    """How one stage ended: value of the incumbent and proven bound, in stage units."""
+
+    terms: tuple[str, ...]
+    weights: tuple[int, ...]
+    value: int | None
+    bound: int
+    iterations: int
+    conflicts: int
+    time_s: float = 0.0
+
+
+def stage_value(values: dict[str, int], terms: tuple[str, ...], weights: tuple[int, ...]) -> int:
+    """Weighted stage objective from term values."""
+    return sum(w * values[t] for t, w in zip(terms, weights, strict=True))
+
+
+StepFn = Callable[[int, int | None, int, int], None]
+
+
+class StageSearch:
+    """Solve one stage: Lagrangian bound, repaired placements, then fixing.
+
+    Parameters
+    ----------
+    model, rows:
+        The flow model (arcs fixed by earlier stages) and the relatives rows met so far.
+    plan:
+        Every stage of the solve, ``(terms, weights)``; ``stage`` indexes it.
+    checkpoint:
+        Called between iterations; raises to stop the solve.
+    step:
+        Called after each iteration with ``(iteration, incumbent value, bound, conflicts)``.
+    """
+
+    def __init__(
+        self,
+        model: FlowModel,
+        rows: Rows,
+        plan: list[tuple[tuple[str, ...], tuple[int, ...]]],
+        stage: int,
+        checkpoint: Callable[[], None],
+        step: StepFn,
+    ) -> None:
+        self.model = model
+        self.rows = rows
+        self.plan = plan
+        self.stage = stage
+        self.terms, self.weights = plan[stage]
+        self.checkpoint = checkpoint
+        self.step = step
+        base = model.stage_cost(self.terms, self.weights)
+        max_arc = int(np.abs(base).max(initial=0))
+        # Costs of a few units leave no room for fractional multipliers: scale them up.
+        self.scale = 1 if max_arc >= FINE_COST else max(1, min(SCALE, 2**26 // max(1, max_arc)))
+        self.cost = base * self.scale
+        later = self._later_costs()
+        #: repairs break the stage's ties by the next stage's cost, squeezed into 0..TIE
+        self.tie = later[0] * TIE // max(1, int(later[0].max(initial=0))) if later else None
+        constant = shortfall_constant(model.problem) if "shortfall" in self.terms else 0
+        self.constant = (
+            self.scale * constant * dict(zip(self.terms, self.weights, strict=True)).get("shortfall", 0)
+        )
+        fixed = np.zeros(model.problem.num_staff, dtype=bool)
+        pins = model.problem.pins
+        fixed[pins.staff_idx[np.array(pins.mode, dtype=object) == "fix"]] = True
+        self.fixed_people = fixed
+        #: best placement so far (survives a stop)
+        self.incumbent: Incumbent | None = None
+        #: the flow at ``λ = 0``, the relaxation
+        self.relaxed: FlowSolution | None = None
+        #: seconds spent repairing
+        self.repair_s = 0.0
+
+    # -- values --------------------------------------------------------------------------
+
+    def key(self, values: dict[str, int]) -> tuple[int, ...]:
+        """Lexicographic key of a placement over the stages up to this one."""
+        return tuple(stage_value(values, t, w) for t, w in self.plan[: self.stage + 1])
+
+    def candidate(self, flow: IntArray) -> Incumbent:
+        """The incumbent record of a conflict-free flow."""
+        terms = tuple(t for ts, _ in self.plan[: self.stage + 1] for t in ts)
+        return Incumbent(flow, self.model.term_values(flow, terms))
+
+    # -- the search ----------------------------------------------------------------------
+
+    def run(self, incumbent: Incumbent | None) -> StageReport:
+        """Search the stage from ``incumbent`` (the previous stage's best placement).
+
+        The best placement is kept in :attr:`incumbent` as the search goes, so that it
+        survives a stop (``checkpoint`` raising), and the flow at ``λ = 0`` (the
+        relaxation) in :attr:`relaxed`.  Every flow is priced over all free arcs, so
+        every ``L(λ)`` is a valid bound; each solve starts from the arcs of the last.
+        """
+        model, rows = self.model, self.rows
+        self.incumbent = None if incumbent is None else self.candidate(incumbent.flow)
+        lam = np.zeros(len(rows), dtype=np.int64)
+        active = model.cheapest([self.cost, *self._later_costs()], 12)
+        best: tuple[int, FlowSolution, IntArray] | None = None
+        theta, stall, conflicts, iteration, fewest = 1.0, 0, 0, 0, len(rows) + 10**9
+        fixed_gap = UNFIXED
+        while True:
+            iteration += 1
+            if iteration > 1:
+                self.checkpoint()
+            sol = model.solve(self.cost + rows.arc_costs(lam), active)
+            active = sol.active
+            if self.relaxed is None:
+                self.relaxed = sol
+            lagrangian = self._lagrangian(sol, lam)
+            if best is None or lagrangian > best[0]:
+                best, stall = (lagrangian, sol, lam.copy()), 0
+            else:
+                stall += 1
+                if stall >= STALL:
+                    theta, stall = theta / 2, 0
+            violated = rows.violated(model.assignment(sol.flow))
+            conflicts = len(violated)
+            lam = self._grow(lam)
+            found: FlowSolution | None = sol
+            if violated:
+                self.checkpoint()  # a stop before the first repair keeps the relaxed flow
+                # Repairs cost solves: every other iteration, and for every flow with as
+                # few conflicts as any so far.
+                found = None
+                if self.incumbent is None or conflicts <= fewest or iteration % REPAIR_EVERY == 0:
+                    found = self._repair(sol, lam)
+                fewest = min(fewest, conflicts)
+            if found is not None:
+                self._offer(found.flow)
+            value, bound = self.value(), self._ceil(best[0])
+            if value is not None and value * self.scale - best[0] < fixed_gap:
+                # Reduced-cost fixing as the gap closes: every placement at least as good
+                # as the incumbent keeps these arcs, so later solves are smaller.
+                fixed_gap = value * self.scale - best[0]
+                model.fix(best[1], fixed_gap)
+            self.step(iteration, value, bound, conflicts)
+            if (value is not None and bound >= value) or iteration >= MAX_ITERATIONS:
+                break
+            lam = self._grow(lam)
+            g = rows.activity(sol.flow) - 1
+            g[~rows.equality & (lam == 0) & (g < 0)] = 0  # projected: λ stays at 0
+            norm = float((g.astype(float) ** 2).sum())
+            if norm == 0.0 or theta < MIN_THETA:
+                break
+            target = value * self.scale if value is not None else lagrangian + self.scale * conflicts
+            lam = np.rint(lam + theta * max(target - lagrangian, self.scale) / norm * g).astype(np.int64)
+            lam[~rows.equality] = np.maximum(lam[~rows.equality], 0)
+        best_scaled, best_solution, best_lam = best
+        value = self.value()
+        if value is not None:
+            gap = value * self.scale - best_scaled
+            if gap < fixed_gap:
+                model.fix(best_solution, gap)
+            rows.equality |= self._grow(best_lam) > gap
+        bound = self._ceil(best_scaled)
+        return StageReport(
+            self.terms,
+            self.weights,
+            value,
+            bound if value is None else min(bound, value),
+            iteration,
+            conflicts,
+        )
+
+    def _lagrangian(self, sol: FlowSolution, lam: IntArray) -> int:
+        """``L(λ)`` in scaled units for the flow ``sol`` solved at ``lam``."""
+        return sol.value + self.constant - int(lam.sum())
+
+    def _ceil(self, scaled: int) -> int:
+        """The integer stage bound implied by a scaled Lagrangian value."""
+        return -(-scaled // self.scale)
+
+    def _grow(self, lam: IntArray) -> IntArray:
+        """``lam`` extended with zeros for the rows added since it was made."""
+        return np.concatenate([lam, np.zeros(len(self.rows) - len(lam), dtype=np.int64)])
+
+    def value(self) -> int | None:
+        """This stage's value in the incumbent, if there is one."""
+        if self.incumbent is None:
+            return None
+        return stage_value(self.incumbent.values, self.terms, self.weights)
+
+    def _offer(self, flow: IntArray) -> None:
+        """Keep a conflict-free flow when it is lexicographically better."""
+        cand = self.candidate(flow)
+        if self.incumbent is None or self.key(cand.values) < self.key(self.incumbent.values):
+            self.incumbent = cand
+
+    def _later_costs(self) -> list[IntArray]:
+        """Costs of the later stages: tie-breaks for the first arcs to price in."""
+        return [self.model.stage_cost(t, w) for t, w in self.plan[self.stage + 1 :]]
+
+    def _repair(self, sol: FlowSolution, lam: IntArray) -> FlowSolution | None:
+        """A conflict-free flow near ``sol``, or ``None``.
+
+        One relative of each conflict (the one whose way out is cheapest in reduced
+        costs) is banned from the shared unit and the flow solved again, priced over
+        every free arc and starting from the arcs of the last one, until no conflict is
+        left.  The next stage's cost, squeezed below one unit, breaks ties.
+        """
+        t0 = time.perf_counter()
+        model = self.model
+        cost = self.cost + self.rows.arc_costs(lam)
+        if self.tie is not None:
+            cost = cost * TIE_WEIGHT + self.tie
+        banned = np.zeros(model.num_arcs, dtype=bool)
+        current = sol
+        try:
+            for _ in range(MAX_REPAIR_ROUNDS):
+                assignment = model.assignment(current.flow)
+                conflicts = relative_conflicts(model.problem, assignment)
+                if not conflicts:
+                    return current
+                for a, b, u in conflicts:
+                    person = choose_to_move(
+                        model.problem,
+                        assignment,
+                        a,
+                        b,
+                        self.fixed_people,
+                        lambda i, unit, s=current: model.leave_cost(s, i, unit),
+                    )
+                    banned[model.unit_arcs(person, u)] = True
+                current = model.solve(cost, current.active, banned)
+            return None
+        except FlowInfeasible:
+            return None
+        finally:
+            self.repair_s += time.perf_counter() - t0
