@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.data import IntArray
-from optimizer.solve.flow import FlowInfeasible, FlowModel, FlowSolution, shortfall_constant
+from optimizer.solve.flow import PAIR, FlowInfeasible, FlowModel, FlowSolution, shortfall_constant
 from optimizer.solve.side import choose_to_move, relative_conflicts
 
 #: Subgradient iterations per stage before the stage is left with its gap.
@@ -186,8 +186,10 @@ class StageSearch:
         self.scale = 1 if max_arc >= FINE_COST else max(1, min(SCALE, 2**26 // max(1, max_arc)))
         self.cost = base * self.scale
         later = self._later_costs()
-        #: repairs break the stage's ties by the next stage's cost, squeezed into 0..TIE
-        self.tie = later[0] * TIE // max(1, int(later[0].max(initial=0))) if later else None
+        degenerate = not base[model.net.kind == PAIR].any()
+        #: in a stage blind to who takes which post (shortfall, unplaced), repairs break
+        #: ties by the next stage's cost, squeezed into 0..TIE
+        self.tie = later[0] * TIE // max(1, int(later[0].max(initial=0))) if later and degenerate else None
         constant = shortfall_constant(model.problem) if "shortfall" in self.terms else 0
         self.constant = (
             self.scale * constant * dict(zip(self.terms, self.weights, strict=True)).get("shortfall", 0)
