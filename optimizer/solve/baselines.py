@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from optimizer.data import CHANGES, LEADERSHIP_SHORTFALL_WEIGHT, TERMS, IntArray, Problem
 from optimizer.solve.candidates import Candidates, build_candidates
-from optimizer.solve.side import relative_conflicts
+from optimizer.solve.side import relative_conflicts, relative_rows
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def greedy(problem: Problem, cand: Candidates | None = None) -> BaselineResult:
 
 
 @contextlib.contextmanager
-def _native_stdout_silenced() -> Iterator[None]:
+def native_stdout_silenced() -> Iterator[None]:
     """Send file descriptor 1 to /dev/null for the duration (native code's prints)."""
     sys.stdout.flush()
     saved = os.dup(1)
@@ -75,38 +75,6 @@ def _native_stdout_silenced() -> Iterator[None]:
     finally:
         os.dup2(saved, 1)
         os.close(saved)
-
-
-def _relative_rows(problem: Problem, cand: Candidates) -> list[np.ndarray]:
-    """Index sets of candidate pairs that may not all be taken: for each pair of relatives
-    and unit, the leadership pairs of one with any pair of the other (scope leadership),
-    or any pair of both (scope any)."""
-    scope = problem.rules.relatives_scope
-    if scope == "off":
-        return []
-    by_pu: dict[tuple[int, int], np.ndarray] = {}
-    key = cand.person * problem.num_units + cand.unit
-    order = np.argsort(key, kind="stable")
-    ks = key[order]
-    rows = []
-    lead = problem.posts.leadership[cand.post]
-
-    def pairs(i: int, u: int) -> np.ndarray:
-        if (i, u) not in by_pu:
-            k = i * problem.num_units + u
-            by_pu[(i, u)] = order[np.searchsorted(ks, k, "left") : np.searchsorted(ks, k, "right")]
-        return by_pu[(i, u)]
-
-    for a, b in zip(problem.relations.a_idx, problem.relations.b_idx, strict=True):
-        units = np.intersect1d(cand.unit[cand.person == a], cand.unit[cand.person == b])
-        for u in units:
-            pa, pb = pairs(int(a), int(u)), pairs(int(b), int(u))
-            if scope == "any":
-                rows.append(np.concatenate([pa, pb]))
-            else:
-                rows.append(np.concatenate([pa[lead[pa]], pb]))
-                rows.append(np.concatenate([pa, pb[lead[pb]]]))
-    return [r for r in rows if len(r) > 1]
 
 
 def _term_vectors(problem: Problem, cand: Candidates) -> dict[str, np.ndarray]:
@@ -157,7 +125,7 @@ def highs_mip(
     lower.append(np.full(p, -np.inf))
     upper.append(problem.posts.max.astype(float))
     r += p
-    for cols in _relative_rows(problem, cand):
+    for cols in relative_rows(problem, cand):
         rows_i.append(np.full(len(cols), r))
         rows_j.append(cols)
         lower.append(np.array([-np.inf]))
@@ -174,7 +142,7 @@ def highs_mip(
             np.zeros(p) if problem.rules.min_is_hard else problem.posts.min.astype(float),
         ]
     )
-    with _native_stdout_silenced():  # HiGHS prints a banner on construction
+    with native_stdout_silenced():  # HiGHS prints a banner on construction
         h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
@@ -280,7 +248,7 @@ def naive_cpsat(
         s = m.new_int_var(0, 0 if problem.rules.min_is_hard else int(problem.posts.min[q]), f"s{q}")
         m.add(filled + s >= int(problem.posts.min[q]))
         short.append(int(mult[q]) * s)
-    for cols in _relative_rows(problem, cand):
+    for cols in relative_rows(problem, cand):
         m.add(sum(x[k] for k in cols) <= 1)
     exprs = {"shortfall": sum(short), "unplaced": sum(unplaced)}
     for term in ("moves", "long_commute", "commute", "preference"):

@@ -14,6 +14,7 @@ after every solve.
 from __future__ import annotations
 
 import logging
+import math
 import resource
 import threading
 import time
@@ -27,6 +28,7 @@ from optimizer.data import CHANGES, TERMS, IntArray, Problem
 from optimizer.solution import SolveResult, StageResult, Status
 from optimizer.solve.baselines import highs_mip
 from optimizer.solve.candidates import Candidates, build_candidates
+from optimizer.solve.exact import OPEN_PART_MAX_ARCS, finish_stage, open_arcs
 from optimizer.solve.flow import FlowInfeasible, FlowModel
 from optimizer.solve.lagrange import Incumbent, Rows, StageReport, StageSearch, stage_value
 from optimizer.solve.memory import check_memory
@@ -209,6 +211,28 @@ def solve(
             break
         if problem.rules.min_is_hard and k == 0 and report.bound > 0:
             return _failed("infeasible", cand, timings, "hard minimums cannot all be met", s)
+        if report.value != report.bound:
+            s.emit(name, report.value, report.bound, f"open part: {open_arcs(model)} arcs")
+        if (
+            report.value != report.bound
+            and search.incumbent is not None
+            and open_arcs(model) <= OPEN_PART_MAX_ARCS
+        ):
+            t_exact = time.perf_counter()
+            try:
+                s.checkpoint()
+                finish = finish_stage(model, rows, plan, k, search.incumbent.flow, s.left())
+            except Interrupted:
+                interrupted = True
+                break
+            finally:
+                timings["exact"] = timings.get("exact", 0.0) + time.perf_counter() - t_exact
+            if finish.flow is not None:
+                search.offer(finish.flow)
+            incumbent = search.incumbent
+            report.value = search.value()
+            report.bound = min(report.value or 0, max(report.bound, math.ceil(finish.bound - 1e-6)))
+            s.emit(name, report.value, report.bound, f"exact {finish.status}")
         if (
             report.value != report.bound
             and k + 1 < len(plan)

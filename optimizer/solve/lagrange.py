@@ -261,7 +261,7 @@ class StageSearch:
                     found = self._repair(sol, lam)
                 fewest = min(fewest, conflicts)
             if found is not None:
-                self._offer(found.flow)
+                self.offer(found.flow)
             value, bound = self.value(), self._ceil(best[0])
             if value is not None and value * self.scale - best[0] < fixed_gap:
                 # Reduced-cost fixing as the gap closes: every placement at least as good
@@ -315,7 +315,7 @@ class StageSearch:
             return None
         return stage_value(self.incumbent.values, self.terms, self.weights)
 
-    def _offer(self, flow: IntArray) -> None:
+    def offer(self, flow: IntArray) -> None:
         """Keep a conflict-free flow when it is lexicographically better."""
         cand = self.candidate(flow)
         if self.incumbent is None or self.key(cand.values) < self.key(self.incumbent.values):

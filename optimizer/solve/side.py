@@ -11,6 +11,7 @@ from collections.abc import Callable
 import numpy as np
 
 from optimizer.data import IntArray, Problem
+from optimizer.solve.candidates import Candidates
 
 
 def relative_conflicts(problem: Problem, assignment: IntArray) -> list[tuple[int, int, int]]:
@@ -56,3 +57,35 @@ def choose_to_move(
         return (-cost, away, int(not posts.leadership[assignment[i]]), i)
 
     return max((a, b), key=key)
+
+
+def relative_rows(problem: Problem, cand: Candidates) -> list[np.ndarray]:
+    """Index sets of candidate pairs that may not all be taken: for each pair of relatives
+    and unit, the leadership pairs of one with any pair of the other (scope leadership),
+    or any pair of both (scope any)."""
+    scope = problem.rules.relatives_scope
+    if scope == "off":
+        return []
+    by_pu: dict[tuple[int, int], np.ndarray] = {}
+    key = cand.person * problem.num_units + cand.unit
+    order = np.argsort(key, kind="stable")
+    ks = key[order]
+    rows = []
+    lead = problem.posts.leadership[cand.post]
+
+    def pairs(i: int, u: int) -> np.ndarray:
+        if (i, u) not in by_pu:
+            k = i * problem.num_units + u
+            by_pu[(i, u)] = order[np.searchsorted(ks, k, "left") : np.searchsorted(ks, k, "right")]
+        return by_pu[(i, u)]
+
+    for a, b in zip(problem.relations.a_idx, problem.relations.b_idx, strict=True):
+        units = np.intersect1d(cand.unit[cand.person == a], cand.unit[cand.person == b])
+        for u in units:
+            pa, pb = pairs(int(a), int(u)), pairs(int(b), int(u))
+            if scope == "any":
+                rows.append(np.concatenate([pa, pb]))
+            else:
+                rows.append(np.concatenate([pa[lead[pa]], pb]))
+                rows.append(np.concatenate([pa, pb[lead[pb]]]))
+    return [r for r in rows if len(r) > 1]
