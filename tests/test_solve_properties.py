@@ -125,8 +125,9 @@ def test_solver_matches_exact_mip(problem: Problem) -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances())
 def test_multiplier_bounds_alone_are_sound(problem: Problem) -> None:
-    """With the exact MIP finish switched off, every bound the multipliers give is at
-    most the MIP's lexicographic optimum, and a stage claimed optimal equals it."""
+    """With the whole-instance MIP switched off (only the multipliers and the exact
+    finish of the open part remain), every bound is at most the MIP's lexicographic
+    optimum, and a stage claimed optimal equals it."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(engine, "EXACT_FINISH_MAX_PAIRS", 0)
         result = solve(problem)
