@@ -123,13 +123,15 @@ def test_solver_matches_exact_mip(problem: Problem) -> None:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(instances())
-def test_multiplier_bounds_alone_are_sound(problem: Problem) -> None:
-    """With the whole-instance MIP switched off (only the multipliers and the exact
-    finish of the open part remain), every bound is at most the MIP's lexicographic
-    optimum, and a stage claimed optimal equals it."""
+@given(instances(), st.booleans())
+def test_multiplier_bounds_alone_are_sound(problem: Problem, open_part: bool) -> None:
+    """With the whole-instance MIP switched off (only the multipliers, and the exact
+    finish of the open part when ``open_part``), every bound is at most the MIP's
+    lexicographic optimum, and a stage claimed optimal equals it."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(engine, "EXACT_FINISH_MAX_PAIRS", 0)
+        if not open_part:
+            mp.setattr(engine, "OPEN_PART_MAX_ARCS", -1)
         result = solve(problem)
     exact = highs_mip(problem, time_limit_s=30)
     if exact.status == "infeasible" or not result.has_placement:

@@ -217,10 +217,11 @@ def test_relatives_any_scope_covers_non_leadership() -> None:
 
 
 def test_multipliers_prove_a_placement_where_relatives_bind(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without the exact MIP finish, the Lagrangian bound alone proves every stage: the
+    """Without any MIP (whole or open part), the Lagrangian bound alone proves every stage: the
     relaxed flow puts both relatives in unit 0 (moves 0), the bound rises to 1 move and
     the repaired placement meets it."""
     monkeypatch.setattr(engine, "EXACT_FINISH_MAX_PAIRS", 0)
+    monkeypatch.setattr(engine, "OPEN_PART_MAX_ARCS", -1)
     p = build(
         [0, 10, 20],
         [

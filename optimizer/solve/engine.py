@@ -28,8 +28,8 @@ from optimizer.data import CHANGES, TERMS, IntArray, Problem
 from optimizer.solution import SolveResult, StageResult, Status
 from optimizer.solve.baselines import highs_mip
 from optimizer.solve.candidates import Candidates, build_candidates
-from optimizer.solve.exact import OPEN_PART_MAX_ARCS, finish_stage, open_arcs
-from optimizer.solve.flow import FlowInfeasible, FlowModel
+from optimizer.solve.exact import OPEN_PART_MAX_ARCS, finish_stage
+from optimizer.solve.flow import FlowInfeasible, FlowModel, open_arcs
 from optimizer.solve.lagrange import Incumbent, Rows, StageReport, StageSearch, stage_value
 from optimizer.solve.memory import check_memory
 from optimizer.solve.reasons import unplaced_reasons
@@ -191,7 +191,7 @@ def solve(
         def step(iteration: int, value: int | None, bound: int, conflicts: int, name: str = name) -> None:
             s.emit(name, value, bound, f"#{iteration} conflicts={conflicts}")
 
-        search = StageSearch(model, rows, plan, k, s.checkpoint, step)
+        search = StageSearch(model, rows, plan, k, s.checkpoint, step, OPEN_PART_MAX_ARCS)
         t = time.perf_counter()
         try:
             if k > 0:

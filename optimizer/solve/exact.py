@@ -42,11 +42,6 @@ class Finish:
     bound: float
 
 
-def open_arcs(model: FlowModel) -> int:
-    """Number of pair arcs still free: the size of the open part."""
-    return int(np.count_nonzero(model.free & (model.net.kind == PAIR)))
-
-
 def stage_constant(model: FlowModel, stage: Stage) -> int:
     """What a stage's value adds to its arc costs (the shortfall term's constant)."""
     weights = dict(zip(*stage, strict=True))

@@ -426,3 +426,8 @@ class FlowModel:
         cidx = self.net.ref[sel]
         out[self.cand.person[cidx]] = self.cand.post[cidx]
         return out
+
+
+def open_arcs(model: FlowModel) -> int:
+    """Number of pair arcs still free: the size of a stage's open part."""
+    return int(np.count_nonzero(model.free & (model.net.kind == PAIR)))

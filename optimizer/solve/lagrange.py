@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.data import IntArray
-from optimizer.solve.flow import PAIR, FlowInfeasible, FlowModel, FlowSolution, shortfall_constant
+from optimizer.solve.flow import PAIR, FlowInfeasible, FlowModel, FlowSolution, open_arcs, shortfall_constant
 from optimizer.solve.side import choose_to_move, relative_conflicts
 
 #: Subgradient iterations per stage before the stage is left with its gap.
@@ -162,6 +162,9 @@ class StageSearch:
         Called between iterations; raises to stop the solve.
     step:
         Called after each iteration with ``(iteration, incumbent value, bound, conflicts)``.
+    open_limit:
+        Stop as soon as fixing has left at most this many pair arcs free (the exact
+        finish takes over from there).
     """
 
     def __init__(
@@ -172,6 +175,7 @@ class StageSearch:
         stage: int,
         checkpoint: Callable[[], None],
         step: StepFn,
+        open_limit: int | None = None,
     ) -> None:
         self.model = model
         self.rows = rows
@@ -180,6 +184,7 @@ class StageSearch:
         self.terms, self.weights = plan[stage]
         self.checkpoint = checkpoint
         self.step = step
+        self.open_limit = open_limit
         base = model.stage_cost(self.terms, self.weights)
         max_arc = int(np.abs(base).max(initial=0))
         # Costs of a few units leave no room for fractional multipliers: scale them up.
@@ -271,6 +276,8 @@ class StageSearch:
             self.step(iteration, value, bound, conflicts)
             if (value is not None and bound >= value) or iteration >= MAX_ITERATIONS:
                 break
+            if fixed_gap < UNFIXED and self.open_limit is not None and open_arcs(model) <= self.open_limit:
+                break  # small enough for the exact finish: stop moving the multipliers
             lam = self._grow(lam)
             g = rows.activity(sol.flow) - 1
             g[~rows.equality & (lam == 0) & (g < 0)] = 0  # projected: λ stays at 0
