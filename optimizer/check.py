@@ -84,11 +84,7 @@ def check_qualification(problem: Problem, assignment: IntArray) -> list[Violatio
     posts, staff = problem.posts, problem.staff
     for i, p in zip(*_placed(assignment), strict=True):
         if posts.position[p] not in staff.positions[i] or posts.category[p] != staff.category[i]:
-            out.append(
-                Violation(
-                    "qualification", f"{posts.position[p]}/{posts.category[p]}", int(i), int(p)
-                )
-            )
+            out.append(Violation("qualification", f"{posts.position[p]}/{posts.category[p]}", int(i), int(p)))
     return out
 
 
@@ -109,10 +105,7 @@ def check_island(problem: Problem, assignment: IntArray) -> list[Violation]:
     people, posts = _placed(assignment)
     units = problem.posts.unit_idx[posts]
     bad = problem.units.island[units] & ~problem.staff.island_ok[people]
-    return [
-        Violation("island", "not island_ok", int(people[k]), int(posts[k]))
-        for k in np.flatnonzero(bad)
-    ]
+    return [Violation("island", "not island_ok", int(people[k]), int(posts[k])) for k in np.flatnonzero(bad)]
 
 
 def check_non_local(problem: Problem, assignment: IntArray) -> list[Violation]:
@@ -139,9 +132,7 @@ def check_relatives(problem: Problem, assignment: IntArray) -> list[Violation]:
             continue
         if scope == "any" or lead[pa] or lead[pb]:
             out.append(
-                Violation(
-                    "relatives", f"relative {problem.staff.ids[b]} in the same unit", int(a), pa
-                )
+                Violation("relatives", f"relative {problem.staff.ids[b]} in the same unit", int(a), pa)
             )
     return out
 
@@ -161,9 +152,7 @@ def check_pins(problem: Problem, assignment: IntArray) -> list[Violation]:
     """``pins``: fixes hold (unit, and position when named); forbidden pairs never happen."""
     out = []
     pins, posts = problem.pins, problem.posts
-    for s, u, pos, mode in zip(
-        pins.staff_idx, pins.unit_idx, pins.position, pins.mode, strict=True
-    ):
+    for s, u, pos, mode in zip(pins.staff_idx, pins.unit_idx, pins.position, pins.mode, strict=True):
         p = int(assignment[s])
         here = p >= 0 and posts.unit_idx[p] == u and (pos is None or posts.position[p] == pos)
         if mode == "fix" and not here:
@@ -178,9 +167,7 @@ def check_bloc_change(problem: Problem, assignment: IntArray) -> list[Violation]
     if problem.rules.bloc_change != "forbid":
         return []
     return [
-        Violation(
-            "bloc_change", f"{problem.staff.bloc[i]} → {problem.posts.bloc[p]}", int(i), int(p)
-        )
+        Violation("bloc_change", f"{problem.staff.bloc[i]} → {problem.posts.bloc[p]}", int(i), int(p))
         for i, p in zip(*_placed(assignment), strict=True)
         if problem.staff.bloc[i] != problem.posts.bloc[p]
     ]
@@ -237,9 +224,7 @@ def objective_terms(
     dist = problem.dist_km[people, units].astype(np.float64)
     moves = int(np.count_nonzero(staff.origin_idx[people] != units))
     if problem.rules.bloc_change == "penalize":
-        moves += sum(
-            staff.bloc[i] != problem.posts.bloc[p] for i, p in zip(people, posts, strict=True)
-        )
+        moves += sum(staff.bloc[i] != problem.posts.bloc[p] for i, p in zip(people, posts, strict=True))
     preference = 0
     for i, u in zip(people, units, strict=True):
         prefs = staff.preferences[i]

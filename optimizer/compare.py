@@ -96,15 +96,12 @@ def _kpi_frame(runs: Sequence[StoredRun]) -> pd.DataFrame:
         names.extend(k for k in f if k not in names)
     # nested KPIs missing from a run (e.g. no unplaced cadre) are zero counts there
     data = {
-        r.run_id: [f.get(n, 0 if "." in n else None) for n in names]
-        for r, f in zip(runs, flat, strict=True)
+        r.run_id: [f.get(n, 0 if "." in n else None) for n in names] for r, f in zip(runs, flat, strict=True)
     }
     frame = pd.DataFrame(data, index=pd.Index(names, name="kpi"), dtype=object)
     base = pd.to_numeric(frame[runs[0].run_id], errors="coerce").astype(float)
     for r in runs[1:]:
-        frame[delta_column(r.run_id)] = (
-            pd.to_numeric(frame[r.run_id], errors="coerce").astype(float) - base
-        )
+        frame[delta_column(r.run_id)] = pd.to_numeric(frame[r.run_id], errors="coerce").astype(float) - base
     return frame
 
 
@@ -142,9 +139,7 @@ def _people_frame(runs: Sequence[StoredRun]) -> pd.DataFrame:
     ident: list[pd.DataFrame] = []
     for r in runs:
         pl = r.tables.placements.assign(status="placed")
-        un = r.tables.unplaced.assign(
-            status="unplaced", unit_id="", unit_name="", department="", position=""
-        )
+        un = r.tables.unplaced.assign(status="unplaced", unit_id="", unit_name="", department="", position="")
         both = pd.concat(
             [pl[["staff_id", *PERSON_FIELDS]], un[["staff_id", *PERSON_FIELDS]]], ignore_index=True
         )
@@ -189,9 +184,7 @@ def _people_frame(runs: Sequence[StoredRun]) -> pd.DataFrame:
     change = np.select([status_diff, unit_diff, post_diff], ["status", "unit", "post"], "")
     wide = wide.assign(change=change)[change != ""]
     out = who.loc[wide.index, ["full_name", "birth_date"]].join(wide)
-    cols = ["full_name", "birth_date", "change"] + [
-        f"{f}@{r.run_id}" for r in runs for f in PERSON_FIELDS
-    ]
+    cols = ["full_name", "birth_date", "change"] + [f"{f}@{r.run_id}" for r in runs for f in PERSON_FIELDS]
     return out[cols].rename_axis("staff_id").reset_index()
 
 

@@ -226,9 +226,7 @@ def position_balance(tables: RunTables) -> pd.DataFrame:
     out["shortfall"] = by_pos["shortfall"].to_numpy(np.int64)
     out["shortage"] = out["quota"] - out["placed"]
     out["unplaced_current"] = current.value_counts().reindex(codes, fill_value=0).to_numpy(np.int64)
-    out["unplaced_qualified"] = (
-        listed.value_counts().reindex(codes, fill_value=0).to_numpy(np.int64)
-    )
+    out["unplaced_qualified"] = listed.value_counts().reindex(codes, fill_value=0).to_numpy(np.int64)
     out["surplus"] = out["unplaced_current"]
     out["net"] = out["surplus"] - out["shortage"]
     return out[list(BALANCE_COLUMNS)]
@@ -402,9 +400,7 @@ def unit_kpis(tables: RunTables, rules: Rules, *, by_bloc: bool = True) -> pd.Da
         out["bloc"] = "all"
     names = dict(zip(lines["unit_id"], lines["unit_name"], strict=True))
     out["unit_name"] = out["unit_name"].fillna(out["unit_id"].map(names)).fillna(out["unit_id"])
-    order = {
-        u: i for i, u in enumerate(pd.unique(pd.concat([lines["unit_id"], un["origin_unit"]])))
-    }
+    order = {u: i for i, u in enumerate(pd.unique(pd.concat([lines["unit_id"], un["origin_unit"]])))}
     bloc_order = {b: i for i, b in enumerate(BLOCS)}
     out = out.assign(
         _u=out["unit_id"].map(order), _b=out["bloc"].map(bloc_order).fillna(len(BLOCS))

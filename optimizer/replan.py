@@ -64,6 +64,7 @@ from optimizer.errors import InputError, Issue
 from optimizer.i18n import t
 from optimizer.io.tables import RawTable, TableSource, read_table
 from optimizer.io.vocab import BOOL_VALUES, POSTS, STAFF, ColumnSpec, TableSpec, fold
+from optimizer.solution import ENGINE
 
 if TYPE_CHECKING:
     from optimizer.io import Scenario
@@ -675,6 +676,7 @@ def replan(
     move_penalty: int | None = None,
     progress: Callable[[Progress], None] | None = None,
     stop: threading.Event | None = None,
+    prove: bool = False,
 ) -> Replan:
     """Re-solve the base placement after the changes, changing as little as possible.
 
@@ -686,8 +688,9 @@ def replan(
         From :func:`read_changes`.
     mode, move_penalty
         How changes are weighed (:func:`replan_objective`).
-    progress, stop
-        As for :func:`optimizer.solve.solve`.
+    progress, stop, prove
+        As for :func:`optimizer.solve.solve`; a re-plan is a quick placement unless
+        ``prove``.
     """
     from optimizer.solve import solve
 
@@ -695,7 +698,7 @@ def replan(
     new_problem = dataclasses.replace(
         applied.problem, objective=replan_objective(problem.objective, mode, move_penalty)
     )
-    result = solve(new_problem, progress=progress, stop=stop, reference=applied.reference)
+    result = solve(new_problem, progress=progress, stop=stop, reference=applied.reference, prove=prove)
     listed = (
         change_list(problem, assignment, applied, result.assignment, changes) if result.has_placement else ()
     )
@@ -902,7 +905,7 @@ def store_replan(
             solver_params={
                 **(meta.get("solver_params") or {}),
                 **dataclasses.asdict(plan.problem.solver),
-                "engine": "flow+repair",
+                "engine": ENGINE,
                 "replan": mode,
             },
             result=plan.result,

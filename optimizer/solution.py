@@ -11,6 +11,10 @@ from optimizer.data import IntArray
 
 Status = Literal["optimal", "feasible", "infeasible", "no_solution"]
 
+#: Name of the solve pipeline, stored with each run: min-cost flow, Lagrangian
+#: multipliers with repair, exact MIP finish of the open part.
+ENGINE = "flow+lagrange+mip"
+
 
 @dataclass(frozen=True)
 class StageResult:
@@ -60,11 +64,7 @@ class SolveResult:
     @property
     def proven(self) -> bool:
         """True when every stage is proven optimal (and the solve was not interrupted)."""
-        return (
-            not self.interrupted
-            and bool(self.stages)
-            and all(s.status == "optimal" for s in self.stages)
-        )
+        return not self.interrupted and bool(self.stages) and all(s.status == "optimal" for s in self.stages)
 
     @property
     def has_placement(self) -> bool:

@@ -489,9 +489,7 @@ class RunStore:
             raise
         except sqlite3.DatabaseError as exc:
             if "not a database" in str(exc) or "malformed" in str(exc):
-                raise _store_issue(
-                    self.path, "store.not_a_store", "store.not_a_store_hint"
-                ) from exc
+                raise _store_issue(self.path, "store.not_a_store", "store.not_a_store_hint") from exc
             raise
         finally:
             conn.close()
@@ -542,9 +540,7 @@ class RunStore:
         for name, (_, kinds) in TABLE_SCHEMAS.items():
             frame = getattr(run.tables, name)
             if list(frame.columns) != list(kinds):
-                raise ValueError(
-                    f"table {name} has columns {list(frame.columns)}, not {list(kinds)}"
-                )
+                raise ValueError(f"table {name} has columns {list(frame.columns)}, not {list(kinds)}")
         kpis = {**compute_kpis(run.tables, run.rules), **run.extra_kpis}
         mhash = manifest_hash(run_manifest(run))
         meta = _meta(run)
@@ -593,8 +589,7 @@ class RunStore:
                 raise _store_issue(self.path, "store.empty", "store.empty_hint")
             return int(row[0]), str(row[1])
         rows = conn.execute(
-            "SELECT seq, run_id FROM runs WHERE run_id = ? OR substr(run_id, 1, ?) = ?"
-            " ORDER BY seq DESC",
+            "SELECT seq, run_id FROM runs WHERE run_id = ? OR substr(run_id, 1, ?) = ? ORDER BY seq DESC",
             (ref, len(ref), ref),
         ).fetchall()
         exact = [r for r in rows if r[1] == ref]
@@ -604,9 +599,7 @@ class RunStore:
             raise _store_issue(self.path, "store.unknown_run", "store.unknown_run_hint", ref=ref)
         if len(rows) > 1:
             ids = ", ".join(r[1] for r in rows[:5]) + (", …" if len(rows) > 5 else "")
-            raise _store_issue(
-                self.path, "store.ambiguous_run", "store.ambiguous_run_hint", ref=ref, ids=ids
-            )
+            raise _store_issue(self.path, "store.ambiguous_run", "store.ambiguous_run_hint", ref=ref, ids=ids)
         return int(rows[0][0]), str(rows[0][1])
 
     def resolve(self, ref: str) -> str:
@@ -670,8 +663,7 @@ class RunStore:
             Only the runs of this sweep id (``None``: every run).
         """
         query = (
-            "SELECT run_id, created_at, scenario_name, status, proven, manifest_hash, meta, kpis"
-            " FROM runs"
+            "SELECT run_id, created_at, scenario_name, status, proven, manifest_hash, meta, kpis FROM runs"
         )
         params: list[str] = []
         if sweep is not None:

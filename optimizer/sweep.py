@@ -56,7 +56,7 @@ from optimizer.io import load_problem, load_scenario
 from optimizer.io.scenario import Scenario
 from optimizer.io.tables import TableSource
 from optimizer.national import NationalScenario, is_national, load_national, load_provinces
-from optimizer.solution import SolveResult, StageResult, Status
+from optimizer.solution import ENGINE, SolveResult, StageResult, Status
 from optimizer.store import NewRun, RunStore, StoredRunHead, canonical_json
 from optimizer.tables import RunTables, run_tables
 
@@ -81,8 +81,6 @@ SWEEP_KPIS = (
     "long_commute",
     "commute_mean_km",
 )
-#: Engine recorded in the solver parameters (as ``staffplan run`` records it).
-ENGINE = "flow+repair"
 
 Grid = tuple[tuple[str, tuple[str, ...]], ...]
 

@@ -132,9 +132,7 @@ POSITIONS: tuple[PositionSpec, ...] = (
     PositionSpec("science_digital", "government", "dept_culture_social", "civil_servant", weight=4),
     PositionSpec("information", "government", "dept_culture_social", "civil_servant", weight=2),
     PositionSpec("health", "government", "dept_culture_social", "civil_servant", weight=5),
-    PositionSpec(
-        "public_service_desk", "government", "public_service_center", "civil_servant", weight=12
-    ),
+    PositionSpec("public_service_desk", "government", "public_service_center", "civil_servant", weight=12),
     PositionSpec("military_assistant", "government", "military_command", "civil_servant"),
     # party and mass-organisation leadership
     PositionSpec("party_secretary", "party", "party_office", "cadre", True, True),
@@ -146,9 +144,7 @@ POSITIONS: tuple[PositionSpec, ...] = (
     PositionSpec("front_vice_chair", "party", "fatherland_front", "cadre", True),
     # party and mass-organisation professional
     PositionSpec("party_office_staff", "party", "party_office", "civil_servant", weight=3),
-    PositionSpec(
-        "party_building_staff", "party", "party_building_board", "civil_servant", weight=2
-    ),
+    PositionSpec("party_building_staff", "party", "party_building_board", "civil_servant", weight=2),
     PositionSpec("inspection_staff", "party", "inspection_office", "civil_servant", weight=2),
     PositionSpec("front_staff", "party", "fatherland_front", "civil_servant", weight=3),
 )
@@ -367,14 +363,10 @@ def read_units(path: Path) -> pd.DataFrame:
     for col in ("unit_id", "name", "kind"):
         frame[col] = frame[col].fillna("").map(nfc)
     for row in np.flatnonzero(frame["unit_id"].duplicated().to_numpy()).tolist():
-        issues.append(
-            _cell_issue(path, row, "unit_id", frame["unit_id"].iat[row], "synth.duplicate_id")
-        )
+        issues.append(_cell_issue(path, row, "unit_id", frame["unit_id"].iat[row], "synth.duplicate_id"))
     for row in np.flatnonzero(~frame["kind"].isin(KINDS).to_numpy()).tolist():
         issues.append(
-            _cell_issue(
-                path, row, "kind", frame["kind"].iat[row], "synth.bad_kind", kinds=", ".join(KINDS)
-            )
+            _cell_issue(path, row, "kind", frame["kind"].iat[row], "synth.bad_kind", kinds=", ".join(KINDS))
         )
     numeric = ("lat", "lon", "population", "area_km2")
     for col in numeric:
@@ -435,9 +427,7 @@ def government_norm(units: pd.DataFrame) -> npt.NDArray[np.int64]:
     """
     pop = pd.to_numeric(units.get("population", pd.Series(np.nan, index=units.index)))
     pop_arr = pop.astype(float).to_numpy()
-    extra = np.floor(
-        np.maximum(0.0, np.nan_to_num(pop_arr, nan=0.0) - NORM_BASE_POPULATION) / NORM_STEP
-    )
+    extra = np.floor(np.maximum(0.0, np.nan_to_num(pop_arr, nan=0.0) - NORM_BASE_POPULATION) / NORM_STEP)
     cap = units["kind"].map(NORM_CAP).to_numpy(dtype=np.int64)
     return np.minimum(cap, NORM_BASE + extra.astype(np.int64))
 
@@ -555,10 +545,7 @@ def synthesize(
     gov_prof_norm = np.maximum(0, plan.gov_norm - plan.gov_leaders)
     party_prof_norm = np.maximum(0, plan.party_norm - plan.party_leaders)
     gov_prof_total = (
-        government
-        - surplus_total
-        + shortage_total
-        - int((plan.gov_leaders + 1 + MILITARY_ASSISTANTS).sum())
+        government - surplus_total + shortage_total - int((plan.gov_leaders + 1 + MILITARY_ASSISTANTS).sum())
     )
     party_prof_total = party - int(plan.party_leaders.sum())
     _check_totals(gov_prof_total, party_prof_total, government, party)
@@ -585,8 +572,7 @@ def synthesize(
         "pins": pins,
     }
     return {
-        name: tables[name].loc[:, list(cols)].reset_index(drop=True)
-        for name, cols in TABLE_COLUMNS.items()
+        name: tables[name].loc[:, list(cols)].reset_index(drop=True) for name, cols in TABLE_COLUMNS.items()
     }
 
 
@@ -685,14 +671,12 @@ def _apportion(total: int, weights: npt.ArrayLike) -> npt.NDArray[np.int64]:
     return base
 
 
-def _line_min(
-    maximum: npt.NDArray[np.int64], leadership: npt.NDArray[np.bool_]
-) -> npt.NDArray[np.int64]:
+def _line_min(maximum: npt.NDArray[np.int64], leadership: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
     """``floor(0.8·max)``, at least 1 on a leadership line (single posts: min = max)."""
     low = (np.asarray(maximum) * 4) // 5
-    return np.where(
-        np.asarray(leadership) & (np.asarray(maximum) > 0), np.maximum(1, low), low
-    ).astype(np.int64)
+    return np.where(np.asarray(leadership) & (np.asarray(maximum) > 0), np.maximum(1, low), low).astype(
+        np.int64
+    )
 
 
 def _economy_department(kind: str) -> str:
@@ -712,9 +696,7 @@ def _post_lines(
         econ = _economy_department(str(kinds[u]))
         depts = [econ if d == ECONOMY else d for d in GOV_DEPARTMENTS]
 
-        def add(
-            bloc: str, dept: str, position: str, count: int, u: int = u, econ: str = econ
-        ) -> None:
+        def add(bloc: str, dept: str, position: str, count: int, u: int = u, econ: str = econ) -> None:
             spec = SPEC[position]
             department = econ if dept == ECONOMY else dept
             second = CATEGORY_SPLIT.get(position)
@@ -747,9 +729,7 @@ def _post_lines(
             PARTY_PROFESSIONAL, _apportion(int(party_prof[u]), plan.party_weights[u]), strict=True
         ):
             add("party", SPEC[position].department, position, int(count))
-    frame = pd.DataFrame(
-        rows, columns=["unit_idx", "bloc", "department", "position", "category", "max"]
-    )
+    frame = pd.DataFrame(rows, columns=["unit_idx", "bloc", "department", "position", "category", "max"])
     frame.insert(0, "unit_id", units["unit_id"].to_numpy()[frame["unit_idx"].to_numpy()])
     frame["leadership"] = frame["position"].map(lambda p: SPEC[p].leadership).astype(bool)
     frame["non_local"] = frame["position"].map(lambda p: SPEC[p].non_local).astype(bool)
@@ -833,11 +813,7 @@ def _roster(
 
     female = rng.random(n) < np.where(leader, FEMALE_SHARE["leader"], FEMALE_SHARE["staff"])
     gender = np.where(female, "F", "M")
-    near = (
-        leader
-        & np.isin(position, NEAR_RETIREMENT_POSITIONS)
-        & (rng.random(n) < NEAR_RETIREMENT_SHARE)
-    )
+    near = leader & np.isin(position, NEAR_RETIREMENT_POSITIONS) & (rng.random(n) < NEAR_RETIREMENT_SHARE)
     birth = _birth_dates(rng, gender, leader & ~near, near)
     months_left = _months_left(birth, gender)
 
@@ -850,15 +826,11 @@ def _roster(
     if island_unit.any():
         island_ok |= mainland & (rng.random(n) < VOLUNTEER_SHARE)
         for p in (*PINNED_POSITIONS, "party_secretary", "inspection_chair"):
-            cand = np.flatnonzero(
-                (position == p) & mainland & ~island_unit[origin] & (months_left >= 60)
-            )
+            cand = np.flatnonzero((position == p) & mainland & ~island_unit[origin] & (months_left >= 60))
             island_ok[rng.permutation(cand)[:2]] = True
 
     staff_ids = np.array([f"{id_prefix}{i + 1:06d}" for i in range(n)])
-    pins = _pins(
-        units, posts, staff_ids, position, origin, nearest, dist, island_ok, months_left, rng
-    )
+    pins = _pins(units, posts, staff_ids, position, origin, nearest, dist, island_ok, months_left, rng)
     pinned = np.zeros(n, dtype=bool)
     pinned[pins.pop("staff_idx").to_numpy()] = True
 
@@ -905,9 +877,7 @@ def _roster(
     return staff, pins, rel
 
 
-def _months_left(
-    birth: npt.NDArray[np.datetime64], gender: npt.NDArray[np.str_]
-) -> npt.NDArray[np.int64]:
+def _months_left(birth: npt.NDArray[np.datetime64], gender: npt.NDArray[np.str_]) -> npt.NDArray[np.int64]:
     ret = retirement_date(birth, tuple(gender.tolist())).astype("datetime64[M]").astype(np.int64)
     return ret - _REFERENCE.astype("datetime64[M]").astype(np.int64)
 
@@ -938,9 +908,7 @@ def _birth_dates(
     for _ in range(60):
         left = _months_left(birth, gender)
         ok = (
-            (left >= 1)
-            & np.where(leader, left >= 60, True)
-            & np.where(near, (left >= 6) & (left < 60), True)
+            (left >= 1) & np.where(leader, left >= 60, True) & np.where(near, (left >= 6) & (left < 60), True)
         )
         bad = np.flatnonzero(~ok)
         if len(bad) == 0:
@@ -1026,8 +994,7 @@ def _pins(
             cands = np.sort(shuffled[first])
             targets = np.flatnonzero(has_line & ~island)
         rows.extend(
-            (c, u, p)
-            for c, u in _rotation(cands, targets, origin, nearest, dist, island, island_ok, rng)
+            (c, u, p) for c, u in _rotation(cands, targets, origin, nearest, dist, island, island_ok, rng)
         )
     unit_ids = units["unit_id"].to_numpy()
     notes = {p: t(f"synth.pin_note.{p}", "vi") for p in PINNED_POSITIONS}
@@ -1062,9 +1029,7 @@ def _rotation(
     if len(cands) == 0 or len(targets) == 0:
         return []
     d = dist[np.ix_(cands, targets)]
-    local = (origin[cands][:, None] == targets[None, :]) | (
-        nearest[cands][:, None] == targets[None, :]
-    )
+    local = (origin[cands][:, None] == targets[None, :]) | (nearest[cands][:, None] == targets[None, :])
     reach = np.where(island[targets][None, :], island_ok[cands][:, None], d <= PIN_MAX_KM)
     allowed = reach & ~local
     noise = rng.random(len(targets)) * 1e-3
@@ -1121,22 +1086,16 @@ def _positions(
         chosen = [current]
         if gets[i]:
             if leader[i]:
-                pool = [
-                    p for p in LEADERSHIP_EXTRAS.get(current, ()) if (p, category[i]) in offered
-                ]
+                pool = [p for p in LEADERSHIP_EXTRAS.get(current, ()) if (p, category[i]) in offered]
                 k = min(int(how_many[i]), len(pool), 2)
                 if k:
-                    chosen += [
-                        pool[j] for j in sorted(rng.choice(len(pool), size=k, replace=False))
-                    ]
+                    chosen += [pool[j] for j in sorted(rng.choice(len(pool), size=k, replace=False))]
             else:
                 key = (current, str(category[i]), str(bloc[i]))
                 if key not in pools:
                     own = GOV_PROFESSIONAL if bloc[i] == "government" else PARTY_PROFESSIONAL
                     names = [p for p in own if p != current and (p, category[i]) in offered]
-                    w = np.array(
-                        [SPEC[p].weight * (3.0 if p in SHORTAGE_POSITIONS else 1.0) for p in names]
-                    )
+                    w = np.array([SPEC[p].weight * (3.0 if p in SHORTAGE_POSITIONS else 1.0) for p in names])
                     pools[key] = (names, w / w.sum() if len(w) else w)
                 names, w = pools[key]
                 k = min(int(how_many[i]), len(names))
@@ -1144,9 +1103,7 @@ def _positions(
                     chosen += [names[j] for j in rng.choice(len(names), size=k, replace=False, p=w)]
         if cross[i] and not leader[i]:
             other = [
-                p
-                for p in CROSS_BLOC.get(current, ())
-                if (p, category[i]) in offered and p not in chosen
+                p for p in CROSS_BLOC.get(current, ()) if (p, category[i]) in offered and p not in chosen
             ]
             if other:  # at most 3 extra positions in all
                 chosen = [*chosen[:3], other[0]]
@@ -1199,9 +1156,7 @@ def _grades(
         edges = np.cumsum([p for _, p in table])
         idx = np.minimum(np.searchsorted(edges, u[sel], side="right"), len(table) - 1)
         out[sel] = np.array([g for g, _ in table], dtype=object)[idx]
-    accountant = (
-        (position == "finance") & (category == "civil_servant") & (rng.random(len(category)) < 0.5)
-    )
+    accountant = (position == "finance") & (category == "civil_servant") & (rng.random(len(category)) < 0.5)
     out[accountant] = "kế toán viên"
     return out
 
@@ -1216,9 +1171,7 @@ def _former_names(
     by_name = {nfc(name): i for i, name in enumerate(units["name"])}
     former: list[list[str]] = [[] for _ in range(len(units))]
     if former_units is not None:
-        district = former_units.get("old_district", pd.Series("", index=former_units.index)).fillna(
-            ""
-        )
+        district = former_units.get("old_district", pd.Series("", index=former_units.index)).fillna("")
         for old, dist_name, new in zip(
             former_units["old_name"].fillna(""),
             district,
@@ -1351,11 +1304,7 @@ def _normalise_units(units: pd.DataFrame) -> pd.DataFrame:
         values = units[col] if col in units else pd.Series(np.nan, index=units.index)
         out[col] = pd.to_numeric(values).to_numpy()
     out["population"] = out["population"].round().astype("Int64")
-    island = (
-        units["island"].map(_parse_bool)
-        if "island" in units
-        else pd.Series(False, index=units.index)
-    )
+    island = units["island"].map(_parse_bool) if "island" in units else pd.Series(False, index=units.index)
     out["island"] = island.fillna(False).astype(bool).to_numpy()
     return out
 
@@ -1384,9 +1333,7 @@ def position_balance(posts: pd.DataFrame, staff: pd.DataFrame) -> pd.DataFrame:
     people = current.groupby(staff["bloc"].to_numpy()).value_counts()
     people.index.names = ["bloc", "position"]
     quota = posts.groupby(["bloc", "position"])["max"].sum()
-    table = (
-        pd.concat([people.rename("people"), quota.rename("max")], axis=1).fillna(0).astype(np.int64)
-    )
+    table = pd.concat([people.rename("people"), quota.rename("max")], axis=1).fillna(0).astype(np.int64)
     table["surplus"] = (table["people"] - table["max"]).clip(lower=0)
     table["shortage"] = (table["max"] - table["people"]).clip(lower=0)
     return table.sort_index().reset_index()
@@ -1509,9 +1456,7 @@ def _require_columns(frame: pd.DataFrame, path: Path, columns: Iterable[str]) ->
         )
 
 
-def _cell_issue(
-    path: Path, row: int, column: str, value: object, key: str, **kwargs: object
-) -> Issue:
+def _cell_issue(path: Path, row: int, column: str, value: object, key: str, **kwargs: object) -> Issue:
     return Issue(
         file=str(path),
         row=int(row) + 2,

@@ -330,6 +330,13 @@ def _progress(event: Progress) -> None:
 )
 @click.option("--time-limit", type=float, help="Solver time limit in seconds (default: the base run's).")
 @click.option(
+    "--prove",
+    is_flag=True,
+    help="Prove the re-plan optimal on every stage (multipliers and exact MIP; minutes on a city). "
+    "By default it is a quick placement: each stage's flow and its repair, with the bounds that "
+    "come with them.",
+)
+@click.option(
     "--out",
     "out_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -343,6 +350,7 @@ def replan(
     move_penalty: int | None,
     changes_first: bool,
     time_limit: float | None,
+    prove: bool,
     out_path: Path | None,
     store_path: Path | None,
 ) -> None:
@@ -384,6 +392,7 @@ def replan(
             mode=mode,
             move_penalty=move_penalty,
             progress=_progress,
+            prove=prove,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc

@@ -147,16 +147,12 @@ def kpi_table(kpis_by_run: Mapping[str, Mapping[str, Any]], title: str | None = 
     return table
 
 
-def print_kpis(
-    kpis_by_run: Mapping[str, Mapping[str, Any]], console: Console | None = None
-) -> None:
+def print_kpis(kpis_by_run: Mapping[str, Mapping[str, Any]], console: Console | None = None) -> None:
     """Print :func:`kpi_table` (what ``staffplan run`` shows after storing a run)."""
     (console or _console()).print(kpi_table(kpis_by_run))
 
 
-def _frame_table(
-    frame: pd.DataFrame, columns: Sequence[str], title: str, label_prefix: str
-) -> Table:
+def _frame_table(frame: pd.DataFrame, columns: Sequence[str], title: str, label_prefix: str) -> Table:
     from optimizer.compare import kpi_kind
 
     table = Table(title=title, title_justify="left")
@@ -181,9 +177,7 @@ def _frame_table(
 
 def _print_header(console: Console, run: StoredRun) -> None:
     total = run.meta.get("timings", {}).get("total")
-    console.print(
-        t("runs.run_header", run_id=run.run_id, scenario=run.scenario_name, created=run.created_at)
-    )
+    console.print(t("runs.run_header", run_id=run.run_id, scenario=run.scenario_name, created=run.created_at))
     console.print(
         t(
             "runs.status_line",
@@ -205,9 +199,7 @@ def _print_header(console: Console, run: StoredRun) -> None:
         for key in ("runs.col.term", "runs.col.value", "runs.col.bound"):
             table.add_column(t(key), justify="left" if key == "runs.col.term" else "right")
         for term, value in values.items():
-            table.add_row(
-                t(f"kpi.terms.{term}"), _fmt(value, "count"), _fmt(bounds.get(term), "count")
-            )
+            table.add_row(t(f"kpi.terms.{term}"), _fmt(value, "count"), _fmt(bounds.get(term), "count"))
         console.print(table)
 
 

@@ -16,6 +16,7 @@ import rich_click as click
 from optimizer.cli.common import EXIT_BAD_INPUT, EXIT_INFEASIBLE, bad_input_exits, set_option
 from optimizer.cli.runs import store_option
 from optimizer.i18n import t
+from optimizer.solution import ENGINE
 
 if TYPE_CHECKING:
     from optimizer.io import Scenario
@@ -191,7 +192,7 @@ def run(
                 "time_limit_s": sc.solver.time_limit_s,
                 "workers": sc.solver.workers,
                 "seed": sc.solver.seed,
-                "engine": "flow+repair",
+                "engine": ENGINE,
             },
             result=result,
             tables=tables,

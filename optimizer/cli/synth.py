@@ -40,9 +40,7 @@ FORMATS = {"csv": ("csv",), "xlsx": ("xlsx",), "both": ("csv", "xlsx")}
     required=True,
     help="Folder to write the tables to (created if needed).",
 )
-@click.option(
-    "--seed", type=int, default=0, show_default=True, help="Random seed; same seed, same files."
-)
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed; same seed, same files.")
 @click.option(
     "--party",
     type=click.IntRange(min=1),
@@ -125,9 +123,7 @@ def synth(
             former_path = folder / "hcmc_former_units.csv"
     units = gen.read_units(units_path)
     former = gen.read_former_units(former_path) if former_path is not None else None
-    tables = gen.synthesize(
-        units, party=party, government=government, seed=seed, former_units=former
-    )
+    tables = gen.synthesize(units, party=party, government=government, seed=seed, former_units=former)
     for path in gen.write_tables(tables, out_dir, FORMATS[fmt]):
         click.echo(t("synth.wrote", path=path))
     _print_summary(tables, seed)
@@ -142,9 +138,7 @@ def _print_summary(tables: Mapping[str, pd.DataFrame], seed: int) -> None:
     for bloc, group in staff.groupby("bloc", sort=False):
         cats = group["category"].value_counts()
         text = ", ".join(f"{t(f'synth.category.{c}')} {n}" for c, n in cats.items())
-        click.echo(
-            t("synth.summary_bloc", bloc=t(f"synth.bloc.{bloc}"), count=len(group), categories=text)
-        )
+        click.echo(t("synth.summary_bloc", bloc=t(f"synth.bloc.{bloc}"), count=len(group), categories=text))
     for name in ("posts", "posts_transition", "posts_norm2030"):
         posts = tables[name]
         click.echo(
@@ -179,9 +173,7 @@ def _print_summary(tables: Mapping[str, pd.DataFrame], seed: int) -> None:
             )
         )
     surplus, shortage = int(balance["surplus"].sum()), int(balance["shortage"].sum())
-    click.echo(
-        t("synth.summary_balance_total", surplus=surplus, shortage=shortage, net=surplus - shortage)
-    )
+    click.echo(t("synth.summary_balance_total", surplus=surplus, shortage=shortage, net=surplus - shortage))
 
 
 COMMANDS: list[click.Command] = [synth]

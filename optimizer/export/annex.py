@@ -73,8 +73,7 @@ def _plan(
     if per_unit:
         ids = unit_ids if unit_ids is not None else tuple(names)
         return [
-            (build_annex(run, fields, [u], redact=redact), [prefix, run.run_id, u, names[u]])
-            for u in ids
+            (build_annex(run, fields, [u], redact=redact), [prefix, run.run_id, u, names[u]]) for u in ids
         ]
     parts = [prefix, run.run_id]
     if unit_ids is not None and len(unit_ids) == 1:
@@ -160,8 +159,7 @@ def export_annexes(
     written: list[Path] = []
     if fmt == "xlsx":
         written = [
-            write_annex_xlsx(annex, output_path(out_dir, parts, ".xlsx", taken))
-            for annex, parts in plan
+            write_annex_xlsx(annex, output_path(out_dir, parts, ".xlsx", taken)) for annex, parts in plan
         ]
     elif fmt == "docx":
         written = [

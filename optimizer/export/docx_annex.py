@@ -93,9 +93,7 @@ def annex_context(annex: Annex) -> dict[str, Any]:
             **{b: _figures(annex.bloc_total(b)) for b in BLOCS},
             "total": _figures(annex.unit_total),
         },
-        "positions": [
-            {"no": p.no, "label": p.label, **_figures(p.counts)} for p in annex.positions
-        ],
+        "positions": [{"no": p.no, "label": p.label, **_figures(p.counts)} for p in annex.positions],
         "position_total": _figures(annex.position_total),
         "signer_lines": list(annex.signer_lines),
         "signer_name": annex.signer_name,

@@ -528,9 +528,7 @@ def build_annex(
         manifest_hash=run.manifest_hash,
         issuer_lines=issuer_lines(fields.issuer),
         reference=reference_line(fields),
-        placement_title=vi(
-            "export.annex.placement_title", categories=_categories(tables), where=where
-        ),
+        placement_title=vi("export.annex.placement_title", categories=_categories(tables), where=where),
         staffing_title=vi("export.annex.staffing_title", where=where),
         groups=unit_groups(tables, redact),
         units=unit_staffing(tables),

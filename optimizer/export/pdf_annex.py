@@ -81,13 +81,9 @@ def _convert_batch(soffice: str, docx_files: Sequence[Path], out_dir: Path) -> l
             *(str(f) for f in docx_files),
         ]  # fmt: skip
         try:
-            done = subprocess.run(
-                command, capture_output=True, text=True, timeout=TIMEOUT_S, check=False
-            )
+            done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired as exc:
-            raise _failure(
-                docx_files[0], t("export.pdf_timeout", seconds=int(TIMEOUT_S))
-            ) from exc
+            raise _failure(docx_files[0], t("export.pdf_timeout", seconds=int(TIMEOUT_S))) from exc
     error = done.stderr.strip() or t("export.exit_code", code=done.returncode)
     pdfs = []
     for docx_file in docx_files:
@@ -101,9 +97,7 @@ def _convert_batch(soffice: str, docx_files: Sequence[Path], out_dir: Path) -> l
     return pdfs
 
 
-def convert_to_pdf(
-    docx_files: Sequence[Path], out_dir: Path, jobs: int | None = None
-) -> list[Path]:
+def convert_to_pdf(docx_files: Sequence[Path], out_dir: Path, jobs: int | None = None) -> list[Path]:
     """Convert Word files to PDF with LibreOffice headless, each run with a private profile.
 
     The files are shared out over ``jobs`` LibreOffice runs working at once (one start
@@ -130,9 +124,7 @@ def convert_to_pdf(
     """
     soffice = find_soffice()
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(docx_files)))
-    logger.info(
-        "converting %d Word file(s) to PDF with %s (%d at once)", len(docx_files), soffice, jobs
-    )
+    logger.info("converting %d Word file(s) to PDF with %s (%d at once)", len(docx_files), soffice, jobs)
     if jobs == 1:
         return _convert_batch(soffice, docx_files, out_dir)
     batches = [list(docx_files[k::jobs]) for k in range(jobs)]

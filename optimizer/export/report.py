@@ -160,9 +160,7 @@ def inset_units(shapes: Sequence[Shape], gap_km: float = INSET_GAP_KM) -> set[st
     lon = np.radians([s.lon for s in shapes])
     a = (
         np.sin((lat[:, None] - lat[None, :]) / 2) ** 2
-        + np.cos(lat[:, None])
-        * np.cos(lat[None, :])
-        * np.sin((lon[:, None] - lon[None, :]) / 2) ** 2
+        + np.cos(lat[:, None]) * np.cos(lat[None, :]) * np.sin((lon[:, None] - lon[None, :]) / 2) ** 2
     )
     dist = 2 * 6371.0088 * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
     np.fill_diagonal(dist, np.inf)
@@ -364,9 +362,7 @@ def fill_figure(runs: Sequence[StoredRun]) -> go.Figure:
                 y=uk["fill_rate"] * 100,
                 name=r.run_id,
                 customdata=np.stack([uk["filled"], uk["quota"]], axis=1),
-                hovertemplate=(
-                    "%{x}<br>%{y:.1f} % (%{customdata[0]}/%{customdata[1]})<extra></extra>"
-                ),
+                hovertemplate=("%{x}<br>%{y:.1f} % (%{customdata[0]}/%{customdata[1]})<extra></extra>"),
             )
         )
     fig.update_layout(
@@ -419,8 +415,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[tuple[str, str]]]) -> 
     """An HTML table; each cell is ``(text, css class)``; text is escaped."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(
-        "<tr>" + "".join(f'<td class="{c}">{html.escape(v)}</td>' for v, c in row) + "</tr>"
-        for row in rows
+        "<tr>" + "".join(f'<td class="{c}">{html.escape(v)}</td>' for v, c in row) + "</tr>" for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -456,9 +451,7 @@ def _kpi_section(runs: Sequence[StoredRun], comparison: Comparison | None) -> st
         kind = kpi_kind(str(name))
         cells = [(kpi_label(str(name)), "")]
         cells += [(format_value(row[i], kind, "vi"), "n") for i in ids]
-        cells += [
-            (format_value(row[d], kind, "vi", signed=True), _signed_class(row[d])) for d in deltas
-        ]
+        cells += [(format_value(row[d], kind, "vi", signed=True), _signed_class(row[d])) for d in deltas]
         rows.append(cells)
     return _table(header, rows)
 
@@ -514,9 +507,7 @@ def _unit_delta_section(comparison: Comparison) -> str:
     rows = []
     for rec in changed.to_dict("records"):
         cells = [(str(rec["unit_name"]), ""), (_l(f"report.bloc.{rec['bloc']}"), "")]
-        cells += [
-            (format_value(rec[f"{m}@{i}"], kpi_kind(m), "vi"), "n") for m in metrics for i in ids
-        ]
+        cells += [(format_value(rec[f"{m}@{i}"], kpi_kind(m), "vi"), "n") for m in metrics for i in ids]
         cells += [
             (
                 format_value(rec[f"Δ{m}@{i}"], kpi_kind(m), "vi", signed=True),

@@ -90,9 +90,7 @@ def _page_setup(sheet: Worksheet, annex: Annex, header_rows: tuple[int, int]) ->
     sheet.set_footer(f'&L&"{FONT},Regular"&9{_escape(annex.footer)}')
 
 
-def _frame(
-    sheet: Worksheet, f: _Formats, annex: Annex, number: str, title: str, last_col: int
-) -> int:
+def _frame(sheet: Worksheet, f: _Formats, annex: Annex, number: str, title: str, last_col: int) -> int:
     """Write the Decree 30 frame on top of a sheet; return the next free row."""
     split = 2 if last_col < 8 else 3  # issuer over columns A..split, the motto after it
     lines = annex.issuer_lines

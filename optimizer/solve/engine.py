@@ -30,7 +30,7 @@ from optimizer.solve.baselines import highs_mip
 from optimizer.solve.candidates import Candidates, build_candidates
 from optimizer.solve.exact import OPEN_PART_MAX_ARCS, finish_stage
 from optimizer.solve.flow import FlowInfeasible, FlowModel, open_arcs
-from optimizer.solve.lagrange import Incumbent, Rows, StageReport, StageSearch, stage_value
+from optimizer.solve.lagrange import MAX_ITERATIONS, Incumbent, Rows, StageReport, StageSearch, stage_value
 from optimizer.solve.memory import check_memory
 from optimizer.solve.reasons import unplaced_reasons
 from optimizer.solve.side import choose_to_move, relative_conflicts
@@ -146,6 +146,7 @@ def solve(
     progress: ProgressFn | None = None,
     stop: threading.Event | None = None,
     reference: IntArray | None = None,
+    prove: bool = True,
 ) -> SolveResult:
     """Place everyone: the lexicographic (or weighted) optimum under every hard rule.
 
@@ -161,6 +162,10 @@ def solve(
     reference:
         A base placement (post line per person, -1 unplaced) for a re-plan: enables the
         ``changes`` term, which the objective may then rank or weigh.
+    prove:
+        ``False`` for a quick placement (re-plans, explanations): each stage solves its
+        relaxation and repairs it, with no multiplier search and no MIP; the stages
+        are still reported with the bounds that come for free.
 
     Raises
     ------
@@ -191,7 +196,9 @@ def solve(
         def step(iteration: int, value: int | None, bound: int, conflicts: int, name: str = name) -> None:
             s.emit(name, value, bound, f"#{iteration} conflicts={conflicts}")
 
-        search = StageSearch(model, rows, plan, k, s.checkpoint, step, OPEN_PART_MAX_ARCS)
+        search = StageSearch(
+            model, rows, plan, k, s.checkpoint, step, OPEN_PART_MAX_ARCS, MAX_ITERATIONS if prove else 1
+        )
         t = time.perf_counter()
         try:
             if k > 0:
@@ -214,7 +221,8 @@ def solve(
         if report.value != report.bound:
             s.emit(name, report.value, report.bound, f"open part: {open_arcs(model)} arcs")
         if (
-            report.value != report.bound
+            prove
+            and report.value != report.bound
             and search.incumbent is not None
             and open_arcs(model) <= OPEN_PART_MAX_ARCS
         ):
@@ -234,7 +242,8 @@ def solve(
             report.bound = min(report.value or 0, max(report.bound, math.ceil(finish.bound - 1e-6)))
             s.emit(name, report.value, report.bound, f"exact {finish.status}")
         if (
-            report.value != report.bound
+            prove
+            and report.value != report.bound
             and k + 1 < len(plan)
             and model.fits(model.merge(plan[k], plan[k + 1]))
         ):
@@ -252,7 +261,7 @@ def solve(
         (incumbent is None or not proven_flow)
         and not interrupted
         and s.left() > 1.0
-        and (incumbent is None or len(cand) <= EXACT_FINISH_MAX_PAIRS)
+        and (incumbent is None or (prove and len(cand) <= EXACT_FINISH_MAX_PAIRS))
     ):
         t = time.perf_counter()
         exact = highs_mip(problem, s.left(), cand)

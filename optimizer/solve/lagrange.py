@@ -165,6 +165,8 @@ class StageSearch:
     open_limit:
         Stop as soon as fixing has left at most this many pair arcs free (the exact
         finish takes over from there).
+    max_iterations:
+        Flows solved at most (1: the relaxation and its repair only).
     """
 
     def __init__(
@@ -176,6 +178,7 @@ class StageSearch:
         checkpoint: Callable[[], None],
         step: StepFn,
         open_limit: int | None = None,
+        max_iterations: int = MAX_ITERATIONS,
     ) -> None:
         self.model = model
         self.rows = rows
@@ -185,6 +188,7 @@ class StageSearch:
         self.checkpoint = checkpoint
         self.step = step
         self.open_limit = open_limit
+        self.max_iterations = max_iterations
         base = model.stage_cost(self.terms, self.weights)
         max_arc = int(np.abs(base).max(initial=0))
         # Costs of a few units leave no room for fractional multipliers: scale them up.
@@ -274,7 +278,7 @@ class StageSearch:
                 fixed_gap = value * self.scale - best[0]
                 model.fix(best[1], fixed_gap)
             self.step(iteration, value, bound, conflicts)
-            if (value is not None and bound >= value) or iteration >= MAX_ITERATIONS:
+            if (value is not None and bound >= value) or iteration >= self.max_iterations:
                 break
             if fixed_gap < UNFIXED and self.open_limit is not None and open_arcs(model) <= self.open_limit:
                 break  # small enough for the exact finish: stop moving the multipliers
