@@ -74,6 +74,7 @@ def measure(scenario: str, baselines: list[str], limit: float) -> dict[str, obje
     result = solve(problem)
     wall = time.perf_counter() - t0
     out: dict[str, object] = {
+        "load_average_after_staffplan": __import__("os").getloadavg(),
         "people": problem.num_staff,
         "units": problem.num_units,
         "post_lines": problem.num_posts,
@@ -85,6 +86,7 @@ def measure(scenario: str, baselines: list[str], limit: float) -> dict[str, obje
             "wall_s_including_load": wall,
             "load_s": load_s,
             "timings_s": result.timings,
+            "exact_finish_used": "exact" in result.timings,
             "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "values": result.values,
             "bounds": result.bounds,
