@@ -125,6 +125,4 @@ def build(
         tuple("" for _ in pins),
     )
     r = dataclasses.replace(Rules(road_factor=1.0), **(rules or {}))
-    return Problem(
-        "test", u, p, st, rel, pn, r, objective or Objective(), SolverParams(30.0, workers, 0)
-    )
+    return Problem("test", u, p, st, rel, pn, r, objective or Objective(), SolverParams(30.0, workers, 0))

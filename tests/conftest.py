@@ -28,9 +28,24 @@ def synth_city(folder: Path, party: int, government: int, seed: int = 0, num_uni
     lines = (ROOT / "data" / "hcmc" / "units.csv").read_text(encoding="utf-8").splitlines()
     units.write_text("\n".join(lines[: num_units + 1]) + "\n", encoding="utf-8")
     subprocess.run(
-        [sys.executable, "-m", "optimizer.cli", "synth", "--out", str(data), "--seed", str(seed),
-         "--units", str(units), "--party", str(party), "--government", str(government),
-         "--format", "csv"],
+        [
+            sys.executable,
+            "-m",
+            "optimizer.cli",
+            "synth",
+            "--out",
+            str(data),
+            "--seed",
+            str(seed),
+            "--units",
+            str(units),
+            "--party",
+            str(party),
+            "--government",
+            str(government),
+            "--format",
+            "csv",
+        ],
         check=True,
         cwd=ROOT,
         capture_output=True,

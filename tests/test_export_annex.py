@@ -98,9 +98,7 @@ def test_notes_flag_pins_and_bloc_changes() -> None:
 
 def test_titles_name_categories_and_unit_kinds() -> None:
     annex = build_annex(make_run(), FIELDS)
-    assert annex.placement_title == (
-        "DANH SÁCH BỐ TRÍ CÁN BỘ, CÔNG CHỨC TẠI CÁC XÃ, PHƯỜNG, ĐẶC KHU"
-    )
+    assert annex.placement_title == ("DANH SÁCH BỐ TRÍ CÁN BỘ, CÔNG CHỨC TẠI CÁC XÃ, PHƯỜNG, ĐẶC KHU")
     one = build_annex(make_run(), FIELDS, ["27004"])
     assert one.placement_title.endswith("TẠI XÃ BÌNH CHÁNH")
     assert [g.label for g in one.groups] == ["I. XÃ BÌNH CHÁNH"]
@@ -266,9 +264,7 @@ def test_interrupted_write_leaves_no_file(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_interrupted_export_leaves_no_half_workbook(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_interrupted_export_leaves_no_half_workbook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*args: object) -> None:
         raise RuntimeError("disk full")
 

@@ -78,9 +78,7 @@ def test_rows_equal_the_placements_in_order(annex_docx: Path) -> None:
 def test_groups_frame_and_reference(annex_docx: Path) -> None:
     document = docx.Document(str(annex_docx))
     texts = [p.text for p in document.paragraphs]
-    cell_texts = [
-        p.text for t in document.tables for r in t.rows for c in r.cells for p in c.paragraphs
-    ]
+    cell_texts = [p.text for t in document.tables for r in t.rows for c in r.cells for p in c.paragraphs]
     assert "Phụ lục I" in texts and "Phụ lục II" in texts
     assert "DANH SÁCH BỐ TRÍ CÁN BỘ, CÔNG CHỨC TẠI CÁC XÃ, PHƯỜNG, ĐẶC KHU" in texts
     assert "(Kèm theo Quyết định số 15/QĐ-UBND ngày … tháng … năm … của Ủy ban nhân dân " \

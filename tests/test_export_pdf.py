@@ -107,9 +107,7 @@ def test_one_pdf_per_unit_holds_only_its_people(pdfs: dict[str, list[Path]]) -> 
     assert sorted(leftovers) == sorted(p.name for p in paths)  # no docx, no temp files
 
 
-def test_missing_libreoffice_is_a_clear_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_libreoffice_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(InputError) as err:
         export_annexes(make_run(), "pdf", tmp_path / "out")
@@ -118,9 +116,7 @@ def test_missing_libreoffice_is_a_clear_error(
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def test_a_conversion_that_makes_no_pdf_is_an_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_conversion_that_makes_no_pdf_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     true = shutil.which("true")
     assert true is not None
     monkeypatch.setattr(pdf_annex, "find_soffice", lambda: true)  # exits 0, writes nothing

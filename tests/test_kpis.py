@@ -273,9 +273,13 @@ def test_position_balance_by_hand() -> None:
         "party_secretary",
         "public_service_desk",
     ]
-    assert got.loc[
-        "committee_chair", ["quota", "min", "placed", "shortfall", "shortage"]
-    ].tolist() == [2, 2, 1, 1, 1]
+    assert got.loc["committee_chair", ["quota", "min", "placed", "shortfall", "shortage"]].tolist() == [
+        2,
+        2,
+        1,
+        1,
+        1,
+    ]
     assert got.loc["committee_chair", ["surplus", "net"]].tolist() == [1, 0]
     assert got.loc["office_admin", ["quota", "placed", "shortage", "surplus", "net"]].tolist() == [
         3,
@@ -360,10 +364,7 @@ def test_objective_terms_match_tables_after_reordering() -> None:
         tables.units.iloc[::-1],
     )
     assert objective_terms(shuffled, problem.rules) == objective_terms(tables, problem.rules)
-    assert (
-        compute_kpis(shuffled, problem.rules)["terms"]
-        == compute_kpis(tables, problem.rules)["terms"]
-    )
+    assert compute_kpis(shuffled, problem.rules)["terms"] == compute_kpis(tables, problem.rules)["terms"]
 
 
 def test_woman_leader_needs_a_leadership_post() -> None:

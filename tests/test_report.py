@@ -65,13 +65,9 @@ def write_geojson(path: Path, units: list[tuple[str, str, float, float]]) -> Pat
             }
         else:
             geom = {"type": "Polygon", "coordinates": [square(lon, lat)]}
-        features.append(
-            {"type": "Feature", "properties": {"code": code, "name": name}, "geometry": geom}
-        )
+        features.append({"type": "Feature", "properties": {"code": code, "name": name}, "geometry": geom})
     features.append({"type": "Feature", "properties": {"name": "no code"}, "geometry": None})
-    path.write_text(
-        json.dumps({"type": "FeatureCollection", "features": features}), encoding="utf-8"
-    )
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}), encoding="utf-8")
     return path
 
 
@@ -123,9 +119,7 @@ def test_redacted_report_has_initials_and_birth_years_only(
     assert "Bùi Văn Hải" in build_report([a])
 
 
-def test_map_uses_polygons_points_and_colours(
-    tmp_path: Path, tiny_pair: tuple[StoredRun, StoredRun]
-) -> None:
+def test_map_uses_polygons_points_and_colours(tmp_path: Path, tiny_pair: tuple[StoredRun, StoredRun]) -> None:
     a, _ = tiny_pair
     geo = write_geojson(
         tmp_path / "u.geojson", [("U1", "Phường An", 106.0, 10.0), ("U2", "Xã Bình", 106.0, 10.1)]
@@ -144,8 +138,7 @@ def test_map_uses_polygons_points_and_colours(
     assert set(fills) == {"Phường An", "Xã Bình"}
     assert fills["Phường An"] != fills["Xã Bình"]
     assert all(
-        tr.mode != "markers" or tr.hoverinfo == "skip" or "Đặc khu Cồn" in tr.text[0]
-        for tr in fig.data
+        tr.mode != "markers" or tr.hoverinfo == "skip" or "Đặc khu Cồn" in tr.text[0] for tr in fig.data
     )
     point = next(tr for tr in fig.data if tr.mode == "markers" and tr.hoverinfo != "skip")
     assert point.marker.color[0] == NO_DATA_COLOR  # U3 has no value
@@ -171,9 +164,7 @@ def test_inset_takes_the_far_unit_only() -> None:
 SHIPPED_GEOJSON = Path(__file__).resolve().parents[1] / "data" / "hcmc" / "hcmc_units_2025.geojson"
 
 
-@pytest.mark.skipif(
-    not SHIPPED_GEOJSON.exists(), reason="the project's HCMC GeoJSON is not present"
-)
+@pytest.mark.skipif(not SHIPPED_GEOJSON.exists(), reason="the project's HCMC GeoJSON is not present")
 def test_shipped_hcmc_polygons_put_con_dao_in_the_inset() -> None:
     polygons = load_geojson(SHIPPED_GEOJSON)
     assert len(polygons) == 168
@@ -185,9 +176,7 @@ def test_shipped_hcmc_polygons_put_con_dao_in_the_inset() -> None:
 def _no_units() -> tuple[RunTables, Rules]:
     """Tables with no post line: the map then draws only the GeoJSON polygons."""
     _, tables = tiny_tables()
-    return RunTables(
-        tables.placements.iloc[:0], tables.unplaced.iloc[:0], tables.units.iloc[:0]
-    ), Rules()
+    return RunTables(tables.placements.iloc[:0], tables.unplaced.iloc[:0], tables.units.iloc[:0]), Rules()
 
 
 def test_geojson_comes_from_the_scenario_or_is_reported(tmp_path: Path) -> None:
@@ -212,9 +201,7 @@ def test_map_kpi_choices_match_the_kpis() -> None:
     assert tuple(MAP_KPI_CHOICES) == tuple(MAP_KPIS)
 
 
-def test_show_and_compare_write_html(
-    tmp_path: Path, tiny_pair: tuple[StoredRun, StoredRun]
-) -> None:
+def test_show_and_compare_write_html(tmp_path: Path, tiny_pair: tuple[StoredRun, StoredRun]) -> None:
     a, b = tiny_pair
     store = str(tmp_path / "s.db")
     runner = CliRunner()
@@ -416,9 +403,7 @@ def test_chromium_renders_the_report_offline(tmp_path: Path, listener: Listener)
     # Positive control: the same set-up does reach the listener when a page asks for the
     # network, so silence below means no request, not a deaf listener.
     probe = tmp_path / "probe.html"
-    probe.write_text(
-        '<html><body><img src="http://example.invalid/x.png"></body></html>', encoding="utf-8"
-    )
+    probe.write_text('<html><body><img src="http://example.invalid/x.png"></body></html>', encoding="utf-8")
     chromium(probe.as_uri(), tmp_path, listener.port, "--dump-dom")
     assert "example.invalid" in listener.page_hosts()
     listener.hosts.clear()

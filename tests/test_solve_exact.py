@@ -20,7 +20,7 @@ from optimizer.solve.flow import FlowInfeasible, FlowModel
 from optimizer.solve.lagrange import Rows, StageSearch, stage_value
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances())
 def test_open_part_mip_finds_the_first_stage_optimum(problem: Problem) -> None:
     if problem.objective.weights is not None:
@@ -36,6 +36,11 @@ def test_open_part_mip_finds_the_first_stage_optimum(problem: Problem) -> None:
         return
     finish = finish_stage(model, search.rows, plan, 0, search.incumbent.flow, 30.0)
     exact = highs_mip(problem, time_limit_s=30)
+    if exact.status == "infeasible":
+        # Only hard minimums make the whole model infeasible while the first stage
+        # (shortfall alone) still has placements: they all leave some shortfall.
+        assert problem.rules.min_is_hard and report.bound > 0
+        return
     assert exact.status == "optimal"
     terms, weights = plan[0]
     optimum = stage_value(objective_terms(problem, exact.assignment), terms, weights)

@@ -59,9 +59,7 @@ def instances(draw: st.DrawFn) -> Problem:
             {
                 "origin": origin,
                 "home": units[origin] + draw(st.integers(-8, 8)),
-                "positions": draw(
-                    st.lists(st.sampled_from(POSITIONS), min_size=1, max_size=2, unique=True)
-                ),
+                "positions": draw(st.lists(st.sampled_from(POSITIONS), min_size=1, max_size=2, unique=True)),
                 "bloc": draw(st.sampled_from(["party", "government"])),
                 "island_ok": draw(st.booleans()),
                 "birth": draw(st.sampled_from(["1964-03-01", "1975-05-05", "1990-09-09"])),

@@ -57,9 +57,7 @@ REPO_DIR = TESTS_DIR.parent
 POSITIONS = ("office_admin", "finance", "health", "construction", "committee_chair", "culture")
 
 
-def random_problem(
-    num_staff: int, num_units: int = 12, seed: int = 0, name: str = "random"
-) -> Problem:
+def random_problem(num_staff: int, num_units: int = 12, seed: int = 0, name: str = "random") -> Problem:
     """A random but valid problem around HCMC: a few post lines per unit, random people."""
     rng = np.random.default_rng(seed)
     lat = 10.6 + rng.random(num_units) * 0.5
@@ -104,9 +102,7 @@ def random_problem(
         ("committee_chair",) if c else tuple(dict.fromkeys((non_chair[a], non_chair[b])))
         for c, a, b in zip(is_chair, first, second, strict=True)
     )
-    births = np.datetime64("1965-01-01") + rng.integers(0, 365 * 35, num_staff).astype(
-        "timedelta64[D]"
-    )
+    births = np.datetime64("1965-01-01") + rng.integers(0, 365 * 35, num_staff).astype("timedelta64[D]")
     prefs = tuple(
         tuple(int(x) for x in rng.choice(num_units, 3, replace=False)) if i % 4 == 0 else ()
         for i in range(num_staff)
@@ -166,9 +162,7 @@ def new_run(
     **extra: object,
 ) -> NewRun:
     """A :class:`NewRun` as ``staffplan run`` would build it."""
-    tables = run_tables(
-        problem, assignment, {int(i): "no_post" for i in np.flatnonzero(assignment < 0)}
-    )
+    tables = run_tables(problem, assignment, {int(i): "no_post" for i in np.flatnonzero(assignment < 0)})
     terms = objective_terms(tables, problem.rules)
     stage = StageResult("all", tuple(terms), "optimal", 7, 7, 0.25)
     result = SolveResult(
@@ -336,9 +330,7 @@ def test_store_file_is_private_wal_and_versioned(tmp_path: Path) -> None:
     assert len(RunStore(path).list()) == 1
 
 
-def test_default_path_from_env_and_working_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_default_path_from_env_and_working_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("STAFFPLAN_STORE", raising=False)
     assert RunStore().path == Path("staffplan.db")
@@ -386,9 +378,7 @@ def test_schema_covers_every_table_column(tmp_path: Path) -> None:
 
 def test_save_refuses_tables_with_other_columns(tmp_path: Path) -> None:
     run = tiny_run()
-    tables = RunTables(
-        run.tables.placements.drop(columns=["local"]), run.tables.unplaced, run.tables.units
-    )
+    tables = RunTables(run.tables.placements.drop(columns=["local"]), run.tables.unplaced, run.tables.units)
     broken = dataclasses.replace(run, tables=tables)
     store = RunStore(tmp_path / "s.db")
     with pytest.raises(ValueError, match="placements"):
@@ -424,9 +414,7 @@ def _helper(tmp_path: Path) -> Path:
     return script
 
 
-def _spawn(
-    script: Path, store: Path, num_staff: int, seed: int, barrier: str
-) -> subprocess.Popen[str]:
+def _spawn(script: Path, store: Path, num_staff: int, seed: int, barrier: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO_DIR)}
     return subprocess.Popen(
         [sys.executable, str(script), str(store), str(num_staff), str(seed), barrier],

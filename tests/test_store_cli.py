@@ -94,6 +94,4 @@ def test_kpi_table_has_one_column_per_run_and_deltas(store: RunStore) -> None:
     a, b = (store.get(r.run_id) for r in store.list())
     table = kpi_table({a.run_id: a.kpis, b.run_id: b.kpis})
     assert [c.header for c in table.columns][1:] == [a.run_id, b.run_id, f"Δ {b.run_id}"]
-    assert table.row_count == len(a.kpis) - 6 + sum(
-        len(v) for v in a.kpis.values() if isinstance(v, dict)
-    )
+    assert table.row_count == len(a.kpis) - 6 + sum(len(v) for v in a.kpis.values() if isinstance(v, dict))

@@ -113,9 +113,7 @@ def small_units(island: bool = True) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- determinism
 
 
-def test_same_seed_gives_byte_identical_files(
-    tables: dict[str, pd.DataFrame], tmp_path: Path
-) -> None:
+def test_same_seed_gives_byte_identical_files(tables: dict[str, pd.DataFrame], tmp_path: Path) -> None:
     write_tables(tables, tmp_path / "a", formats=("csv",))
     again = synthesize(
         read_units(HCMC / "units.csv"),
@@ -124,9 +122,7 @@ def test_same_seed_gives_byte_identical_files(
     )
     write_tables(again, tmp_path / "b", formats=("csv",))
     for name in TABLE_COLUMNS:
-        assert (tmp_path / "a" / f"{name}.csv").read_bytes() == (
-            tmp_path / "b" / f"{name}.csv"
-        ).read_bytes()
+        assert (tmp_path / "a" / f"{name}.csv").read_bytes() == (tmp_path / "b" / f"{name}.csv").read_bytes()
 
 
 def test_other_seed_gives_other_tables() -> None:
@@ -272,10 +268,7 @@ def test_surplus_and_shortage_per_position(tables: dict[str, pd.DataFrame]) -> N
 
 
 def test_per_unit_balance_varies(tables: dict[str, pd.DataFrame]) -> None:
-    net = (
-        tables["staff"].groupby("origin_unit").size()
-        - tables["posts"].groupby("unit_id")["max"].sum()
-    )
+    net = tables["staff"].groupby("origin_unit").size() - tables["posts"].groupby("unit_id")["max"].sum()
     assert net.max() >= 15 and net.min() <= -10  # HCMC: from +48 to −29 per unit
 
 
@@ -285,9 +278,7 @@ def test_transition_keeps_everyone(tables: dict[str, pd.DataFrame]) -> None:
     # staff carry no department (a dept_head may head any department), so compare per
     # (unit, bloc, position, category): the quotas equal the people in post
     key = ["unit_id", "bloc", "position", "category"]
-    current = staff.assign(
-        position=staff["positions"].str.split(";").str[0], unit_id=staff["origin_unit"]
-    )
+    current = staff.assign(position=staff["positions"].str.split(";").str[0], unit_id=staff["origin_unit"])
     people = current.groupby(key).size().rename("people")
     quota = transition.groupby(key)["max"].sum()
     both = pd.concat([people, quota], axis=1)
@@ -373,17 +364,11 @@ def test_former_units_map_to_the_origin_unit(tables: dict[str, pd.DataFrame]) ->
     names = tables["units"].set_index("name")["unit_id"]
     allowed: dict[str, set[str]] = {}
     for row in former.itertuples():
-        label = (
-            row.old_name
-            if row.old_district == row.old_name
-            else f"{row.old_name}, {row.old_district}"
-        )
+        label = row.old_name if row.old_district == row.old_name else f"{row.old_name}, {row.old_district}"
         for new in row.new_unit_name.split("; "):
             allowed.setdefault(names[new], set()).add(label)
     staff = tables["staff"]
-    assert all(
-        f in allowed[u] for f, u in zip(staff["former_unit"], staff["origin_unit"], strict=True)
-    )
+    assert all(f in allowed[u] for f, u in zip(staff["former_unit"], staff["origin_unit"], strict=True))
     assert staff["former_unit"].nunique() > 400
 
 
@@ -456,8 +441,7 @@ def test_any_units_table_without_population_or_former_units() -> None:
     # invented former units are named after the origin unit
     names = tables["units"].set_index("unit_id")["name"]
     assert all(
-        f.startswith(names[u] + " ")
-        for f, u in zip(staff["former_unit"], staff["origin_unit"], strict=True)
+        f.startswith(names[u] + " ") for f, u in zip(staff["former_unit"], staff["origin_unit"], strict=True)
     )
     norm = tables["posts_norm2030"]
     gov = norm[(norm["bloc"] == "government") & (norm["department"] != "military_command")]

@@ -59,10 +59,7 @@ class Tiny:
         lon1 = np.radians(self.staff["home_lon"].to_numpy(float))[:, None]
         lat2 = np.radians(self.units["lat"].to_numpy(float))[None, :]
         lon2 = np.radians(self.units["lon"].to_numpy(float))[None, :]
-        a = (
-            np.sin((lat2 - lat1) / 2) ** 2
-            + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
-        )
+        a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
         great_circle = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(a))
         self.dist = great_circle * float(self.rules["road_factor"])  # type: ignore[arg-type]
 
@@ -153,9 +150,7 @@ def evaluate(tiny: Tiny, relax: Relax = Relax()) -> tuple[np.ndarray, np.ndarray
     """Every feasible placement (rows of post-line indices, -1 unplaced) and its terms."""
     combos = np.array(list(itertools.product(*options(tiny, relax))), dtype=np.int64)
     posts, staff, rules = tiny.posts, tiny.staff, tiny.rules
-    unit_of_line = (
-        posts["unit_id"].map({u: k for k, u in enumerate(tiny.units["unit_id"])}).to_numpy()
-    )
+    unit_of_line = posts["unit_id"].map({u: k for k, u in enumerate(tiny.units["unit_id"])}).to_numpy()
     placed = combos >= 0
     safe = np.where(placed, combos, 0)
     unit = np.where(placed, unit_of_line[safe], -1)
@@ -178,9 +173,7 @@ def evaluate(tiny: Tiny, relax: Relax = Relax()) -> tuple[np.ndarray, np.ndarray
     weight = np.where(lead_line, 10, 1)
     shortfall = (np.maximum(0, posts["min"].to_numpy() - filled) * weight).sum(axis=1)
     unplaced = (~placed).sum(axis=1)
-    origin = (
-        staff["origin_unit"].map({u: k for k, u in enumerate(tiny.units["unit_id"])}).to_numpy()
-    )
+    origin = staff["origin_unit"].map({u: k for k, u in enumerate(tiny.units["unit_id"])}).to_numpy()
     moved = placed & (unit != origin)
     bloc_changed = placed & (posts["bloc"].to_numpy()[safe] != staff["bloc"].to_numpy()[None, :])
     penalize = rules["bloc_change"] == "penalize" and not relax.bloc_change
@@ -213,9 +206,7 @@ def readme_optimum() -> tuple[dict[str, int], dict[str, tuple[str, str]]]:
     """The term values and the placement stated in the README's marked tables."""
     text = (TINY / "README.md").read_text(encoding="utf-8")
     terms_block = re.search(r"<!-- optimum-terms -->(.*?)<!-- /optimum-terms -->", text, re.S)
-    place_block = re.search(
-        r"<!-- optimum-placement -->(.*?)<!-- /optimum-placement -->", text, re.S
-    )
+    place_block = re.search(r"<!-- optimum-placement -->(.*?)<!-- /optimum-placement -->", text, re.S)
     assert terms_block and place_block, "README.md lacks the marked optimum tables"
     terms = {}
     for line in terms_block.group(1).splitlines():

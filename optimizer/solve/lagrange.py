@@ -39,6 +39,9 @@ from optimizer.solve.side import choose_to_move, relative_conflicts
 
 #: Subgradient iterations per stage before the stage is left with its gap.
 MAX_ITERATIONS = 40
+#: Iterations the multipliers get before a small open part goes to the exact finish
+#: (they often close the gap alone, faster than the MIP).
+HANDOVER_AFTER = 4
 #: Rounds of the ban-and-solve repair of one flow.
 MAX_REPAIR_ROUNDS = 12
 #: Finest multiplier step: costs are scaled so that ``1 / SCALE`` of a stage unit is
@@ -280,7 +283,12 @@ class StageSearch:
             self.step(iteration, value, bound, conflicts)
             if (value is not None and bound >= value) or iteration >= self.max_iterations:
                 break
-            if fixed_gap < UNFIXED and self.open_limit is not None and open_arcs(model) <= self.open_limit:
+            if (
+                iteration >= HANDOVER_AFTER
+                and fixed_gap < UNFIXED
+                and self.open_limit is not None
+                and open_arcs(model) <= self.open_limit
+            ):
                 break  # small enough for the exact finish: stop moving the multipliers
             lam = self._grow(lam)
             g = rows.activity(sol.flow) - 1
