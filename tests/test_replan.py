@@ -218,6 +218,22 @@ def test_one_departure_changes_only_what_it_must(tmp_path: Path) -> None:
     assert [(c.from_unit, c.to_unit) for c in plan.changes] == [("U0", ""), ("", "U0")]
 
 
+def test_a_proven_replan_reports_every_stage_optimal(tmp_path: Path) -> None:
+    """``prove=True`` runs the multipliers and the exact finish: every stage is proven;
+    the quick default gives the same placement here, checked and recomputed."""
+    p = three_for_two()
+    base = solve(p).assignment
+    changes = read_changes(leave_file(tmp_path, "S0"), p)
+    proven = replan(p, base, changes, prove=True)
+    quick = replan(p, base, changes)
+    assert proven.result.proven
+    assert all(st.status == "optimal" for st in proven.result.stages)
+    assert quick.result.values == proven.result.values
+    assert (
+        quick.result.has_placement and quick.result.assignment.tolist() == proven.result.assignment.tolist()
+    )
+
+
 def test_changes_first_moves_nobody(tmp_path: Path) -> None:
     p = three_for_two()
     base = solve(p).assignment
