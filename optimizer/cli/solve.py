@@ -52,8 +52,9 @@ class _Interrupts:
 def _format_progress(event: Progress) -> str:
     gap = "" if event.gap is None else f" gap {100 * event.gap:.3f}%"
     bound = "" if event.bound is None else f" bound {event.bound}"
+    value = "" if event.objective is None else f" value {event.objective}"
     note = f" {event.note}" if event.note else ""
-    return f"[{event.elapsed_s:7.2f}s] {event.stage}{note}{bound}{gap}"
+    return f"[{event.elapsed_s:7.2f}s] {event.stage}{note}{value}{bound}{gap}"
 
 
 def solve_with_progress(problem: Any, stop: threading.Event) -> Any:
