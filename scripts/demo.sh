@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SP=.venv/bin/staffplan
 OUT=${DEMO_OUT:-demo-out}
-export STAFFPLAN_STORE=${STAFFPLAN_STORE:-$PWD/$OUT/staffplan.db}
+case "$OUT" in /*) ;; *) OUT="$PWD/$OUT" ;; esac  # absolute, for the store path
+export STAFFPLAN_STORE=${STAFFPLAN_STORE:-$OUT/staffplan.db}
 mkdir -p "$OUT"
 
 latest_of() {  # newest run id of a scenario name
