@@ -138,6 +138,10 @@ def finish_stage(
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
     h.setOptionValue("time_limit", max(1.0, float(time_limit_s)))
+    # "Optimal" must mean optimal: the objective is integral, so a gap below 1 closes it
+    # (HiGHS stops at a 0.01 % relative gap by default).
+    h.setOptionValue("mip_rel_gap", 0.0)
+    h.setOptionValue("mip_abs_gap", 1.0 - 1e-6)
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = ncol, r
     lp.col_cost_ = cost[free].astype(float)
