@@ -198,8 +198,6 @@ class FlowSolution:
     reduced: IntArray
     active: np.ndarray
     value: int
-    #: whether every free arc was priced (the flow is optimal over all of them)
-    priced: bool = True
 
 
 class FlowModel:
@@ -302,14 +300,9 @@ class FlowModel:
         keep[pair[order[rank < k]]] = True
         return keep
 
-    def solve(
-        self, cost: IntArray, active: np.ndarray, banned: np.ndarray | None = None, price: bool = True
-    ) -> FlowSolution:
+    def solve(self, cost: IntArray, active: np.ndarray, banned: np.ndarray | None = None) -> FlowSolution:
         """Minimise ``cost`` over the free arcs (less ``banned``), starting from the arcs in
         ``active`` and pricing the others in while any has a negative reduced cost.
-
-        With ``price=False`` the flow is optimal over the ``active`` arcs only (an upper
-        estimate, fast) and only those arcs get a reduced cost.
 
         Raises
         ------
@@ -336,10 +329,7 @@ class FlowModel:
                 cost[idx],
                 free_flow,
             )
-            priced = free_idx if price else idx
-            rc = cost[priced] + pot[self.net.tail[priced]] - pot[self.net.head[priced]]
-            if not price:
-                break
+            rc = cost[free_idx] + pot[self.net.tail[free_idx]] - pot[self.net.head[free_idx]]
             entering = np.flatnonzero(~act & (rc < 0))
             if not len(entering):
                 break
@@ -347,10 +337,10 @@ class FlowModel:
         flow = self.fixed_flow.copy()
         flow[idx] += free_flow
         reduced = np.full(self.num_arcs, UNREACHABLE, dtype=np.int64)
-        reduced[priced] = rc
+        reduced[free_idx] = rc
         used = np.zeros(self.num_arcs, dtype=bool)
         used[idx] = True
-        return FlowSolution(flow, reduced, used, int((cost * flow).sum()), price)
+        return FlowSolution(flow, reduced, used, int((cost * flow).sum()))
 
     def _most_negative(self, arcs: IntArray, rc: IntArray, positions: IntArray) -> IntArray:
         """Of the entering ``arcs`` (at ``positions`` of the free list), each person's
