@@ -7,8 +7,8 @@ it with every relatives row, the equality rows of earlier stages and the earlier
 stages' values as constraints, so its optimum is the stage's optimum over the unpruned
 model, and its dual bound a valid bound when it stops early.
 
-The best placement is not passed to HiGHS as a start: with highspy 1.x a start given
-by ``setSolution`` made HiGHS report an objective below the true optimum (measured on
+The best placement is not passed to HiGHS as a start: with HiGHS 1.16 a start given
+by ``setSolution`` (either form) made it report an objective below the true optimum (on
 the 1/4× city, 972,115 against a proven 1,010,085), so the finish runs unhinted and
 the best placement is kept whenever the MIP does not beat it.
 """
