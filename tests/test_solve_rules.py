@@ -343,3 +343,38 @@ def test_a_stop_keeps_a_placement_that_obeys_every_rule() -> None:
     assert result.assignment.tolist() == [0, -1]
     strict = solve(relaxed(p, require_all_placed=True), stop=stop)
     assert strict.status == "no_solution" and strict.interrupted
+
+
+def test_a_stop_keeps_the_bound_of_the_stage_it_interrupts() -> None:
+    """Stopped after the first multiplier iteration (the repaired placement costs a move
+    the relaxation does not): the placement obeys every rule, nothing is proven, and the
+    interrupted stage still reports the bound its multipliers reached."""
+    import threading
+
+    p = build(
+        [0, 10, 20],
+        [
+            {"unit": 0, "position": "chair", "leadership": True},
+            {"unit": 0, "position": "a"},
+            {"unit": 1, "position": "a"},
+            {"unit": 2, "position": "a"},
+        ],
+        [
+            {"origin": 0, "positions": ["chair"]},
+            {"origin": 0, "positions": ["a"]},
+            {"origin": 1, "positions": ["a"]},
+        ],
+        relations=[(0, 1)],
+    )
+    stop = threading.Event()
+
+    def progress(event: engine.Progress) -> None:
+        if event.note.startswith("#1 "):  # after the first multiplier iteration
+            stop.set()
+
+    result = solve(p, progress=progress, stop=stop)
+    assert result.interrupted and not result.proven and result.status == "feasible"
+    assert check_placement(p, result.assignment) == []
+    first = result.stages[0]
+    assert first.bound is not None and first.value is not None and first.bound < first.value
+    assert all(st.status == "feasible" for st in result.stages)

@@ -215,6 +215,10 @@ def solve(
             if relaxed is None and search.relaxed is not None:
                 relaxed = model.assignment(search.relaxed.flow)
         if interrupted:
+            if search.bound is not None and search.incumbent is not None:
+                # The stage's bound so far still holds: report it (not proven).
+                value = search.value()
+                reports.append(StageReport(*plan[k], value, min(search.bound, value or 0), 0, 0))
             break
         if problem.rules.min_is_hard and k == 0 and report.bound > 0:
             return _failed("infeasible", cand, timings, "hard minimums cannot all be met", s)

@@ -216,6 +216,8 @@ class StageSearch:
         self.relaxed: FlowSolution | None = None
         #: seconds spent repairing
         self.repair_s = 0.0
+        #: best proven bound of the stage so far (survives a stop)
+        self.bound: int | None = None
 
     # -- values --------------------------------------------------------------------------
 
@@ -256,6 +258,7 @@ class StageSearch:
             lagrangian = self._lagrangian(sol, lam)
             if best is None or lagrangian > best[0]:
                 best, stall = (lagrangian, sol, lam.copy()), 0
+                self.bound = self._ceil(lagrangian)
             else:
                 stall += 1
                 if stall >= STALL:
