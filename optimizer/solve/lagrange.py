@@ -66,7 +66,7 @@ RowKey = tuple[int, int, int]
 
 
 class Rows:
-    """The relatives rows met so far, their multipliers and which ones are equalities.
+    """The relatives rows met so far, and which of them later stages keep as equalities.
 
     Row ``(first, second, unit)`` holds ``first``'s arcs into the leadership post lines
     of ``unit`` (all its post lines of ``unit`` under scope ``any``) and ``second``'s arcs
