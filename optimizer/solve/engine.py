@@ -6,8 +6,9 @@ lexicographic stage (or the single weighted stage) is searched by
 priced in by Lagrangian multipliers gives the stage's bound, repaired flows give its
 placements, and the arcs the reduced costs prove are fixed before the next stage.  No
 candidate is pruned beyond the hard rules, so every bound holds for the unpruned
-model.  Small instances that a stage leaves with a gap are finished exactly by the
-MIP.  The independent checker verifies every hard rule and recomputes every term
+model.  A stage left with a gap whose open part is small is finished exactly by a MIP
+(:mod:`~optimizer.solve.exact`); small instances still not proven are solved whole by
+the MIP.  The independent checker verifies every hard rule and recomputes every term
 after every solve.
 """
 
