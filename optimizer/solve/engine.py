@@ -375,7 +375,8 @@ def _term_bounds(
     out: dict[str, int] = {}
     left = bound
     for t, w in zip(terms, weights, strict=True):
-        out[t] = max(0, left // w)
+        # never above the value: the placement itself shows the optimum is no higher
+        out[t] = min(values[t], max(0, left // w))
         if values[t] != out[t]:
             break
         left -= w * values[t]
