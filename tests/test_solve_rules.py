@@ -216,13 +216,10 @@ def test_relatives_any_scope_covers_non_leadership() -> None:
     assert violated(strict, [0, 0], "relatives")
 
 
-def test_multipliers_prove_a_placement_where_relatives_bind(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without any MIP (whole or open part), the Lagrangian bound alone proves every stage: the
-    relaxed flow puts both relatives in unit 0 (moves 0), the bound rises to 1 move and
-    the repaired placement meets it."""
-    monkeypatch.setattr(engine, "EXACT_FINISH_MAX_PAIRS", 0)
-    monkeypatch.setattr(engine, "OPEN_PART_MAX_ARCS", -1)
-    p = build(
+def chair_and_relative() -> Problem:
+    """A chair and their relative both from unit 0, where the relative holds post a;
+    posts a of units 1 and 2 are free: the rule costs exactly one move."""
+    return build(
         [0, 10, 20],
         [
             {"unit": 0, "position": "chair", "leadership": True},
@@ -237,6 +234,15 @@ def test_multipliers_prove_a_placement_where_relatives_bind(monkeypatch: pytest.
         ],
         relations=[(0, 1)],
     )
+
+
+def test_multipliers_prove_a_placement_where_relatives_bind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without any MIP (whole or open part), the Lagrangian bound alone proves every stage: the
+    relaxed flow puts both relatives in unit 0 (moves 0), the bound rises to 1 move and
+    the repaired placement meets it."""
+    monkeypatch.setattr(engine, "EXACT_FINISH_MAX_PAIRS", 0)
+    monkeypatch.setattr(engine, "OPEN_PART_MAX_ARCS", -1)
+    p = chair_and_relative()
     result = solve(p)
     assert "exact" not in result.timings
     assert result.proven and result.status == "optimal"
@@ -351,21 +357,7 @@ def test_a_stop_keeps_the_bound_of_the_stage_it_interrupts() -> None:
     interrupted stage still reports the bound its multipliers reached."""
     import threading
 
-    p = build(
-        [0, 10, 20],
-        [
-            {"unit": 0, "position": "chair", "leadership": True},
-            {"unit": 0, "position": "a"},
-            {"unit": 1, "position": "a"},
-            {"unit": 2, "position": "a"},
-        ],
-        [
-            {"origin": 0, "positions": ["chair"]},
-            {"origin": 0, "positions": ["a"]},
-            {"origin": 1, "positions": ["a"]},
-        ],
-        relations=[(0, 1)],
-    )
+    p = chair_and_relative()
     stop = threading.Event()
 
     def progress(event: engine.Progress) -> None:

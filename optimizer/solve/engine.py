@@ -223,13 +223,14 @@ def solve(
             break
         if problem.rules.min_is_hard and k == 0 and report.bound > 0:
             return _failed("infeasible", cand, timings, "hard minimums cannot all be met", s)
+        open_part = open_arcs(model) if report.value != report.bound else 0
         if report.value != report.bound:
-            s.emit(name, report.value, report.bound, f"open part: {open_arcs(model)} arcs")
+            s.emit(name, report.value, report.bound, f"open part: {open_part} arcs")
         if (
             prove
             and report.value != report.bound
             and search.incumbent is not None
-            and open_arcs(model) <= OPEN_PART_MAX_ARCS
+            and open_part <= OPEN_PART_MAX_ARCS
         ):
             t_exact = time.perf_counter()
             try:
@@ -246,15 +247,12 @@ def solve(
             report.value = search.value()
             report.bound = min(report.value or 0, max(report.bound, math.ceil(finish.bound - 1e-6)))
             s.emit(name, report.value, report.bound, f"exact {finish.status}")
-        if (
-            prove
-            and report.value != report.bound
-            and k + 1 < len(plan)
-            and model.fits(model.merge(plan[k], plan[k + 1]))
-        ):
+        gap_left = prove and report.value != report.bound and k + 1 < len(plan)
+        merged = model.merge(plan[k], plan[k + 1]) if gap_left else None
+        if merged is not None and model.fits(merged):
             # Left with a gap: the next stage's bound would be conditional on a value
             # not proven, so the stage is carried into the next one lexicographically.
-            plan[k : k + 2] = [model.merge(plan[k], plan[k + 1])]
+            plan[k : k + 2] = [merged]
             continue
         report.time_s = time.perf_counter() - t
         reports.append(report)

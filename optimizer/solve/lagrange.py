@@ -197,7 +197,9 @@ class StageSearch:
         # Costs of a few units leave no room for fractional multipliers: scale them up.
         self.scale = 1 if max_arc >= FINE_COST else max(1, min(SCALE, 2**26 // max(1, max_arc)))
         self.cost = base * self.scale
-        later = self._later_costs()
+        #: costs of the later stages: tie-breaks for the first arcs to price in
+        self.later = [model.stage_cost(t, w) for t, w in plan[stage + 1 :]]
+        later = self.later
         degenerate = not base[model.net.kind == PAIR].any()
         #: in a stage blind to who takes which post (shortfall, unplaced), repairs break
         #: ties by the next stage's cost, squeezed into 0..TIE
@@ -243,7 +245,7 @@ class StageSearch:
         model, rows = self.model, self.rows
         self.incumbent = None if incumbent is None else self.candidate(incumbent.flow)
         lam = np.zeros(len(rows), dtype=np.int64)
-        active = model.cheapest([self.cost, *self._later_costs()], 12)
+        active = model.cheapest([self.cost, *self.later], 12)
         best: tuple[int, FlowSolution, IntArray] | None = None
         theta, stall, conflicts, iteration, fewest = 1.0, 0, 0, 0, len(rows) + 10**9
         fixed_gap = UNFIXED
@@ -342,10 +344,6 @@ class StageSearch:
         cand = self.candidate(flow)
         if self.incumbent is None or self.key(cand.values) < self.key(self.incumbent.values):
             self.incumbent = cand
-
-    def _later_costs(self) -> list[IntArray]:
-        """Costs of the later stages: tie-breaks for the first arcs to price in."""
-        return [self.model.stage_cost(t, w) for t, w in self.plan[self.stage + 1 :]]
 
     def _repair(self, sol: FlowSolution, lam: IntArray) -> FlowSolution | None:
         """A conflict-free flow near ``sol``, or ``None``.
