@@ -411,6 +411,8 @@ class FeasibilityModel:
         sub-instance exceeds :data:`MIP_MAX_PAIRS` pairs."""
         import highspy
 
+        from optimizer.solve.baselines import run_highs
+
         p = self.problem
         posts = p.posts
         lo = np.zeros(p.num_posts, dtype=np.int64)
@@ -460,7 +462,6 @@ class FeasibilityModel:
                     rows.append((np.concatenate([ua, ub[lead[ub]]]), 0.0, 1.0))
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
-        h.setOptionValue("threads", 1)
         lp = highspy.HighsLp()
         lp.num_col_, lp.num_row_ = num, len(rows)
         lp.col_cost_ = np.zeros(num)
@@ -479,7 +480,7 @@ class FeasibilityModel:
         lp.a_matrix_.value_ = matrix.data
         lp.integrality_ = [highspy.HighsVarType.kInteger] * num
         h.passModel(lp)
-        h.run()
+        run_highs(h, 1)
         return bool(h.getModelStatus() != highspy.HighsModelStatus.kInfeasible)
 
     # ------------------------------------------------------------------ conflicts

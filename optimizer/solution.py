@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -70,6 +71,13 @@ class SolveResult:
     def has_placement(self) -> bool:
         """True when the result carries a placement (optimal or feasible)."""
         return self.status in ("optimal", "feasible")
+
+    def with_load(self, load_s: float) -> SolveResult:
+        """The result with the time spent loading and validating the input first in its
+        timings (``load``) and counted in ``total``."""
+        timings = {"load": load_s, **self.timings}
+        timings["total"] = load_s + self.timings.get("total", 0.0)
+        return dataclasses.replace(self, timings=timings)
 
     @property
     def num_placed(self) -> int:

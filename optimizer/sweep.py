@@ -419,7 +419,7 @@ def solve_task(task: SolveTask) -> TaskResult:
         problem, warnings = load_problem(scenario)
     except InputError as exc:
         return TaskResult(task, worker, time.perf_counter() - start, issues=tuple(exc.issues))
-    result = solve(problem)
+    result = solve(problem).with_load(time.perf_counter() - start)
     tables = run_tables(problem, result.assignment, result.unplaced_reasons)
     return TaskResult(
         task,

@@ -46,6 +46,9 @@ def test_run_stores_the_run_and_prints_its_id(tmp_path: Path) -> None:
     stored = RunStore(store).get("latest")
     assert stored.run_id in res.output
     assert stored.status == "optimal" and stored.proven
+    timings = stored.meta["timings"]  # loading counts in the total
+    assert {"load", "candidates", "flow", "total"} <= set(timings)
+    assert timings["total"] >= timings["load"] + timings["candidates"] > 0
     placements = pd.read_csv(out / "placements.csv", encoding="utf-8-sig", dtype=str)
     assert list(placements["staff_id"]) == list(stored.tables.placements["staff_id"])
 

@@ -2,20 +2,27 @@
 
 After a stage's multiplier search has fixed what its reduced costs prove, the MIP over
 the open part must find the stage's true optimum: the same first-priority value as
-HiGHS on the whole model, never below the multipliers' bound.
+HiGHS on the whole model, never below the multipliers' bound.  It starts from the best
+placement, and a stop interrupts it without losing that placement.
 """
 
 from __future__ import annotations
 
+import threading
+
+import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from test_solve_properties import instances
+from test_solve_rules import chair_and_relative
 
-from optimizer.check import objective_terms
+from optimizer.check import check_placement, objective_terms
 from optimizer.data import Problem
+from optimizer.solve import engine
 from optimizer.solve.baselines import highs_mip
 from optimizer.solve.candidates import build_candidates
 from optimizer.solve.engine import stage_plan
-from optimizer.solve.exact import finish_stage
+from optimizer.solve.exact import Stage, finish_stage
 from optimizer.solve.flow import FlowInfeasible, FlowModel
 from optimizer.solve.lagrange import Rows, StageSearch, stage_value
 
@@ -50,3 +57,74 @@ def test_open_part_mip_finds_the_first_stage_optimum(problem: Problem) -> None:
     found = model.term_values(finish.flow, terms)
     assert stage_value(found, terms, weights) == optimum
     assert finish.bound == optimum
+
+
+def _one_iteration(problem: Problem) -> tuple[FlowModel, Rows, list[Stage], StageSearch]:
+    """The first stage searched by one flow and its repair only: left with a gap."""
+    model = FlowModel(problem, build_candidates(problem))
+    plan = stage_plan(problem, model)
+    search = StageSearch(model, Rows(model), plan, 0, lambda: None, lambda *_: None, max_iterations=1)
+    search.run(None)
+    return model, search.rows, plan, search
+
+
+def test_the_finish_starts_from_the_best_placement_and_a_stop_keeps_it() -> None:
+    """Stopped at once, HiGHS returns the start it was given (the repaired placement) and
+    proves nothing; left to run, it proves the one-move optimum (here the start itself,
+    which the one flow left unproven)."""
+    problem = chair_and_relative()
+    model, rows, plan, search = _one_iteration(problem)
+    assert search.incumbent is not None
+    start = search.incumbent.flow
+    terms, weights = plan[0]
+    start_value = stage_value(model.term_values(start, terms), terms, weights)
+    asked: list[int] = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return True
+
+    stopped = finish_stage(model, rows, plan, 0, start, 30.0, stop=stop)
+    assert asked  # HiGHS polled the stop
+    assert stopped.status == "feasible"
+    assert stopped.flow is not None and np.array_equal(stopped.flow, start)
+    assert not stopped.bound >= start_value  # no proof from an interrupted finish
+    done = finish_stage(model, rows, plan, 0, start, 30.0)
+    assert done.status == "optimal" and done.flow is not None
+    optimum = stage_value(model.term_values(done.flow, terms), terms, weights)
+    assert search.bound is not None and search.bound < start_value
+    assert optimum <= start_value and done.bound == optimum
+    assert model.term_values(done.flow, terms)["moves"] == 1
+    assert check_placement(problem, model.assignment(done.flow)) == []
+
+
+def test_a_stop_during_the_finish_keeps_a_valid_placement_not_proven(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while HiGHS finishes a stage: the solve returns at once with a placement that
+    obeys every rule, marked interrupted, with the stage's bound still below its value."""
+    monkeypatch.setattr(engine, "MAX_ITERATIONS", 1)  # leave the stage with a gap
+    problem = chair_and_relative()
+    stop = threading.Event()
+
+    def progress(event: engine.Progress) -> None:
+        if event.note.startswith("open part"):  # just before the exact finish
+            stop.set()
+
+    result = engine.solve(problem, progress=progress, stop=stop)
+    assert result.interrupted and not result.proven and result.status == "feasible"
+    assert "exact" in result.timings
+    assert check_placement(problem, result.assignment) == []
+    first = result.stages[0]
+    assert first.bound is not None and first.value is not None and first.bound < first.value
+    proven = engine.solve(problem)  # the same search left to finish is proven by the MIP
+    assert proven.proven and "exact" in proven.timings
+    assert proven.values["moves"] == 1
+
+
+def test_highs_runs_with_any_thread_count_in_one_process() -> None:
+    """HiGHS sizes one thread pool per process: runs asking 1, 2, then 1 threads all solve
+    (without the pool rebuilt, the second run silently did nothing)."""
+    problem = chair_and_relative()
+    for threads in (1, 2, 1):
+        exact = highs_mip(problem, 30.0, threads=threads)
+        assert exact.status == "optimal"
+        assert objective_terms(problem, exact.assignment)["moves"] == 1

@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -159,8 +160,10 @@ def run(
     if is_national(scenario):  # a list of provinces: solved province by province
         click.echo(t("run.national", scenario=str(scenario)), err=True)
         sys.exit(EXIT_BAD_INPUT)
+    started = time.perf_counter()
     sc = apply_cli_solver_options(load_scenario(scenario, overrides), time_limit, workers, seed)
     problem, warnings = load_problem(sc)
+    load_s = time.perf_counter() - started
     if warnings:  # listed in full by `staffplan validate`
         click.echo(t("run.warnings", count=len(warnings), scenario=str(scenario)), err=True)
     store = RunStore(store_path)  # created (0600) when missing
@@ -168,7 +171,7 @@ def run(
 
     try:
         with _Interrupts() as interrupts:
-            result = solve_with_progress(problem, interrupts.stop)
+            result = solve_with_progress(problem, interrupts.stop).with_load(load_s)
     except KeyboardInterrupt:
         click.echo(t("run.aborted"), err=True)
         sys.exit(EXIT_ABORTED)

@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -77,6 +79,30 @@ def native_stdout_silenced() -> Iterator[None]:
         os.close(saved)
 
 
+_HIGHS_LOCK = threading.Lock()
+#: size of HiGHS's thread pool in this process (0: not made yet)
+_highs_pool = [0]
+
+
+def run_highs(h: Any, threads: int) -> None:
+    """Run the HiGHS instance ``h`` with ``threads`` threads.
+
+    HiGHS keeps one thread pool per process, sized by its first run: a later run that
+    sets another ``threads`` fails without a word (model status "not set").  The pool is
+    rebuilt when the size changes, and the runs of one process are serialised so that
+    no pool is rebuilt under a running solve.
+    """
+    import highspy
+
+    threads = max(1, int(threads))
+    with _HIGHS_LOCK:
+        if _highs_pool[0] != threads:
+            highspy.Highs.resetGlobalScheduler(True)
+            _highs_pool[0] = threads
+        h.setOptionValue("threads", threads)
+        h.run()
+
+
 def _term_vectors(problem: Problem, cand: Candidates) -> dict[str, np.ndarray]:
     """Objective coefficient of each term over the columns [pairs | unplaced | shortfall]."""
     n_pairs, n, p = len(cand), problem.num_staff, problem.num_posts
@@ -94,9 +120,19 @@ def _term_vectors(problem: Problem, cand: Candidates) -> dict[str, np.ndarray]:
 
 
 def highs_mip(
-    problem: Problem, time_limit_s: float = 120.0, cand: Candidates | None = None
+    problem: Problem,
+    time_limit_s: float = 120.0,
+    cand: Candidates | None = None,
+    *,
+    threads: int = 1,
+    seed: int = 0,
+    stop: Callable[[], bool] | None = None,
 ) -> BaselineResult:
-    """Solve the full model (relatives included) with HiGHS, lexicographically."""
+    """Solve the full model (relatives included) with HiGHS, lexicographically.
+
+    ``threads`` and ``seed`` go to HiGHS; ``stop()`` returning true interrupts it (the
+    result is then that of an early stop).
+    """
     import highspy
 
     t0 = time.perf_counter()
@@ -145,7 +181,15 @@ def highs_mip(
     with native_stdout_silenced():  # HiGHS prints a banner on construction
         h = highspy.Highs()
     h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)
+    h.setOptionValue("random_seed", int(seed))
+    if stop is not None:
+
+        def interrupt(event: highspy.HighsCallbackEvent) -> None:
+            if stop():
+                event.interrupt()
+
+        h.cbMipInterrupt += interrupt
+        h.cbSimplexInterrupt += interrupt
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = num_cols, r
     lp.col_cost_ = np.zeros(num_cols)
@@ -173,7 +217,7 @@ def highs_mip(
         for term, w in zip(terms, weights, strict=True):
             obj += w * vecs[term]
         h.changeColsCost(num_cols, np.arange(num_cols, dtype=np.int32), obj)
-        h.run()
+        run_highs(h, threads)
         model_status = h.getModelStatus()
         if model_status == highspy.HighsModelStatus.kInfeasible:
             return BaselineResult("highs", np.full(n, -1), "infeasible", time.perf_counter() - t0, {})

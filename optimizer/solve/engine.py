@@ -105,8 +105,11 @@ class _Solver:
     def left(self) -> float:
         return self.deadline - time.perf_counter()
 
+    def stopped(self) -> bool:
+        return (self.stop is not None and self.stop.is_set()) or time.perf_counter() > self.deadline
+
     def checkpoint(self) -> None:
-        if (self.stop is not None and self.stop.is_set()) or time.perf_counter() > self.deadline:
+        if self.stopped():
             raise Interrupted
 
     def emit(self, stage: str, objective: int | None, bound: int | None, note: str = "") -> None:
@@ -233,20 +236,30 @@ def solve(
             and open_part <= OPEN_PART_MAX_ARCS
         ):
             t_exact = time.perf_counter()
-            try:
-                s.checkpoint()
-                finish = finish_stage(model, rows, plan, k, search.incumbent.flow, s.left())
-            except Interrupted:
-                interrupted = True
-                break
-            finally:
-                timings["exact"] = timings.get("exact", 0.0) + time.perf_counter() - t_exact
+            finish = finish_stage(
+                model,
+                rows,
+                plan,
+                k,
+                search.incumbent.flow,
+                s.left(),
+                threads=problem.solver.workers,
+                seed=problem.solver.seed,
+                stop=s.stopped,
+            )
+            timings["exact"] = timings.get("exact", 0.0) + time.perf_counter() - t_exact
             if finish.flow is not None:
                 search.offer(finish.flow)
             incumbent = search.incumbent
             report.value = search.value()
-            report.bound = min(report.value or 0, max(report.bound, math.ceil(finish.bound - 1e-6)))
+            if math.isfinite(finish.bound):
+                report.bound = min(report.value or 0, max(report.bound, math.ceil(finish.bound - 1e-6)))
             s.emit(name, report.value, report.bound, f"exact {finish.status}")
+            if s.stopped():  # HiGHS was interrupted: keep the placement and the bound
+                interrupted = True
+                report.time_s = time.perf_counter() - t
+                reports.append(report)
+                break
         gap_left = prove and report.value != report.bound and k + 1 < len(plan)
         merged = model.merge(plan[k], plan[k + 1]) if gap_left else None
         if merged is not None and model.fits(merged):
@@ -267,7 +280,9 @@ def solve(
         and (incumbent is None or (prove and len(cand) <= EXACT_FINISH_MAX_PAIRS))
     ):
         t = time.perf_counter()
-        exact = highs_mip(problem, s.left(), cand)
+        exact = highs_mip(
+            problem, s.left(), cand, threads=problem.solver.workers, seed=problem.solver.seed, stop=s.stopped
+        )
         timings["exact"] = timings.get("exact", 0.0) + time.perf_counter() - t
         s.emit("exact", None, None, exact.status)
         if exact.status == "infeasible":

@@ -7,24 +7,30 @@ it with every relatives row, the equality rows of earlier stages and the earlier
 stages' values as constraints, so its optimum is the stage's optimum over the unpruned
 model, and its dual bound a valid bound when it stops early.
 
-The best placement is not passed to HiGHS as a start: with HiGHS 1.16 a start given
-by ``setSolution`` (either form) made it report an objective below the true optimum (on
-the 1/4× city, 972,115 against a proven 1,010,085), so the finish runs unhinted and
-the best placement is kept whenever the MIP does not beat it.
+The MIP starts from the best placement (``setSolution``), so it always has an
+incumbent to prune with and never returns worse.  HiGHS presolve is off: with HiGHS
+1.16, presolve together with a start made it report the start's objective wrong (on
+the 1/4× city 972,115 for a start worth 1,010,085, and that value as its dual bound).
+The reported objective is still compared with the one recomputed from the returned
+flow; when they differ, the finish proves nothing.  A ``stop`` callback interrupts
+HiGHS between nodes (Ctrl-C), keeping its best flow and dual bound so far.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from optimizer.data import IntArray
-from optimizer.solve.baselines import native_stdout_silenced
+from optimizer.solve.baselines import native_stdout_silenced, run_highs
 from optimizer.solve.flow import PAIR, UNPLACED, FlowModel, shortfall_constant
 from optimizer.solve.lagrange import Rows
+
+log = logging.getLogger(__name__)
 
 #: The exact finish runs only when at most this many pair arcs are still free.
 OPEN_PART_MAX_ARCS = 500_000
@@ -72,10 +78,22 @@ def relatives_arcs(model: FlowModel) -> Iterator[IntArray]:
 
 
 def finish_stage(
-    model: FlowModel, rows: Rows, plan: list[Stage], k: int, incumbent_flow: IntArray, time_limit_s: float
+    model: FlowModel,
+    rows: Rows,
+    plan: list[Stage],
+    k: int,
+    incumbent_flow: IntArray,
+    time_limit_s: float,
+    *,
+    threads: int = 1,
+    seed: int = 0,
+    stop: Callable[[], bool] | None = None,
 ) -> Finish:
-    """Solve stage ``k`` exactly over the free arcs, the earlier stages held at the
-    values they have in ``incumbent_flow``."""
+    """Solve stage ``k`` exactly over the free arcs, starting from ``incumbent_flow`` (a
+    placement without conflicts), the earlier stages held at the values they have in it.
+
+    ``threads`` and ``seed`` go to HiGHS; ``stop()`` returning true interrupts it.
+    """
     import highspy
 
     net = model.net
@@ -136,7 +154,8 @@ def finish_stage(
     with native_stdout_silenced():
         h = highspy.Highs()
     h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)
+    h.setOptionValue("random_seed", int(seed))
+    h.setOptionValue("presolve", "off")
     h.setOptionValue("time_limit", max(1.0, float(time_limit_s)))
     # "Optimal" must mean optimal: the objective is integral, so a gap below 1 closes it
     # (HiGHS stops at a 0.01 % relative gap by default).
@@ -159,7 +178,19 @@ def finish_stage(
         highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous for i in integer
     ]
     h.passModel(lp)
-    h.run()
+    start = highspy.HighsSolution()
+    start.col_value = incumbent_flow[free].astype(float).tolist()
+    start.value_valid = True
+    h.setSolution(start)
+    if stop is not None:
+
+        def interrupt(event: highspy.HighsCallbackEvent) -> None:
+            if stop():
+                event.interrupt()
+
+        h.cbMipInterrupt += interrupt
+        h.cbSimplexInterrupt += interrupt
+    run_highs(h, threads)
     status = h.getModelStatus()
     info = h.getInfo()
     offset = float((cost * fixed_flow).sum()) + stage_constant(model, plan[k])
@@ -168,5 +199,13 @@ def finish_stage(
         return Finish("no_solution", None, bound)
     flow = fixed_flow.copy()
     flow[free] = np.rint(np.asarray(h.getSolution().col_value)).astype(np.int64)
+    recomputed = float((cost[free] * flow[free]).sum())
+    if abs(recomputed - float(info.objective_function_value)) > 0.5:
+        log.warning(
+            "HiGHS reported objective %s for a flow worth %s: its bound is not used",
+            info.objective_function_value,
+            recomputed,
+        )
+        return Finish("feasible", flow, -np.inf)
     proven = status == highspy.HighsModelStatus.kOptimal
     return Finish("optimal" if proven else "feasible", flow, bound)

@@ -300,9 +300,19 @@ class FlowModel:
         keep[pair[order[rank < k]]] = True
         return keep
 
-    def solve(self, cost: IntArray, active: np.ndarray, banned: np.ndarray | None = None) -> FlowSolution:
+    def solve(
+        self,
+        cost: IntArray,
+        active: np.ndarray,
+        banned: np.ndarray | None = None,
+        guide: IntArray | None = None,
+    ) -> FlowSolution:
         """Minimise ``cost`` over the free arcs (less ``banned``), starting from the arcs in
-        ``active`` and pricing the others in while any has a negative reduced cost.
+        ``active`` and pricing the others in while any has a negative reduced cost.  The
+        people banned from some arcs start with all their other free arcs active (their
+        way out of the banned unit).  When the active arcs admit no flow, the free arcs
+        cheapest in ``guide`` (reduced costs of a nearby solve) join until the active set
+        doubles; without ``guide``, every free arc joins.
 
         Raises
         ------
@@ -312,6 +322,9 @@ class FlowModel:
         free = self.free if banned is None else self.free & ~banned
         free_idx = np.flatnonzero(free)
         act = (active | self.feasible)[free_idx] | (self.net.kind[free_idx] != PAIR)
+        if banned is not None:
+            # the people banned from some arcs start with all their other free arcs
+            act |= np.isin(self.net.tail[free_idx], self.net.tail[np.flatnonzero(banned & self.free)])
         while True:
             idx = free_idx[act]
             try:
@@ -319,7 +332,12 @@ class FlowModel:
             except FlowInfeasible:
                 if act.all():
                     raise
-                act[:] = True
+                if guide is None:
+                    act[:] = True
+                else:
+                    inactive = np.flatnonzero(~act)
+                    k = min(len(inactive), int(act.sum()))
+                    act[inactive[np.argpartition(guide[free_idx[inactive]], k - 1)[:k]]] = True
                 continue
             pot = potentials(
                 self.net.num_nodes,
