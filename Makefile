@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-out
-export STAFFPLAN_STORE ?= $(CURDIR)/$(DEMO_OUT)/staffplan.db
+export STAFFPLAN_STORE ?= $(abspath $(DEMO_OUT))/staffplan.db
 CITY := scenarios/hcmc-2025/generated
 
 .PHONY: setup system demo test lint bench clean

@@ -49,6 +49,9 @@ MAX_ITERATIONS = 40
 HANDOVER_AFTER = 4
 #: Rounds of the ban-and-solve repair of one flow.
 MAX_REPAIR_ROUNDS = 12
+#: Repair rounds solved before the guards join (see ``StageSearch._guards``): the first
+#: ones find the better placements, the guards end the cascades of new conflicts.
+UNGUARDED_ROUNDS = 2
 #: Finest multiplier step: costs are scaled so that ``1 / SCALE`` of a stage unit is
 #: representable (the flow solver needs integer costs).
 SCALE = 64
@@ -376,7 +379,11 @@ class StageSearch:
         One relative of each conflict (the one whose way out is cheapest in reduced
         costs) is banned from the shared unit and the flow solved again, priced over
         every free arc and starting from the arcs of the last one, until no conflict is
-        left.  The next stage's cost, squeezed below one unit, breaks ties.
+        left.  The next stage's cost, squeezed below one unit, breaks ties.  After
+        ``UNGUARDED_ROUNDS`` rounds, each solve also keeps every relative out of the
+        posts that would break the rule next to where the other one is now
+        (:meth:`_guards`), so that it stops trading the conflicts it repairs for new
+        ones; when that leaves no flow, the round is solved again without them.
         """
         t0 = time.perf_counter()
         model = self.model
@@ -386,7 +393,7 @@ class StageSearch:
         banned = np.zeros(model.num_arcs, dtype=bool)
         current = sol
         try:
-            for _ in range(MAX_REPAIR_ROUNDS):
+            for round_ in range(MAX_REPAIR_ROUNDS):
                 assignment = model.assignment(current.flow)
                 conflicts = relative_conflicts(model.problem, assignment)
                 if not conflicts:
@@ -401,9 +408,40 @@ class StageSearch:
                         lambda i, unit, s=current: model.leave_cost(s, i, unit),
                     )
                     banned[model.unit_arcs(person, u)] = True
-                current = model.solve(cost, current.active, banned, current.reduced)
+                if round_ < UNGUARDED_ROUNDS:
+                    current = model.solve(cost, current.active, banned, current.reduced)
+                    continue
+                guarded = banned | self._guards(assignment)
+                try:
+                    current = model.solve(cost, current.active, guarded, current.reduced)
+                except FlowInfeasible:
+                    current = model.solve(cost, current.active, banned, current.reduced)
             return None
         except FlowInfeasible:
             return None
         finally:
             self.repair_s += time.perf_counter() - t0
+
+    def _guards(self, assignment: IntArray) -> np.ndarray:
+        """Arcs that would put a relative against the rule next to the other one where
+        ``assignment`` has them now: under scope ``any`` every arc into the other's unit;
+        under ``leadership`` every arc into it when the other leads there, else its
+        leadership arcs."""
+        model = self.model
+        problem = model.problem
+        guards = np.zeros(model.num_arcs, dtype=bool)
+        scope = problem.rules.relatives_scope
+        if scope == "off":
+            return guards
+        posts = problem.posts
+        rel = problem.relations
+        for a, b in zip(rel.a_idx.tolist(), rel.b_idx.tolist(), strict=True):
+            pa, pb = int(assignment[a]), int(assignment[b])
+            if pa < 0 or pb < 0 or posts.unit_idx[pa] == posts.unit_idx[pb]:
+                continue
+            for mover, post in ((b, pa), (a, pb)):
+                if self.fixed_people[mover]:
+                    continue
+                lead_only = scope == "leadership" and not posts.leadership[post]
+                guards[model.unit_arcs(mover, int(posts.unit_idx[post]), lead_only)] = True
+        return guards
