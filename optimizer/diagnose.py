@@ -411,7 +411,7 @@ class FeasibilityModel:
         sub-instance exceeds :data:`MIP_MAX_PAIRS` pairs."""
         import highspy
 
-        from optimizer.solve.baselines import run_highs
+        from optimizer.solve.baselines import pass_model, run_highs
 
         p = self.problem
         posts = p.posts
@@ -462,24 +462,14 @@ class FeasibilityModel:
                     rows.append((np.concatenate([ua, ub[lead[ub]]]), 0.0, 1.0))
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
-        lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = num, len(rows)
-        lp.col_cost_ = np.zeros(num)
-        lp.col_lower_ = np.zeros(num)
-        lp.col_upper_ = np.ones(num)
-        lp.row_lower_ = np.array([r[1] for r in rows])
-        lp.row_upper_ = np.array([r[2] for r in rows])
         r_idx = (
             np.concatenate([np.full(len(r[0]), k) for k, r in enumerate(rows)]) if rows else np.zeros(0, int)
         )
         c_idx = np.concatenate([r[0] for r in rows]) if rows else np.zeros(0, int)
         matrix = sp.csc_matrix((np.ones(len(r_idx)), (r_idx, c_idx)), shape=(len(rows), num))
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = matrix.indptr
-        lp.a_matrix_.index_ = matrix.indices
-        lp.a_matrix_.value_ = matrix.data
-        lp.integrality_ = [highspy.HighsVarType.kInteger] * num
-        h.passModel(lp)
+        row_lower = np.array([r[1] for r in rows])
+        row_upper = np.array([r[2] for r in rows])
+        pass_model(h, matrix, np.zeros(num), np.ones(num), row_lower, row_upper, np.ones(num, dtype=bool))
         run_highs(h, 1)
         return bool(h.getModelStatus() != highspy.HighsModelStatus.kInfeasible)
 

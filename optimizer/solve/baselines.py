@@ -103,6 +103,55 @@ def run_highs(h: Any, threads: int) -> None:
         h.run()
 
 
+def new_highs(seed: int = 0, stop: Callable[[], bool] | None = None) -> Any:
+    """A silent HiGHS instance with random seed ``seed``; ``stop()`` returning true
+    interrupts its runs (between simplex iterations and MIP nodes)."""
+    import highspy
+
+    with native_stdout_silenced():  # HiGHS prints a banner on construction
+        h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("random_seed", int(seed))
+    if stop is not None:
+
+        def interrupt(event: highspy.HighsCallbackEvent) -> None:
+            if stop():
+                event.interrupt()
+
+        h.cbMipInterrupt += interrupt
+        h.cbSimplexInterrupt += interrupt
+    return h
+
+
+def pass_model(
+    h: Any,
+    a: sp.csc_matrix,
+    cost: np.ndarray,
+    col_upper: np.ndarray,
+    row_lower: np.ndarray,
+    row_upper: np.ndarray,
+    integer: np.ndarray,
+) -> None:
+    """Give ``h`` the model: minimise ``cost · x`` with ``0 ≤ x ≤ col_upper``,
+    ``row_lower ≤ a x ≤ row_upper`` and ``x`` integer where ``integer``."""
+    import highspy
+
+    lp = highspy.HighsLp()
+    lp.num_row_, lp.num_col_ = a.shape
+    lp.col_cost_ = np.asarray(cost, dtype=float)
+    lp.col_lower_ = np.zeros(a.shape[1])
+    lp.col_upper_ = np.asarray(col_upper, dtype=float)
+    lp.row_lower_ = np.asarray(row_lower, dtype=float)
+    lp.row_upper_ = np.asarray(row_upper, dtype=float)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = a.indptr
+    lp.a_matrix_.index_ = a.indices
+    lp.a_matrix_.value_ = a.data
+    kinds = (highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger)
+    lp.integrality_ = [kinds[int(i)] for i in integer]
+    h.passModel(lp)
+
+
 def _term_vectors(problem: Problem, cand: Candidates) -> dict[str, np.ndarray]:
     """Objective coefficient of each term over the columns [pairs | unplaced | shortfall]."""
     n_pairs, n, p = len(cand), problem.num_staff, problem.num_posts
@@ -178,31 +227,9 @@ def highs_mip(
             np.zeros(p) if problem.rules.min_is_hard else problem.posts.min.astype(float),
         ]
     )
-    with native_stdout_silenced():  # HiGHS prints a banner on construction
-        h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("random_seed", int(seed))
-    if stop is not None:
-
-        def interrupt(event: highspy.HighsCallbackEvent) -> None:
-            if stop():
-                event.interrupt()
-
-        h.cbMipInterrupt += interrupt
-        h.cbSimplexInterrupt += interrupt
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = num_cols, r
-    lp.col_cost_ = np.zeros(num_cols)
-    lp.col_lower_ = np.zeros(num_cols)
-    lp.col_upper_ = col_upper
-    lp.row_lower_ = np.concatenate(lower)
-    lp.row_upper_ = np.concatenate(upper)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = a.indptr
-    lp.a_matrix_.index_ = a.indices
-    lp.a_matrix_.value_ = a.data
-    lp.integrality_ = [highspy.HighsVarType.kInteger] * n_pairs + [highspy.HighsVarType.kContinuous] * (n + p)
-    h.passModel(lp)
+    h = new_highs(seed, stop)
+    integer = np.arange(num_cols) < n_pairs
+    pass_model(h, a, np.zeros(num_cols), col_upper, np.concatenate(lower), np.concatenate(upper), integer)
     vecs = _term_vectors(problem, cand)
     stages = _stages(problem)
     status, bounds = "optimal", {}

@@ -19,16 +19,17 @@ HiGHS between nodes (Ctrl-C), keeping its best flow and dual bound so far.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from optimizer.data import IntArray
-from optimizer.solve.baselines import native_stdout_silenced, run_highs
+from optimizer.solve.baselines import new_highs, pass_model, run_highs
 from optimizer.solve.flow import PAIR, UNPLACED, FlowModel, shortfall_constant
 from optimizer.solve.lagrange import Rows
+from optimizer.solve.side import relative_rows
 
 log = logging.getLogger(__name__)
 
@@ -52,29 +53,6 @@ def stage_constant(model: FlowModel, stage: Stage) -> int:
     """What a stage's value adds to its arc costs (the shortfall term's constant)."""
     weights = dict(zip(*stage, strict=True))
     return shortfall_constant(model.problem) * weights.get("shortfall", 0)
-
-
-def relatives_arcs(model: FlowModel) -> Iterator[IntArray]:
-    """Every relatives row over the pair arcs: per pair of relatives and shared unit, the
-    leadership arcs of one with any arc of the other (scope leadership, both ways), or
-    any arcs of both (scope any)."""
-    scope = model.problem.rules.relatives_scope
-    if scope == "off":
-        return
-    lead = model.arc_leadership
-    rel = model.problem.relations
-    for a, b in zip(rel.a_idx.tolist(), rel.b_idx.tolist(), strict=True):
-        arcs_a, arcs_b = model.person_arcs(a), model.person_arcs(b)
-        arcs_a = arcs_a[model.net.kind[arcs_a] == PAIR]
-        arcs_b = arcs_b[model.net.kind[arcs_b] == PAIR]
-        unit_a, unit_b = model.arc_unit[arcs_a], model.arc_unit[arcs_b]
-        for u in np.intersect1d(unit_a, unit_b):
-            pa, pb = arcs_a[unit_a == u], arcs_b[unit_b == u]
-            if scope == "any":
-                yield np.concatenate([pa, pb])
-            else:
-                yield np.concatenate([pa[lead[pa]], pb])
-                yield np.concatenate([pa, pb[lead[pb]]])
 
 
 def finish_stage(
@@ -131,7 +109,7 @@ def finish_stage(
         r += 1
 
     # Every relatives row (candidate index == pair arc index), and the equality rows.
-    for arcs in relatives_arcs(model):
+    for arcs in relative_rows(model.problem, model.cand):
         if model.free[arcs].any():
             add_row(arcs, -np.inf, 1.0 - float(fixed_flow[arcs].sum()))
     for arcs, equal in zip(rows.arcs, rows.equality, strict=True):
@@ -151,45 +129,20 @@ def finish_stage(
         shape=(r, ncol),
     )
     cost = model.stage_cost(*plan[k])
-    with native_stdout_silenced():
-        h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("random_seed", int(seed))
+    h = new_highs(seed, stop)
     h.setOptionValue("presolve", "off")
     h.setOptionValue("time_limit", max(1.0, float(time_limit_s)))
     # "Optimal" must mean optimal: the objective is integral, so a gap below 1 closes it
     # (HiGHS stops at a 0.01 % relative gap by default).
     h.setOptionValue("mip_rel_gap", 0.0)
     h.setOptionValue("mip_abs_gap", 1.0 - 1e-6)
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = ncol, r
-    lp.col_cost_ = cost[free].astype(float)
-    lp.col_lower_ = np.zeros(ncol)
-    lp.col_upper_ = net.cap[free].astype(float)
-    lp.row_lower_ = np.concatenate(lower)
-    lp.row_upper_ = np.concatenate(upper)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = a.indptr
-    lp.a_matrix_.index_ = a.indices
-    lp.a_matrix_.value_ = a.data
     kind = net.kind[free]
     integer = (kind == PAIR) | (kind == UNPLACED)
-    lp.integrality_ = [
-        highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous for i in integer
-    ]
-    h.passModel(lp)
+    pass_model(h, a, cost[free], net.cap[free], np.concatenate(lower), np.concatenate(upper), integer)
     start = highspy.HighsSolution()
     start.col_value = incumbent_flow[free].astype(float).tolist()
     start.value_valid = True
     h.setSolution(start)
-    if stop is not None:
-
-        def interrupt(event: highspy.HighsCallbackEvent) -> None:
-            if stop():
-                event.interrupt()
-
-        h.cbMipInterrupt += interrupt
-        h.cbSimplexInterrupt += interrupt
     run_highs(h, threads)
     status = h.getModelStatus()
     info = h.getInfo()

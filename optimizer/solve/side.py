@@ -66,23 +66,24 @@ def relative_rows(problem: Problem, cand: Candidates) -> list[np.ndarray]:
     scope = problem.rules.relatives_scope
     if scope == "off":
         return []
-    by_pu: dict[tuple[int, int], np.ndarray] = {}
-    key = cand.person * problem.num_units + cand.unit
+    nu = problem.num_units
+    key = cand.person.astype(np.int64) * nu + cand.unit
     order = np.argsort(key, kind="stable")
     ks = key[order]
     rows = []
     lead = problem.posts.leadership[cand.post]
 
-    def pairs(i: int, u: int) -> np.ndarray:
-        if (i, u) not in by_pu:
-            k = i * problem.num_units + u
-            by_pu[(i, u)] = order[np.searchsorted(ks, k, "left") : np.searchsorted(ks, k, "right")]
-        return by_pu[(i, u)]
+    def units(i: int) -> np.ndarray:
+        lo, hi = np.searchsorted(ks, [i * nu, (i + 1) * nu])
+        return np.unique(ks[lo:hi] - i * nu)
 
-    for a, b in zip(problem.relations.a_idx, problem.relations.b_idx, strict=True):
-        units = np.intersect1d(cand.unit[cand.person == a], cand.unit[cand.person == b])
-        for u in units:
-            pa, pb = pairs(int(a), int(u)), pairs(int(b), int(u))
+    def pairs(i: int, u: int) -> np.ndarray:
+        k = i * nu + u
+        return order[np.searchsorted(ks, k, "left") : np.searchsorted(ks, k, "right")]
+
+    for a, b in zip(problem.relations.a_idx.tolist(), problem.relations.b_idx.tolist(), strict=True):
+        for u in np.intersect1d(units(a), units(b)).tolist():
+            pa, pb = pairs(a, u), pairs(b, u)
             if scope == "any":
                 rows.append(np.concatenate([pa, pb]))
             else:
