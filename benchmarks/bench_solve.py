@@ -3,21 +3,26 @@
 Protocol (see benchmarks/README.md): synthetic rosters on the real HCMC units, seed 0:
 1/4× (the first 42 units, 4,000 people), 1× (168 units, 15,997) and 4× (168 units,
 63,988); the transition scenario's rules
-(30 km cap, leadership relatives, lexicographic default objective).  Each instance is
-solved in a fresh subprocess (so peak memory is per instance) by staffplan, then by the
-baselines on the same candidate set with the same time limit.  Writes
-``benchmarks/results/solve.json``.
+(30 km cap, leadership relatives, lexicographic default objective).  On each instance,
+staffplan and then each baseline run in a fresh subprocess (so peak memory is each
+one's own): staffplan with its time limit raised to 900 s, the baselines on the same
+candidate set with the same limit each (``--baseline-limit``).  The parent watches each
+subprocess's resident memory and kills it above ``--memory-cap-gb`` (recorded as
+``killed_memory_cap``), so a baseline that does not fit cannot take the machine down.
+Writes ``benchmarks/results/solve.json``.
 
 Usage::
 
     python benchmarks/bench_solve.py [--scales 0.25,1,4] [--baseline-limit 120]
-        [--baselines greedy,cpsat,highs] [--out benchmarks/results/solve.json]
+        [--baselines greedy,cpsat,highs] [--memory-cap-gb 20]
+        [--out benchmarks/results/solve.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -43,10 +48,27 @@ def make_instance(scale: float, folder: Path) -> Path:
     units.write_text("\n".join(lines[: keep + 1]) + "\n", encoding="utf-8")
     data = folder / f"x{scale:g}"
     subprocess.run(
-        [sys.executable, "-m", "optimizer.cli", "synth", "--out", str(data), "--seed", "0",
-         "--units", str(units), "--party", str(party), "--government", str(government),
-         "--format", "csv"],
-        check=True, cwd=ROOT, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "optimizer.cli",
+            "synth",
+            "--out",
+            str(data),
+            "--seed",
+            "0",
+            "--units",
+            str(units),
+            "--party",
+            str(party),
+            "--government",
+            str(government),
+            "--format",
+            "csv",
+        ],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
     )
     scenario = folder / f"x{scale:g}.toml"
     scenario.write_text(
@@ -59,13 +81,10 @@ def make_instance(scale: float, folder: Path) -> Path:
     return scenario
 
 
-def measure(scenario: str, baselines: list[str], limit: float) -> dict[str, object]:
-    """Run in a subprocess: load, solve, then each baseline; return the figures."""
-    from optimizer.check import check_placement, objective_terms
+def measure_staffplan(scenario: str) -> dict[str, object]:
+    """Load and solve the scenario with staffplan; return the figures."""
     from optimizer.io import load_problem, load_scenario
     from optimizer.solve import solve
-    from optimizer.solve.baselines import greedy, highs_mip, naive_cpsat
-    from optimizer.solve.candidates import build_candidates
 
     t0 = time.perf_counter()
     # staffplan's own time limit is set high so that the figure is the time to finish.
@@ -73,8 +92,8 @@ def measure(scenario: str, baselines: list[str], limit: float) -> dict[str, obje
     load_s = time.perf_counter() - t0
     result = solve(problem).with_load(load_s)
     wall = time.perf_counter() - t0
-    out: dict[str, object] = {
-        "load_average_after_staffplan": __import__("os").getloadavg(),
+    return {
+        "load_average_after_staffplan": os.getloadavg(),
         "people": problem.num_staff,
         "units": problem.num_units,
         "post_lines": problem.num_posts,
@@ -103,27 +122,81 @@ def measure(scenario: str, baselines: list[str], limit: float) -> dict[str, obje
             "candidates": result.candidate_counts,
         },
     }
+
+
+def measure_baseline(scenario: str, name: str, limit: float) -> dict[str, object]:
+    """Load the scenario, build its candidates and run one baseline on them."""
+    from optimizer.check import check_placement, objective_terms
+    from optimizer.io import load_problem, load_scenario
+    from optimizer.solve.baselines import greedy, highs_mip, naive_cpsat
+    from optimizer.solve.candidates import build_candidates
+
+    problem, _ = load_problem(load_scenario(scenario, []))
     cand = build_candidates(problem)
     runners = {
         "greedy": lambda: greedy(problem, cand),
         "cpsat": lambda: naive_cpsat(problem, limit, workers=2, seed=0, cand=cand),
-        "highs": lambda: highs_mip(problem, limit, cand),
+        "highs": lambda: highs_mip(problem, limit, cand, threads=2),
     }
-    for name in baselines:
-        b = runners[name]()
-        values = (
-            objective_terms(problem, b.assignment) if b.status in ("optimal", "feasible") else None
+    b = runners[name]()
+    values = objective_terms(problem, b.assignment) if b.status in ("optimal", "feasible") else None
+    return {
+        "status": b.status,
+        "time_s": b.time_s,
+        "values": values,
+        "bounds": b.bounds,
+        "violations": len(check_placement(problem, b.assignment)) if values else None,
+        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def run_measure(args: list[str], memory_cap_mb: float) -> dict[str, object]:
+    """Run this script with ``--measure`` ``args`` in a fresh process and return its JSON.
+
+    The parent watches the child's resident memory: above ``memory_cap_mb`` the child
+    is killed (so a baseline that does not fit cannot take the machine down) and the
+    figure says so.
+    """
+    import psutil
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--measure", *args], cwd=ROOT, stdout=out, stderr=err, text=True
         )
-        out[name] = {
-            "status": b.status,
-            "time_s": b.time_s,
-            "values": values,
-            "bounds": b.bounds,
-            "violations": len(check_placement(problem, b.assignment)) if values else None,
-            "time_ratio_vs_staffplan": b.time_s / wall,
-            "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        }
-    return out
+        watched = psutil.Process(proc.pid)
+        peak_mb, killed = 0.0, False
+        while proc.poll() is None:
+            try:
+                rss_mb = watched.memory_info().rss / 2**20
+            except psutil.NoSuchProcess:
+                break
+            peak_mb = max(peak_mb, rss_mb)
+            if rss_mb > memory_cap_mb:
+                proc.kill()
+                killed = True
+            time.sleep(0.2)
+        proc.wait()
+        wall = time.perf_counter() - t0
+        out.seek(0)
+        err.seek(0)
+        lines = out.read().strip().splitlines()
+        if killed:
+            return {
+                "status": "killed_memory_cap",
+                "time_s": wall,
+                "peak_memory_mb": peak_mb,
+                "note": f"killed by the benchmark above {memory_cap_mb:.0f} MB resident",
+            }
+        if proc.returncode != 0 or not lines:
+            return {
+                "status": "crashed",
+                "time_s": wall,
+                "peak_memory_mb": peak_mb,
+                "exit_code": proc.returncode,
+                "stderr_tail": err.read()[-2000:],
+            }
+        return dict(json.loads(lines[-1]))
 
 
 def main() -> None:
@@ -131,48 +204,50 @@ def main() -> None:
     parser.add_argument("--scales", default="0.25,1,4")
     parser.add_argument("--baselines", default="greedy,cpsat,highs")
     parser.add_argument("--baseline-limit", type=float, default=120.0)
+    parser.add_argument("--memory-cap-gb", type=float, default=20.0)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "solve.json"))
-    parser.add_argument("--measure", help=argparse.SUPPRESS)
+    parser.add_argument("--measure", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     baselines = [b for b in args.baselines.split(",") if b]
     if args.measure:
-        print(json.dumps(measure(args.measure, baselines, args.baseline_limit)))
+        scenario, runner = args.measure
+        if runner == "staffplan":
+            print(json.dumps(measure_staffplan(scenario)))
+        else:
+            print(json.dumps(measure_baseline(scenario, runner, args.baseline_limit)))
         return
+    cap_mb = args.memory_cap_gb * 1024
+    instances: dict[str, dict[str, object]] = {}
     report: dict[str, object] = {
         "machine": {
-            "cpus": __import__("os").cpu_count(),
+            "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
         "baseline_limit_s": args.baseline_limit,
-        "instances": {},
+        "memory_cap_mb": cap_mb,
+        "instances": instances,
     }
     with tempfile.TemporaryDirectory() as tmp:
         for scale in (float(x) for x in args.scales.split(",")):
-            scenario = make_instance(scale, Path(tmp))
-            print(f"scale {scale:g}: solving…", file=sys.stderr, flush=True)
-            # Above 1× only greedy: naive CP-SAT and HiGHS already took 4.5 and 4.8 GB on
-            # the city and find nothing there; at 4× they would not fit this machine.
-            todo = baselines if scale <= 1 else [b for b in baselines if b == "greedy"]
-            proc = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--measure",
-                    str(scenario),
-                    "--baselines",
-                    ",".join(todo),
-                    "--baseline-limit",
-                    str(args.baseline_limit),
-                ],
-                check=True,
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-            )
-            figures = json.loads(proc.stdout.strip().splitlines()[-1])
-            report["instances"][f"x{scale:g}"] = figures  # type: ignore[index]
-            print(json.dumps(figures["staffplan"], indent=1)[:2000], file=sys.stderr)
+            scenario = str(make_instance(scale, Path(tmp)))
+            print(f"scale {scale:g}: staffplan…", file=sys.stderr, flush=True)
+            figures = run_measure([scenario, "staffplan"], cap_mb)
+            instances[f"x{scale:g}"] = figures
+            print(json.dumps(figures.get("staffplan", figures), indent=1)[:2000], file=sys.stderr)
+            staffplan = figures.get("staffplan")
+            for name in baselines:
+                print(f"scale {scale:g}: {name}…", file=sys.stderr, flush=True)
+                b = run_measure([scenario, name, "--baseline-limit", str(args.baseline_limit)], cap_mb)
+                if isinstance(staffplan, dict):
+                    wall = float(staffplan["wall_s_including_load"])
+                    b["time_ratio_vs_staffplan"] = float(b["time_s"]) / wall  # type: ignore[arg-type]
+                figures[name] = b
+                print(
+                    f"  {name}: {b['status']}, {b['time_s']:.1f} s, {b['peak_memory_mb']:.0f} MB",
+                    file=sys.stderr,
+                    flush=True,
+                )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2), encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)
