@@ -128,3 +128,47 @@ def test_highs_runs_with_any_thread_count_in_one_process() -> None:
         exact = highs_mip(problem, 30.0, threads=threads)
         assert exact.status == "optimal"
         assert objective_terms(problem, exact.assignment)["moves"] == 1
+
+
+class _Misreporting:
+    """A HiGHS instance whose info reports the objective 5 above the solution's."""
+
+    def __init__(self, highs: object) -> None:
+        self._highs = highs
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._highs, name)
+
+    def getInfo(self) -> object:  # HiGHS's own name
+        info = self._highs.getInfo()  # type: ignore[attr-defined]
+        info.objective_function_value += 5
+        return info
+
+
+def test_a_misreported_objective_proves_nothing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When HiGHS's objective differs from the one recomputed from its flow (as HiGHS
+    1.16 did with presolve and a start), the finish keeps the flow but gives no bound,
+    and the solve does not call the stage proven."""
+    import optimizer.solve.exact as exact
+
+    real = exact.new_highs
+    monkeypatch.setattr(exact, "new_highs", lambda *a, **k: _Misreporting(real(*a, **k)))
+    problem = chair_and_relative()
+    model, rows, plan, search = _one_iteration(problem)
+    assert search.incumbent is not None
+    finish = finish_stage(model, rows, plan, 0, search.incumbent.flow, 30.0)
+    assert finish.status == "feasible" and finish.flow is not None
+    assert finish.bound == -np.inf
+    assert "its bound is not used" in caplog.text
+    assert check_placement(problem, model.assignment(finish.flow)) == []
+
+    monkeypatch.setattr(engine, "MAX_ITERATIONS", 1)  # leave the stage to the finish
+    monkeypatch.setattr(engine, "EXACT_FINISH_MAX_PAIRS", 0)  # and no whole-model MIP
+    result = engine.solve(problem)
+    assert "exact" in result.timings
+    assert not result.proven
+    first = result.stages[0]
+    assert first.bound is not None and first.value is not None and first.bound < first.value
+    assert check_placement(problem, result.assignment) == []
