@@ -12,9 +12,10 @@ import threading
 
 import numpy as np
 import pytest
+from builders import build
 from hypothesis import HealthCheck, given, settings
 from test_solve_properties import instances
-from test_solve_rules import chair_and_relative
+from test_solve_rules import chair_and_relative, relaxed
 
 from optimizer.check import check_placement, objective_terms
 from optimizer.data import Problem
@@ -22,7 +23,7 @@ from optimizer.solve import engine
 from optimizer.solve.baselines import highs_mip
 from optimizer.solve.candidates import build_candidates
 from optimizer.solve.engine import stage_plan
-from optimizer.solve.exact import Stage, finish_stage
+from optimizer.solve.exact import Finish, Stage, finish_stage
 from optimizer.solve.flow import FlowInfeasible, FlowModel
 from optimizer.solve.lagrange import Rows, StageSearch, stage_value
 
@@ -172,3 +173,78 @@ def test_a_misreported_objective_proves_nothing(
     first = result.stages[0]
     assert first.bound is not None and first.value is not None and first.bound < first.value
     assert check_placement(problem, result.assignment) == []
+
+
+def triangle_of_relatives() -> Problem:
+    """Three relatives of one another from unit 0, whose post has two seats, and one free
+    seat in each of units 1–3 (scope ``any``): only one may stay, two moves.  The linear
+    relaxation keeps half of each at home (one and a half moves)."""
+    problem = build(
+        [0, 10, 20, 30],
+        [
+            {"unit": 0, "position": "a", "max": 2},
+            {"unit": 1, "position": "a"},
+            {"unit": 2, "position": "a"},
+            {"unit": 3, "position": "a"},
+        ],
+        [{"origin": 0, "positions": ["a"]}] * 3,
+        relations=[(0, 1), (1, 2), (0, 2)],
+    )
+    return relaxed(problem, relatives_scope="any")
+
+
+def _finish_of_moves_stage(problem: Problem) -> tuple[FlowModel, Finish, int]:
+    """Earlier stages searched in full, the moves stage by one flow, then its finish;
+    with the stage's value in the finish's placement."""
+    model = FlowModel(problem, build_candidates(problem))
+    plan = stage_plan(problem, model)
+    rows = Rows(model)
+    incumbent = None
+    k = next(i for i, (terms, _) in enumerate(plan) if "moves" in terms)
+    for i in range(k + 1):
+        search = StageSearch(
+            model, rows, plan, i, lambda: None, lambda *_: None, max_iterations=1 if i == k else 40
+        )
+        search.run(incumbent)
+        incumbent = search.incumbent
+    assert incumbent is not None
+    finish = finish_stage(model, rows, plan, k, incumbent.flow, 30.0)
+    assert finish.flow is not None
+    return model, finish, stage_value(model.term_values(finish.flow, plan[k][0]), *plan[k])
+
+
+def test_a_fractional_relaxation_goes_on_to_the_mip() -> None:
+    problem = triangle_of_relatives()
+    model, finish, value = _finish_of_moves_stage(problem)
+    assert finish.status == "optimal"
+    assert model.term_values(finish.flow, ("moves",))["moves"] == 2  # type: ignore[arg-type]
+    assert finish.bound == value
+    assert finish.lp_bound < value  # the relaxation was fractional: the MIP proved it
+    assert check_placement(problem, model.assignment(finish.flow)) == []  # type: ignore[arg-type]
+
+
+def test_an_integral_relaxation_proves_the_stage_and_fixes_arcs() -> None:
+    """The chair's relative: the relaxation of the open part is integral, so it alone
+    proves the one-move optimum, and its reduced costs fix the arcs no optimum uses."""
+    problem = chair_and_relative()
+    model, finish, value = _finish_of_moves_stage(problem)
+    assert finish.status == "optimal" and finish.lp_bound == finish.bound == value
+    assert finish.reduced is not None and finish.flow is not None
+    free_before = int(model.free.sum())
+    engine._fix_by_relaxation(model, finish.reduced, finish.flow, value - finish.lp_bound)
+    assert int(model.free.sum()) < free_before
+    # every optimum of the stage survives: the flow found keeps all its arcs
+    assert (model.free | (finish.flow == model.fixed_flow)).all()
+
+
+def test_reduced_costs_that_disagree_with_the_placement_fix_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    problem = chair_and_relative()
+    model, finish, _ = _finish_of_moves_stage(problem)
+    assert finish.reduced is not None and finish.flow is not None
+    wrong = finish.reduced.copy()
+    used = np.flatnonzero(model.free & (finish.flow > 0))
+    wrong[used[0]] = 1e9  # "no placement as good uses this arc", but the best one does
+    free_before = model.free.copy()
+    engine._fix_by_relaxation(model, wrong, finish.flow, 0.0)
+    assert np.array_equal(model.free, free_before)
+    assert "no arc fixed" in caplog.text

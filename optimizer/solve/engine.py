@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 #: Below this many candidate pairs, a solve that a stage left with a gap is finished by
 #: the exact MIP (relatives included) in the time left.
 EXACT_FINISH_MAX_PAIRS = 50_000
+#: Relative margin on the reduced costs of the exact finish's relaxation before they fix
+#: an arc (they come from floating-point simplex).
+RELAXATION_MARGIN = 1e-6
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,26 @@ class _Solver:
     def emit(self, stage: str, objective: int | None, bound: int | None, note: str = "") -> None:
         if self.progress is not None:
             self.progress(Progress(stage, objective, bound, self.elapsed(), note))
+
+
+def _fix_by_relaxation(model: FlowModel, reduced: np.ndarray, flow: IntArray, gap: float) -> None:
+    """Fix the arcs that the exact finish's linear relaxation proves: every placement as
+    good as ``flow`` (the stage's best, ``gap`` above the relaxation's value) keeps them.
+
+    The relaxation's reduced costs are floating point: a margin covers HiGHS's
+    tolerances, and when ``flow`` itself disagrees with the fixing (it would only by a
+    numerical error) nothing is fixed.
+    """
+    margin = RELAXATION_MARGIN * (
+        1.0 + abs(gap) + float(np.abs(reduced[np.isfinite(reduced)]).max(initial=0))
+    )
+    limit = gap + margin
+    zero = model.free & (reduced > limit)
+    full = model.free & (reduced < -limit)
+    if (flow[zero] > 0).any() or (flow[full] < model.net.cap[full]).any():
+        log.warning("the relaxation's reduced costs disagree with the best placement: no arc fixed")
+        return
+    model.fix_reduced(reduced, flow, limit)
 
 
 def _fallback_feasible(problem: Problem, assignment: IntArray) -> IntArray:
@@ -252,6 +275,8 @@ def solve(
                 search.offer(finish.flow)
             incumbent = search.incumbent
             report.value = search.value()
+            if incumbent is not None and report.value is not None and finish.reduced is not None:
+                _fix_by_relaxation(model, finish.reduced, incumbent.flow, report.value - finish.lp_bound)
             if math.isfinite(finish.bound):
                 report.bound = min(report.value or 0, max(report.bound, math.ceil(finish.bound - 1e-6)))
             s.emit(name, report.value, report.bound, f"exact {finish.status}")

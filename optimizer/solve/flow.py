@@ -373,8 +373,13 @@ class FlowModel:
         """Fix every free arc whose reduced cost in ``sol`` exceeds ``gap`` in magnitude:
         by complementary slackness it keeps its flow (0, or its capacity when negative)
         in every flow within ``gap`` of the optimum ``sol``."""
-        reduced = sol.reduced
-        self.feasible = sol.flow > 0
+        self.fix_reduced(sol.reduced, sol.flow, gap)
+
+    def fix_reduced(self, reduced: np.ndarray, flow: IntArray, gap: float) -> None:
+        """Fix every free arc whose reduced cost in ``reduced`` (from any optimal dual
+        solution of a relaxation whose value is ``gap`` below the placements kept)
+        exceeds ``gap`` in magnitude; ``flow`` is a placement the fixing keeps."""
+        self.feasible = flow > 0
         zero = self.free & (reduced > gap)
         full = self.free & (reduced < -gap)
         self.free[zero] = False
