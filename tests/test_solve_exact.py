@@ -15,7 +15,7 @@ import pytest
 from builders import build
 from hypothesis import HealthCheck, given, settings
 from test_solve_properties import instances
-from test_solve_rules import chair_and_relative, relaxed
+from test_solve_rules import chair_and_relative, no_relaxation, relaxed
 
 from optimizer.check import check_placement, objective_terms
 from optimizer.data import Problem
@@ -23,7 +23,7 @@ from optimizer.solve import engine
 from optimizer.solve.baselines import highs_mip
 from optimizer.solve.candidates import build_candidates
 from optimizer.solve.engine import stage_plan
-from optimizer.solve.exact import Finish, Stage, finish_stage
+from optimizer.solve.exact import Finish, Stage, finish_stage, relax_stage
 from optimizer.solve.flow import FlowInfeasible, FlowModel
 from optimizer.solve.lagrange import Rows, StageSearch, stage_value
 
@@ -103,6 +103,7 @@ def test_a_stop_during_the_finish_keeps_a_valid_placement_not_proven(monkeypatch
     """Ctrl-C while HiGHS finishes a stage: the solve returns at once with a placement that
     obeys every rule, marked interrupted, with the stage's bound still below its value."""
     monkeypatch.setattr(engine, "MAX_ITERATIONS", 1)  # leave the stage with a gap
+    monkeypatch.setattr(engine, "relax_stage", no_relaxation)
     problem = chair_and_relative()
     stop = threading.Event()
 
@@ -166,6 +167,7 @@ def test_a_misreported_objective_proves_nothing(
     assert check_placement(problem, model.assignment(finish.flow)) == []
 
     monkeypatch.setattr(engine, "MAX_ITERATIONS", 1)  # leave the stage to the finish
+    monkeypatch.setattr(engine, "relax_stage", no_relaxation)
     monkeypatch.setattr(engine, "EXACT_FINISH_MAX_PAIRS", 0)  # and no whole-model MIP
     result = engine.solve(problem)
     assert "exact" in result.timings
@@ -231,7 +233,7 @@ def test_an_integral_relaxation_proves_the_stage_and_fixes_arcs() -> None:
     assert finish.status == "optimal" and finish.lp_bound == finish.bound == value
     assert finish.reduced is not None and finish.flow is not None
     free_before = int(model.free.sum())
-    engine._fix_by_relaxation(model, finish.reduced, finish.flow, value - finish.lp_bound)
+    model.fix_relaxed(finish.reduced, finish.flow, value - finish.lp_bound)
     assert int(model.free.sum()) < free_before
     # every optimum of the stage survives: the flow found keeps all its arcs
     assert (model.free | (finish.flow == model.fixed_flow)).all()
@@ -245,6 +247,69 @@ def test_reduced_costs_that_disagree_with_the_placement_fix_nothing(caplog: pyte
     used = np.flatnonzero(model.free & (finish.flow > 0))
     wrong[used[0]] = 1e9  # "no placement as good uses this arc", but the best one does
     free_before = model.free.copy()
-    engine._fix_by_relaxation(model, wrong, finish.flow, 0.0)
+    model.fix_relaxed(wrong, finish.flow, 0.0)
     assert np.array_equal(model.free, free_before)
     assert "no arc fixed" in caplog.text
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances())
+def test_the_relaxation_prices_every_free_arc_and_bounds_the_stage(problem: Problem) -> None:
+    """The stage's relaxation, started from the best placement's arcs alone, reaches the
+    same bound as one given every arc; that bound is below the first stage's optimum
+    (HiGHS on the whole model), and an integral relaxation is a valid placement at it."""
+    if problem.objective.weights is not None or problem.rules.min_is_hard:
+        return
+    model = FlowModel(problem, build_candidates(problem))
+    plan = stage_plan(problem, model)
+    rows = Rows(model)
+    search = StageSearch(model, rows, plan, 0, lambda: None, lambda *_: None, max_iterations=1)
+    try:
+        search.run(None)
+    except FlowInfeasible:
+        return
+    if search.incumbent is None:
+        return
+    start = search.incumbent.flow
+    none = np.zeros(model.num_arcs, dtype=bool)
+    every = np.ones(model.num_arcs, dtype=bool)
+    priced = relax_stage(model, rows, plan, 0, start, none, 30.0)
+    whole = relax_stage(model, rows, plan, 0, start, every, 30.0)
+    assert priced is not None and whole is not None
+    assert priced.bound == pytest.approx(whole.bound, abs=1e-6)
+    exact = highs_mip(problem, time_limit_s=30)
+    assert exact.status == "optimal"
+    terms, weights = plan[0]
+    optimum = stage_value(objective_terms(problem, exact.assignment), terms, weights)
+    assert priced.bound <= optimum + 1e-6
+    if priced.flow is not None:
+        assert check_placement(problem, model.assignment(priced.flow)) == []
+        assert stage_value(model.term_values(priced.flow, terms), terms, weights) == pytest.approx(
+            priced.bound
+        )
+
+
+def test_a_fractional_relaxation_leaves_the_proof_to_the_finish() -> None:
+    """The triangle of relatives: the relaxation gives no placement and a bound below
+    the optimum; the solve still proves two moves (the exact finish's MIP)."""
+    problem = triangle_of_relatives()
+    model = FlowModel(problem, build_candidates(problem))
+    plan = stage_plan(problem, model)
+    rows = Rows(model)
+    incumbent = None
+    k = next(i for i, (terms, _) in enumerate(plan) if "moves" in terms)
+    for i in range(k):
+        search = StageSearch(model, rows, plan, i, lambda: None, lambda *_: None)
+        search.run(incumbent)
+        incumbent = search.incumbent
+    search = StageSearch(model, rows, plan, k, lambda: None, lambda *_: None, max_iterations=1)
+    search.run(incumbent)
+    assert search.incumbent is not None
+    everything = np.ones(model.num_arcs, dtype=bool)
+    relaxation = relax_stage(model, rows, plan, k, search.incumbent.flow, everything, 30.0)
+    assert relaxation is not None and relaxation.flow is None
+    optimum = stage_value(model.term_values(search.incumbent.flow, plan[k][0]), *plan[k])
+    assert relaxation.bound < optimum
+    result = engine.solve(problem)
+    assert result.proven and result.values["moves"] == 2
+    assert check_placement(problem, result.assignment) == []

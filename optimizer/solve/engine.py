@@ -14,6 +14,7 @@ after every solve.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import resource
@@ -29,7 +30,7 @@ from optimizer.data import CHANGES, TERMS, IntArray, Problem
 from optimizer.solution import SolveResult, StageResult, Status
 from optimizer.solve.baselines import highs_mip
 from optimizer.solve.candidates import Candidates, build_candidates
-from optimizer.solve.exact import OPEN_PART_MAX_ARCS, finish_stage
+from optimizer.solve.exact import OPEN_PART_MAX_ARCS, finish_stage, relax_stage
 from optimizer.solve.flow import FlowInfeasible, FlowModel, open_arcs
 from optimizer.solve.lagrange import MAX_ITERATIONS, Incumbent, Rows, StageReport, StageSearch, stage_value
 from optimizer.solve.memory import check_memory
@@ -41,9 +42,6 @@ log = logging.getLogger(__name__)
 #: Below this many candidate pairs, a solve that a stage left with a gap is finished by
 #: the exact MIP (relatives included) in the time left.
 EXACT_FINISH_MAX_PAIRS = 50_000
-#: Relative margin on the reduced costs of the exact finish's relaxation before they fix
-#: an arc (they come from floating-point simplex).
-RELAXATION_MARGIN = 1e-6
 
 
 @dataclass(frozen=True)
@@ -118,26 +116,6 @@ class _Solver:
     def emit(self, stage: str, objective: int | None, bound: int | None, note: str = "") -> None:
         if self.progress is not None:
             self.progress(Progress(stage, objective, bound, self.elapsed(), note))
-
-
-def _fix_by_relaxation(model: FlowModel, reduced: np.ndarray, flow: IntArray, gap: float) -> None:
-    """Fix the arcs that the exact finish's linear relaxation proves: every placement as
-    good as ``flow`` (the stage's best, ``gap`` above the relaxation's value) keeps them.
-
-    The relaxation's reduced costs are floating point: a margin covers HiGHS's
-    tolerances, and when ``flow`` itself disagrees with the fixing (it would only by a
-    numerical error) nothing is fixed.
-    """
-    margin = RELAXATION_MARGIN * (
-        1.0 + abs(gap) + float(np.abs(reduced[np.isfinite(reduced)]).max(initial=0))
-    )
-    limit = gap + margin
-    zero = model.free & (reduced > limit)
-    full = model.free & (reduced < -limit)
-    if (flow[zero] > 0).any() or (flow[full] < model.net.cap[full]).any():
-        log.warning("the relaxation's reduced costs disagree with the best placement: no arc fixed")
-        return
-    model.fix_reduced(reduced, flow, limit)
 
 
 def _fallback_feasible(problem: Problem, assignment: IntArray) -> IntArray:
@@ -223,8 +201,27 @@ def solve(
         def step(iteration: int, value: int | None, bound: int, conflicts: int, name: str = name) -> None:
             s.emit(name, value, bound, f"#{iteration} conflicts={conflicts}")
 
+        relax = functools.partial(
+            relax_stage,
+            model,
+            rows,
+            plan,
+            k,
+            time_limit_s=s.left(),
+            threads=problem.solver.workers,
+            seed=problem.solver.seed,
+            stop=s.stopped,
+        )
         search = StageSearch(
-            model, rows, plan, k, s.checkpoint, step, OPEN_PART_MAX_ARCS, MAX_ITERATIONS if prove else 1
+            model,
+            rows,
+            plan,
+            k,
+            s.checkpoint,
+            step,
+            OPEN_PART_MAX_ARCS,
+            MAX_ITERATIONS if prove else 1,
+            relax if prove else None,
         )
         t = time.perf_counter()
         try:
@@ -236,8 +233,10 @@ def solve(
         except FlowInfeasible as exc:  # only the first flow can be infeasible
             return _failed("infeasible", cand, timings, str(exc), s)
         finally:
-            timings["flow"] += time.perf_counter() - t - search.repair_s
+            timings["flow"] += time.perf_counter() - t - search.repair_s - search.relax_s
             timings["repair"] += search.repair_s
+            if search.relax_s:
+                timings["exact"] = timings.get("exact", 0.0) + search.relax_s
             incumbent = search.incumbent
             if relaxed is None and search.relaxed is not None:
                 relaxed = model.assignment(search.relaxed.flow)
@@ -276,7 +275,7 @@ def solve(
             incumbent = search.incumbent
             report.value = search.value()
             if incumbent is not None and report.value is not None and finish.reduced is not None:
-                _fix_by_relaxation(model, finish.reduced, incumbent.flow, report.value - finish.lp_bound)
+                model.fix_relaxed(finish.reduced, incumbent.flow, report.value - finish.lp_bound)
             if math.isfinite(finish.bound):
                 report.bound = min(report.value or 0, max(report.bound, math.ceil(finish.bound - 1e-6)))
             s.emit(name, report.value, report.bound, f"exact {finish.status}")

@@ -25,6 +25,7 @@ dual bound so far.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ import scipy.sparse as sp
 
 from optimizer.data import IntArray
 from optimizer.solve.baselines import new_highs, pass_model, run_highs
-from optimizer.solve.flow import PAIR, UNPLACED, FlowModel, shortfall_constant
+from optimizer.solve.flow import PAIR, UNPLACED, FlowModel, Relaxation, shortfall_constant
 from optimizer.solve.lagrange import Rows
 from optimizer.solve.side import relative_rows
 
@@ -44,6 +45,12 @@ log = logging.getLogger(__name__)
 OPEN_PART_MAX_ARCS = 500_000
 #: Largest distance from an integer at which a relaxation's value counts as integral.
 INTEGRAL_TOLERANCE = 1e-6
+#: Reduced cost (relative to the largest arc cost) below which a free arc joins the
+#: relaxation's columns.
+PRICING_TOLERANCE = 1e-9
+#: Pricing rounds of a relaxation, and arcs joining per round at most.
+MAX_PRICING_ROUNDS = 50
+MAX_ENTERING = 200_000
 
 Stage = tuple[tuple[str, ...], tuple[int, ...]]
 
@@ -68,32 +75,51 @@ def stage_constant(model: FlowModel, stage: Stage) -> int:
     return shortfall_constant(model.problem) * weights.get("shortfall", 0)
 
 
-def finish_stage(
-    model: FlowModel,
-    rows: Rows,
-    plan: list[Stage],
-    k: int,
-    incumbent_flow: IntArray,
-    time_limit_s: float,
-    *,
-    threads: int = 1,
-    seed: int = 0,
-    stop: Callable[[], bool] | None = None,
-) -> Finish:
-    """Solve stage ``k`` exactly over the free arcs, starting from ``incumbent_flow`` (a
-    placement without conflicts), the earlier stages held at the values they have in it:
-    the linear relaxation first, the MIP when it is fractional.
+@dataclass(frozen=True)
+class StageProgram:
+    """Stage ``k`` as a linear program over every free arc: flow conservation, every
+    relatives row, the equality rows and the earlier stages held at their values.
 
-    ``threads`` and ``seed`` go to HiGHS; ``stop()`` returning true interrupts it.
+    Column ``j`` is arc ``free[j]``; the other arcs keep ``held``.
     """
-    import highspy
 
+    a: sp.csc_matrix
+    lower: np.ndarray
+    upper: np.ndarray
+    free: IntArray
+    cost: IntArray  # per free arc
+    cap: IntArray  # per free arc
+    integer: np.ndarray  # per free arc: pair and unplaced arcs
+    held: IntArray  # every arc
+    offset: float  # the stage value of the held arcs and the constant
+
+    def safe_bound(self, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """A lower bound on the stage from any row duals ``y``, and the reduced cost of
+        every free arc under them.
+
+        The duals are first given the signs their rows allow, then for every ``x`` in the
+        program ``cost·x = rc·x + y·(A x) ≥ Σ min(0, rc)·cap + Σ y·(the row's bound)``:
+        the bound holds whatever the floating-point quality of ``y``.
+        """
+        y = np.where(np.isinf(self.lower), np.minimum(y, 0.0), y)
+        y = np.where(np.isinf(self.upper), np.maximum(y, 0.0), y)
+        rc = self.cost - self.a.T @ y
+        side = np.where(y > 0, self.lower, self.upper)
+        rows = float((y[y != 0] * side[y != 0]).sum())
+        return rows + float((np.minimum(rc, 0.0) * self.cap).sum()) + self.offset, rc
+
+
+def stage_program(
+    model: FlowModel, rows: Rows, plan: list[Stage], k: int, incumbent_flow: IntArray
+) -> StageProgram:
+    """Build :class:`StageProgram` for stage ``k``, the earlier stages held at their
+    values in ``incumbent_flow``."""
     net = model.net
     free = np.flatnonzero(model.free)
     ncol = len(free)
     col = np.full(model.num_arcs, -1, dtype=np.int64)
     col[free] = np.arange(ncol)
-    fixed_flow = np.where(model.free, 0, model.fixed_flow)
+    held = np.where(model.free, 0, model.fixed_flow)
 
     entries_r: list[IntArray] = []
     entries_c: list[IntArray] = []
@@ -125,10 +151,10 @@ def finish_stage(
     # Every relatives row (candidate index == pair arc index), and the equality rows.
     for arcs in relative_rows(model.problem, model.cand):
         if model.free[arcs].any():
-            add_row(arcs, -np.inf, 1.0 - float(fixed_flow[arcs].sum()))
+            add_row(arcs, -np.inf, 1.0 - float(held[arcs].sum()))
     for arcs, equal in zip(rows.arcs, rows.equality, strict=True):
         if equal and model.free[arcs].any():
-            rest = 1.0 - float(fixed_flow[arcs].sum())
+            rest = 1.0 - float(held[arcs].sum())
             add_row(arcs, rest, rest)
     # Earlier stages keep their values.
     for stage in plan[:k]:
@@ -143,9 +169,111 @@ def finish_stage(
         shape=(r, ncol),
     )
     cost = model.stage_cost(*plan[k])
-    offset = float((cost * fixed_flow).sum()) + stage_constant(model, plan[k])
     kind = net.kind[free]
-    integer = (kind == PAIR) | (kind == UNPLACED)
+    return StageProgram(
+        a,
+        np.concatenate(lower),
+        np.concatenate(upper),
+        free,
+        cost[free],
+        net.cap[free],
+        (kind == PAIR) | (kind == UNPLACED),
+        held,
+        float((cost * held).sum()) + stage_constant(model, plan[k]),
+    )
+
+
+def relax_stage(
+    model: FlowModel,
+    rows: Rows,
+    plan: list[Stage],
+    k: int,
+    incumbent_flow: IntArray,
+    active: np.ndarray,
+    time_limit_s: float,
+    *,
+    threads: int = 1,
+    seed: int = 0,
+    stop: Callable[[], bool] | None = None,
+) -> Relaxation | None:
+    """Solve stage ``k``'s linear relaxation over every free arc by column generation:
+    simplex over the arcs in ``active`` (and those of ``incumbent_flow``), then the free
+    arcs whose reduced cost is negative join, warm-started, until none is.  ``None`` when
+    HiGHS does not end optimal (time limit, stop) or the pricing does not converge."""
+    import highspy
+
+    t0 = time.perf_counter()
+    prog = stage_program(model, rows, plan, k, incumbent_flow)
+    net = model.net
+    incol = active[prog.free] | (incumbent_flow[prog.free] > 0) | (net.kind[prog.free] != PAIR)
+    cols = np.flatnonzero(incol)
+    h = new_highs(seed, stop)
+    h.setOptionValue("presolve", "off")
+    pass_model(
+        h, prog.a[:, cols], prog.cost[cols], prog.cap[cols], prog.lower, prog.upper, np.zeros(len(cols))
+    )
+    tol = PRICING_TOLERANCE * (1.0 + float(np.abs(prog.cost).max(initial=0)))
+    for _ in range(MAX_PRICING_ROUNDS):
+        h.setOptionValue("time_limit", max(1.0, float(time_limit_s) - (time.perf_counter() - t0)))
+        run_highs(h, threads)
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        solution = h.getSolution()
+        bound, rc = prog.safe_bound(np.asarray(solution.row_dual))
+        entering = np.flatnonzero(~incol & (rc < -tol))
+        if len(entering) == 0:
+            break
+        if len(entering) > MAX_ENTERING:
+            entering = entering[np.argpartition(rc[entering], MAX_ENTERING)[:MAX_ENTERING]]
+        sub = prog.a[:, entering].tocsc()
+        h.addCols(
+            len(entering),
+            prog.cost[entering].astype(float),
+            np.zeros(len(entering)),
+            prog.cap[entering].astype(float),
+            sub.nnz,
+            sub.indptr[:-1].astype(np.int32),
+            sub.indices.astype(np.int32),
+            sub.data,
+        )
+        incol[entering] = True
+        cols = np.concatenate([cols, entering])
+    else:
+        return None
+    reduced = np.full(model.num_arcs, np.inf)
+    reduced[prog.free] = rc
+    x = np.zeros(len(prog.free))
+    x[cols] = np.asarray(solution.col_value)
+    flow = None
+    if np.all(np.abs(x[prog.integer] - np.rint(x[prog.integer])) <= INTEGRAL_TOLERANCE):
+        flow = prog.held.copy()
+        flow[prog.free] = np.rint(x).astype(np.int64)
+    return Relaxation(bound, reduced, flow)
+
+
+def finish_stage(
+    model: FlowModel,
+    rows: Rows,
+    plan: list[Stage],
+    k: int,
+    incumbent_flow: IntArray,
+    time_limit_s: float,
+    *,
+    threads: int = 1,
+    seed: int = 0,
+    stop: Callable[[], bool] | None = None,
+) -> Finish:
+    """Solve stage ``k`` exactly over the free arcs, starting from ``incumbent_flow`` (a
+    placement without conflicts), the earlier stages held at the values they have in it:
+    the linear relaxation first, the MIP when it is fractional.
+
+    ``threads`` and ``seed`` go to HiGHS; ``stop()`` returning true interrupts it.
+    """
+    import highspy
+
+    prog = stage_program(model, rows, plan, k, incumbent_flow)
+    free, integer, offset, fixed_flow = prog.free, prog.integer, prog.offset, prog.held
+    cost = model.stage_cost(*plan[k])
     h = new_highs(seed, stop)
     h.setOptionValue("presolve", "off")
     t0 = time.perf_counter()
@@ -153,22 +281,22 @@ def finish_stage(
     # The linear relaxation first: on these open parts it is usually integral, and
     # simplex solves it several times faster than HiGHS's MIP root; its reduced costs
     # fix arcs for the next stages.
-    pass_model(
-        h, a, cost[free], net.cap[free], np.concatenate(lower), np.concatenate(upper), np.zeros_like(integer)
-    )
+    pass_model(h, prog.a, prog.cost, prog.cap, prog.lower, prog.upper, np.zeros_like(integer))
     run_highs(h, threads)
     reduced: np.ndarray | None = None
     lp_bound = -np.inf
     if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
         solution = h.getSolution()
+        lp_bound, rc = prog.safe_bound(np.asarray(solution.row_dual))
         reduced = np.full(model.num_arcs, np.inf)
-        reduced[free] = np.asarray(solution.col_dual)
-        lp_bound = float(h.getInfo().objective_function_value) + offset
+        reduced[free] = rc
         x = np.asarray(solution.col_value)
         if np.all(np.abs(x[integer] - np.rint(x[integer])) <= INTEGRAL_TOLERANCE):
             flow = fixed_flow.copy()
             flow[free] = np.rint(x).astype(np.int64)
-            return _checked(cost, free, flow, lp_bound - offset, offset, proven=True, reduced=reduced)
+            reported = float(h.getInfo().objective_function_value)
+            proven = math.ceil(lp_bound - 1e-6) >= round(reported + offset)
+            return _checked(cost, free, flow, reported, offset, proven, reduced, lp_bound, lp_bound)
     if stop is not None and stop():
         return Finish("feasible", incumbent_flow.copy(), -np.inf)
 

@@ -18,6 +18,7 @@ optimum of the earlier stages.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +38,11 @@ STAGE_COST = 2**20
 ENTER_PER_PERSON = 10
 #: Reduced cost standing for "this arc cannot change any more".
 UNREACHABLE = 2**60
+#: Relative margin on a linear relaxation's reduced costs before they fix an arc (they
+#: come from floating-point simplex).
+RELAXATION_MARGIN = 1e-6
+
+log = logging.getLogger(__name__)
 
 
 class FlowInfeasible(Exception):
@@ -198,6 +204,17 @@ class FlowSolution:
     reduced: IntArray
     active: np.ndarray
     value: int
+
+
+@dataclass(frozen=True)
+class Relaxation:
+    """A stage's linear relaxation over every free arc: a proven lower bound (stage
+    units), the reduced cost of every arc under its duals (``inf`` where not free), and
+    the optimal flow when the relaxation is integral."""
+
+    bound: float
+    reduced: np.ndarray
+    flow: IntArray | None
 
 
 class FlowModel:
@@ -374,6 +391,24 @@ class FlowModel:
         by complementary slackness it keeps its flow (0, or its capacity when negative)
         in every flow within ``gap`` of the optimum ``sol``."""
         self.fix_reduced(sol.reduced, sol.flow, gap)
+
+    def fix_relaxed(self, reduced: np.ndarray, flow: IntArray, gap: float) -> None:
+        """Fix the arcs that a linear relaxation proves: ``reduced`` are its reduced costs,
+        ``flow`` a placement ``gap`` above its bound; every placement as good as ``flow``
+        keeps the arcs whose reduced cost exceeds ``gap`` in magnitude.
+
+        The reduced costs are floating point: a margin covers rounding, and when ``flow``
+        itself disagrees with the fixing (it would only by a numerical error) nothing is
+        fixed.
+        """
+        largest = float(np.abs(reduced[np.isfinite(reduced)]).max(initial=0))
+        limit = gap + RELAXATION_MARGIN * (1.0 + abs(gap) + largest)
+        zero = self.free & (reduced > limit)
+        full = self.free & (reduced < -limit)
+        if (flow[zero] > 0).any() or (flow[full] < self.net.cap[full]).any():
+            log.warning("the relaxation's reduced costs disagree with the best placement: no arc fixed")
+            return
+        self.fix_reduced(reduced, flow, limit)
 
     def fix_reduced(self, reduced: np.ndarray, flow: IntArray, gap: float) -> None:
         """Fix every free arc whose reduced cost in ``reduced`` (from any optimal dual

@@ -32,6 +32,7 @@ carry changes how fast a stage closes, never what it proves.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +40,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.data import IntArray
-from optimizer.solve.flow import PAIR, FlowInfeasible, FlowModel, FlowSolution, open_arcs, shortfall_constant
+from optimizer.solve.flow import (
+    PAIR,
+    FlowInfeasible,
+    FlowModel,
+    FlowSolution,
+    Relaxation,
+    open_arcs,
+    shortfall_constant,
+)
 from optimizer.solve.side import choose_to_move, relative_conflicts
 
 #: Subgradient iterations per stage before the stage is left with its gap.
@@ -174,6 +183,7 @@ def stage_value(values: dict[str, int], terms: tuple[str, ...], weights: tuple[i
 
 
 StepFn = Callable[[int, int | None, int, int], None]
+RelaxFn = Callable[[IntArray, np.ndarray], Relaxation | None]
 
 
 class StageSearch:
@@ -194,6 +204,10 @@ class StageSearch:
         finish takes over from there).
     max_iterations:
         Flows solved at most (1: the relaxation and its repair only).
+    relax:
+        ``relax(incumbent flow, active arcs)``: the stage's linear relaxation over every
+        free arc (:func:`~optimizer.solve.exact.relax_stage` bound to this stage), or
+        ``None``.  Called once, after the first flow, when that flow leaves a gap.
     """
 
     def __init__(
@@ -206,6 +220,7 @@ class StageSearch:
         step: StepFn,
         open_limit: int | None = None,
         max_iterations: int = MAX_ITERATIONS,
+        relax: RelaxFn | None = None,
     ) -> None:
         self.model = model
         self.rows = rows
@@ -216,6 +231,7 @@ class StageSearch:
         self.step = step
         self.open_limit = open_limit
         self.max_iterations = max_iterations
+        self.relax = relax
         base = model.stage_cost(self.terms, self.weights)
         max_arc = int(np.abs(base).max(initial=0))
         # Costs of a few units leave no room for fractional multipliers: scale them up.
@@ -243,8 +259,9 @@ class StageSearch:
         self.incumbent: Incumbent | None = None
         #: the flow at ``λ = 0``, the relaxation
         self.relaxed: FlowSolution | None = None
-        #: seconds spent repairing
+        #: seconds spent repairing, and solving the linear relaxation
         self.repair_s = 0.0
+        self.relax_s = 0.0
         #: best proven bound of the stage so far (survives a stop)
         self.bound: int | None = None
 
@@ -272,6 +289,7 @@ class StageSearch:
         model, rows = self.model, self.rows
         self.incumbent = None if incumbent is None else self.candidate(incumbent.flow)
         lam = rows.start(self.unit)
+        relaxed_bound = -UNFIXED
         active = model.cheapest([self.cost, *self.later], 12)
         best: tuple[int, FlowSolution, IntArray] | None = None
         theta, stall, conflicts, iteration, fewest = 1.0, 0, 0, 0, len(rows) + 10**9
@@ -312,6 +330,23 @@ class StageSearch:
                 # as the incumbent keeps these arcs, so later solves are smaller.
                 fixed_gap = value * self.scale - best[0]
                 model.fix(best[1], fixed_gap)
+            if self.relax is not None and self.incumbent is not None and value is not None and bound < value:
+                # The stage's linear relaxation over every free arc, once: on the city
+                # it is integral, its bound proves the optimum it finds, and its reduced
+                # costs fix far more than the multipliers' do.
+                t0 = time.perf_counter()
+                relaxation, self.relax = self.relax(self.incumbent.flow, sol.active), None
+                self.relax_s += time.perf_counter() - t0
+                if relaxation is not None:
+                    if relaxation.flow is not None:
+                        self.offer(relaxation.flow)
+                    value = self.value()
+                    assert value is not None and self.incumbent is not None
+                    relaxed_bound = max(relaxed_bound, math.ceil(relaxation.bound - 1e-6))
+                    bound = max(bound, relaxed_bound)
+                    self.bound = max(self.bound or bound, bound)
+                    model.fix_relaxed(relaxation.reduced, self.incumbent.flow, value - relaxation.bound)
+                    fixed_gap = min(fixed_gap, value * self.scale - best[0])
             self.step(iteration, value, bound, conflicts)
             if (value is not None and bound >= value) or iteration >= self.max_iterations:
                 break
@@ -339,7 +374,7 @@ class StageSearch:
                 model.fix(best_solution, gap)
             rows.equality |= self._grow(best_lam) > gap
         rows.carry(best_lam, self.unit)
-        bound = self._ceil(best_scaled)
+        bound = max(self._ceil(best_scaled), relaxed_bound)
         return StageReport(
             self.terms,
             self.weights,
