@@ -4,7 +4,9 @@
 lexicographic stage (or the single weighted stage) is searched by
 :class:`~optimizer.solve.lagrange.StageSearch`: the flow model with the relatives rule
 priced in by Lagrangian multipliers gives the stage's bound, repaired flows give its
-placements, and the arcs the reduced costs prove are fixed before the next stage.  No
+placements, the stage's linear relaxation (solved once, by column generation from the
+first flow) proves it when integral, and the arcs the reduced costs prove are fixed
+before the next stage.  No
 candidate is pruned beyond the hard rules, so every bound holds for the unpruned
 model.  A stage left with a gap whose open part is small is finished exactly by a MIP
 (:mod:`~optimizer.solve.exact`); small instances still not proven are solved whole by

@@ -28,6 +28,14 @@ The multipliers are carried forward: a stage starts from the best multipliers of
 one before, rescaled by the ratio of the two stages' typical arc costs (the rows that
 bound one stage usually bind the next).  Any multipliers give a valid bound, so the
 carry changes how fast a stage closes, never what it proves.
+
+When the first flow leaves a gap, the stage's linear relaxation over every free arc is
+solved once (:func:`~optimizer.solve.exact.relax_stage`: every relatives row, the
+earlier stages held at their values, column generation from the first flow's arcs).
+Its bound is at least the best Lagrangian bound (whose rows it holds and more); when it
+is integral it is a placement at that bound, which proves the stage at once, and its
+reduced costs fix the arcs no placement as good as the best one can use.  The
+multipliers then go on only when the relaxation leaves a gap.
 """
 
 from __future__ import annotations
@@ -264,6 +272,8 @@ class StageSearch:
         self.relax_s = 0.0
         #: best proven bound of the stage so far (survives a stop)
         self.bound: int | None = None
+        #: the bound of the stage's linear relaxation, once solved
+        self.relaxed_bound = -UNFIXED
 
     # -- values --------------------------------------------------------------------------
 
@@ -289,7 +299,6 @@ class StageSearch:
         model, rows = self.model, self.rows
         self.incumbent = None if incumbent is None else self.candidate(incumbent.flow)
         lam = rows.start(self.unit)
-        relaxed_bound = -UNFIXED
         active = model.cheapest([self.cost, *self.later], 12)
         best: tuple[int, FlowSolution, IntArray] | None = None
         theta, stall, conflicts, iteration, fewest = 1.0, 0, 0, 0, len(rows) + 10**9
@@ -313,40 +322,26 @@ class StageSearch:
             violated = rows.violated(model.assignment(sol.flow))
             conflicts = len(violated)
             lam = self._grow(lam)
+            self._relax_once(sol, self._ceil(best[0]))
             found: FlowSolution | None = sol
             if violated:
                 self.checkpoint()  # a stop before the first repair keeps the relaxed flow
                 # Repairs cost solves: every other iteration, and for every flow with as
-                # few conflicts as any so far.
+                # few conflicts as any so far; none once the relaxation proved the stage.
                 found = None
-                if self.incumbent is None or conflicts <= fewest or iteration % REPAIR_EVERY == 0:
+                due = self.incumbent is None or conflicts <= fewest or iteration % REPAIR_EVERY == 0
+                if due and not self._proven(best[0]):
                     found = self._repair(sol, lam)
                 fewest = min(fewest, conflicts)
             if found is not None:
                 self.offer(found.flow)
-            value, bound = self.value(), self._ceil(best[0])
+            self._relax_once(sol, self._ceil(best[0]))  # a first stage's first placement
+            value, bound = self.value(), max(self._ceil(best[0]), self.relaxed_bound)
             if value is not None and value * self.scale - best[0] < fixed_gap:
                 # Reduced-cost fixing as the gap closes: every placement at least as good
                 # as the incumbent keeps these arcs, so later solves are smaller.
                 fixed_gap = value * self.scale - best[0]
                 model.fix(best[1], fixed_gap)
-            if self.relax is not None and self.incumbent is not None and value is not None and bound < value:
-                # The stage's linear relaxation over every free arc, once: on the city
-                # it is integral, its bound proves the optimum it finds, and its reduced
-                # costs fix far more than the multipliers' do.
-                t0 = time.perf_counter()
-                relaxation, self.relax = self.relax(self.incumbent.flow, sol.active), None
-                self.relax_s += time.perf_counter() - t0
-                if relaxation is not None:
-                    if relaxation.flow is not None:
-                        self.offer(relaxation.flow)
-                    value = self.value()
-                    assert value is not None and self.incumbent is not None
-                    relaxed_bound = max(relaxed_bound, math.ceil(relaxation.bound - 1e-6))
-                    bound = max(bound, relaxed_bound)
-                    self.bound = max(self.bound or bound, bound)
-                    model.fix_relaxed(relaxation.reduced, self.incumbent.flow, value - relaxation.bound)
-                    fixed_gap = min(fixed_gap, value * self.scale - best[0])
             self.step(iteration, value, bound, conflicts)
             if (value is not None and bound >= value) or iteration >= self.max_iterations:
                 break
@@ -374,7 +369,7 @@ class StageSearch:
                 model.fix(best_solution, gap)
             rows.equality |= self._grow(best_lam) > gap
         rows.carry(best_lam, self.unit)
-        bound = max(self._ceil(best_scaled), relaxed_bound)
+        bound = max(self._ceil(best_scaled), self.relaxed_bound)
         return StageReport(
             self.terms,
             self.weights,
@@ -383,6 +378,32 @@ class StageSearch:
             iteration,
             conflicts,
         )
+
+    def _proven(self, best_scaled: int) -> bool:
+        """Whether the best placement meets the best bound (multipliers or relaxation)."""
+        value = self.value()
+        return value is not None and max(self._ceil(best_scaled), self.relaxed_bound) >= value
+
+    def _relax_once(self, sol: FlowSolution, lagrangian_bound: int) -> None:
+        """The stage's linear relaxation over every free arc, once, when there is a best
+        placement above ``lagrangian_bound``: an integral relaxation is a placement at its
+        own bound (it proves the stage), the bound rises to it, and its reduced costs fix
+        far more arcs than the multipliers' do."""
+        value = self.value()
+        if self.relax is None or self.incumbent is None or value is None or value <= lagrangian_bound:
+            return
+        t0 = time.perf_counter()
+        relaxation, self.relax = self.relax(self.incumbent.flow, sol.active), None
+        self.relax_s += time.perf_counter() - t0
+        if relaxation is None:
+            return
+        if relaxation.flow is not None:
+            self.offer(relaxation.flow)
+        value = self.value()
+        assert value is not None and self.incumbent is not None
+        self.relaxed_bound = max(self.relaxed_bound, math.ceil(relaxation.bound - 1e-6))
+        self.bound = max(self.bound if self.bound is not None else self.relaxed_bound, self.relaxed_bound)
+        self.model.fix_relaxed(relaxation.reduced, self.incumbent.flow, value - relaxation.bound)
 
     def _lagrangian(self, sol: FlowSolution, lam: IntArray) -> int:
         """``L(λ)`` in scaled units for the flow ``sol`` solved at ``lam``."""
