@@ -256,7 +256,8 @@ BROWSER_SERVICE_HOSTS = frozenset(
 class Listener:
     """A TCP listener on localhost, given to Chromium as its only proxy: it records the
     host of every request it receives (``CONNECT host:443`` or ``GET http://host/…``) and
-    answers none."""
+    answers none; a connection that sends no request line carries no host and is only
+    counted."""
 
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -265,6 +266,8 @@ class Listener:
         self.sock.settimeout(0.1)
         self.port = self.sock.getsockname()[1]
         self.hosts: list[str] = []
+        #: connections closed without a request line (Chromium's spare connections)
+        self.silent = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -281,7 +284,12 @@ class Listener:
             except OSError:
                 line = ""
             conn.close()
-            target = line.split(" ")[1] if line.count(" ") >= 2 else "?"
+            if line.count(" ") < 2:
+                # Chromium opens spare connections to its proxy ahead of need and may close
+                # them without a word: no request line, no host, nothing sent anywhere.
+                self.silent += 1
+                continue
+            target = line.split(" ")[1]
             self.hosts.append(target.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0])
 
     def page_hosts(self) -> set[str]:
