@@ -249,9 +249,7 @@ def relax_stage(
         entering = np.flatnonzero(~incol & (rc < -tol))
         if len(entering) == 0:
             break
-        if flow is not None and math.ceil(bound - 1e-6) >= round(
-            float(prog.cost @ flow[prog.free]) + prog.offset
-        ):
+        if flow is not None and math.ceil(bound - 1e-6) >= round(prog.value(flow)):
             break  # the arcs still pricing in cannot lower the bound below this placement
         if len(entering) > MAX_ENTERING:
             entering = entering[np.argpartition(rc[entering], MAX_ENTERING)[:MAX_ENTERING]]
@@ -301,8 +299,7 @@ def finish_stage(
     import highspy
 
     prog = stage_program(model, rows, plan, k, incumbent_flow)
-    free, integer, offset, fixed_flow = prog.free, prog.integer, prog.offset, prog.held
-    cost = model.stage_cost(*plan[k])
+    free, integer, offset = prog.free, prog.integer, prog.offset
     h = new_highs(seed, stop)
     h.setOptionValue("presolve", "off")
     t0 = time.perf_counter()
@@ -323,7 +320,7 @@ def finish_stage(
         if flow is not None:
             reported = float(h.getInfo().objective_function_value)
             proven = math.ceil(lp_bound - 1e-6) >= round(reported + offset)
-            return _checked(cost, free, flow, reported, offset, proven, reduced, lp_bound, lp_bound)
+            return _checked(prog, flow, reported, proven, reduced, lp_bound, lp_bound)
     if stop is not None and stop():
         return Finish("feasible", incumbent_flow.copy(), -np.inf)
 
@@ -344,38 +341,28 @@ def finish_stage(
     bound = max(float(info.mip_dual_bound) + offset, lp_bound)
     if status == highspy.HighsModelStatus.kInfeasible or info.primal_solution_status != 2:
         return Finish("no_solution", None, bound, reduced, lp_bound)
-    flow = fixed_flow.copy()
+    flow = prog.held.copy()
     flow[free] = np.rint(np.asarray(h.getSolution().col_value)).astype(np.int64)
     proven = status == highspy.HighsModelStatus.kOptimal
-    return _checked(
-        cost, free, flow, float(info.objective_function_value), offset, proven, reduced, bound, lp_bound
-    )
+    return _checked(prog, flow, float(info.objective_function_value), proven, reduced, bound, lp_bound)
 
 
 def _checked(
-    cost: IntArray,
-    free: IntArray,
+    prog: StageProgram,
     flow: IntArray,
     reported: float,
-    offset: float,
     proven: bool,
     reduced: np.ndarray | None,
-    bound: float | None = None,
-    lp_bound: float | None = None,
+    bound: float,
+    lp_bound: float,
 ) -> Finish:
-    """The finish of ``flow``, once HiGHS's ``reported`` objective matches the one
-    recomputed from the flow; when they differ, nothing it says is used as a proof."""
-    recomputed = float((cost[free] * flow[free]).sum())
+    """The finish of ``flow``, once HiGHS's ``reported`` objective (over the columns)
+    matches the one recomputed from the flow; when they differ, nothing it says is used
+    as a proof."""
+    recomputed = prog.value(flow) - prog.offset
     if abs(recomputed - reported) > 0.5:
         log.warning(
             "HiGHS reported objective %s for a flow worth %s: its bound is not used", reported, recomputed
         )
         return Finish("feasible", flow, -np.inf)
-    value = reported + offset
-    return Finish(
-        "optimal" if proven else "feasible",
-        flow,
-        value if bound is None else bound,
-        reduced,
-        value if lp_bound is None else lp_bound,
-    )
+    return Finish("optimal" if proven else "feasible", flow, bound, reduced, lp_bound)
