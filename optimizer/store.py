@@ -169,9 +169,52 @@ CREATE TABLE run_lines (
 );
 """
 
+#: The web app's tables (``staffplan serve``): its users (argon2 hashes), the audit log of
+#: every run, edit, export and login, its job queue and its uploaded scenarios.  Read and
+#: written by :mod:`optimizer.web` through :meth:`RunStore.transaction` and :meth:`RunStore.reading`.
+_V2 = """
+CREATE TABLE users (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('planner', 'viewer')),
+    password_hash TEXT NOT NULL,
+    see_names INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE audit_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    user TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL DEFAULT '',
+    detail TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE web_jobs (
+    job_id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    user TEXT NOT NULL,
+    scenario TEXT NOT NULL,
+    label TEXT NOT NULL,
+    overrides TEXT NOT NULL,
+    status TEXT NOT NULL,
+    run_id TEXT,
+    progress TEXT NOT NULL DEFAULT '{}',
+    error TEXT
+);
+CREATE TABLE web_scenarios (
+    scenario_id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    user TEXT NOT NULL,
+    name TEXT NOT NULL,
+    folder TEXT NOT NULL,
+    entry TEXT NOT NULL,
+    valid INTEGER NOT NULL,
+    issues TEXT NOT NULL
+);
+"""
+
 #: Schema migrations: entry ``k`` brings a store from ``user_version`` k to k + 1.
 #: Never edit a released entry; append a new one.
-MIGRATIONS: tuple[str, ...] = (_V1,)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 #: The schema version this code reads and writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -506,6 +549,15 @@ class RunStore:
                     conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``) on the store, for the tables other
+        layers keep here (the web app's users, audit log and jobs)."""
+        return self._write()
+
+    def reading(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """A connection to read the store (autocommit: each statement its own snapshot)."""
+        return self._connect()
 
     def _migrate(self) -> None:
         with self._connect() as conn:

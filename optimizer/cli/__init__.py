@@ -10,7 +10,7 @@ from __future__ import annotations
 import rich_click as click
 
 from optimizer import __version__
-from optimizer.cli import common, explain, export, runs, solve, sweep, synth, validate
+from optimizer.cli import common, explain, export, runs, serve, solve, sweep, synth, validate
 from optimizer.i18n import set_lang
 
 
@@ -32,7 +32,7 @@ def main(lang: str) -> None:
     set_lang(lang)
 
 
-for _module in (validate, synth, solve, runs, export, explain, sweep):
+for _module in (validate, synth, solve, runs, export, explain, sweep, serve):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 

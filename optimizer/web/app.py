@@ -1,0 +1,142 @@
+"""The web application of ``staffplan serve``: :func:`create_app`.
+
+It mounts the JSON API (:mod:`optimizer.web.api`, OpenAPI at ``/api/docs``), the pages
+(:mod:`optimizer.web.pages`) and the static files shipped in the package
+(``optimizer/web/static``, served at ``/static``), behind signed session cookies, the
+authentication middleware and a CSRF check on every state-changing request.  Solves run
+in worker processes (:class:`~optimizer.web.jobs.JobManager`), started with the app and
+stopped with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from optimizer import __version__
+from optimizer.store import STORE_ENV, RunStore
+from optimizer.web import api, pages
+from optimizer.web.auth import auth_middleware
+from optimizer.web.deps import STATIC_DIR, WebConfig, WebContext, require_csrf
+
+#: File of the workspace holding the key that signs session cookies (mode 0600).
+SECRET_FILE = ".staffplan-secret"
+#: Name of the session cookie.
+SESSION_COOKIE = "staffplan_session"
+#: Sessions last at most this long (seconds).
+SESSION_MAX_AGE_S = 12 * 3600
+#: Content security policy of every answer: everything from the app itself (the app works
+#: offline), inline styles allowed, no inline scripts; MapLibre's workers are blobs.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'self'; form-action 'self'"
+)
+_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+}
+
+
+def workspace_secret(workspace: Path) -> bytes:
+    """The workspace's session-signing key, created (random, mode 0600) on first use."""
+    path = workspace / SECRET_FILE
+    if not path.exists():
+        workspace.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with open(fd, "w", encoding="ascii") as fh:
+                fh.write(secrets.token_hex(32))
+    return bytes.fromhex(path.read_text(encoding="ascii").strip())
+
+
+def default_parallel_solves() -> int:
+    """How many solves run at once by default: one per two cores (a solve uses two
+    threads: the flow core and HiGHS), at least one."""
+    return max(1, (os.cpu_count() or 1) // 2)
+
+
+def store_path_for(workspace: Path, store: Path | None = None) -> Path:
+    """The run store of a workspace: ``store`` if given, else ``$STAFFPLAN_STORE``, else
+    ``staffplan.db`` in the workspace (so the command line, run in the workspace, sees
+    the same runs)."""
+    if store is not None:
+        return store
+    env = os.environ.get(STORE_ENV)
+    return Path(env) if env else workspace / "staffplan.db"
+
+
+def create_app(
+    workspace: str | Path,
+    *,
+    store: str | Path | None = None,
+    max_parallel: int | None = None,
+    max_upload_bytes: int | None = None,
+) -> FastAPI:
+    """Build the web app of a workspace.
+
+    Parameters
+    ----------
+    workspace
+        Folder of the uploaded scenarios and the exports being written (created if
+        missing); its ``staffplan.db`` is the run store unless ``store`` or
+        ``$STAFFPLAN_STORE`` names another.
+    store
+        The run store file.
+    max_parallel
+        How many solves run at once (default :func:`default_parallel_solves`).
+    max_upload_bytes
+        The largest upload accepted (default 50 MiB).
+    """
+    folder = Path(workspace).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    store_path = store_path_for(folder, Path(store) if store is not None else None)
+    RunStore(store_path)  # created (0600) and migrated now, not by the first request
+    config = WebConfig(
+        workspace=folder,
+        store_path=store_path,
+        secret_key=workspace_secret(folder),
+        max_parallel=max_parallel or default_parallel_solves(),
+        **({"max_upload_bytes": max_upload_bytes} if max_upload_bytes else {}),
+    )
+    web = WebContext(config=config)
+
+    app = FastAPI(
+        title="staffplan",
+        version=__version__,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    app.state.web = web
+    app.include_router(api.router, dependencies=[Depends(require_csrf)])
+    app.include_router(pages.router, dependencies=[Depends(require_csrf)])
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+
+    @app.middleware("http")
+    async def security_headers(request: Any, call_next: Any) -> Any:
+        response = await call_next(request)
+        for name, value in _SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    app.middleware("http")(auth_middleware(web.store))
+    # added last, so outermost: the session is decoded before the authentication runs
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=config.secret_key.hex(),
+        session_cookie=SESSION_COOKIE,
+        max_age=SESSION_MAX_AGE_S,
+        same_site="lax",
+        https_only=False,
+    )
+    return app
