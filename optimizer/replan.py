@@ -866,16 +866,11 @@ def store_replan(
     changes: ChangeSet,
     mode: ReplanMode,
     move_penalty: int | None,
-    package_version: str,
 ) -> str:
     """Save a re-plan as a new run linked to its base; returns its id."""
-    from optimizer.store import NewRun
-    from optimizer.tables import run_tables
+    from optimizer.record import RunSource, record_run, solved_run
 
     meta = base.run.meta
-    tables = run_tables(
-        plan.problem, np.asarray(plan.result.assignment, dtype=np.int32), plan.result.unplaced_reasons
-    )
     resolved = dict(meta["resolved_scenario"])
     resolved["replan"] = {
         "base_run": base.run.run_id,
@@ -893,25 +888,19 @@ def store_replan(
         "move_penalty": "" if move_penalty is None else str(move_penalty),
         "changes": str(sum(c.why not in ("left",) for c in plan.changes)),
     }
-    return store.save(
-        NewRun(
-            scenario_name=base.run.scenario_name,
-            scenario_path=meta["scenario_path"],
-            scenario_hash=meta["scenario_hash"],
-            resolved_scenario=resolved,
-            overrides=tuple(meta.get("overrides") or ()),
-            input_hashes={**meta["input_hashes"], "changes": changes.digest},
-            package_version=package_version,
-            solver_params={
-                **(meta.get("solver_params") or {}),
-                **dataclasses.asdict(plan.problem.solver),
-                "engine": ENGINE,
-                "replan": mode,
-            },
-            result=plan.result,
-            tables=tables,
-            rules=plan.problem.rules,
-            base_run=base.run.run_id,
-            tags=tags,
-        )
+    source = RunSource(
+        scenario_name=base.run.scenario_name,
+        scenario_path=meta["scenario_path"],
+        scenario_hash=meta["scenario_hash"],
+        resolved_scenario=resolved,
+        overrides=tuple(meta.get("overrides") or ()),
+        input_hashes={**meta["input_hashes"], "changes": changes.digest},
+        solver_params={
+            **(meta.get("solver_params") or {}),
+            **dataclasses.asdict(plan.problem.solver),
+            "engine": ENGINE,
+            "replan": mode,
+        },
     )
+    solved = solved_run(plan.problem, plan.result)
+    return record_run(store, source, solved, plan.problem.rules, base_run=base.run.run_id, tags=tags)

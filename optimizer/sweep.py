@@ -49,16 +49,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from optimizer import __version__
+from optimizer.data import Rules
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import get_lang, set_lang, t
 from optimizer.io import load_problem, load_scenario
 from optimizer.io.scenario import Scenario
 from optimizer.io.tables import TableSource
 from optimizer.national import NationalScenario, is_national, load_national, load_provinces
-from optimizer.solution import ENGINE, SolveResult, StageResult, Status
-from optimizer.store import NewRun, RunStore, StoredRunHead, canonical_json
-from optimizer.tables import RunTables, run_tables
+from optimizer.record import (
+    RunSource,
+    SolvedRun,
+    memory_as_input_error,
+    merge_extra_kpis,
+    record_run,
+    solved_run,
+)
+from optimizer.solution import SolveResult, StageResult, Status
+from optimizer.store import RunStore, StoredRunHead, canonical_json
+from optimizer.tables import RunTables
 
 logger = logging.getLogger(__name__)
 
@@ -382,17 +390,17 @@ class SolveTask:
 class TaskResult:
     """What a worker sends back.
 
-    ``issues`` holds the input problems (errors and warnings); ``result`` and
-    ``tables`` are ``None`` when there was an error.  ``worker`` is ``host:pid``;
-    ``wall_s`` the task's wall time on the worker (loading included).
+    ``issues`` holds the input problems (errors and warnings); ``solved`` (the
+    result, its run tables and problem KPIs) is ``None`` when there was an error.
+    ``worker`` is ``host:pid``; ``wall_s`` the task's wall time on the worker (loading
+    included).
     """
 
     task: SolveTask
     worker: str
     wall_s: float
     issues: tuple[Issue, ...] = ()
-    result: SolveResult | None = None
-    tables: RunTables | None = None
+    solved: SolvedRun | None = None
     scenario_hash: str = ""
     input_hashes: dict[str, str] = field(default_factory=dict)
 
@@ -417,17 +425,16 @@ def solve_task(task: SolveTask) -> TaskResult:
     try:
         scenario = with_threads(load_scenario(task.scenario, task.overrides), task.threads)
         problem, warnings = load_problem(scenario)
+        with memory_as_input_error(str(scenario.path)):
+            result = solve(problem).with_load(time.perf_counter() - start)
     except InputError as exc:
         return TaskResult(task, worker, time.perf_counter() - start, issues=tuple(exc.issues))
-    result = solve(problem).with_load(time.perf_counter() - start)
-    tables = run_tables(problem, result.assignment, result.unplaced_reasons)
     return TaskResult(
         task,
         worker,
         time.perf_counter() - start,
         issues=tuple(warnings),
-        result=result,
-        tables=tables,
+        solved=solved_run(problem, result),
         scenario_hash=scenario.file_hash(),
         input_hashes={k: _sha256(p) for k, p in scenario.data.items()},
     )
@@ -728,15 +735,6 @@ def finished_runs(store: RunStore, sweep: str) -> dict[str, StoredRunHead]:
     }
 
 
-def _solver_params(scenario: Scenario) -> dict[str, Any]:
-    return {
-        "time_limit_s": scenario.solver.time_limit_s,
-        "workers": scenario.solver.workers,
-        "seed": scenario.solver.seed,
-        "engine": ENGINE,
-    }
-
-
 def _input_hashes(plan: SweepPlan, scenario: Scenario) -> dict[str, str]:
     return {table: plan.input_hashes[str(p)] for table, p in scenario.data.items()}
 
@@ -755,43 +753,37 @@ def _check_inputs(plan: SweepPlan, scenario: Scenario, res: TaskResult) -> list[
     ]
 
 
+@dataclass(frozen=True)
+class CombinationRun:
+    """What one combination stores: the source, the solve, the rules and the tags."""
+
+    source: RunSource
+    solved: SolvedRun
+    rules: Rules
+    tags: dict[str, str]
+
+
 def build_run(
     plan: SweepPlan,
     combo: Combination,
     scenarios: Sequence[Scenario],
     parts: Sequence[TaskResult],
     wall_s: float,
-) -> NewRun:
+) -> CombinationRun:
     """The run to store for one combination, from its provinces' task results.
 
     A single scenario's run records what ``staffplan run`` records; a multi-province
     run records the national file, every province's resolved scenario and input hashes
     (keyed ``province/table``), and the merged result, with ``total`` the wall time of
-    the combination on the executor.
+    the combination on the executor, and the provinces' fairness KPIs added up.
     """
     tags = combo.tags(plan.sweep_id)
+    solved = [p.solved for p in parts if p.solved is not None]
     if plan.national is None:
-        sc, part = scenarios[0], parts[0]
-        assert part.result is not None and part.tables is not None
-        return NewRun(
-            scenario_name=sc.name,
-            scenario_path=str(sc.path),
-            scenario_hash=sc.file_hash(),
-            resolved_scenario=sc.resolved(),
-            overrides=sc.overrides,
-            input_hashes=_input_hashes(plan, sc),
-            package_version=__version__,
-            solver_params=_solver_params(sc),
-            result=part.result,
-            tables=part.tables,
-            rules=sc.rules,
-            sweep_id=plan.sweep_id,
-            tags=tags,
-        )
-    results = [p.result for p in parts if p.result is not None]
-    tables = [p.tables for p in parts if p.tables is not None]
+        sc = scenarios[0]
+        return CombinationRun(RunSource.of(sc, _input_hashes(plan, sc)), solved[0], sc.rules, tags)
     labels = [sc.name for sc in scenarios]
-    merged, merged_tables = merge_results(results, tables, labels)
+    merged, merged_tables = merge_results([s.result for s in solved], [s.tables for s in solved], labels)
     merged = dataclasses.replace(merged, timings={**merged.timings, "total": wall_s})
     first = scenarios[0].resolved()
     resolved = {
@@ -804,7 +796,8 @@ def build_run(
         "overrides": list(combo.overrides),
         "provinces": [sc.resolved() for sc in scenarios],
     }
-    return NewRun(
+    province = RunSource.of(scenarios[0], _input_hashes(plan, scenarios[0]))
+    source = RunSource(
         scenario_name=plan.national.name,
         scenario_path=str(plan.national.path),
         scenario_hash=plan.scenario_hash,
@@ -813,13 +806,14 @@ def build_run(
         input_hashes={
             f"{sc.name}/{table}": h for sc in scenarios for table, h in _input_hashes(plan, sc).items()
         },
-        package_version=__version__,
-        solver_params={**_solver_params(scenarios[0]), "provinces": len(scenarios)},
-        result=merged,
-        tables=merged_tables,
-        rules=scenarios[0].rules,
-        sweep_id=plan.sweep_id,
-        tags={**tags, "provinces": str(len(scenarios))},
+        solver_params={**province.solver_params, "provinces": len(scenarios)},
+    )
+    extra = merge_extra_kpis([s.extra_kpis for s in solved])
+    return CombinationRun(
+        source,
+        SolvedRun(merged, merged_tables, extra),
+        scenarios[0].rules,
+        {**tags, "provinces": str(len(scenarios))},
     )
 
 
@@ -912,9 +906,12 @@ def run_sweep(
                 except InputError as exc:
                     issues.extend(exc.issues)
                 else:
-                    run_id = store.save(run)
-                    status = run.result.status
-                    stored[combo.index] = SweepRun(combo, run_id, status, run.result.proven, reused=False)
+                    run_id = record_run(
+                        store, run.source, run.solved, run.rules, sweep_id=plan.sweep_id, tags=run.tags
+                    )
+                    result = run.solved.result
+                    stored[combo.index] = SweepRun(combo, run_id, result.status, result.proven, reused=False)
+                    status = result.status
                     event = dataclasses.replace(event, run_id=run_id, status=status)
             if progress is not None:
                 progress(event)
@@ -942,7 +939,7 @@ def run_sweep(
 
 
 def _task_stat(res: TaskResult, province: str) -> TaskStat:
-    result = res.result
+    result = res.solved.result if res.solved is not None else None
     return TaskStat(
         combination=res.task.combination,
         province=province,

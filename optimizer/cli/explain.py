@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 import rich_click as click
 
 from optimizer.cli.common import EXIT_INFEASIBLE, bad_input_exits, print_issues, set_option
-from optimizer.cli.runs import open_store, store_option
-from optimizer.errors import InputError, Issue
+from optimizer.cli.runs import store_option
 from optimizer.i18n import t
 
 if TYPE_CHECKING:
@@ -24,8 +23,8 @@ if TYPE_CHECKING:
 
     from optimizer.data import Problem
     from optimizer.diagnose import Diagnosis
-    from optimizer.explain import Explainer, Forcing, PersonExplanation
-    from optimizer.replan import ReplanMode
+    from optimizer.explain import Forcing, PersonExplanation
+    from optimizer.service import ShortReason
     from optimizer.solve.engine import Progress
 
 #: How many of the other people who would move are named per alternative.
@@ -76,11 +75,10 @@ def _forcing_text(problem: Problem, force: Forcing) -> str:
     return text
 
 
-def print_explanation(console: Console, explainer: Explainer, exp: PersonExplanation) -> None:
+def print_explanation(console: Console, p: Problem, exp: PersonExplanation) -> None:
     """Print one person's explanation: the placement, then a table of the alternatives."""
     from rich.table import Table
 
-    p = explainer.problem
     i = exp.staff_idx
     console.print(
         t(
@@ -115,24 +113,6 @@ def print_explanation(console: Console, explainer: Explainer, exp: PersonExplana
             _unit_label(p, alt.unit_idx), f"{alt.distance_km:.1f}", str(alt.preference_rank or "-"), verdict
         )
     console.print(table)
-
-
-def _units(problem: Problem, codes: Sequence[str], store_path: str) -> tuple[int, ...]:
-    bad = [c for c in codes if c not in problem.units.id2idx]
-    if bad:
-        raise InputError(
-            [
-                Issue(
-                    file=store_path,
-                    message=t("cli_explain.unknown_unit", unit=c),
-                    hint=t("cli_explain.unknown_unit_hint"),
-                    value=c,
-                    code="unknown_unit",
-                )
-                for c in bad
-            ]
-        )
-    return tuple(problem.units.id2idx[c] for c in codes)
 
 
 @click.command("explain")
@@ -179,63 +159,38 @@ def explain(
     term and who else would move.  --all --out FILE writes one short reason per person,
     usable as the annex's Ghi chú column.
     """
-    from optimizer.explain import Explainer
-    from optimizer.replan import load_run
+    from optimizer import service
 
     if all_people == (staff_id is not None):
         raise click.UsageError(t("cli_explain.usage_all"))
     if all_people and out_path is None:
         raise click.UsageError(t("cli_explain.usage_out"))
-    store = open_store(store_path)
-    ctx = load_run(store, run)
-    p = ctx.problem
-    explainer = Explainer(p, ctx.assignment, ctx.reference)
+    store = service.open_store(store_path)
     if all_people:
         assert out_path is not None
-        _write_reasons(explainer, ctx.run.run_id, out_path)
-        click.echo(t("cli_explain.written", path=str(out_path), count=p.num_staff))
+        _, reasons = service.explain_all(store, run)
+        _write_reasons(reasons, out_path)
+        click.echo(t("cli_explain.written", path=str(out_path), count=len(reasons)))
         return
     assert staff_id is not None
-    if staff_id not in p.staff.id2idx:
-        raise InputError(
-            [
-                Issue(
-                    file=str(store.path),
-                    message=t("cli_explain.unknown_staff", id=staff_id, run=ctx.run.run_id),
-                    hint=t("cli_explain.unknown_staff_hint"),
-                    value=staff_id,
-                    code="unknown_staff",
-                )
-            ]
-        )
-    extra = _units(p, units, str(store.path))
-    exp = explainer.explain(p.staff.id2idx[staff_id], alternatives, extra, forcing=not no_forcing)
+    found = service.explain(
+        store, run, staff_id, alternatives=alternatives, units=units, forcing=not no_forcing
+    )
     console = _console()
-    console.print(t("cli_explain.run", run=ctx.run.run_id, status=ctx.run.status))
-    print_explanation(console, explainer, exp)
+    console.print(t("cli_explain.run", run=found.run.run_id, status=found.run.status))
+    print_explanation(console, found.problem, found.person)
 
 
-def _write_reasons(explainer: Explainer, run_id: str, path: Path) -> None:
+def _write_reasons(reasons: Sequence[ShortReason], path: Path) -> None:
     import csv
 
     from optimizer.store import private_writer
 
-    p = explainer.problem
     with private_writer(path, encoding="utf-8-sig") as fh:
         writer = csv.writer(fh)
         writer.writerow(["staff_id", "full_name", "unit_id", "position", "note"])
-        for i, note in explainer.short_reasons().items():
-            post = int(explainer.x[i])
-            unit = p.units.ids[p.posts.unit_idx[post]] if post >= 0 else ""
-            writer.writerow(
-                [
-                    p.staff.ids[i],
-                    p.staff.full_name[i],
-                    unit,
-                    p.posts.position[post] if post >= 0 else "",
-                    note,
-                ]
-            )
+        for r in reasons:
+            writer.writerow([r.staff_id, r.full_name, r.unit_id, r.position, r.note])
 
 
 # --------------------------------------------------------------------------- diagnose
@@ -276,16 +231,10 @@ def diagnose(scenario: Path, overrides: tuple[str, ...], max_conflicts: int) -> 
     relaxations, checked and ranked: those that make the whole scenario feasible first.
     Exit 0 when the scenario is feasible, 1 when conflicts were found.
     """
-    from optimizer.diagnose import diagnose as run_diagnosis
-    from optimizer.io import load_scenario, read_tables
-    from optimizer.io.build import build_problem
+    from optimizer import service
 
-    sc = load_scenario(scenario, overrides)
-    tables, issues = read_tables(sc)
-    if any(i.severity == "error" for i in issues):
-        raise InputError(issues)
-    problem, _ = build_problem(sc, tables)
-    result = run_diagnosis(problem, max_conflicts=max_conflicts)
+    diagnosed = service.diagnose(scenario, overrides, max_conflicts=max_conflicts)
+    sc, result = diagnosed.scenario, diagnosed.diagnosis
     console = _console()
     if result.feasible:
         console.print(t("cli_explain.feasible", scenario=sc.name, seconds=f"{result.time_s:.1f}"))
@@ -362,45 +311,29 @@ def replan(
     each change W.  Stores a new run linked to its base and lists who moves, from where,
     to where and why.
     """
-    import dataclasses
-
-    from optimizer import __version__
+    from optimizer import service
     from optimizer.cli.runs import kpi_table
-    from optimizer.replan import changes_frame, load_run, read_changes, store_replan
-    from optimizer.replan import replan as run_replan
+    from optimizer.replan import changes_frame
 
-    if changes_first and move_penalty is not None:
-        raise click.UsageError(t("cli_explain.usage_mode"))
-    mode: ReplanMode = (
-        "penalty" if move_penalty is not None else ("changes_first" if changes_first else "default")
-    )
-    store = open_store(store_path)
-    base = load_run(store, run)
-    problem = base.problem
-    if time_limit is not None:
-        problem = dataclasses.replace(
-            problem, solver=dataclasses.replace(problem.solver, time_limit_s=time_limit)
-        )
-    changes = read_changes(changes_path, problem)
-    if changes.warnings:
-        print_issues(list(changes.warnings))
     try:
-        plan = run_replan(
-            problem,
-            base.assignment,
-            changes,
-            mode=mode,
-            move_penalty=move_penalty,
-            progress=_progress,
-            prove=prove,
+        mode = service.replan_mode(move_penalty, changes_first)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    store = service.open_store(store_path)
+    prepared = service.prepare_replan(store, run, changes_path, time_limit=time_limit)
+    if prepared.changes.warnings:
+        print_issues(list(prepared.changes.warnings))
+    try:
+        done = service.replan(
+            store, prepared, mode=mode, move_penalty=move_penalty, prove=prove, progress=_progress
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    if not plan.result.has_placement:
+    base, plan, changes = done.base, done.plan, done.changes
+    if done.run is None:
         click.echo(t("cli_explain.replan_infeasible", message=plan.result.message), err=True)
         sys.exit(EXIT_INFEASIBLE)
-    base_with_limit = dataclasses.replace(base, problem=problem)
-    run_id = store_replan(store, base_with_limit, plan, changes, mode, move_penalty, __version__)
+    run_id = done.run.run_id
     console = _console()
     console.print(
         t(
@@ -440,7 +373,7 @@ def replan(
 
         with private_writer(out_path, encoding="utf-8-sig") as fh:
             frame.to_csv(fh, index=False)
-    console.print(kpi_table({base.run.run_id: base.run.kpis, run_id: store.get(run_id).kpis}))
+    console.print(kpi_table({base.run.run_id: base.run.kpis, run_id: done.run.kpis}))
 
 
 COMMANDS: list[click.Command] = [explain, diagnose, replan]

@@ -9,7 +9,7 @@ from typing import cast
 import rich_click as click
 
 from optimizer.cli.common import bad_input_exits
-from optimizer.cli.runs import open_store, store_option
+from optimizer.cli.runs import store_option
 from optimizer.i18n import t
 
 #: The formats of ``--format`` (kept equal to ``optimizer.export.annex.FORMATS``, which a
@@ -99,25 +99,27 @@ def export(
     run.  Blanks are left as '…' for the fields not given.  Files are readable by their
     owner only.
     """
-    from optimizer.export.annex import DocumentFields, ExportFormat, export_annexes
+    from optimizer import service
+    from optimizer.export.annex import DocumentFields, ExportFormat
 
-    run = open_store(store_path).get(run_ref)
     fields = DocumentFields(
         decision_no=decision_no,
         date=doc_date.date() if doc_date is not None else None,
         issuer=issuer,
         signer=signer,
     )
-    paths = export_annexes(
-        run,
+    exported = service.export(
+        service.open_store(store_path),
+        run_ref,
         cast("ExportFormat", fmt),
         out_dir,
         fields=fields,
-        unit_ids=unit_ids or None,
+        unit_ids=unit_ids,
         per_unit=per_unit,
         redact=redact,
         template=template,
     )
+    paths = exported.paths
     click.echo(t("export.written", count=len(paths), folder=out_dir))
     for path in paths:
         click.echo(f"  {path.name}")

@@ -92,9 +92,9 @@ def report_options(func: F) -> F:
 
 def open_store(store_path: Path | None) -> RunStore:
     """Open an existing store (a missing file is a clear input error, exit 2)."""
-    from optimizer.store import RunStore
+    from optimizer import service
 
-    return RunStore(store_path, create=False)
+    return service.open_store(store_path)
 
 
 def _console() -> Console:
@@ -210,8 +210,10 @@ def _print_header(console: Console, run: StoredRun) -> None:
 @bad_input_exits
 def runs(scenario: str | None, sweep: str | None, store_path: Path | None) -> None:
     """List the stored runs, newest first."""
+    from optimizer import service
+
     store = open_store(store_path)
-    summaries = store.list(scenario=scenario, sweep=sweep)
+    summaries = service.runs(store, scenario=scenario, sweep=sweep)
     console = _console()
     if not summaries:
         console.print(t("runs.none"))
@@ -266,8 +268,10 @@ def show(
 
     unit_columns = ("unit_id", *UNIT_SUMMARY_COLUMNS)
 
+    from optimizer import service
+
     store = open_store(store_path)
-    stored = store.get(run)
+    stored = service.get_run(store, run)
     console = _console()
     _print_header(console, stored)
     uk = unit_kpis(stored.tables, stored.rules)
@@ -346,9 +350,9 @@ def show(
 @bad_input_exits
 def rm(run: str, store_path: Path | None) -> None:
     """Delete one run (RUN: a run id, a unique prefix, or 'latest') from the store."""
-    store = open_store(store_path)
-    run_id = store.resolve(run)
-    store.delete(run_id)
+    from optimizer import service
+
+    run_id = service.delete_run(open_store(store_path), run)
     _console().print(t("runs.deleted", run_id=run_id))
 
 
@@ -382,7 +386,8 @@ def compare(
 ) -> None:
     """Compare runs: KPIs side by side with deltas (against the first run), per-unit deltas,
     and the people placed differently."""
-    from optimizer.compare import compare_runs, write_csv
+    from optimizer import service
+    from optimizer.compare import write_csv
 
     store = open_store(store_path)
     if sweep_id is not None:  # `compare --sweep ID`: the sweep's table, then its runs
@@ -391,11 +396,12 @@ def compare(
         refs = (*print_sweep(store, sweep_id, _console()), *refs)
         if len(refs) < 2:
             return
-    ids = list(dict.fromkeys(store.resolve(r) for r in refs))
-    if len(ids) < 2:
-        raise click.UsageError(t("runs.compare_need_two"))
-    stored = [store.get(i) for i in ids]
-    comparison = compare_runs(stored)
+    try:
+        compared = service.compare(store, refs)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    stored, comparison = list(compared.runs), compared.comparison
+    ids = list(comparison.run_ids)
     console = _console()
     for r in stored:
         _print_header(console, r)

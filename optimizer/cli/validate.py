@@ -79,22 +79,18 @@ def validate(scenario: Path, overrides: tuple[str, ...], errors_xlsx: Path | Non
     Exit code 0 with a summary when the input is usable (warnings are listed), 2 with the
     list of problems (file, sheet, row, column, value, what to do) when it is not.
     """
-    from optimizer.io import load_problem, load_scenario, write_issues_xlsx
+    from optimizer import service
 
-    try:
-        loaded = load_scenario(scenario, overrides)
-        problem, warnings = load_problem(loaded)
-    except InputError as exc:
-        if errors_xlsx is not None:
-            write_issues_xlsx(exc.issues, errors_xlsx)
-            click.echo(t("io.summary.errors_written", path=str(errors_xlsx)), err=True)
-        raise
-    if warnings:
-        print_issues(warnings)
+    checked = service.validate(scenario, overrides)
+    if checked.valid and checked.warnings:
+        print_issues(list(checked.warnings))
     if errors_xlsx is not None:
-        write_issues_xlsx(warnings, errors_xlsx)
+        service.write_issues(checked.issues, errors_xlsx)
         click.echo(t("io.summary.errors_written", path=str(errors_xlsx)), err=True)
-    for line in summary_lines(loaded, problem, len(warnings)):
+    if not checked.valid:
+        raise InputError(list(checked.issues))
+    assert checked.scenario is not None and checked.problem is not None
+    for line in summary_lines(checked.scenario, checked.problem, len(checked.warnings)):
         click.echo(line)
     click.echo(t("io.summary.ok"))
 

@@ -1,0 +1,668 @@
+"""One call per planner action: the layer the CLI and the web app are both thin over (layer 9).
+
+Every function takes and returns plain typed values (dataclasses, stored runs, paths),
+prints nothing and knows no click or HTTP.  Bad input is raised as one
+:class:`~optimizer.errors.InputError` holding every problem (the CLI prints them and
+exits 2, the web app shows them); :func:`validate` alone returns the problems instead.
+
+=====================  ==============================================================
+action                 function
+=====================  ==============================================================
+read a scenario        :func:`load`
+check the inputs       :func:`validate`
+solve and store        :func:`solve_and_record` (progress callback, stop flag)
+stop a solve           :class:`StopOnSignal` (Ctrl-C, or a signal sent to a worker)
+why this placement     :func:`explain`, :func:`explain_all`
+why no placement       :func:`diagnose`
+re-plan after changes  :func:`replan`
+compare runs           :func:`compare`
+files of a run         :func:`export`, :func:`write_tables`
+stored runs            :func:`open_store`, :func:`runs`, :func:`get_run`, :func:`delete_run`
+=====================  ==============================================================
+
+OR-Tools, pandas-heavy modules and the exporters are imported inside the functions, so
+that importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from optimizer.errors import InputError, Issue
+from optimizer.i18n import t
+from optimizer.record import RunSource, memory_as_input_error, record_run, solved_run
+from optimizer.store import RunStore, StoredRun, StoredRunSummary
+
+if TYPE_CHECKING:
+    from optimizer.compare import Comparison
+    from optimizer.data import Problem
+    from optimizer.diagnose import Diagnosis
+    from optimizer.explain import Explainer, PersonExplanation
+    from optimizer.export.annex import ExportFormat
+    from optimizer.export.model import DocumentFields
+    from optimizer.io import Scenario
+    from optimizer.replan import ChangeSet, Replan, ReplanMode, RunContext
+    from optimizer.solution import SolveResult
+    from optimizer.solve.engine import Progress
+
+#: A progress callback: called from the solving thread after each step of each stage.
+ProgressFn = Callable[["Progress"], None]
+
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------- stopping
+
+
+class StopOnSignal:
+    """A stop flag for a solve, set by the first of the given signals (default SIGINT,
+    i.e. Ctrl-C).
+
+    The first signal sets :attr:`stop` (the solve ends at its next check and keeps the
+    best placement found, marked not proven) and calls ``on_stop``; a second one raises
+    :class:`KeyboardInterrupt` (abort: nothing is stored).  Use it around
+    :func:`solve_and_record` in the main thread of a process — the CLI on Ctrl-C, or a
+    web worker process that its parent cancels by sending a signal.  The previous
+    handlers are restored on exit.
+    """
+
+    def __init__(
+        self,
+        on_stop: Callable[[], None] | None = None,
+        signals: Sequence[signal.Signals] = (signal.SIGINT,),
+    ) -> None:
+        self.stop = threading.Event()
+        self._on_stop = on_stop
+        self._signals = tuple(signals)
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopOnSignal:
+        for signum in self._signals:
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.stop.is_set():
+            raise KeyboardInterrupt
+        self.stop.set()
+        if self._on_stop is not None:
+            self._on_stop()
+
+
+def _in_thread(work: Callable[[], T]) -> T:
+    """Run ``work`` in a daemon thread while this thread waits, free to take signals
+    at once even while the solver is inside native code."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = work()
+        except BaseException as exc:  # handed back to the calling thread below
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="staffplan-solve", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+    if "error" in box:
+        raise box["error"]
+    result: T = box["result"]
+    return result
+
+
+# --------------------------------------------------------------------------- load, validate
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A scenario read and validated: its problem, its warnings, the time it took."""
+
+    scenario: Scenario
+    problem: Problem
+    warnings: tuple[Issue, ...]
+    load_s: float
+
+
+def _national_refused(path: Path) -> InputError:
+    return InputError([Issue(file=str(path), message=t("run.national", scenario=str(path)), code="national")])
+
+
+def with_solver_options(
+    scenario: Scenario,
+    *,
+    time_limit: float | None = None,
+    workers: int | None = None,
+    seed: int | None = None,
+) -> Scenario:
+    """The scenario with the given solver options replaced (``None`` keeps the scenario's);
+    they are recorded with the run."""
+    solver = scenario.solver
+    if time_limit is not None:
+        solver = dataclasses.replace(solver, time_limit_s=time_limit)
+    if workers is not None:
+        solver = dataclasses.replace(solver, workers=workers)
+    if seed is not None:
+        solver = dataclasses.replace(solver, seed=seed)
+    return dataclasses.replace(scenario, solver=solver)
+
+
+def load(
+    path: str | Path,
+    overrides: Sequence[str] = (),
+    *,
+    time_limit: float | None = None,
+    workers: int | None = None,
+    seed: int | None = None,
+) -> Loaded:
+    """Read a scenario and its tables and build the problem.
+
+    Parameters
+    ----------
+    path
+        An ordinary scenario file (a multi-province file is refused: it is solved by
+        ``staffplan sweep``).
+    overrides
+        ``--set key=value`` overrides.
+    time_limit, workers, seed
+        Solver options that replace the scenario's.
+
+    Raises
+    ------
+    InputError
+        With every problem of the scenario and its tables.
+    """
+    from optimizer.io import load_problem, load_scenario
+    from optimizer.national import is_national
+
+    if is_national(path):
+        raise _national_refused(Path(path))
+    started = time.perf_counter()
+    scenario = load_scenario(path, tuple(overrides))
+    scenario = with_solver_options(scenario, time_limit=time_limit, workers=workers, seed=seed)
+    problem, warnings = load_problem(scenario)
+    return Loaded(scenario, problem, tuple(warnings), time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What :func:`validate` found: every issue, and the problem when the input is usable."""
+
+    issues: tuple[Issue, ...]
+    scenario: Scenario | None = None
+    problem: Problem | None = None
+
+    @property
+    def valid(self) -> bool:
+        """True when no issue is an error (warnings allowed)."""
+        return all(i.severity != "error" for i in self.issues)
+
+    @property
+    def warnings(self) -> tuple[Issue, ...]:
+        """The issues of severity ``warning``."""
+        return tuple(i for i in self.issues if i.severity == "warning")
+
+
+def validate(path: str | Path, overrides: Sequence[str] = ()) -> Validation:
+    """Check a scenario's inputs and return every problem (never raises for bad input)."""
+    from optimizer.io import load_problem, load_scenario
+
+    try:
+        scenario = load_scenario(path, tuple(overrides))
+        problem, warnings = load_problem(scenario)
+    except InputError as exc:
+        return Validation(tuple(exc.issues))
+    return Validation(tuple(warnings), scenario, problem)
+
+
+def write_issues(issues: Sequence[Issue], path: str | Path) -> Path:
+    """Write issues to an Excel file (sheet "Lỗi") a planner can work through."""
+    from optimizer.io import write_issues_xlsx
+
+    write_issues_xlsx(list(issues), Path(path))
+    return Path(path)
+
+
+# --------------------------------------------------------------------------- solve
+
+
+def open_store(path: str | Path | None = None, *, create: bool = False) -> RunStore:
+    """The run store at ``path`` (default ``$STAFFPLAN_STORE`` or ``./staffplan.db``).
+
+    Raises
+    ------
+    InputError
+        When the file is missing (unless ``create``) or is not a staffplan store.
+    """
+    return RunStore(path, create=create)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A solve stored as a run: its id, the solver's result and the run read back."""
+
+    run_id: str
+    result: SolveResult
+    run: StoredRun
+
+
+def solve_and_record(
+    loaded: Loaded,
+    store: RunStore,
+    *,
+    progress: ProgressFn | None = None,
+    stop: threading.Event | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> Recorded:
+    """Solve a loaded scenario and store the run (also when infeasible or stopped).
+
+    The solve runs in a worker thread while the calling thread waits, so that a
+    :class:`StopOnSignal` in the calling thread acts at once.
+
+    Parameters
+    ----------
+    loaded
+        From :func:`load`.
+    store
+        Where the run is stored.
+    progress
+        Called (from the solving thread) with each progress event: stage, objective,
+        bound, gap, elapsed seconds.
+    stop
+        Set it to stop the solve: the best placement found is kept, marked not proven
+        (e.g. :attr:`StopOnSignal.stop`).
+    tags
+        Free tags stored with the run (e.g. a label).
+
+    Raises
+    ------
+    InputError
+        When the problem needs more memory than the machine has.
+    """
+    from optimizer.solve import solve
+
+    problem = loaded.problem
+    with memory_as_input_error(str(loaded.scenario.path)):
+        result = _in_thread(lambda: solve(problem, progress=progress, stop=stop)).with_load(loaded.load_s)
+    solved = solved_run(problem, result)
+    run_id = record_run(store, RunSource.of(loaded.scenario), solved, problem.rules, tags=tags)
+    return Recorded(run_id, result, store.get(run_id))
+
+
+# --------------------------------------------------------------------------- stored runs
+
+
+def runs(store: RunStore, *, scenario: str | None = None, sweep: str | None = None) -> list[StoredRunSummary]:
+    """Summaries of the stored runs, newest first, optionally of one scenario or sweep."""
+    return store.list(scenario=scenario, sweep=sweep)
+
+
+def get_run(store: RunStore, ref: str) -> StoredRun:
+    """One stored run (``ref``: a run id, a unique prefix of one, or ``latest``).
+
+    Raises
+    ------
+    InputError
+        When no run, or more than one, matches.
+    """
+    return store.get(ref)
+
+
+def delete_run(store: RunStore, ref: str) -> str:
+    """Delete one run and return its id."""
+    run_id = store.resolve(ref)
+    store.delete(run_id)
+    return run_id
+
+
+# --------------------------------------------------------------------------- explain
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why one person of a run is where they are (see :class:`optimizer.explain.Explainer`)."""
+
+    run: StoredRun
+    problem: Problem
+    person: PersonExplanation
+
+
+def _issue(store: RunStore, key: str, value: str, code: str, **kwargs: object) -> Issue:
+    return Issue(
+        file=str(store.path),
+        message=t(key, **kwargs),
+        hint=t(f"{key}_hint"),
+        value=value,
+        code=code,
+    )
+
+
+def explain(
+    store: RunStore,
+    run_ref: str,
+    staff_id: str,
+    *,
+    alternatives: int = 5,
+    units: Sequence[str] = (),
+    forcing: bool = True,
+) -> Explanation:
+    """Why ``staff_id`` is where they are in a run, and what the alternatives would cost.
+
+    Parameters
+    ----------
+    store, run_ref
+        The run (its problem is rebuilt from its inputs, which must not have changed).
+    staff_id
+        The person.
+    alternatives
+        How many of the nearest other units to examine.
+    units
+        Further units to examine, by unit id.
+    forcing
+        Compute what forcing the person into each allowed alternative would cost.
+
+    Raises
+    ------
+    InputError
+        For an unknown run, person or unit, or inputs changed since the run.
+    """
+    from optimizer.explain import Explainer
+    from optimizer.replan import load_run
+
+    ctx = load_run(store, run_ref)
+    p = ctx.problem
+    if staff_id not in p.staff.id2idx:
+        raise InputError(
+            [
+                _issue(
+                    store,
+                    "cli_explain.unknown_staff",
+                    staff_id,
+                    "unknown_staff",
+                    id=staff_id,
+                    run=ctx.run.run_id,
+                )
+            ]
+        )
+    bad = [c for c in units if c not in p.units.id2idx]
+    if bad:
+        raise InputError([_issue(store, "cli_explain.unknown_unit", c, "unknown_unit", unit=c) for c in bad])
+    explainer = Explainer(p, ctx.assignment, ctx.reference)
+    extra = tuple(p.units.id2idx[c] for c in units)
+    person = explainer.explain(p.staff.id2idx[staff_id], alternatives, extra, forcing=forcing)
+    return Explanation(ctx.run, p, person)
+
+
+@dataclass(frozen=True)
+class ShortReason:
+    """One person's short reason (the annex's Ghi chú), with where they are placed."""
+
+    staff_id: str
+    full_name: str
+    unit_id: str
+    position: str
+    note: str
+
+
+def explain_all(store: RunStore, run_ref: str) -> tuple[StoredRun, list[ShortReason]]:
+    """One short reason per person of a run, in roster order."""
+    from optimizer.explain import Explainer
+    from optimizer.replan import load_run
+
+    ctx = load_run(store, run_ref)
+    explainer: Explainer = Explainer(ctx.problem, ctx.assignment, ctx.reference)
+    p = ctx.problem
+    out = []
+    for i, note in explainer.short_reasons().items():
+        post = int(explainer.x[i])
+        placed = post >= 0
+        out.append(
+            ShortReason(
+                p.staff.ids[i],
+                p.staff.full_name[i],
+                p.units.ids[p.posts.unit_idx[post]] if placed else "",
+                p.posts.position[post] if placed else "",
+                note,
+            )
+        )
+    return ctx.run, out
+
+
+# --------------------------------------------------------------------------- diagnose
+
+
+@dataclass(frozen=True)
+class Diagnosed:
+    """The diagnosis of a scenario (see :func:`optimizer.diagnose.diagnose`)."""
+
+    scenario: Scenario
+    diagnosis: Diagnosis
+
+
+def diagnose(path: str | Path, overrides: Sequence[str] = (), *, max_conflicts: int = 3) -> Diagnosed:
+    """Why a scenario has no placement: the smallest sets of conflicting rules, and fixes.
+
+    Capacity errors of the input (a post line's minimum nobody can reach) are not
+    refused here: they are what the diagnosis explains.
+
+    Raises
+    ------
+    InputError
+        For input that cannot be read into a problem at all.
+    """
+    from optimizer.diagnose import diagnose as run_diagnosis
+    from optimizer.io import load_scenario, read_tables
+    from optimizer.io.build import build_problem
+
+    scenario = load_scenario(path, tuple(overrides))
+    tables, issues = read_tables(scenario)
+    if any(i.severity == "error" for i in issues):
+        raise InputError(issues)
+    problem, _ = build_problem(scenario, tables)
+    return Diagnosed(scenario, run_diagnosis(problem, max_conflicts=max_conflicts))
+
+
+# --------------------------------------------------------------------------- replan
+
+
+@dataclass(frozen=True)
+class ReplanInput:
+    """A base run rebuilt from its inputs, and the changes read against it."""
+
+    base: RunContext
+    changes: ChangeSet
+
+
+def prepare_replan(
+    store: RunStore, run_ref: str, changes_path: str | Path, *, time_limit: float | None = None
+) -> ReplanInput:
+    """Rebuild the base run and read the changes file (its warnings are in ``changes``).
+
+    ``time_limit`` (seconds) replaces the base run's solver time limit for the re-plan.
+
+    Raises
+    ------
+    InputError
+        Unknown run, inputs changed since the run, or a bad changes file (every bad
+        cell at once).
+    """
+    from optimizer.replan import load_run, read_changes
+
+    base = load_run(store, run_ref)
+    if time_limit is not None:
+        solver = dataclasses.replace(base.problem.solver, time_limit_s=time_limit)
+        base = dataclasses.replace(base, problem=dataclasses.replace(base.problem, solver=solver))
+    return ReplanInput(base, read_changes(changes_path, base.problem))
+
+
+@dataclass(frozen=True)
+class Replanned:
+    """A re-plan: its base run, the changes, the plan, and the run stored.
+
+    ``run`` is ``None`` when the re-plan has no placement (nothing is stored then).
+    """
+
+    base: RunContext
+    changes: ChangeSet
+    plan: Replan
+    run: StoredRun | None
+
+
+def replan_mode(move_penalty: int | None, changes_first: bool) -> ReplanMode:
+    """The re-plan mode of the options (see :func:`optimizer.replan.replan_objective`).
+
+    Raises
+    ------
+    ValueError
+        When both are given.
+    """
+    if changes_first and move_penalty is not None:
+        raise ValueError(t("cli_explain.usage_mode"))
+    return "penalty" if move_penalty is not None else ("changes_first" if changes_first else "default")
+
+
+def replan(
+    store: RunStore,
+    prepared: ReplanInput,
+    *,
+    mode: ReplanMode = "default",
+    move_penalty: int | None = None,
+    prove: bool = False,
+    progress: ProgressFn | None = None,
+    stop: threading.Event | None = None,
+) -> Replanned:
+    """Re-plan a stored run after its changes, changing as little as possible; store it.
+
+    Parameters
+    ----------
+    store
+        The run store (the new run is linked to its base).
+    prepared
+        From :func:`prepare_replan`.
+    mode, move_penalty
+        How changes are weighed (:func:`optimizer.replan.replan_objective`).
+    prove, progress, stop
+        As for :func:`solve_and_record`; a re-plan is a quick placement unless ``prove``.
+
+    Raises
+    ------
+    InputError
+        When the problem needs more memory than the machine has.
+    ValueError
+        A mode the scenario's objective does not allow (``changes_first`` with weights).
+    """
+    from optimizer.replan import replan as run_replan
+    from optimizer.replan import store_replan
+
+    base, changes = prepared.base, prepared.changes
+    with memory_as_input_error(str(changes.path)):
+        plan = _in_thread(
+            lambda: run_replan(
+                base.problem,
+                base.assignment,
+                changes,
+                mode=mode,
+                move_penalty=move_penalty,
+                progress=progress,
+                stop=stop,
+                prove=prove,
+            )
+        )
+    if not plan.result.has_placement:
+        return Replanned(base, changes, plan, None)
+    run_id = store_replan(store, base, plan, changes, mode, move_penalty)
+    return Replanned(base, changes, plan, store.get(run_id))
+
+
+# --------------------------------------------------------------------------- compare, export
+
+
+@dataclass(frozen=True)
+class Compared:
+    """Runs side by side: the stored runs in the order given, and their comparison."""
+
+    runs: tuple[StoredRun, ...]
+    comparison: Comparison
+
+
+def compare(store: RunStore, refs: Sequence[str]) -> Compared:
+    """Compare two or more runs (deltas against the first; repeated refs count once).
+
+    Raises
+    ------
+    InputError
+        When a ref matches no run or several.
+    ValueError
+        When fewer than two distinct runs are named.
+    """
+    from optimizer.compare import compare_runs
+
+    ids = list(dict.fromkeys(store.resolve(r) for r in refs))
+    if len(ids) < 2:
+        raise ValueError(t("runs.compare_need_two"))
+    stored = tuple(store.get(i) for i in ids)
+    return Compared(stored, compare_runs(stored))
+
+
+@dataclass(frozen=True)
+class Exported:
+    """The files an export wrote."""
+
+    run_id: str
+    paths: tuple[Path, ...]
+
+
+def export(
+    store: RunStore,
+    run_ref: str,
+    fmt: ExportFormat,
+    out_dir: str | Path,
+    *,
+    fields: DocumentFields | None = None,
+    unit_ids: Sequence[str] = (),
+    per_unit: bool = False,
+    redact: bool = False,
+    template: str | Path | None = None,
+) -> Exported:
+    """Write the decision annexes of a run into ``out_dir`` (created if missing).
+
+    See :func:`optimizer.export.annex.export_annexes` for the formats; ``unit_ids``
+    empty means the whole run.
+
+    Raises
+    ------
+    InputError
+        Unknown run or unit, a bad template, or a run whose manifest does not verify.
+    """
+    from optimizer.export.annex import export_annexes
+
+    run = store.get(run_ref)
+    paths = export_annexes(
+        run,
+        fmt,
+        Path(out_dir),
+        fields=fields,
+        unit_ids=tuple(unit_ids) or None,
+        per_unit=per_unit,
+        redact=redact,
+        template=Path(template) if template is not None else None,
+    )
+    return Exported(run.run_id, tuple(paths))
+
+
+def write_tables(run: StoredRun, out_dir: str | Path) -> list[Path]:
+    """Write ``placements.csv``, ``unplaced.csv`` and ``units.csv`` of a run into ``out_dir``."""
+    from optimizer.export.annex import write_csv_tables
+
+    return write_csv_tables(run.tables, Path(out_dir))

@@ -1,0 +1,186 @@
+"""The service layer: every kind of run carries the same KPIs, and each planner action
+returns plain typed values (the CLI and the web app are thin over it).
+
+The tiny scenario (``scenarios/tiny``) and two tiny synthetic provinces (those of
+``test_national``) keep every test within seconds.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from test_national import ALPHA, BASE, BETA
+
+from optimizer import service
+from optimizer.check import check_placement
+from optimizer.errors import InputError
+from optimizer.fairness import fairness_kpis
+from optimizer.i18n import set_lang
+from optimizer.io import load_problem, load_scenario
+from optimizer.national import load_national, write_national
+from optimizer.replan import load_run
+from optimizer.solve import solve
+from optimizer.store import RunStore
+from optimizer.sweep import plan_sweep, run_sweep, with_threads
+
+TINY = Path(__file__).resolve().parents[1] / "scenarios" / "tiny"
+
+
+@pytest.fixture(autouse=True)
+def english() -> Iterator[None]:
+    set_lang("en")
+    yield
+    set_lang("vi")
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    """A copy of the tiny scenario (so that its inputs can be changed)."""
+    folder = tmp_path / "tiny"
+    shutil.copytree(TINY, folder)
+    return folder / "scenario.toml"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> RunStore:
+    return service.open_store(tmp_path / "runs.db", create=True)
+
+
+def recomputed_fairness(store: RunStore, run_id: str) -> dict[str, object]:
+    """The fairness KPIs of a stored run, recomputed from its rebuilt problem."""
+    ctx = load_run(store, run_id)
+    return fairness_kpis(ctx.problem, ctx.assignment)
+
+
+# --------------------------------------------------------------------------- one record path
+
+
+def test_fairness_kpis_are_stored_with_run_sweep_and_replan_runs(
+    tiny: Path, store: RunStore, tmp_path: Path
+) -> None:
+    recorded = service.solve_and_record(service.load(tiny), store)
+    assert recorded.result.has_placement
+    assert recorded.run.kpis["fairness"] == recomputed_fairness(store, recorded.run_id)
+    assert recorded.run.kpis["fairness"]["people_with_preferences"] > 0
+
+    plan = plan_sweep(tiny, ["rules.max_commute_km=25,30"])
+    with ThreadPoolExecutor(1) as pool:
+        outcome = run_sweep(plan, store, pool, threads=1)
+    for swept in outcome.runs:
+        kpis = store.get(swept.run_id).kpis
+        assert "fairness" in kpis, "a sweep run lacks the fairness KPIs"
+        assert kpis["fairness"] == recomputed_fairness(store, swept.run_id)
+
+    changes = tmp_path / "changes.csv"
+    changes.write_text("action,staff_id,reason\nleave,S04,nghỉ hưu\n", encoding="utf-8")
+    prepared = service.prepare_replan(store, recorded.run_id, changes)
+    done = service.replan(store, prepared)
+    assert done.run is not None and done.run.meta["base_run"] == recorded.run_id
+    assert "fairness" in done.run.kpis, "a re-plan run lacks the fairness KPIs"
+    assert done.run.kpis["fairness"] == fairness_kpis(done.plan.problem, done.plan.result.assignment)
+
+
+def test_a_national_run_adds_up_its_provinces_fairness(tmp_path: Path, store: RunStore) -> None:
+    (tmp_path / "base.toml").write_text(BASE, encoding="utf-8")
+    paths = write_national(
+        tmp_path / "generated", tmp_path / "base.toml", specs=[ALPHA, BETA], total_people=600, seed=3
+    )
+    national = tmp_path / "national.toml"
+    entries = ", ".join(f'"{p.relative_to(tmp_path).as_posix()}"' for p in paths)
+    national.write_text(f'name = "two"\nprovinces = [{entries}]\n', encoding="utf-8")
+    with ThreadPoolExecutor(1) as pool:
+        outcome = run_sweep(plan_sweep(national), store, pool, threads=1)
+    stored = store.get(outcome.runs[0].run_id)
+    parts = []
+    for path in load_national(national).provinces:
+        problem, _ = load_problem(with_threads(load_scenario(path), 1))
+        parts.append(fairness_kpis(problem, solve(problem).assignment))
+    fairness = stored.kpis["fairness"]
+    for key in ("blocking_pairs", "people_blocked", "people_with_preferences", "units_involved"):
+        assert fairness[key] == sum(int(p[key]) for p in parts)
+    assert fairness["people_with_preferences"] > 0
+    assert fairness["blocked_rate"] == fairness["people_blocked"] / fairness["people_with_preferences"]
+
+
+# --------------------------------------------------------------------------- actions
+
+
+def test_validate_returns_every_issue_instead_of_raising(tiny: Path) -> None:
+    good = service.validate(tiny)
+    assert good.valid and good.problem is not None and good.problem.num_staff > 0
+    bad = service.validate(tiny, ["rules.max_commute_km=-1"])
+    assert not bad.valid and bad.problem is None and bad.issues
+
+
+def test_load_refuses_a_multi_province_file(tmp_path: Path) -> None:
+    national = tmp_path / "national.toml"
+    national.write_text('provinces = ["a.toml"]\n', encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        service.load(national)
+    assert [i.code for i in err.value.issues] == ["national"]
+
+
+def test_solver_options_are_recorded_with_the_run(tiny: Path, store: RunStore) -> None:
+    loaded = service.load(tiny, time_limit=7.5, workers=1, seed=11)
+    run = service.solve_and_record(loaded, store).run
+    params = run.meta["solver_params"]
+    assert (params["time_limit_s"], params["workers"], params["seed"]) == (7.5, 1, 11)
+
+
+def test_a_stop_set_before_the_solve_keeps_a_placement_not_proven(tiny: Path, store: RunStore) -> None:
+    loaded = service.load(tiny)
+    stop = threading.Event()
+    stop.set()
+    events: list[object] = []
+    recorded = service.solve_and_record(loaded, store, progress=events.append, stop=stop)
+    assert not recorded.run.proven and recorded.result.interrupted
+    if recorded.result.has_placement:
+        assert check_placement(loaded.problem, recorded.result.assignment) == []
+
+
+def test_progress_events_reach_the_callback(tiny: Path, store: RunStore) -> None:
+    events: list[object] = []
+    recorded = service.solve_and_record(service.load(tiny), store, progress=events.append)
+    assert recorded.run.proven and events
+    assert {e.stage for e in events} >= {s.name for s in recorded.result.stages}  # type: ignore[attr-defined]
+
+
+def test_explain_compare_and_export_on_stored_runs(tiny: Path, store: RunStore, tmp_path: Path) -> None:
+    first = service.solve_and_record(service.load(tiny), store)
+    second = service.solve_and_record(service.load(tiny, ["rules.max_commute_km=25"]), store)
+    person = str(first.run.tables.placements["staff_id"].iloc[0])
+    found = service.explain(store, first.run_id, person, alternatives=2, forcing=False)
+    assert found.problem.staff.ids[found.person.staff_idx] == person
+    assert found.person.post_idx >= 0 and len(found.person.alternatives) == 2
+    with pytest.raises(InputError) as err:
+        service.explain(store, first.run_id, "NOBODY")
+    assert [i.code for i in err.value.issues] == ["unknown_staff"]
+    _, notes = service.explain_all(store, first.run_id)
+    assert len(notes) == found.problem.num_staff and all(n.note for n in notes)
+
+    compared = service.compare(store, [first.run_id, second.run_id, first.run_id])
+    assert compared.comparison.run_ids == (first.run_id, second.run_id)
+    with pytest.raises(ValueError):
+        service.compare(store, [first.run_id, first.run_id])
+
+    exported = service.export(store, first.run_id, "csv", tmp_path / "out")
+    assert exported.run_id == first.run_id
+    names = {p.name for p in exported.paths}
+    assert {"placements.csv", "unplaced.csv", "units.csv"} <= names
+    assert all(p.parent == tmp_path / "out" and p.is_file() for p in exported.paths)
+    assert [s.run_id for s in service.runs(store)] == [second.run_id, first.run_id]
+    assert service.delete_run(store, second.run_id) == second.run_id
+    assert [s.run_id for s in service.runs(store)] == [first.run_id]
+
+
+def test_diagnose_names_the_conflict_of_an_infeasible_variant(tiny: Path) -> None:
+    assert service.diagnose(tiny).diagnosis.feasible
+    hard = ["rules.require_all_placed=true", "rules.min_is_hard=true"]
+    diagnosis = service.diagnose(tiny, hard).diagnosis
+    assert not diagnosis.feasible and diagnosis.conflicts
+    assert any(r.text for c in diagnosis.conflicts for r in c.relaxations)
