@@ -806,6 +806,8 @@ def load_run(store: RunStore, ref: str) -> RunContext:
     run = store.get(ref)
     meta = run.meta
     tags = meta.get("tags") or {}
+    if tags.get("provinces"):  # one merged run of many province problems
+        raise _store_error(store, "national_run", run=run.run_id, scenario=meta["scenario_path"])
     scenario = None
     reference = None
     if tags.get("changes_file"):

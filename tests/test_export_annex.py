@@ -215,13 +215,19 @@ def test_redacted_annex_keeps_initials_and_birth_year() -> None:
     assert not full_names & {p.name for p in rows}
 
 
-def test_a_run_that_places_nobody_still_has_annexes(tmp_path: Path) -> None:
+def test_a_run_that_places_nobody_is_refused_with_a_reason(tmp_path: Path) -> None:
     run = make_run(nobody_placed=True)
-    annex = build_annex(run, FIELDS)
+    annex = build_annex(run, FIELDS)  # the model still counts everyone as surplus
     assert [len(g.rows) for g in annex.groups] == [0, 0, 0]
     assert annex.unit_total.surplus == len(PEOPLE) and annex.unit_total.present == 0
-    paths = [p for fmt in ("xlsx", "docx", "csv") for p in export_annexes(run, fmt, tmp_path)]
-    assert len(paths) == 8 and all(p.stat().st_size > 0 for p in paths)
+    for fmt in ("xlsx", "docx", "pdf", "csv"):
+        with pytest.raises(InputError) as info:
+            export_annexes(run, fmt, tmp_path / fmt)
+        (issue,) = info.value.issues
+        assert issue.code == "export.no_placements"
+        assert run.run_id in issue.message and str(len(PEOPLE)) in issue.message
+        assert "diagnose" in issue.hint
+        assert not (tmp_path / fmt).exists()  # nothing written, not even the folder
 
 
 def test_cli_formats_match_the_library(tmp_path: Path) -> None:

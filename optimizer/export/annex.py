@@ -34,6 +34,7 @@ from optimizer.export.model import (
     Annex,
     DocumentFields,
     build_annex,
+    check_has_placements,
     check_units,
     select_units,
     unit_order,
@@ -150,6 +151,7 @@ def export_annexes(
         raise ValueError(f"unknown annex format {fmt!r}; use one of {FORMATS}")
     fields = fields or DocumentFields()
     verify_manifest(run)
+    check_has_placements(run)
     if fmt in ("docx", "pdf"):
         check_template(template)
     selected = check_units(run, unit_ids) if unit_ids is not None else None

@@ -296,6 +296,34 @@ def verify_manifest(run: StoredRun) -> None:
         )
 
 
+def check_has_placements(run: StoredRun) -> None:
+    """Refuse to write the annexes of a run that placed nobody.
+
+    Raises
+    ------
+    InputError
+        When the run has no placement (infeasible, stopped before any, or nobody
+        qualified), saying its status and what to do.
+    """
+    if len(run.tables.placements):
+        return
+    raise InputError(
+        [
+            Issue(
+                file=run.run_id,
+                message=t(
+                    "export.no_placements",
+                    run_id=run.run_id,
+                    status=t(f"store.status.{run.status}"),
+                    unplaced=len(run.tables.unplaced),
+                ),
+                hint=t("export.no_placements_hint", scenario=run.meta.get("scenario_path", "")),
+                code="export.no_placements",
+            )
+        ]
+    )
+
+
 def unit_order(tables: RunTables) -> list[tuple[str, str]]:
     """``(unit_id, unit_name)`` of every unit of a run, in the order the annexes list them.
 
