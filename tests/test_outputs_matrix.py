@@ -12,17 +12,15 @@ covered on two kinds only and marked slow.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from test_national import ALPHA, BASE, BETA
 from test_run_cli import two_people_one_seat
+from test_sweep import invoke, vietnamese  # noqa: F401  (vietnamese: an autouse fixture)
 
-from optimizer.cli import main
-from optimizer.i18n import set_lang
 from optimizer.national import write_national
 from optimizer.store import RunStore
 
@@ -42,16 +40,6 @@ class Matrix:
     folder: Path
     runs: dict[str, str] = field(default_factory=dict)
     scenarios: dict[str, Path] = field(default_factory=dict)
-
-
-@pytest.fixture(autouse=True)
-def vietnamese() -> Iterator[None]:
-    yield
-    set_lang("vi")  # a CLI call with --lang en must not leak into the next test
-
-
-def invoke(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), env={"COLUMNS": "200"})
 
 
 def _latest(store: Path) -> str:
