@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.kpis import unit_kpis
+from optimizer.labels import number
 from optimizer.store import StoredRun, private_writer
 
 #: Per-unit KPIs compared run by run (columns of :func:`optimizer.kpis.unit_kpis`).
@@ -302,9 +303,4 @@ def format_value(value: Any, kind: str, lang: str, *, signed: bool = False) -> s
         return "–"
     # round to the precision shown first, so that a tiny delta never reads "-0,0"
     scale, digits, suffix = {"rate": (100.0, 1, " %"), "km": (1.0, 2, "")}.get(kind, (1.0, 0, ""))
-    number = round(float(value) * scale, digits) + 0.0  # + 0.0 turns -0.0 into 0.0
-    sign = "+" if signed and number != 0 else ""
-    text = f"{number:{sign},.{digits}f}{suffix}"
-    if lang == "vi":
-        text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
-    return text
+    return number(float(value) * scale, digits, lang, signed=signed) + suffix

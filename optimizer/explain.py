@@ -55,6 +55,7 @@ from optimizer.data import (
     Problem,
 )
 from optimizer.i18n import t
+from optimizer.labels import label, labels, number
 from optimizer.solve.candidates import Candidates, build_candidates
 from optimizer.solve.reasons import unplaced_reasons
 
@@ -302,14 +303,14 @@ class Explainer:
         staff = p.staff
         args: dict[str, object] = {
             "unit": p.units.names[unit],
-            "position": staff.positions[person][0] if staff.positions[person] else "?",
-            "positions": ", ".join(staff.positions[person]),
-            "category": staff.category[person],
-            "km": f"{float(p.dist_km[person, unit]):.1f}",
-            "cap": f"{p.rules.max_commute_km:g}",
+            "position": label(staff.positions[person][0], "position") if staff.positions[person] else "?",
+            "positions": labels(staff.positions[person], "position"),
+            "category": label(staff.category[person], "category"),
+            "km": number(float(p.dist_km[person, unit]), 1),
+            "cap": number(p.rules.max_commute_km, 1),
             "months": int(p.months_left[person]),
             "need": p.rules.min_service_months,
-            "bloc": staff.bloc[person],
+            "bloc": label(staff.bloc[person], "bloc"),
         }
         if rule == "pins":
             fixed = [u for u, _, mode in self._pins.get(person, ()) if mode == "fix"]
@@ -508,13 +509,15 @@ class Explainer:
         args = {
             "unit": p.units.names[unit],
             "origin": p.units.names[origin],
-            "position": posts.position[post],
+            "position": label(posts.position[post], "position"),
         }
         note = self._fix_note(person)
         if note is not None:
             return t("explain.why.pinned", note=note, **args)
         bloc_note = (
-            t("explain.why.bloc", bloc=posts.bloc[post]) if posts.bloc[post] != st.bloc[person] else ""
+            t("explain.why.bloc", bloc=label(posts.bloc[post], "bloc"))
+            if posts.bloc[post] != st.bloc[person]
+            else ""
         )
         if unit == origin:
             key = (

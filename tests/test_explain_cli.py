@@ -37,10 +37,11 @@ def test_explain_names_rules_and_costs(tiny: tuple[Path, Path, str]) -> None:
     res = invoke("explain", run_id, "S04", "--store", str(store))
     assert res.exit_code == 0, res.output
     assert run_id in res.output and "Phạm Thị Dung" in res.output
-    assert "[qualification]" in res.output and "[island]" in res.output
+    assert "[qualification]" in res.output and "[island unit]" in res.output
     # the pinned chair: the reason quotes the pin, the origin unit is excluded by two rules
     res = invoke("explain", "latest", "S01", "--store", str(store))
-    assert "[non_local]" in res.output and "[pins]" in res.output and "signed decision" in res.output
+    assert "[non-local post]" in res.output and "[pins (signed decisions)]" in res.output
+    assert "signed decision" in res.output
 
 
 def test_explain_forcing_cost_is_printed(tiny: tuple[Path, Path, str]) -> None:
@@ -49,8 +50,9 @@ def test_explain_forcing_cost_is_printed(tiny: tuple[Path, Path, str]) -> None:
     # minimum of T02 short and pushes S13 out (scenarios/tiny/README.md).
     res = invoke("explain", "latest", "S11", "--store", str(store), "--alternatives", "2")
     assert res.exit_code == 0, res.output
-    assert "Allowed. Forcing it (post office_admin): shortfall +1, unplaced +1" in res.output
-    assert "S13 Phường An Bình (T01) · office_admin · government → unplaced" in res.output
+    forcing = "Allowed. Forcing it (post Office administration): shortfall (leadership ×10) +1, unplaced +1"
+    assert forcing in res.output
+    assert "S13 Phường An Bình (T01) · Office administration · government bloc → unplaced" in res.output
 
 
 def test_explain_unknown_person_or_unit_is_bad_input(tiny: tuple[Path, Path, str]) -> None:

@@ -18,7 +18,7 @@ from test_io_tiny import CLEAN, TABLE_NAMES, copy_clean, read_rows
 
 from optimizer.cli import main
 from optimizer.i18n import set_lang, t
-from optimizer.io.vocab import label
+from optimizer.labels import enum_label as label
 
 
 @pytest.fixture(autouse=True)

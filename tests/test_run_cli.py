@@ -104,7 +104,7 @@ def test_ctrl_c_keeps_the_best_placement_marked_not_proven(full_city: Path, tmp_
     assert proc.stderr is not None
     deadline = time.time() + 120
     for line in proc.stderr:  # wait until the first stage has a placement
-        if "shortfall+unplaced" in line or time.time() > deadline:
+        if "shortfall (leadership ×10) + unplaced:" in line or time.time() > deadline:
             break
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=180)
@@ -122,7 +122,7 @@ def test_second_ctrl_c_aborts_cleanly_and_stores_nothing(full_city: Path, tmp_pa
     proc = staffplan("--lang", "en", "run", str(full_city), "--store", str(store))
     assert proc.stderr is not None
     for line in proc.stderr:
-        if "candidates" in line:
+        if "candidate (person, post) pairs" in line:
             break
     proc.send_signal(signal.SIGINT)
     for line in proc.stderr:

@@ -108,7 +108,7 @@ def test_a_stop_during_the_finish_keeps_a_valid_placement_not_proven(monkeypatch
     stop = threading.Event()
 
     def progress(event: engine.Progress) -> None:
-        if event.note.startswith("open part"):  # just before the exact finish
+        if event.note == "open_part":  # just before the exact finish
             stop.set()
 
     result = engine.solve(problem, progress=progress, stop=stop)

@@ -374,7 +374,7 @@ def test_a_stop_keeps_the_bound_of_the_stage_it_interrupts(monkeypatch: pytest.M
     stop = threading.Event()
 
     def progress(event: engine.Progress) -> None:
-        if event.note.startswith("#1 "):  # after the first multiplier iteration
+        if event.note == "iteration" and event.args["iteration"] == 1:  # after the first multiplier iteration
             stop.set()
 
     result = solve(p, progress=progress, stop=stop)

@@ -17,6 +17,7 @@ import rich_click as click
 from optimizer.cli.common import EXIT_INFEASIBLE, bad_input_exits, print_issues, set_option
 from optimizer.cli.runs import store_option
 from optimizer.i18n import t
+from optimizer.labels import label, labels, number
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -45,11 +46,14 @@ def _post_label(problem: Problem, post: int) -> str:
     if post < 0:
         return t("cli_explain.unplaced")
     posts = problem.posts
-    return f"{_unit_label(problem, int(posts.unit_idx[post]))} · {posts.position[post]} · {posts.bloc[post]}"
+    position, bloc = label(posts.position[post], "position"), label(posts.bloc[post], "bloc")
+    return f"{_unit_label(problem, int(posts.unit_idx[post]))} · {position} · {bloc}"
 
 
 def _forcing_text(problem: Problem, force: Forcing) -> str:
-    deltas = ", ".join(f"{k} {v:+d}" for k, v in force.deltas.items() if v) or t("cli_explain.no_change")
+    deltas = ", ".join(
+        f"{label(k, 'term')} {number(v, signed=True)}" for k, v in force.deltas.items() if v
+    ) or t("cli_explain.no_change")
     movers = [
         " ".join(
             (
@@ -64,11 +68,11 @@ def _forcing_text(problem: Problem, force: Forcing) -> str:
     more = len(force.moves) - MOVERS_SHOWN
     text = t(
         "cli_explain.forcing",
-        post=problem.posts.position[force.post_idx],
+        post=label(problem.posts.position[force.post_idx], "position"),
         deltas=deltas,
         count=len(force.moves),
-        method=force.method,
-        seconds=f"{force.time_s:.2f}",
+        method=label(force.method, "method"),
+        seconds=number(force.time_s, 2),
     )
     if movers:
         text += "\n  " + "\n  ".join(movers) + (t("diagnose.more", count=more) if more > 0 else "")
@@ -85,15 +89,15 @@ def print_explanation(console: Console, p: Problem, exp: PersonExplanation) -> N
             "cli_explain.person",
             id=p.staff.ids[i],
             name=p.staff.full_name[i],
-            positions=", ".join(p.staff.positions[i]),
-            category=p.staff.category[i],
+            positions=labels(p.staff.positions[i], "position"),
+            category=label(p.staff.category[i], "category"),
         )
     )
     console.print(
         t(
             "cli_explain.placement",
             post=_post_label(p, exp.post_idx),
-            km="-" if exp.distance_km is None else f"{exp.distance_km:.1f}",
+            km="-" if exp.distance_km is None else number(exp.distance_km, 1),
             origin=_unit_label(p, exp.origin_idx),
             rank=exp.preference_rank or "-",
         )
@@ -104,13 +108,13 @@ def print_explanation(console: Console, p: Problem, exp: PersonExplanation) -> N
         table.add_column(t(f"cli_explain.col.{key}"), justify="right" if key in ("km", "rank") else "left")
     for alt in exp.alternatives:
         if alt.excluded:
-            verdict = "\n".join(f"[{r.rule}] {r.text}" for r in alt.excluded)
+            verdict = "\n".join(f"[{label(r.rule, 'rule')}] {r.text}" for r in alt.excluded)
         elif alt.forcing is not None and alt.forcing.feasible:
             verdict = _forcing_text(p, alt.forcing)
         else:
             verdict = t("cli_explain.allowed")
         table.add_row(
-            _unit_label(p, alt.unit_idx), f"{alt.distance_km:.1f}", str(alt.preference_rank or "-"), verdict
+            _unit_label(p, alt.unit_idx), number(alt.distance_km, 1), str(alt.preference_rank or "-"), verdict
         )
     console.print(table)
 
@@ -177,7 +181,7 @@ def explain(
         store, run, staff_id, alternatives=alternatives, units=units, forcing=not no_forcing
     )
     console = _console()
-    console.print(t("cli_explain.run", run=found.run.run_id, status=found.run.status))
+    console.print(t("cli_explain.run", run=found.run.run_id, status=label(found.run.status, "status")))
     print_explanation(console, found.problem, found.person)
 
 
@@ -255,8 +259,7 @@ def diagnose(scenario: Path, overrides: tuple[str, ...], max_conflicts: int) -> 
 
 
 def _progress(event: Progress) -> None:
-    obj = "" if event.objective is None else f" {event.objective}"
-    click.echo(f"[{event.elapsed_s:7.2f}s] {event.stage}{obj} {event.note}".rstrip(), err=True)
+    click.echo(event.describe(), err=True)
 
 
 @click.command("replan")
@@ -340,7 +343,7 @@ def replan(
             "cli_explain.replan_stored",
             run_id=run_id,
             base=base.run.run_id,
-            status=plan.result.status,
+            status=label(plan.result.status, "status"),
             count=sum(c.why != "left" for c in plan.changes),
             leaves=len(changes.leaves),
             arrivals=len(changes.arrivals),

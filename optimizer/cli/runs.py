@@ -20,6 +20,7 @@ from rich.table import Table
 from optimizer.cli.common import bad_input_exits
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import get_lang, t
+from optimizer.labels import CodeKind, label, yes_no
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -107,8 +108,13 @@ def _fmt(value: Any, kind: str, *, signed: bool = False) -> str:
     return format_value(value, kind, get_lang(), signed=signed)
 
 
-def _yes_no(flag: bool) -> str:
-    return t("runs.yes") if flag else t("runs.no")
+#: Columns of the run tables that hold codes, and what kind of code.
+_CODED_COLUMNS: dict[str, CodeKind] = {
+    "position": "position",
+    "department": "department",
+    "category": "category",
+    "kind": "kind",
+}
 
 
 def kpi_table(kpis_by_run: Mapping[str, Mapping[str, Any]], title: str | None = None) -> Table:
@@ -164,9 +170,11 @@ def _frame_table(frame: pd.DataFrame, columns: Sequence[str], title: str, label_
         for col in columns:
             v = rec[col]
             if isinstance(v, bool):
-                cells.append(_yes_no(v))
+                cells.append(yes_no(v))
             elif col == "bloc":
                 cells.append(t(f"report.bloc.{v}", get_lang()))
+            elif col in _CODED_COLUMNS:
+                cells.append(label(v, _CODED_COLUMNS[col]))
             elif isinstance(v, str):
                 cells.append(v)
             else:
@@ -181,8 +189,8 @@ def _print_header(console: Console, run: StoredRun) -> None:
     console.print(
         t(
             "runs.status_line",
-            status=t(f"store.status.{run.status}"),
-            proven=_yes_no(run.proven),
+            status=label(run.status, "status"),
+            proven=yes_no(run.proven),
             time=_fmt(total, "km"),
             hash=run.manifest_hash,
         )
@@ -199,7 +207,7 @@ def _print_header(console: Console, run: StoredRun) -> None:
         for key in ("runs.col.term", "runs.col.value", "runs.col.bound"):
             table.add_column(t(key), justify="left" if key == "runs.col.term" else "right")
         for term, value in values.items():
-            table.add_row(t(f"kpi.terms.{term}"), _fmt(value, "count"), _fmt(bounds.get(term), "count"))
+            table.add_row(label(term, "term"), _fmt(value, "count"), _fmt(bounds.get(term), "count"))
         console.print(table)
 
 
@@ -233,7 +241,7 @@ def runs(scenario: str | None, sweep: str | None, store_path: Path | None) -> No
             s.run_id,
             s.created_at[:16].replace("T", " "),
             s.scenario_name,
-            t(f"store.status.{s.status}"),
+            label(s.status, "status"),
             _fmt(s.placed, "count"),
             _fmt(s.unplaced, "count"),
             _fmt(s.shortfall, "count"),
@@ -434,7 +442,7 @@ def compare(
         for i in ids:
             status = rec[f"status@{i}"]
             where.append(
-                f"{rec[f'unit_name@{i}']} · {rec[f'position@{i}']}"
+                f"{rec[f'unit_name@{i}']} · {label(rec[f'position@{i}'], 'position')}"
                 if status == "placed"
                 else t(f"compare.status.{status}")
             )

@@ -14,6 +14,7 @@ import rich_click as click
 from optimizer.cli.common import EXIT_INFEASIBLE, bad_input_exits, set_option
 from optimizer.cli.runs import store_option
 from optimizer.i18n import t
+from optimizer.labels import label, number, terms_label, yes_no
 
 if TYPE_CHECKING:
     from optimizer.solve.engine import Progress
@@ -22,14 +23,6 @@ log = logging.getLogger("staffplan")
 
 #: Exit code after a second Ctrl-C (the shell's convention for SIGINT).
 EXIT_ABORTED = 130
-
-
-def _format_progress(event: Progress) -> str:
-    gap = "" if event.gap is None else f" gap {100 * event.gap:.3f}%"
-    bound = "" if event.bound is None else f" bound {event.bound}"
-    value = "" if event.objective is None else f" value {event.objective}"
-    note = f" {event.note}" if event.note else ""
-    return f"[{event.elapsed_s:7.2f}s] {event.stage}{note}{value}{bound}{gap}"
 
 
 @contextlib.contextmanager
@@ -42,14 +35,14 @@ def progress_display() -> Iterator[Callable[[Progress], None]]:
         with console.status(t("run.solving")) as status:
 
             def on_progress(event: Progress) -> None:
-                status.update(_format_progress(event))
-                log.info(_format_progress(event))
+                status.update(event.describe())
+                log.info(event.describe())
 
             yield on_progress
         return
 
     def plain(event: Progress) -> None:
-        click.echo(_format_progress(event), err=True)
+        click.echo(event.describe(), err=True)
 
     yield plain
 
@@ -106,20 +99,21 @@ def run(
     from rich.console import Console
 
     console = Console()
-    click.echo(t("run.stored", run_id=run_id, status=result.status, proven=result.proven))
+    status, proven = label(result.status, "status"), yes_no(result.proven)
+    click.echo(t("run.stored", run_id=run_id, status=status, proven=proven))
     for stage in result.stages:
-        click.echo(t("run.stage", name=stage.name, status=stage.status))
+        click.echo(t("run.stage", name=terms_label(stage.name), status=label(stage.status, "status")))
         for term in stage.terms:
             value, bound = result.values[term], result.bounds.get(term)
-            gap = "-" if bound is None else f"{100 * (value - bound) / max(1, value):.2f}%"
-            shown = "-" if bound is None else bound
-            click.echo(t("run.term", term=term, value=value, bound=shown, gap=gap))
+            gap = "-" if bound is None else number(100 * (value - bound) / max(1, value), 2) + " %"
+            shown = dict(value=number(value), bound=number(bound), gap=gap)
+            click.echo(t("run.term", term=label(term, "term"), **shown))
     if result.status == "infeasible":
         click.echo(t("run.infeasible", scenario=str(scenario)), err=True)
         sys.exit(EXIT_INFEASIBLE)
     console.print(kpi_table({run_id: stored.kpis}))
-    timings = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
-    click.echo(t("run.timings", timings=timings, memory=f"{result.peak_memory_mb:.0f}"))
+    timings = ", ".join(f"{label(k, 'timing')} {number(v, 2)} s" for k, v in result.timings.items())
+    click.echo(t("run.timings", timings=timings, memory=number(result.peak_memory_mb)))
     if result.interrupted:
         click.echo(t("run.not_proven"), err=True)
 

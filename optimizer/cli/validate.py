@@ -20,10 +20,10 @@ if TYPE_CHECKING:
 
 def _counts(codes: Iterable[str], order: Iterable[str]) -> str:
     """``"label n, label n"`` in the given order, skipping codes that do not occur."""
-    from optimizer.io.vocab import label
+    from optimizer.labels import enum_label
 
     counter = Counter(codes)
-    return ", ".join(f"{label(c)} {counter[c]}" for c in order if counter[c])
+    return ", ".join(f"{enum_label(c)} {counter[c]}" for c in order if counter[c])
 
 
 def summary_lines(scenario: Scenario, problem: Problem, num_warnings: int) -> list[str]:

@@ -1,9 +1,8 @@
 """Vietnamese names of codes as printed in the annexes (layer 8).
 
-The names live in the message catalogue (``optimizer/locale/export.toml`` for positions and
-departments, ``io.toml`` for blocs, categories and unit kinds) and are always read in
-Vietnamese: annexes are Vietnamese documents whatever ``--lang`` says.  A code the
-catalogue does not know (another province's own position, say) is printed as is.
+The names come from :mod:`optimizer.labels` (one name per code for the whole program) and
+are always read in Vietnamese: annexes are Vietnamese documents whatever ``--lang`` says.
+A code the catalogue does not know (another province's own position, say) is printed as is.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ import unicodedata
 from functools import cache
 
 from optimizer.i18n import catalogue, t
+from optimizer.labels import enum_label, label, number
 
 #: Annexes are written in this language.
 ANNEX_LANG = "vi"
@@ -53,22 +53,19 @@ def nfc(text: object) -> str:
 @cache
 def code_label(code: str) -> str:
     """Vietnamese name of a bloc, category or unit kind code (``"khối chính quyền"``)."""
-    key = f"io.label.{code}"
-    return vi(key) if _known(key) else code
+    return enum_label(code, ANNEX_LANG)
 
 
 @cache
 def department_label(department: str) -> str:
     """Short Vietnamese name of a department (``"Phòng VH-XH"``), DESIGN §2."""
-    key = f"export.department.{department}"
-    return vi(key) if _known(key) else department
+    return label(department, "department", ANNEX_LANG)
 
 
 @cache
 def position_label(position: str) -> str:
     """Vietnamese name of a position or job position (``"Tài chính"``, ``"Chủ tịch UBND"``)."""
-    key = f"export.position.{position}"
-    return vi(key) if _known(key) else position
+    return label(position, "position", ANNEX_LANG)
 
 
 @cache
@@ -112,6 +109,6 @@ def roman(number: int) -> str:
     return "".join(out)
 
 
-def thousands(number: int) -> str:
+def thousands(value: int) -> str:
     """An integer with the Vietnamese thousands separator: ``12119`` → ``"12.119"``."""
-    return f"{number:,}".replace(",", ".")
+    return number(value, 0, ANNEX_LANG)

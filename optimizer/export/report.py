@@ -39,6 +39,7 @@ from optimizer.compare import (
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t
 from optimizer.kpis import MAP_KPIS, UNIT_SUMMARY_COLUMNS, position_balance, unit_kpis
+from optimizer.labels import day, label, labels
 from optimizer.store import StoredRun, private_writer
 
 logger = logging.getLogger(__name__)
@@ -385,7 +386,7 @@ def balance_figure(runs: Sequence[StoredRun]) -> go.Figure:
         suffix = f" · {r.run_id}" if len(runs) > 1 else ""
         fig.add_trace(
             go.Bar(
-                x=bal["position"],
+                x=[label(p, "position", "vi") for p in bal["position"]],
                 y=bal["surplus"],
                 name=_l("report.surplus") + suffix,
                 offsetgroup=r.run_id,
@@ -393,7 +394,7 @@ def balance_figure(runs: Sequence[StoredRun]) -> go.Figure:
         )
         fig.add_trace(
             go.Bar(
-                x=bal["position"],
+                x=[label(p, "position", "vi") for p in bal["position"]],
                 y=-bal["shortage"],
                 name=_l("report.shortage") + suffix,
                 offsetgroup=r.run_id,
@@ -427,7 +428,7 @@ def kpi_label(name: str, lang: str = "vi") -> str:
     parent, code = name.split(".", 1)
     if parent in ("terms", "fairness"):
         return t(f"kpi.{parent}", lang) + ": " + t(f"kpi.{parent}.{code}", lang)
-    sub = t(f"kpi.category.{code}", lang) if parent == "unplaced_by_category" else code
+    sub = label(code, "category" if parent == "unplaced_by_category" else "position", lang)
     return t(f"kpi.{parent}", lang) + ": " + sub
 
 
@@ -533,7 +534,7 @@ def _people_section(comparison: Comparison, redacted: bool) -> str:
         if status != "placed":
             return _l(f"compare.status.{status}")
         bloc = _l(f"report.bloc.{rec[f'bloc@{i}']}")
-        return f"{rec[f'unit_name@{i}']} · {rec[f'position@{i}']} ({bloc})"
+        return f"{rec[f'unit_name@{i}']} · {label(rec[f'position@{i}'], 'position', 'vi')} ({bloc})"
 
     header = [
         _l("report.col_staff_id"),
@@ -546,7 +547,7 @@ def _people_section(comparison: Comparison, redacted: bool) -> str:
         [
             (str(rec["staff_id"]), ""),
             (str(rec["full_name"]), ""),
-            (str(rec["birth_date"]), ""),
+            (day(str(rec["birth_date"]), "vi"), ""),
             (_l(f"compare.change.{rec['change']}"), ""),
         ]
         + [(where(rec, i), "") for i in ids]
@@ -579,9 +580,9 @@ def _unplaced_section(run: StoredRun, redacted: bool) -> str:
         [
             (str(rec["staff_id"]), ""),
             (str(rec["full_name"]), ""),
-            (str(rec["birth_date"]), ""),
-            (t(f"kpi.category.{rec['category']}", "vi"), ""),
-            (str(rec["positions"]), ""),
+            (day(str(rec["birth_date"]), "vi"), ""),
+            (label(rec["category"], "category", "vi"), ""),
+            (labels(str(rec["positions"]).split(";"), "position", "vi"), ""),
             (str(rec["origin_unit"]), ""),
             (str(rec["reason"]), ""),
         ]

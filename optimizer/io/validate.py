@@ -32,7 +32,8 @@ from optimizer.errors import Issue, Severity
 from optimizer.i18n import t
 from optimizer.io.encodings import FONT_GLYPHS_PATTERN
 from optimizer.io.tables import RawTable
-from optimizer.io.vocab import TABLES, ColumnSpec, TableSpec, fold, label
+from optimizer.io.vocab import TABLES, ColumnSpec, TableSpec, fold
+from optimizer.labels import label
 
 #: Ages (years at ``reference_date``) outside which a birth date is impossible (error).
 AGE_IMPOSSIBLE = (15, 100)
@@ -429,7 +430,7 @@ def _pin_checks(pins: RawTable | None, staff: RawTable | None, posts: RawTable |
                     column="position",
                     value=pos,
                     unit=unit,
-                    category=label(str(person.category)),
+                    category=label(person.category, "category"),
                 )
             )
         elif pos is None and not any((unit, person.category, p) in lines for p in person.positions):
@@ -440,7 +441,7 @@ def _pin_checks(pins: RawTable | None, staff: RawTable | None, posts: RawTable |
                     column="unit_id",
                     value=unit,
                     staff=sid,
-                    category=label(str(person.category)),
+                    category=label(person.category, "category"),
                 )
             )
     for entries in by_staff.values():
@@ -640,7 +641,7 @@ def check_capacity(
                     hard_min,
                     column="position",
                     value=code,
-                    category=label(str(cat)),
+                    category=label(cat, "category"),
                     total=total_min,
                     count=len(people),
                 )

@@ -15,7 +15,6 @@ from functools import cached_property
 from typing import Literal
 
 from optimizer.data import BLOCS, CATEGORIES, DEPARTMENTS, GENDERS, KINDS, PIN_MODES, RELATIONS
-from optimizer.i18n import catalogue, t
 
 ColumnKind = Literal["id", "text", "enum", "list", "float", "int", "bool", "date"]
 
@@ -38,12 +37,6 @@ def fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", text.casefold())
     plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).replace("đ", "d")
     return _NON_ALNUM.sub("_", plain).strip("_")
-
-
-def label(code: str) -> str:
-    """The planner's name of a code (bloc, category, kind, pin mode) in the current language."""
-    key = f"io.label.{code}"
-    return t(key) if key in catalogue() else code
 
 
 @dataclass(frozen=True)

@@ -22,13 +22,15 @@ import math
 import resource
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from optimizer.check import assert_valid, check_placement, objective_terms
 from optimizer.data import CHANGES, TERMS, IntArray, Problem
+from optimizer.i18n import t as message
+from optimizer.labels import label, number, terms_label
 from optimizer.solution import SolveResult, StageResult, Status
 from optimizer.solve.baselines import highs_mip
 from optimizer.solve.candidates import Candidates, build_candidates
@@ -55,6 +57,28 @@ class Progress:
     bound: int | None
     elapsed_s: float
     note: str = ""
+    args: Mapping[str, object] = field(default_factory=dict)
+
+    def describe(self, lang: str | None = None) -> str:
+        """The event in words: ``"[  0.92s] ghép cặp: 2.288.169 cặp ứng viên"``.
+
+        ``note`` names a message ``progress.<note>`` formatted with ``args``; a stage named
+        by its objective terms is shown with their names, and value, bound and gap follow.
+        """
+        head = f"[{self.elapsed_s:7.2f}s]"
+        if self.stage in TERMS or "+" in self.stage:
+            head += " " + terms_label(self.stage, lang) + ":"
+        parts = []
+        if self.note:
+            shown = {k: _shown(k, v, lang) for k, v in self.args.items()}
+            parts.append(message(f"progress.{self.note}", lang, **shown))
+        if self.objective is not None:
+            parts.append(message("progress.value", lang, value=number(self.objective, 0, lang)))
+        if self.bound is not None:
+            parts.append(message("progress.bound", lang, bound=number(self.bound, 0, lang)))
+        if self.gap is not None:
+            parts.append(message("progress.gap", lang, gap=number(100 * self.gap, 3, lang)))
+        return " ".join([head, ", ".join(parts)]).rstrip()
 
     @property
     def gap(self) -> float | None:
@@ -62,6 +86,13 @@ class Progress:
         if self.objective is None or self.bound is None:
             return None
         return (self.objective - self.bound) / max(1.0, abs(self.objective))
+
+
+def _shown(key: str, value: object, lang: str | None) -> object:
+    """A progress argument as a planner reads it: counts grouped, statuses named."""
+    if key == "status":
+        return label(value, "status", lang)
+    return number(value, 0, lang) if isinstance(value, int) else value
 
 
 ProgressFn = Callable[[Progress], None]
@@ -115,9 +146,11 @@ class _Solver:
         if self.stopped():
             raise Interrupted
 
-    def emit(self, stage: str, objective: int | None, bound: int | None, note: str = "") -> None:
+    def emit(
+        self, stage: str, objective: int | None, bound: int | None, note: str = "", **args: object
+    ) -> None:
         if self.progress is not None:
-            self.progress(Progress(stage, objective, bound, self.elapsed(), note))
+            self.progress(Progress(stage, objective, bound, self.elapsed(), note, args))
 
 
 def _fallback_feasible(problem: Problem, assignment: IntArray) -> IntArray:
@@ -181,13 +214,13 @@ def solve(
     """
     s = _Solver(problem, progress, stop)
     estimate = check_memory(problem)
-    s.emit("memory", None, None, f"~{estimate / 2**20:.0f} MB")
+    s.emit("memory", None, None, "memory", mb=round(estimate / 2**20))
     timings: dict[str, float] = {}
     t = time.perf_counter()
     cand = build_candidates(problem, reference)
     model = FlowModel(problem, cand)
     timings["candidates"] = time.perf_counter() - t
-    s.emit("candidates", None, None, f"{len(cand)} pairs")
+    s.emit("candidates", None, None, "candidates", pairs=len(cand))
 
     plan = stage_plan(problem, model)
     rows = Rows(model)
@@ -201,7 +234,7 @@ def solve(
         name = "+".join(plan[k][0])
 
         def step(iteration: int, value: int | None, bound: int, conflicts: int, name: str = name) -> None:
-            s.emit(name, value, bound, f"#{iteration} conflicts={conflicts}")
+            s.emit(name, value, bound, "iteration", iteration=iteration, conflicts=conflicts)
 
         relax = functools.partial(
             relax_stage,
@@ -252,7 +285,7 @@ def solve(
             return _failed("infeasible", cand, timings, "hard minimums cannot all be met", s)
         open_part = open_arcs(model) if report.value != report.bound else 0
         if report.value != report.bound:
-            s.emit(name, report.value, report.bound, f"open part: {open_part} arcs")
+            s.emit(name, report.value, report.bound, "open_part", arcs=open_part)
         if (
             prove
             and report.value != report.bound
@@ -280,7 +313,7 @@ def solve(
                 model.fix_relaxed(finish.reduced, incumbent.flow, report.value - finish.lp_bound)
             if math.isfinite(finish.bound):
                 report.bound = min(report.value or 0, max(report.bound, math.ceil(finish.bound - 1e-6)))
-            s.emit(name, report.value, report.bound, f"exact {finish.status}")
+            s.emit(name, report.value, report.bound, "exact", status=finish.status)
             if s.stopped():  # HiGHS was interrupted: keep the placement and the bound
                 interrupted = True
                 report.time_s = time.perf_counter() - t
@@ -310,7 +343,7 @@ def solve(
             problem, s.left(), cand, threads=problem.solver.workers, seed=problem.solver.seed, stop=s.stopped
         )
         timings["exact"] = timings.get("exact", 0.0) + time.perf_counter() - t
-        s.emit("exact", None, None, exact.status)
+        s.emit("exact", None, None, "exact", status=exact.status)
         if exact.status == "infeasible":
             return _failed(
                 "infeasible",

@@ -6,6 +6,7 @@ import numpy as np
 
 from optimizer.data import IntArray, Problem
 from optimizer.i18n import t
+from optimizer.labels import label, number
 from optimizer.solve.candidates import Candidates, qualified_pairs
 
 
@@ -32,12 +33,16 @@ def unplaced_reasons(problem: Problem, cand: Candidates, assignment: IntArray) -
     reachable[q_person[near]] = True
     out: dict[int, str] = {}
     for i in unplaced:
-        position = problem.staff.positions[i][0] if problem.staff.positions[i] else "?"
-        km = f"{rules.max_commute_km:g}"
+        position = label(problem.staff.positions[i][0], "position") if problem.staff.positions[i] else "?"
+        km = number(rules.max_commute_km, 1)
         if has_cand[i]:
             out[int(i)] = t("solve.reason_full", position=position, km=km)
         elif not qualified[i]:
-            out[int(i)] = t("solve.reason_no_post", position=position, category=problem.staff.category[i])
+            out[int(i)] = t(
+                "solve.reason_no_post",
+                position=position,
+                category=label(problem.staff.category[i], "category"),
+            )
         elif not reachable[i]:
             out[int(i)] = t("solve.reason_too_far", position=position, km=km)
         else:
