@@ -6,25 +6,21 @@ import datetime as dt
 
 import pytest
 
-from optimizer.data import BLOCS, CATEGORIES, DEPARTMENTS, KINDS, PIN_MODES, RELATIONS, TERMS
+from optimizer.data import (
+    BLOCS,
+    CATEGORIES,
+    CHANGES,
+    DEPARTMENTS,
+    KINDS,
+    PIN_MODES,
+    RELATIONS,
+    RULE_IDS,
+    TERMS,
+)
 from optimizer.i18n import catalogue
 from optimizer.labels import day, enum_label, has_label, label, number, parse_day, terms_label, yes_no
 from optimizer.solve.engine import Progress
 from optimizer.synth import POSITIONS
-
-RULES = (
-    "one_post",
-    "post_max",
-    "post_min",
-    "qualification",
-    "commute_cap",
-    "island",
-    "non_local",
-    "relatives",
-    "service_left",
-    "pins",
-    "bloc_change",
-)
 
 
 @pytest.mark.parametrize(
@@ -36,8 +32,8 @@ RULES = (
         ("mode", PIN_MODES),
         ("department", DEPARTMENTS),
         ("relation", RELATIONS),
-        ("term", TERMS),
-        ("rule", RULES),
+        ("term", (*TERMS, CHANGES)),
+        ("rule", RULE_IDS),
         ("position", tuple(p.code for p in POSITIONS)),
         ("status", ("optimal", "feasible", "infeasible", "no_solution")),
     ],
