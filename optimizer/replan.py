@@ -332,131 +332,137 @@ def read_changes(path: str | Path, problem: Problem) -> ChangeSet:
     issues = list(raw.issues)
     if raw.values is None or any(i.severity == "error" for i in issues):
         raise InputError(issues or [raw.issue("file_unreadable")])
-    values = raw.values
     if "action" not in raw.headers:
-        raise InputError(
-            [
-                raw.issue(
-                    "missing_column",
-                    column="action",
-                    aliases=", ".join(CHANGES_TABLE.column("action").aliases),
-                )
-            ]
-        )
-    cell_issues = _cell_issues(raw, values)
-    issues += cell_issues
-    bad_rows = {i.row for i in cell_issues}  # reported once; their other checks would mislead
-    unit_ids = problem.units.id2idx
-    staff_ids = problem.staff.id2idx
-    line_of = {key: k for k, key in enumerate(_line_keys(problem))}
-    leaves: list[Leave] = []
-    arrivals: list[Arrival] = []
-    post_changes: list[PostChange] = []
-    seen_staff: dict[str, int] = {}
-    seen_lines: dict[tuple[str, ...], int] = {}
-    known_positions = set(problem.position_codes)
-    absent: set[tuple[str, str]] = set()  # (action, column) already reported missing
-    for row, rec in values.iterrows():
-        r = int(str(row))
+        aliases = ", ".join(CHANGES_TABLE.column("action").aliases)
+        raise InputError([raw.issue("missing_column", column="action", aliases=aliases)])
+    reader = _ChangeReader(raw, problem)
+    reader.issues += issues
+    reader.read(raw.values)
+    if any(i.severity == "error" for i in reader.issues):
+        raise InputError(reader.issues)
+    return ChangeSet(
+        source.path,
+        _digest(source.path),
+        tuple(reader.leaves),
+        tuple(reader.arrivals),
+        tuple(reader.post_changes),
+        tuple(i for i in reader.issues if i.severity == "warning"),
+    )
+
+
+class _ChangeReader:
+    """The rows of a changes file checked one by one against the base problem; every
+    problem is collected in :attr:`issues`, the valid rows in the three lists."""
+
+    def __init__(self, raw: RawTable, problem: Problem) -> None:
+        self.raw = raw
+        self.problem = problem
+        self.line_of = {key: k for k, key in enumerate(_line_keys(problem))}
+        self.known_positions = set(problem.position_codes)
+        self.issues: list[Issue] = []
+        self.leaves: list[Leave] = []
+        self.arrivals: list[Arrival] = []
+        self.post_changes: list[PostChange] = []
+        self.seen_staff: dict[str, int] = {}
+        self.seen_lines: dict[tuple[str, ...], int] = {}
+        self.absent: set[tuple[str, str]] = set()  # (action, column) already reported missing
+
+    def read(self, values: pd.DataFrame) -> None:
+        """Check every row; a row with a bad cell is reported once (its other checks
+        would mislead)."""
+        cell_issues = _cell_issues(self.raw, values)
+        self.issues += cell_issues
+        bad_rows = {i.row for i in cell_issues}
+        for row, rec in values.iterrows():
+            r = int(str(row))
+            if r not in bad_rows:
+                self._row(r, rec)
+
+    def _row(self, r: int, rec: pd.Series) -> None:
         action = rec.get("action")
-        if r in bad_rows:
-            continue
         if action is None:
-            issues.append(raw.issue("required", row=r, column="action"))
-            continue
+            self.issues.append(self.raw.issue("required", row=r, column="action"))
+            return
         if action not in ACTIONS:
-            continue  # reported as a bad choice
+            return  # reported as a bad choice
         if action == "post_change" and rec.get("position") is None and len(rec.get("positions") or ()) == 1:
             # one "Vị trí việc làm" column serves both: an arrival's list, a line's position
             rec = rec.copy()
             rec["position"] = rec["positions"][0]
+        if self._missing(r, rec, action):
+            return
+        reason = "" if rec.get("reason") is None else str(rec["reason"])
+        date = "" if rec.get("date") is None else pd.Timestamp(rec["date"]).date().isoformat()
+        if action == "post_change":
+            self._post_change(r, rec, reason)
+        else:
+            self._person(r, rec, action, reason, date)
+
+    def _missing(self, r: int, rec: pd.Series, action: str) -> bool:
+        """Report the required cells of ``action`` left blank (a missing column once)."""
         needed = {"leave": ("staff_id",), "arrive": _ARRIVE_REQUIRED, "post_change": _POST_KEY}[action]
         missing = [c for c in needed if rec.get(c) is None]
         for c in missing:
-            if c in raw.headers:
-                issues.append(_issue(raw, "required", r, c, "", action=action))
-            elif (action, c) not in absent:
-                absent.add((action, c))
-                issues.append(_issue(raw, "missing_column", None, c, "", action=action))
-        if missing:
-            continue
-        reason = "" if rec.get("reason") is None else str(rec["reason"])
-        date = "" if rec.get("date") is None else pd.Timestamp(rec["date"]).date().isoformat()
-        if action in ("leave", "arrive"):
-            sid = str(rec["staff_id"])
-            if sid in seen_staff:
-                issues.append(
-                    raw.issue("duplicate", row=r, column="staff_id", value=sid, first=seen_staff[sid])
-                )
-                continue
-            seen_staff[sid] = r
-            if action == "leave":
-                if sid not in staff_ids:
-                    issues.append(raw.issue("unknown_staff", row=r, column="staff_id", value=sid))
-                    continue
-                leaves.append(Leave(sid, reason, date, r))
-                continue
-            if sid in staff_ids:
-                issues.append(_issue(raw, "arrival_exists", r, "staff_id", sid))
-                continue
-            bad = _unit_refs(raw, r, rec, ("origin_unit", "local_units", "preferences"), unit_ids)
-            issues += bad
-            unknown = [p for p in (rec["positions"] or ()) if p not in known_positions]
-            issues += [
-                _issue(raw, "unknown_position", r, "positions", p, severity="warning") for p in unknown
-            ]
-            if not bad:
-                fields = {c.name: rec.get(c.name) for c in STAFF.columns}
-                arrivals.append(Arrival(sid, fields, reason, date, r))
-            continue
-        key = (
-            str(rec["unit_id"]),
-            str(rec["bloc"]),
-            str(rec["department"]),
-            str(rec["position"]),
-            str(rec["category"]),
-        )
-        if key in seen_lines:
-            issues.append(raw.issue("duplicate_post", row=r, column="unit_id", first=seen_lines[key]))
-            continue
-        seen_lines[key] = r
-        bad = _unit_refs(raw, r, rec, ("unit_id",), unit_ids)
+            if c in self.raw.headers:
+                self.issues.append(_issue(self.raw, "required", r, c, "", action=action))
+            elif (action, c) not in self.absent:
+                self.absent.add((action, c))
+                self.issues.append(_issue(self.raw, "missing_column", None, c, "", action=action))
+        return bool(missing)
+
+    def _person(self, r: int, rec: pd.Series, action: str, reason: str, date: str) -> None:
+        raw, staff_ids = self.raw, self.problem.staff.id2idx
+        sid = str(rec["staff_id"])
+        if sid in self.seen_staff:
+            first = self.seen_staff[sid]
+            self.issues.append(raw.issue("duplicate", row=r, column="staff_id", value=sid, first=first))
+            return
+        self.seen_staff[sid] = r
+        if action == "leave":
+            if sid not in staff_ids:
+                self.issues.append(raw.issue("unknown_staff", row=r, column="staff_id", value=sid))
+            else:
+                self.leaves.append(Leave(sid, reason, date, r))
+            return
+        if sid in staff_ids:
+            self.issues.append(_issue(raw, "arrival_exists", r, "staff_id", sid))
+            return
+        unit_ids = self.problem.units.id2idx
+        bad = _unit_refs(raw, r, rec, ("origin_unit", "local_units", "preferences"), unit_ids)
+        self.issues += bad
+        unknown = [p for p in (rec["positions"] or ()) if p not in self.known_positions]
+        self.issues += [
+            _issue(raw, "unknown_position", r, "positions", p, severity="warning") for p in unknown
+        ]
+        if not bad:
+            fields = {c.name: rec.get(c.name) for c in STAFF.columns}
+            self.arrivals.append(Arrival(sid, fields, reason, date, r))
+
+    def _post_change(self, r: int, rec: pd.Series, reason: str) -> None:
+        raw, posts = self.raw, self.problem.posts
+        unit, bloc, department, position, category = (str(rec[c]) for c in _POST_KEY)
+        key = (unit, bloc, department, position, category)
+        if key in self.seen_lines:
+            first = self.seen_lines[key]
+            self.issues.append(raw.issue("duplicate_post", row=r, column="unit_id", first=first))
+            return
+        self.seen_lines[key] = r
+        bad = _unit_refs(raw, r, rec, ("unit_id",), self.problem.units.id2idx)
         if bad:
-            issues += bad
-            continue
+            self.issues += bad
+            return
         new_min, new_max = _int(rec.get("min")), _int(rec.get("max"))
-        line = line_of.get(key)
+        line = self.line_of.get(key)
         if line is None and new_max is None:
-            issues.append(_issue(raw, "new_line_max", r, "max", ""))
-            continue
-        old_min = int(problem.posts.min[line]) if line is not None else 0
-        old_max = int(problem.posts.max[line]) if line is not None else 0
-        lo = old_min if new_min is None else new_min
-        hi = old_max if new_max is None else new_max
+            self.issues.append(_issue(raw, "new_line_max", r, "max", ""))
+            return
+        lo = (int(posts.min[line]) if line is not None else 0) if new_min is None else new_min
+        hi = (int(posts.max[line]) if line is not None else 0) if new_max is None else new_max
         if lo > hi:
-            issues.append(raw.issue("min_gt_max", row=r, column="min", value=str(lo), min=lo, max=hi))
-            continue
-        post_changes.append(
-            PostChange(
-                key,
-                new_min,
-                new_max,
-                _flag(rec.get("leadership")),
-                _flag(rec.get("non_local")),
-                reason,
-                r,
-            )
-        )
-    if any(i.severity == "error" for i in issues):
-        raise InputError(issues)
-    return ChangeSet(
-        source.path,
-        _digest(source.path),
-        tuple(leaves),
-        tuple(arrivals),
-        tuple(post_changes),
-        tuple(i for i in issues if i.severity == "warning"),
-    )
+            self.issues.append(raw.issue("min_gt_max", row=r, column="min", value=str(lo), min=lo, max=hi))
+            return
+        lead, non_local = _flag(rec.get("leadership")), _flag(rec.get("non_local"))
+        self.post_changes.append(PostChange(key, new_min, new_max, lead, non_local, reason, r))
 
 
 def _unit_refs(

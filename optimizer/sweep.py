@@ -865,15 +865,7 @@ def run_sweep(
     pending = [c for c in plan.combinations if c.key not in finished]
     num_prov = plan.num_provinces
     total = len(pending) * num_prov
-    lang = get_lang()
-    futures: dict[Future[TaskResult], SolveTask] = {}
-    submitted: dict[int, float] = {}
-    for combo in pending:
-        submitted[combo.index] = time.perf_counter()
-        for p in _task_order(plan, combo):
-            sc = plan.scenarios[combo.index][p]
-            task = SolveTask(str(sc.path), sc.overrides, threads, combo.index, p, lang)
-            futures[executor.submit(solve_task, task)] = task
+    futures, submitted = _submit(executor, plan, pending, threads)
     logger.info("sweep %s: %d tasks submitted, %d runs reused", plan.sweep_id, total, len(finished))
     parts: dict[int, dict[int, TaskResult]] = {}
     bad: set[int] = set()  # combinations with an input problem: not stored
@@ -899,20 +891,14 @@ def run_sweep(
             group[task.province] = res
             if len(group) == num_prov and combo.index not in bad:
                 del parts[combo.index]
-                scenarios = [with_threads(sc, threads) for sc in plan.scenarios[combo.index]]
                 wall = time.perf_counter() - submitted[combo.index]
                 try:
-                    run = build_run(plan, combo, scenarios, [group[p] for p in range(num_prov)], wall)
+                    swept = _store_combination(plan, store, combo, group, threads, wall)
                 except InputError as exc:
                     issues.extend(exc.issues)
                 else:
-                    run_id = record_run(
-                        store, run.source, run.solved, run.rules, sweep_id=plan.sweep_id, tags=run.tags
-                    )
-                    result = run.solved.result
-                    stored[combo.index] = SweepRun(combo, run_id, result.status, result.proven, reused=False)
-                    status = result.status
-                    event = dataclasses.replace(event, run_id=run_id, status=status)
+                    stored[combo.index] = swept
+                    event = dataclasses.replace(event, run_id=swept.run_id, status=swept.status)
             if progress is not None:
                 progress(event)
     except BaseException:
@@ -936,6 +922,45 @@ def run_sweep(
         wall_s=time.perf_counter() - start,
         threads=threads,
     )
+
+
+def _submit(
+    executor: Executor, plan: SweepPlan, pending: Sequence[Combination], threads: int | None
+) -> tuple[dict[Future[TaskResult], SolveTask], dict[int, float]]:
+    """Submit every task of the pending combinations; the tasks by future, and when each
+    combination was submitted."""
+    lang = get_lang()
+    futures: dict[Future[TaskResult], SolveTask] = {}
+    submitted: dict[int, float] = {}
+    for combo in pending:
+        submitted[combo.index] = time.perf_counter()
+        for p in _task_order(plan, combo):
+            sc = plan.scenarios[combo.index][p]
+            task = SolveTask(str(sc.path), sc.overrides, threads, combo.index, p, lang)
+            futures[executor.submit(solve_task, task)] = task
+    return futures, submitted
+
+
+def _store_combination(
+    plan: SweepPlan,
+    store: RunStore,
+    combo: Combination,
+    group: dict[int, TaskResult],
+    threads: int | None,
+    wall_s: float,
+) -> SweepRun:
+    """Merge a combination's finished tasks (by province) into its run and store it.
+
+    Raises
+    ------
+    InputError
+        When two provinces share a staff or unit id.
+    """
+    scenarios = [with_threads(sc, threads) for sc in plan.scenarios[combo.index]]
+    run = build_run(plan, combo, scenarios, [group[p] for p in range(plan.num_provinces)], wall_s)
+    run_id = record_run(store, run.source, run.solved, run.rules, sweep_id=plan.sweep_id, tags=run.tags)
+    result = run.solved.result
+    return SweepRun(combo, run_id, result.status, result.proven, reused=False)
 
 
 def _task_stat(res: TaskResult, province: str) -> TaskStat:

@@ -187,8 +187,14 @@ def run_tables(
         },
         columns=list(UNPLACED_COLUMNS),
     )
+    return RunTables(placements, unplaced, _lines_table(problem, post_of))
+
+
+def _lines_table(problem: Problem, post_of: IntArray) -> pd.DataFrame:
+    """The post lines with their fill, given the post line of every placed person."""
+    posts, units = problem.posts, problem.units
     filled = np.bincount(post_of, minlength=problem.num_posts)
-    unit_table = pd.DataFrame(
+    return pd.DataFrame(
         {
             "unit_id": [units.ids[u] for u in posts.unit_idx],
             "unit_name": [units.names[u] for u in posts.unit_idx],
@@ -207,4 +213,3 @@ def run_tables(
         },
         columns=list(UNIT_COLUMNS),
     )
-    return RunTables(placements, unplaced, unit_table)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import click
@@ -58,4 +59,15 @@ set_option = click.option(
     multiple=True,
     metavar="KEY=VALUE",
     help="Override a scenario key, e.g. --set rules.max_commute_km=20 (repeatable).",
+)
+
+#: The ``--store PATH`` option (envvar ``STAFFPLAN_STORE``); the command gets ``store_path``.
+store_option = click.option(
+    "--store",
+    "store_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="STAFFPLAN_STORE",
+    show_envvar=True,
+    default=None,
+    help="Run store file (SQLite). Default: ./staffplan.db.",
 )

@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 
 import rich_click as click
 
-from optimizer.cli.common import EXIT_INFEASIBLE, bad_input_exits, print_issues, set_option
-from optimizer.cli.runs import store_option
+from optimizer.cli.common import EXIT_INFEASIBLE, bad_input_exits, print_issues, set_option, store_option
 from optimizer.i18n import t
 from optimizer.labels import label, labels, number
 

@@ -8,8 +8,7 @@ from typing import cast
 
 import rich_click as click
 
-from optimizer.cli.common import bad_input_exits
-from optimizer.cli.runs import store_option
+from optimizer.cli.common import bad_input_exits, store_option
 from optimizer.i18n import t
 
 #: The formats of ``--format`` (kept equal to ``optimizer.export.annex.FORMATS``, which a

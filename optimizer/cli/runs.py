@@ -17,7 +17,7 @@ import rich_click as click
 from rich.console import Console
 from rich.table import Table
 
-from optimizer.cli.common import bad_input_exits
+from optimizer.cli.common import bad_input_exits, store_option
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import get_lang, t
 from optimizer.labels import CodeKind, label, yes_no
@@ -44,17 +44,6 @@ MAP_KPI_CHOICES = (
 )
 #: How many people placed differently ``compare`` prints (all go to --csv / --html).
 PEOPLE_PRINTED = 50
-
-store_option = click.option(
-    "--store",
-    "store_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="STAFFPLAN_STORE",
-    show_envvar=True,
-    default=None,
-    help="Run store file (SQLite). Default: ./staffplan.db.",
-)
-"""The ``--store PATH`` option (envvar ``STAFFPLAN_STORE``); the command gets ``store_path``."""
 
 
 def report_options(func: F) -> F:

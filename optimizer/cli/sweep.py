@@ -17,8 +17,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from optimizer.cli.common import EXIT_INFEASIBLE, bad_input_exits, print_issues
-from optimizer.cli.runs import store_option
+from optimizer.cli.common import EXIT_INFEASIBLE, bad_input_exits, print_issues, store_option
 from optimizer.i18n import get_lang, t
 
 if TYPE_CHECKING:

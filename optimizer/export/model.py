@@ -186,11 +186,6 @@ class Annex:
         """The footer of every page: run id and check code."""
         return vi("export.annex.footer", run_id=self.run_id, hash=self.short_hash)
 
-    @property
-    def num_people(self) -> int:
-        """Number of people listed in Annex I."""
-        return sum(len(g.rows) for g in self.groups)
-
     def bloc_total(self, bloc: str) -> Counts:
         """Table A's total line for one bloc."""
         return sum((u.by_bloc[bloc] for u in self.units), Counts())

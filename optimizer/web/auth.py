@@ -285,4 +285,3 @@ def auth_middleware(store_of: Callable[[], RunStore]) -> Callable[[Any, Call], A
         return await call_next(request)
 
     return middleware
-

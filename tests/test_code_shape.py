@@ -1,0 +1,196 @@
+"""The shape of the code: imports form no cycle, and long functions say why they are long.
+
+Both are read from the source with :mod:`ast`, nothing is imported.  Run this file as a
+script to print every function over the limit::
+
+    .venv/bin/python tests/test_code_shape.py
+"""
+
+from __future__ import annotations
+
+import ast
+import graphlib
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "optimizer"
+#: Lines a function may span (signature and body, its docstring not counted) before its
+#: docstring must say why it is long, with a sentence starting "Long because".
+MAX_LINES = 80
+#: The words that start the reason in a long function's docstring.
+REASON = "Long because"
+#: Long functions of modules whose owners are reshaping them this round (qualified name
+#: → who).  The list may only shrink: a function that got short or explained must leave
+#: it, and a new long function must be split or give its reason instead.
+PENDING: dict[str, str] = {
+    "optimizer.solve.engine.solve": "solver (issue 15 part 4)",
+    "optimizer.solve.baselines.highs_mip": "solver (issue 15 part 4: HiGHS set-up)",
+    "optimizer.solve.lagrange.StageSearch.run": "solver",
+    "optimizer.solve.candidates.build_candidates": "rules (pair masks)",
+    "optimizer.diagnose.FeasibilityModel.check": "rules (issue 16 part 7)",
+    "optimizer.export.report.map_figure": "outputs",
+    "optimizer.synth._roster": "solver",
+    "optimizer.cli.runs.show": "service, once hardening's output guards land",
+}
+
+
+def module_name(path: Path) -> str:
+    """``optimizer.x.y`` of a file of the package."""
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, ast.Module]:
+    """Every module of the package, parsed, by name."""
+    return {module_name(p): ast.parse(p.read_text(encoding="utf-8")) for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+# --------------------------------------------------------------------------- imports
+
+
+def _type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports(tree: ast.Module, name: str, known: set[str], *, top_level: bool) -> Iterator[str]:
+    """The package modules ``name`` imports: at import time only (``top_level``), or
+    anywhere (inside functions too); imports for type checking are never counted."""
+    stack: list[ast.AST] = list(tree.body)
+    package = (
+        name if name in known and any(m.startswith(name + ".") for m in known) else name.rpartition(".")[0]
+    )
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.If) and _type_checking(node):
+            stack.extend(node.orelse)
+            continue
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names if a.name in known)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(
+                    [*package.split(".")[: len(package.split(".")) - node.level + 1], base]
+                ).strip(".")
+            for alias in node.names:
+                target = f"{base}.{alias.name}"
+                if target in known:
+                    yield target
+                elif base in known:
+                    yield base
+        if top_level and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def import_graph(*, top_level: bool) -> dict[str, set[str]]:
+    """Module → the package modules it imports."""
+    parsed = modules()
+    known = set(parsed)
+    return {name: set(_imports(tree, name, known, top_level=top_level)) for name, tree in parsed.items()}
+
+
+#: Imports inside functions that close a cycle, while their owners untangle them
+#: (importer, imported) → who.  May only shrink, like :data:`PENDING`.
+LAZY_CYCLES: dict[tuple[str, str], str] = {
+    ("optimizer.web.auth", "optimizer.web.deps"): "web-core (auth's middleware asks deps for the language)",
+}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle (empty when none); a package's ``__init__`` importing its own
+    modules does not count."""
+    edges = {a: {b for b in targets if not b.startswith(a + ".")} for a, targets in graph.items()}
+    try:
+        tuple(graphlib.TopologicalSorter(edges).static_order())
+    except graphlib.CycleError as exc:
+        return list(exc.args[1])
+    return []
+
+
+def test_no_import_cycle_at_import_time() -> None:
+    assert find_cycle(import_graph(top_level=True)) == []
+
+
+def test_no_import_cycle_even_through_imports_inside_functions() -> None:
+    graph = import_graph(top_level=False)
+    for importer, imported in LAZY_CYCLES:
+        assert imported in graph[importer], f"{importer} no longer imports {imported}: drop it"
+        graph[importer].discard(imported)
+    assert find_cycle(graph) == []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    graph = {"optimizer": {"optimizer.a"}, "optimizer.a": {"optimizer.b"}, "optimizer.b": {"optimizer.a"}}
+    assert set(find_cycle(graph)) == {"optimizer.a", "optimizer.b"}
+    assert find_cycle({"optimizer": {"optimizer.a"}, "optimizer.a": set()}) == []
+
+
+# --------------------------------------------------------------------------- function length
+
+
+@dataclass(frozen=True)
+class Function:
+    """A function of the package: qualified name, file and line, length, docstring."""
+
+    name: str
+    where: str
+    lines: int
+    doc: str
+
+
+def functions() -> Iterator[Function]:
+    """Every function and method of the package, with its length without the docstring."""
+    for name, tree in modules().items():
+        path = PACKAGE.parent / (name.replace(".", "/") + ".py")
+        if not path.exists():
+            path = PACKAGE.parent / name.replace(".", "/") / "__init__.py"
+        yield from _walk(tree, name, path)
+
+
+def _walk(node: ast.AST, prefix: str, path: Path) -> Iterator[Function]:
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.ClassDef):
+            yield from _walk(child, f"{prefix}.{child.name}", path)
+        elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+            qualified = f"{prefix}.{child.name}"
+            assert child.end_lineno is not None
+            lines = child.end_lineno - child.lineno + 1
+            doc = ast.get_docstring(child) or ""
+            first = child.body[0]
+            if doc and isinstance(first, ast.Expr) and first.end_lineno is not None:
+                lines -= first.end_lineno - first.lineno + 1
+            yield Function(qualified, f"{path.relative_to(PACKAGE.parent)}:{child.lineno}", lines, doc)
+            yield from _walk(child, qualified, path)
+
+
+def long_functions() -> list[Function]:
+    """Functions over :data:`MAX_LINES`, longest first."""
+    return sorted((f for f in functions() if f.lines > MAX_LINES), key=lambda f: -f.lines)
+
+
+def test_long_functions_say_why_they_are_long() -> None:
+    unexplained = {f.name: f.lines for f in long_functions() if REASON not in f.doc}
+    new = {name: n for name, n in unexplained.items() if name not in PENDING}
+    assert new == {}, f"over {MAX_LINES} lines without '{REASON} …' in the docstring: split them"
+    assert set(PENDING) <= set(unexplained), (
+        f"now short or explained, drop from PENDING: {set(PENDING) - set(unexplained)}"
+    )
+
+
+def test_lengths_are_measured_without_the_docstring() -> None:
+    tree = ast.parse('def f():\n    """Doc.\n\n    More.\n    """\n    return 1\n')
+    (only,) = _walk(tree, "m", PACKAGE / "x.py")
+    assert (only.name, only.lines) == ("m.f", 2)
+
+
+if __name__ == "__main__":
+    for f in long_functions():
+        mark = "explained" if REASON in f.doc else ("pending" if f.name in PENDING else "UNEXPLAINED")
+        print(f"{f.lines:4d}  {mark:11s}  {f.name}  ({f.where})")
+    sys.exit(0)
