@@ -115,3 +115,18 @@ def test_help_does_not_import_the_heavy_libraries() -> None:
     assert result.exit_code == 0
     for option in ("--per-unit", "--unit", "--decision-no", "--template", "--redact", "--store"):
         assert option in result.output
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_export_date_accepts_day_month_year_and_explains_a_bad_one(
+    store: Path, tmp_path: Path, lang: str
+) -> None:
+    out = tmp_path / "annexes"
+    common = ("--lang", lang, "export", "latest", "--format", "csv", "--store", str(store))
+    good = invoke(*common, "--out", str(out), "--date", "05/01/2026")
+    assert good.exit_code == 0, good.output
+    bad = invoke(*common, "--out", str(tmp_path / "bad"), "--date", "5 Jan 2026")
+    assert bad.exit_code == 2
+    expected = "không phải là ngày" if lang == "vi" else "is not a date"
+    assert expected in bad.output and "01/07/2025" in bad.output
+    assert not (tmp_path / "bad").exists()

@@ -145,6 +145,12 @@ def test_set_overrides_apply_after_extends_and_are_recorded(tmp_path: Path, data
     assert scenario.resolved()["overrides"] == list(overrides)
 
 
+def test_set_accepts_a_date_written_day_month_year(tmp_path: Path, data_dir: Path) -> None:
+    scenario = write(tmp_path / "s.toml", DATA_BLOCK)
+    loaded = load_scenario(scenario, ("rules.reference_date=01/03/2026",))
+    assert loaded.rules.reference_date == dt.date(2026, 3, 1)
+
+
 def test_set_data_path_is_relative_to_the_working_folder(
     tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

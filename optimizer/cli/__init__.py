@@ -7,11 +7,22 @@ Exit codes: 0 done, 1 infeasible or no solution, 2 bad input.
 
 from __future__ import annotations
 
+import os
+import sys
+
 import rich_click as click
 
 from optimizer import __version__
 from optimizer.cli import common, explain, export, runs, serve, solve, sweep, synth, validate
+from optimizer.cli.help import localise, start_lang
 from optimizer.i18n import set_lang
+
+
+def _choose_lang(ctx: click.Context, param: click.Parameter, lang: str) -> str:
+    """``--lang`` is parsed first (eager): messages and every ``--help`` follow it."""
+    set_lang(lang)
+    localise(ctx.find_root().command, lang)
+    return lang
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,6 +33,8 @@ from optimizer.i18n import set_lang
     default="vi",
     show_default=True,
     envvar="STAFFPLAN_LANG",
+    is_eager=True,
+    callback=_choose_lang,
     help="Language of messages: Vietnamese (vi) or English (en).",
 )
 def main(lang: str) -> None:
@@ -35,5 +48,8 @@ def main(lang: str) -> None:
 for _module in (validate, synth, solve, runs, export, explain, sweep, serve):
     for _command in _module.COMMANDS:
         main.add_command(_command)
+
+set_lang(start_lang(sys.argv[1:], os.environ))
+localise(main, start_lang(sys.argv[1:], os.environ))
 
 __all__ = ["common", "main"]

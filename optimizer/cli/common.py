@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import sys
 from collections.abc import Callable
@@ -12,6 +13,7 @@ import click
 
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t
+from optimizer.labels import parse_day
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -71,3 +73,18 @@ store_option = click.option(
     default=None,
     help="Run store file (SQLite). Default: ./staffplan.db.",
 )
+
+
+class Day(click.ParamType):
+    """A date option: ``dd/mm/yyyy`` (as planners write it) or ISO ``yyyy-mm-dd``."""
+
+    name = "date"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> dt.date:
+        """The date written, or a usage error in the planner's language."""
+        if isinstance(value, dt.date):
+            return value
+        day = parse_day(str(value))
+        if day is None:
+            self.fail(t("cli.bad_date", value=value), param, ctx)
+        return day

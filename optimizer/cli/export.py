@@ -8,7 +8,7 @@ from typing import cast
 
 import rich_click as click
 
-from optimizer.cli.common import bad_input_exits, store_option
+from optimizer.cli.common import Day, bad_input_exits, store_option
 from optimizer.i18n import t
 
 #: The formats of ``--format`` (kept equal to ``optimizer.export.annex.FORMATS``, which a
@@ -47,10 +47,10 @@ FORMAT_CHOICES = ("xlsx", "docx", "pdf", "csv")
 @click.option(
     "--date",
     "doc_date",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=Day(),
     default=None,
-    metavar="YYYY-MM-DD",
-    help="Decision date, ISO 8601 (YYYY-MM-DD).",
+    metavar="DD/MM/YYYY",
+    help="Decision date, dd/mm/yyyy or YYYY-MM-DD.",
 )
 @click.option(
     "--issuer",
@@ -83,7 +83,7 @@ def export(
     per_unit: bool,
     unit_ids: tuple[str, ...],
     decision_no: str,
-    doc_date: dt.datetime | None,
+    doc_date: dt.date | None,
     issuer: str,
     signer: str,
     template: Path | None,
@@ -103,7 +103,7 @@ def export(
 
     fields = DocumentFields(
         decision_no=decision_no,
-        date=doc_date.date() if doc_date is not None else None,
+        date=doc_date,
         issuer=issuer,
         signer=signer,
     )

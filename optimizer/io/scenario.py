@@ -37,6 +37,7 @@ from optimizer.data import TERMS, Objective, Rules, SolverParams
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t
 from optimizer.io.tables import TableSource, display_path
+from optimizer.labels import parse_day
 
 #: Tables a scenario must name in ``[data]``.
 REQUIRED_TABLES = ("units", "posts", "staff")
@@ -433,7 +434,7 @@ def _apply_override(
     try:
         value: Any = tomllib.loads(f"v = {raw_value}")["v"]
     except tomllib.TOMLDecodeError:
-        value = raw_value
+        value = parse_day(raw_value) or raw_value  # a date may be written dd/mm/yyyy
     if parts[0] == "data" and len(parts) == 2 and isinstance(value, str) and value:
         value = str(TableSource.parse(value, Path.cwd()))
     node = merged
