@@ -17,7 +17,8 @@ why no placement       :func:`diagnose`
 re-plan after changes  :func:`replan`
 compare runs           :func:`compare`
 files of a run         :func:`export`, :func:`write_tables`
-stored runs            :func:`open_store`, :func:`runs`, :func:`get_run`, :func:`delete_run`
+stored runs            :func:`open_store`, :func:`runs`, :func:`get_run`, :func:`run_head`,
+                       :func:`delete_run`
 =====================  ==============================================================
 
 OR-Tools, pandas-heavy modules and the exporters are imported inside the functions, so
@@ -39,7 +40,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t
 from optimizer.record import RunSource, memory_as_input_error, record_run, solved_run
-from optimizer.store import RunStore, StoredRun, StoredRunSummary
+from optimizer.store import RunStore, StoredRun, StoredRunHead, StoredRunSummary
 
 if TYPE_CHECKING:
     from optimizer.compare import Comparison
@@ -317,6 +318,18 @@ def get_run(store: RunStore, ref: str) -> StoredRun:
         When no run, or more than one, matches.
     """
     return store.get(ref)
+
+
+def run_head(store: RunStore, ref: str) -> StoredRunHead:
+    """One stored run's meta (status, stages, values and bounds, tags) and KPIs, without
+    reading its tables (``ref``: a run id, a unique prefix of one, or ``latest``).
+
+    Raises
+    ------
+    InputError
+        When no run, or more than one, matches.
+    """
+    return store.head(ref)
 
 
 def delete_run(store: RunStore, ref: str) -> str:

@@ -706,6 +706,32 @@ class RunStore:
             kpis=json.loads(head[6]),
         )
 
+    def head(self, ref: str) -> StoredRunHead:
+        """One run's meta and KPIs without its tables (``ref``: an id, a unique prefix, ``latest``).
+
+        Raises
+        ------
+        InputError
+            When no run, or more than one, matches ``ref``.
+        """
+        with self._connect() as conn:
+            seq, run_id = self._resolve(conn, ref)
+            row = conn.execute(
+                "SELECT created_at, scenario_name, status, proven, manifest_hash, meta, kpis FROM runs"
+                " WHERE seq = ?",
+                (seq,),
+            ).fetchone()
+        return StoredRunHead(
+            run_id=run_id,
+            created_at=row[0],
+            scenario_name=row[1],
+            status=row[2],
+            proven=bool(row[3]),
+            manifest_hash=row[4],
+            meta=json.loads(row[5]),
+            kpis=json.loads(row[6]),
+        )
+
     def heads(self, sweep: str | None = None) -> list[StoredRunHead]:
         """Runs with their meta and KPIs but without their tables, oldest first.
 
