@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from optimizer.store import STORE_ENV, RunStore
 from optimizer.web import api, pages
 from optimizer.web.auth import auth_middleware
 from optimizer.web.deps import STATIC_DIR, WebConfig, WebContext, require_csrf
+from optimizer.web.jobs import JobManager
 
 #: File of the workspace holding the key that signs session cookies (mode 0600).
 SECRET_FILE = ".staffplan-secret"
@@ -108,7 +110,15 @@ def create_app(
         max_parallel=max_parallel or default_parallel_solves(),
         **({"max_upload_bytes": max_upload_bytes} if max_upload_bytes else {}),
     )
-    web = WebContext(config=config)
+    web = WebContext(config=config, jobs=JobManager(store_path, config.max_parallel))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        web.jobs.start()
+        try:
+            yield
+        finally:
+            web.jobs.shutdown()
 
     app = FastAPI(
         title="staffplan",
@@ -116,6 +126,7 @@ def create_app(
         docs_url="/api/docs",
         openapi_url="/api/openapi.json",
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.web = web
     app.include_router(api.router, dependencies=[Depends(require_csrf)])

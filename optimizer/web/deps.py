@@ -27,9 +27,12 @@ from fastapi.templating import Jinja2Templates
 from optimizer.i18n import LANGS, Lang, t
 from optimizer.store import RunStore
 from optimizer.web.auth import LoginLimiter, User, audit, check_password, sign_in
+from optimizer.web.views import RunCache
 
 if TYPE_CHECKING:
     from starlette.responses import Response
+
+    from optimizer.web.jobs import JobManager
 
 #: Cookie holding the chosen language (``vi`` or ``en``).
 LANG_COOKIE = "staffplan_lang"
@@ -71,11 +74,13 @@ class WebConfig:
 
 @dataclass
 class WebContext:
-    """The state of one running app: its configuration, templates, login limiter."""
+    """The state of one running app: its configuration, job queue, templates, login limiter."""
 
     config: WebConfig
+    jobs: JobManager
     templates: Jinja2Templates = field(default_factory=lambda: make_templates())
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    runs: RunCache = field(default_factory=RunCache)
 
     def store(self) -> RunStore:
         """The run store (created when missing)."""

@@ -1,0 +1,180 @@
+"""The web API end to end on the tiny scenario: upload, run in a worker process, progress
+events, the stored run, pages of units and people, cancel, export, refusals."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from web_support import TINY, csrf, start, tiny_zip, upload, wait
+
+from optimizer import service
+from optimizer.kpis import objective_terms
+from optimizer.store import RunStore
+from optimizer.web.app import create_app
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Path]]:
+    root = tmp_path_factory.mktemp("web")
+    app = create_app(root / "ws", store=root / "store.db", max_parallel=1)
+    with TestClient(app) as client:
+        yield client, root / "store.db"
+
+
+@pytest.fixture(scope="module")
+def tiny_id(web: tuple[TestClient, Path]) -> str:
+    client, _ = web
+    answer = upload(client, "tỉnh nhỏ.zip", tiny_zip())
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert body["valid"] is True
+    return str(body["id"])
+
+
+@pytest.fixture(scope="module")
+def solved(web: tuple[TestClient, Path], tiny_id: str) -> dict[str, object]:
+    client, _ = web
+    run_id = start(client, tiny_id, label="thử nghiệm")
+    body = wait(client, run_id)
+    assert body["status"] == "optimal", body
+    return {**body, "job": run_id}
+
+
+def test_upload_zip_is_stored_under_generated_names(web: tuple[TestClient, Path], tiny_id: str) -> None:
+    client, _ = web
+    body = client.get(f"/api/scenarios/{tiny_id}").json()
+    assert body["valid"] is True and body["name"] == "tỉnh nhỏ.zip"
+    assert 'units = "f' in body["toml"]  # rewritten to the generated file names
+    folder = Path(client.app.state.web.config.workspace) / "uploads" / tiny_id  # type: ignore[attr-defined]
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == sorted(f"f{i:03d}{Path(n).suffix}" for i, n in enumerate(sorted(
+        p.name for p in TINY.iterdir() if p.suffix in (".toml", ".csv")), start=1))
+    assert tiny_id in [s["id"] for s in client.get("/api/scenarios").json()]
+
+
+def test_run_is_stored_like_a_command_line_run(web: tuple[TestClient, Path], solved: dict[str, object]) -> None:
+    client, store_path = web
+    run = RunStore(store_path).get(str(solved["run_id"]))
+    assert run.meta["tags"]["label"] == "thử nghiệm"
+    # the API's terms are the objective recomputed from the stored placement
+    recomputed = objective_terms(run.tables, run.rules)
+    terms = solved["terms"]
+    assert isinstance(terms, dict)
+    assert {k: v["value"] for k, v in terms.items()} == {k: recomputed[k] for k in terms}
+    assert all(v["proven"] for v in terms.values())
+    # and the same placement as a direct solve of the same scenario
+    direct = service.solve_and_record(service.load(TINY / "scenario.toml"), RunStore(store_path))
+    assert direct.run.manifest_hash != "" and run.tables.placements[["staff_id", "unit_id", "position"]].equals(
+        direct.run.tables.placements[["staff_id", "unit_id", "position"]]
+    )
+    assert solved["kpis"] == json.loads(json.dumps(run.kpis))
+
+
+def test_job_id_and_stored_id_answer_alike(web: tuple[TestClient, Path], solved: dict[str, object]) -> None:
+    client, _ = web
+    by_job = client.get(f"/api/runs/{solved['job']}").json()
+    by_run = client.get(f"/api/runs/{solved['run_id']}").json()
+    assert by_job["run_id"] == by_run["run_id"] == solved["run_id"]
+    assert by_job["kpis"] == by_run["kpis"]
+    listed = client.get("/api/runs").json()
+    assert solved["run_id"] in [r["run_id"] for r in listed["runs"]]
+    assert solved["job"] in [j["job_id"] for j in listed["jobs"]]
+
+
+def test_events_stream_progress_then_done(web: tuple[TestClient, Path], tiny_id: str) -> None:
+    client, _ = web
+    run_id = start(client, tiny_id, set={"rules.max_commute_km": 25})
+    kinds, last = [], None
+    with client.stream("GET", f"/api/runs/{run_id}/events") as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                kinds.append(line.split(":", 1)[1].strip())
+            elif line.startswith("data:"):
+                last = json.loads(line.split(":", 1)[1])
+    assert kinds[-1] == "done" and "progress" in kinds
+    assert last is not None and last["status"] == "optimal"
+    stored = RunStore(web[1]).get(last["run_id"])
+    assert stored.meta["overrides"] == ["rules.max_commute_km=25"]
+
+
+def test_units_and_people_pages(web: tuple[TestClient, Path], solved: dict[str, object]) -> None:
+    client, store_path = web
+    run = RunStore(store_path).get(str(solved["run_id"]))
+    units = client.get(f"/api/runs/{solved['run_id']}/units", params={"limit": 2, "sort": "unit_id"}).json()
+    assert units["total"] == run.tables.units["unit_id"].nunique()
+    assert [r["unit_id"] for r in units["rows"]] == sorted(run.tables.units["unit_id"].unique())[:2]
+    people = client.get(f"/api/runs/{solved['run_id']}/people", params={"q": "nguyen van an"}).json()
+    assert [r["staff_id"] for r in people["rows"]] == ["S01"]
+    assert people["rows"][0]["full_name"] == "Nguyễn Văn An"
+    everyone = client.get(f"/api/runs/{solved['run_id']}/people", params={"limit": 500}).json()
+    assert everyone["total"] == len(run.tables.placements) + len(run.tables.unplaced)
+
+
+def test_export_xlsx_and_csv(web: tuple[TestClient, Path], solved: dict[str, object]) -> None:
+    client, _ = web
+    xlsx = client.get(f"/api/runs/{solved['run_id']}/export", params={"format": "xlsx"})
+    assert xlsx.status_code == 200 and xlsx.content[:4] == b"PK\x03\x04"
+    assert ".xlsx" in xlsx.headers["content-disposition"]
+    csvs = client.get(f"/api/runs/{solved['run_id']}/export", params={"format": "csv", "redact": True})
+    assert csvs.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(csvs.content)) as bundle:
+        names = {Path(n).name for n in bundle.namelist()}
+        placements = next(n for n in bundle.namelist() if n.endswith("placements.csv"))
+        text = bundle.read(placements).decode("utf-8-sig")
+    assert {"placements.csv", "unplaced.csv", "units.csv"} <= names
+    assert "Nguyễn Văn An" not in text  # redacted
+
+
+def test_cancel_a_queued_run_stores_nothing(web: tuple[TestClient, Path], tiny_id: str) -> None:
+    client, store_path = web
+    before = len(RunStore(store_path).list())
+    first = start(client, tiny_id)
+    second = start(client, tiny_id)  # one solve at a time: this one waits
+    answer = client.delete(f"/api/runs/{second}", headers=csrf(client))
+    assert answer.status_code == 200
+    assert wait(client, second)["status"] == "cancelled"
+    assert wait(client, first)["status"] == "optimal"
+    assert len(RunStore(store_path).list()) == before + 1
+    assert client.delete(f"/api/runs/{second}", headers=csrf(client)).status_code == 409
+
+
+def test_cancel_a_running_solve_keeps_a_run_marked_not_proven(
+    web: tuple[TestClient, Path], tiny_id: str
+) -> None:
+    client, store_path = web
+    run_id = start(client, tiny_id)
+    while client.get(f"/api/runs/{run_id}").json()["status"] == "queued":
+        time.sleep(0.05)
+    assert client.delete(f"/api/runs/{run_id}", headers=csrf(client)).status_code == 200
+    body = wait(client, run_id)
+    # the worker was asked to stop before its solve ended (the signal is held until the
+    # worker honours it, then the solver stops at its next check): stored, not proven
+    assert body["run_id"] is not None, body
+    assert body["interrupted"] is True and body["proven"] is False
+    assert RunStore(store_path).get(body["run_id"]).meta["interrupted"] is True
+
+
+def test_refusals(web: tuple[TestClient, Path], tiny_id: str, solved: dict[str, object]) -> None:
+    client, _ = web
+    assert client.get("/api/runs/r9999").status_code == 404
+    assert client.get("/api/runs/j000000000000").status_code == 404
+    assert client.get("/api/runs/j000000000000/events").status_code == 404
+    assert client.delete("/api/runs/j000000000000", headers=csrf(client)).status_code == 404
+    assert client.delete(f"/api/runs/{solved['run_id']}", headers=csrf(client)).status_code == 409
+    assert client.get(f"/api/runs/{solved['run_id']}/export", params={"format": "odt"}).status_code == 422
+    unknown = client.post("/api/runs", json={"scenario": "u000000000000"}, headers=csrf(client))
+    assert unknown.status_code == 404
+    bad_key = client.post(
+        "/api/runs", json={"scenario": tiny_id, "set": {"rules.max_comute_km": 20}}, headers=csrf(client)
+    )
+    assert bad_key.status_code == 422
+    assert "rules.max_commute_km" in json.dumps(bad_key.json(), ensure_ascii=False)
+    no_token = client.post("/api/runs", json={"scenario": tiny_id})
+    assert no_token.status_code == 403
