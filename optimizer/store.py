@@ -480,6 +480,23 @@ def _frame_from_rows(rows: list[tuple[Any, ...]], kinds: dict[str, str]) -> pd.D
     return pd.DataFrame(data, columns=list(kinds))
 
 
+_HEAD_COLUMNS = "run_id, created_at, scenario_name, status, proven, manifest_hash, meta, kpis"
+
+
+def _head_of(row: tuple[Any, ...]) -> StoredRunHead:
+    """A :class:`StoredRunHead` from a row of :data:`_HEAD_COLUMNS`."""
+    return StoredRunHead(
+        run_id=row[0],
+        created_at=row[1],
+        scenario_name=row[2],
+        status=row[3],
+        proven=bool(row[4]),
+        manifest_hash=row[5],
+        meta=json.loads(row[6]),
+        kpis=json.loads(row[7]),
+    )
+
+
 class RunStore:
     """The SQLite file that keeps every run.
 
@@ -715,22 +732,9 @@ class RunStore:
             When no run, or more than one, matches ``ref``.
         """
         with self._connect() as conn:
-            seq, run_id = self._resolve(conn, ref)
-            row = conn.execute(
-                "SELECT created_at, scenario_name, status, proven, manifest_hash, meta, kpis FROM runs"
-                " WHERE seq = ?",
-                (seq,),
-            ).fetchone()
-        return StoredRunHead(
-            run_id=run_id,
-            created_at=row[0],
-            scenario_name=row[1],
-            status=row[2],
-            proven=bool(row[3]),
-            manifest_hash=row[4],
-            meta=json.loads(row[5]),
-            kpis=json.loads(row[6]),
-        )
+            seq = self._resolve(conn, ref)[0]
+            row = conn.execute(f"SELECT {_HEAD_COLUMNS} FROM runs WHERE seq = ?", (seq,)).fetchone()
+        return _head_of(row)
 
     def heads(self, sweep: str | None = None) -> list[StoredRunHead]:
         """Runs with their meta and KPIs but without their tables, oldest first.
@@ -740,28 +744,14 @@ class RunStore:
         sweep
             Only the runs of this sweep id (``None``: every run).
         """
-        query = (
-            "SELECT run_id, created_at, scenario_name, status, proven, manifest_hash, meta, kpis FROM runs"
-        )
+        query = f"SELECT {_HEAD_COLUMNS} FROM runs"
         params: list[str] = []
         if sweep is not None:
             query += " WHERE sweep_id = ?"
             params.append(sweep)
         with self._connect() as conn:
             rows = conn.execute(query + " ORDER BY seq", params).fetchall()
-        return [
-            StoredRunHead(
-                run_id=row[0],
-                created_at=row[1],
-                scenario_name=row[2],
-                status=row[3],
-                proven=bool(row[4]),
-                manifest_hash=row[5],
-                meta=json.loads(row[6]),
-                kpis=json.loads(row[7]),
-            )
-            for row in rows
-        ]
+        return [_head_of(row) for row in rows]
 
     def list(self, scenario: str | None = None, sweep: str | None = None) -> list[StoredRunSummary]:
         """Summaries of the stored runs, newest first, optionally of one scenario or sweep."""

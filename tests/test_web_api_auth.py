@@ -88,9 +88,9 @@ def test_viewer_cannot_solve_nor_export_names(client: TestClient, setup: tuple[P
     assert client.get(f"/api/runs/{run_id}/export", params={"redact": False}).status_code == 403
     redacted = client.get(f"/api/runs/{run_id}/export", params={"format": "csv"})
     assert redacted.status_code == 200
-    people = client.get(f"/api/runs/{run_id}/people", params={"q": "S01"}).json()["rows"]
+    people = client.get(f"/api/runs/{run_id}/people", params={"query": "S01"}).json()["rows"]
     assert people[0]["full_name"] == "N.V.A." and people[0]["birth_date"] == "1975"
-    by_name = client.get(f"/api/runs/{run_id}/people", params={"q": "Nguyễn"}).json()
+    by_name = client.get(f"/api/runs/{run_id}/people", params={"query": "Nguyễn"}).json()
     assert by_name["total"] == 0  # a redacted list is not searchable by name
     entries = audit_log(RunStore(setup[1]), 20)
     assert any(e.action == "export_refused" and e.user == "minh" for e in entries)
@@ -100,7 +100,7 @@ def test_viewer_cannot_solve_nor_export_names(client: TestClient, setup: tuple[P
 def test_granted_viewer_and_planner_see_names(client: TestClient, setup: tuple[Path, Path, str]) -> None:
     run_id = setup[2]
     assert login(client, "hoa") == 200
-    rows = client.get(f"/api/runs/{run_id}/people", params={"q": "S01"}).json()["rows"]
+    rows = client.get(f"/api/runs/{run_id}/people", params={"query": "S01"}).json()["rows"]
     assert rows[0]["full_name"] == "Nguyễn Văn An"
     assert (
         client.get(f"/api/runs/{run_id}/export", params={"format": "csv", "redact": False}).status_code == 200

@@ -115,7 +115,7 @@ def test_units_and_people_pages(web: tuple[TestClient, Path], solved: dict[str, 
     units = client.get(f"/api/runs/{solved['run_id']}/units", params={"limit": 2, "sort": "unit_id"}).json()
     assert units["total"] == run.tables.units["unit_id"].nunique()
     assert [r["unit_id"] for r in units["rows"]] == sorted(run.tables.units["unit_id"].unique())[:2]
-    people = client.get(f"/api/runs/{solved['run_id']}/people", params={"q": "nguyen van an"}).json()
+    people = client.get(f"/api/runs/{solved['run_id']}/people", params={"query": "nguyen van an"}).json()
     assert [r["staff_id"] for r in people["rows"]] == ["S01"]
     assert people["rows"][0]["full_name"] == "Nguyễn Văn An"
     everyone = client.get(f"/api/runs/{solved['run_id']}/people", params={"limit": 500}).json()

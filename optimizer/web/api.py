@@ -96,6 +96,17 @@ class RunStarted(BaseModel):
     run_id: str
 
 
+class PageQuery(BaseModel):
+    """One page of a table: ``offset``, ``limit`` (≤ 500), ``sort`` column, ``descending``,
+    ``query`` text to search for."""
+
+    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=50, ge=1, le=500)
+    sort: str | None = None
+    descending: bool = False
+    query: str = Field(default="", max_length=200)
+
+
 class Move(BaseModel):
     """One edit by hand: a person to a unit (and position), or ``unit_id`` null to leave
     them unplaced."""
@@ -423,52 +434,21 @@ def cancel_run(run_id: str, web: Web, user: Planner, lang: RequestLang) -> dict[
 
 @router.get("/runs/{run_id}/units")
 def run_units(
-    run_id: str,
-    web: Web,
-    user: CurrentUser,
-    lang: RequestLang,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    sort: str | None = None,
-    desc: bool = False,
-    q: str = "",
+    run_id: str, web: Web, user: CurrentUser, lang: RequestLang, query: Annotated[PageQuery, Query()]
 ) -> dict[str, Any]:
     """The per-unit table of a run, one page (sorted, filtered by unit id or name)."""
     cached = web.runs.get(web.store(), stored_run_id(web, run_id, lang))
-    return page(
-        cached.units(),
-        offset=offset,
-        limit=limit,
-        sort=sort,
-        descending=desc,
-        query=q,
-        search=("unit_id", "unit_name"),
-    )
+    return page(cached.units(), **query.model_dump(), search=("unit_id", "unit_name"))
 
 
 @router.get("/runs/{run_id}/people")
 def run_people(
-    run_id: str,
-    web: Web,
-    user: CurrentUser,
-    lang: RequestLang,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    sort: str | None = None,
-    desc: bool = False,
-    q: str = "",
+    run_id: str, web: Web, user: CurrentUser, lang: RequestLang, query: Annotated[PageQuery, Query()]
 ) -> dict[str, Any]:
     """Search the people of a run by name or id (viewers: by id, names as initials)."""
     cached = web.runs.get(web.store(), stored_run_id(web, run_id, lang))
     return page(
-        cached.people(),
-        offset=offset,
-        limit=limit,
-        sort=sort,
-        descending=desc,
-        query=q,
-        search=("staff_id", "full_name"),
-        redact=not user.see_names,
+        cached.people(), **query.model_dump(), search=("staff_id", "full_name"), redact=not user.see_names
     )
 
 
