@@ -5,21 +5,16 @@ prints nothing and knows no click or HTTP.  Bad input is raised as one
 :class:`~optimizer.errors.InputError` holding every problem (the CLI prints them and
 exits 2, the web app shows them); :func:`validate` alone returns the problems instead.
 
-=====================  ==============================================================
-action                 function
-=====================  ==============================================================
-read a scenario        :func:`load`
-check the inputs       :func:`validate`
-solve and store        :func:`solve_and_record` (progress callback, stop flag)
-stop a solve           :class:`StopOnSignal` (Ctrl-C, or a signal sent to a worker)
-why this placement     :func:`explain`, :func:`explain_all`
-why no placement       :func:`diagnose`
-re-plan after changes  :func:`replan`
-compare runs           :func:`compare`
-files of a run         :func:`export`, :func:`write_tables`
-stored runs            :func:`open_store`, :func:`runs`, :func:`get_run`, :func:`run_head`,
-                       :func:`delete_run`
-=====================  ==============================================================
+* read a scenario: :func:`load`; check its inputs: :func:`validate`, :func:`write_issues`;
+* solve and store: :func:`solve_and_record` (progress callback, stop flag), stopped by
+  :class:`StopOnSignal` (Ctrl-C, or a signal sent to a worker process);
+* why this placement: :func:`explain`, :func:`explain_all`; why no placement:
+  :func:`diagnose`;
+* re-plan after changes: :func:`replan` (or :func:`prepare_replan` then
+  :func:`solve_replan`);
+* compare runs: :func:`compare`; files of a run: :func:`export`, :func:`write_tables`;
+* stored runs: :func:`open_store`, :func:`runs`, :func:`get_run`, :func:`run_head`,
+  :func:`delete_run`.
 
 OR-Tools, pandas-heavy modules and the exporters are imported inside the functions, so
 that importing this module stays cheap.
@@ -547,6 +542,49 @@ def replan_mode(move_penalty: int | None, changes_first: bool) -> ReplanMode:
 
 def replan(
     store: RunStore,
+    run_ref: str,
+    changes_path: str | Path,
+    *,
+    mode: ReplanMode = "default",
+    move_penalty: int | None = None,
+    time_limit: float | None = None,
+    prove: bool = False,
+    progress: ProgressFn | None = None,
+    stop: threading.Event | None = None,
+) -> Replanned:
+    """Re-plan a stored run after the changes of a changes file, and store the new run.
+
+    In one call :func:`prepare_replan` then :func:`solve_replan` (call those two to show
+    the changes file's warnings before solving).
+
+    Parameters
+    ----------
+    store, run_ref
+        The base run (rebuilt from its inputs).
+    changes_path
+        The changes file (CSV, XLSX[#sheet] or Parquet).
+    mode, move_penalty
+        How changes are weighed (:func:`optimizer.replan.replan_objective`).
+    time_limit
+        Solver time limit in seconds (default: the base run's).
+    prove, progress, stop
+        As for :func:`solve_and_record`; a re-plan is a quick placement unless ``prove``.
+
+    Raises
+    ------
+    InputError
+        Unknown run, changed inputs, a bad changes file, or too little memory.
+    ValueError
+        A mode the scenario's objective does not allow (``changes_first`` with weights).
+    """
+    prepared = prepare_replan(store, run_ref, changes_path, time_limit=time_limit)
+    return solve_replan(
+        store, prepared, mode=mode, move_penalty=move_penalty, prove=prove, progress=progress, stop=stop
+    )
+
+
+def solve_replan(
+    store: RunStore,
     prepared: ReplanInput,
     *,
     mode: ReplanMode = "default",
@@ -555,18 +593,7 @@ def replan(
     progress: ProgressFn | None = None,
     stop: threading.Event | None = None,
 ) -> Replanned:
-    """Re-plan a stored run after its changes, changing as little as possible; store it.
-
-    Parameters
-    ----------
-    store
-        The run store (the new run is linked to its base).
-    prepared
-        From :func:`prepare_replan`.
-    mode, move_penalty
-        How changes are weighed (:func:`optimizer.replan.replan_objective`).
-    prove, progress, stop
-        As for :func:`solve_and_record`; a re-plan is a quick placement unless ``prove``.
+    """Solve a prepared re-plan (:func:`prepare_replan`) and store it; see :func:`replan`.
 
     Raises
     ------

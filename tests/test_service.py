@@ -78,8 +78,7 @@ def test_fairness_kpis_are_stored_with_run_sweep_and_replan_runs(
 
     changes = tmp_path / "changes.csv"
     changes.write_text("action,staff_id,reason\nleave,S04,nghỉ hưu\n", encoding="utf-8")
-    prepared = service.prepare_replan(store, recorded.run_id, changes)
-    done = service.replan(store, prepared)
+    done = service.replan(store, recorded.run_id, changes)
     assert done.run is not None and done.run.meta["base_run"] == recorded.run_id
     assert "fairness" in done.run.kpis, "a re-plan run lacks the fairness KPIs"
     assert done.run.kpis["fairness"] == fairness_kpis(done.plan.problem, done.plan.result.assignment)
@@ -184,3 +183,21 @@ def test_diagnose_names_the_conflict_of_an_infeasible_variant(tiny: Path) -> Non
     diagnosis = service.diagnose(tiny, hard).diagnosis
     assert not diagnosis.feasible and diagnosis.conflicts
     assert any(r.text for c in diagnosis.conflicts for r in c.relaxations)
+
+
+def test_a_replan_in_two_steps_shows_the_changes_before_solving(
+    tiny: Path, store: RunStore, tmp_path: Path
+) -> None:
+    base = service.solve_and_record(service.load(tiny), store)
+    changes = tmp_path / "changes.csv"
+    changes.write_text("action,staff_id\nleave,S04\nleave,S10\n", encoding="utf-8")
+    prepared = service.prepare_replan(store, "latest", changes, time_limit=5)
+    assert [c.staff_id for c in prepared.changes.leaves] == ["S04", "S10"]
+    assert prepared.base.problem.solver.time_limit_s == 5
+    done = service.solve_replan(store, prepared, mode="changes_first")
+    assert done.run is not None and done.run.meta["base_run"] == base.run_id
+    placed = set(done.run.tables.placements["staff_id"])
+    assert {"S04", "S10"}.isdisjoint(placed)
+    assert {c.staff_id for c in done.plan.changes if c.why == "left"} == {"S04", "S10"}
+    with pytest.raises(ValueError):
+        service.replan_mode(3, changes_first=True)

@@ -326,7 +326,7 @@ def replan(
     if prepared.changes.warnings:
         print_issues(list(prepared.changes.warnings))
     try:
-        done = service.replan(
+        done = service.solve_replan(
             store, prepared, mode=mode, move_penalty=move_penalty, prove=prove, progress=_progress
         )
     except ValueError as exc:
