@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,8 +28,25 @@ def test_health(client: TestClient) -> None:
 
 def test_openapi_lists_the_api(client: TestClient) -> None:
     paths = client.get("/api/openapi.json").json()["paths"]
-    assert "/api/health" in paths
+    for path in (
+        "/api/health",
+        "/api/scenarios",
+        "/api/runs",
+        "/api/runs/{run_id}",
+        "/api/runs/{run_id}/export",
+    ):
+        assert path in paths
     assert "/" not in paths  # pages are not part of the API
+
+
+def test_api_docs_work_offline(client: TestClient) -> None:
+    page = client.get("/api/docs")
+    assert page.status_code == 200
+    scripts = re.findall(r'src="([^"]+)"', page.text) + re.findall(r'href="([^"]+)"', page.text)
+    assert scripts and all(s.startswith("/static/") for s in scripts)  # nothing from a CDN
+    for asset in scripts:
+        assert client.get(asset).status_code == 200
+    assert "<script>" not in page.text  # no inline script: the CSP holds
 
 
 def test_session_without_users_is_the_local_planner(client: TestClient) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -47,6 +48,18 @@ _SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
 }
+
+
+#: The page of ``/api/docs``: the vendored Swagger UI (``static/swagger-ui``) on the
+#: app's OpenAPI document; no inline script.
+API_DOCS_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>staffplan API</title>
+<link rel="stylesheet" href="/static/swagger-ui/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/static/swagger-ui/swagger-ui-bundle.js"></script>
+<script src="/static/swagger-ui/init.js"></script>
+</body></html>
+"""
 
 
 def workspace_secret(workspace: Path) -> bytes:
@@ -123,7 +136,7 @@ def create_app(
     app = FastAPI(
         title="staffplan",
         version=__version__,
-        docs_url="/api/docs",
+        docs_url=None,
         openapi_url="/api/openapi.json",
         redoc_url=None,
         lifespan=lifespan,
@@ -132,6 +145,11 @@ def create_app(
     app.include_router(api.router, dependencies=[Depends(require_csrf)])
     app.include_router(pages.router, dependencies=[Depends(require_csrf)])
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        """The API's interactive documentation (Swagger UI shipped in the package: offline)."""
+        return HTMLResponse(API_DOCS_HTML)
 
     @app.middleware("http")
     async def security_headers(request: Any, call_next: Any) -> Any:
