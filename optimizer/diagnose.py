@@ -44,8 +44,19 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import maximum_flow
 
-from optimizer.data import BLOCS, IntArray, Pins, Problem, empty_pins
+from optimizer.data import BLOCS, IntArray, Pins, Problem
 from optimizer.i18n import t
+from optimizer.rules import RULES, relatives
+from optimizer.rules.pair import (
+    BLOC_CHANGE,
+    COMMUTE_CAP,
+    ISLAND,
+    NON_LOCAL,
+    PINS,
+    SERVICE_LEFT,
+    allowed,
+    qualified_pairs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +77,10 @@ REPAIR_ROUNDS = 10
 RELAXATIONS_PER_KIND = 3
 
 _BIG = 2**30
+
+#: The pair-wise rules that always hold (the background); qualification is the pairs'
+#: generation, the commute cap, pins and bloc_change are applied per check.
+BACKGROUND_RULES = (ISLAND, NON_LOCAL, SERVICE_LEFT)
 
 
 def _ranges(order: IntArray, starts: IntArray, keys: IntArray) -> IntArray:
@@ -163,36 +178,30 @@ class FeasibilityModel:
     """
 
     def __init__(self, problem: Problem) -> None:
-        from optimizer.solve.candidates import build_candidates
-
         self.problem = problem
-        rules = problem.rules
-        self.cap = rules.max_commute_km
-        wide = dataclasses.replace(
-            problem,
-            pins=empty_pins(),
-            rules=dataclasses.replace(
-                rules, bloc_change="allow", max_commute_km=self.cap * COMMUTE_SEARCH_FACTOR
-            ),
-        )
-        cand = build_candidates(wide)
-        self.person, self.post, self.unit = cand.person, cand.post, cand.unit
-        self.dist = cand.dist_km
-        self.far = ~problem.units.island[self.unit]  # subject to the commute cap
+        self.cap = COMMUTE_CAP.cap(problem)
+        # The background rules always hold; the commute cap is applied per check (up to
+        # the widest cap a relaxation may try), pins and bloc_change per active group.
+        person, post = qualified_pairs(problem)
+        unit = problem.posts.unit_idx[post].astype(np.int64)
+        keep = allowed(problem, person, post, BACKGROUND_RULES)
+        dist = problem.dist_km[person, unit]
+        keep &= ~COMMUTE_CAP.beyond(problem, dist, unit, self.cap * COMMUTE_SEARCH_FACTOR)
+        self.person, self.post, self.unit = person[keep], post[keep], unit[keep]
+        self.dist = dist[keep].astype(np.float64)
+        self.far = COMMUTE_CAP.capped(problem, self.unit)  # subject to the commute cap
         staff_bloc = np.array(problem.staff.bloc, dtype=object)
-        post_bloc = np.array(problem.posts.bloc, dtype=object)
         self.pair_bloc = np.array([BLOCS.index(b) for b in staff_bloc[self.person]], dtype=np.int64)
-        self.mismatch = staff_bloc[self.person] != post_bloc[self.post]
+        self.mismatch = BLOC_CHANGE.crosses(problem, self.person, self.post)
         self.starts = np.searchsorted(self.person, np.arange(problem.num_staff + 1))
         self.post_order = np.argsort(self.post, kind="stable")
         self.post_starts = np.searchsorted(self.post[self.post_order], np.arange(problem.num_posts + 1))
         pins = problem.pins
-        positions = np.array(problem.posts.position, dtype=object)
         self.pin_removes: list[IntArray] = []
-        for s, u, pos, mode in zip(pins.staff_idx, pins.unit_idx, pins.position, pins.mode, strict=True):
-            k = np.arange(self.starts[s], self.starts[s + 1])
-            here = (self.unit[k] == u) & ((positions[self.post[k]] == pos) if pos is not None else True)
-            self.pin_removes.append(k[~here] if mode == "fix" else k[here])
+        for k, s in enumerate(pins.staff_idx.tolist()):
+            idx = np.arange(self.starts[s], self.starts[s + 1])
+            gone = PINS.row_removes(problem, k, self.person[idx], self.post[idx], self.unit[idx])
+            self.pin_removes.append(idx[gone])
         self.pin_fix = np.array([m == "fix" for m in pins.mode], dtype=bool)
         self.groups = self._all_groups()
 
@@ -207,7 +216,7 @@ class FeasibilityModel:
         if rules.bloc_change == "forbid":
             present = set(p.staff.bloc)
             groups += [Group("bloc_change", k) for k, b in enumerate(BLOCS) if b in present]
-        if rules.relatives_scope != "off":
+        if relatives.active(p):
             groups += [Group("relatives", k) for k in range(len(p.relations))]
         return groups
 
@@ -219,7 +228,9 @@ class FeasibilityModel:
 
     def _allowed(self, idx: IntArray, active: Sequence[Group], cap: float | None) -> np.ndarray:
         """Which of the pairs ``idx`` the active groups and the commute cap allow."""
-        ok = ~(self.far[idx] & (self.dist[idx] > (self.cap if cap is None else cap)))
+        ok = ~COMMUTE_CAP.beyond(
+            self.problem, self.dist[idx], self.unit[idx], self.cap if cap is None else cap
+        )
         pins = [g.index for g in active if g.rule == "pins"]
         if pins:
             ok &= ~np.isin(idx, np.concatenate([self.pin_removes[k] for k in pins]))
@@ -383,20 +394,11 @@ class FeasibilityModel:
                 return False
         return False
 
-    def _relatives_conflicts(self, out: _Outcome, relatives: list[int]) -> list[tuple[int, int, int]]:
+    def _relatives_conflicts(self, out: _Outcome, rows: list[int]) -> list[tuple[int, int, int]]:
         """The active relatives pairs the flow's placement breaks: ``(a, b, unit)``."""
-        p = self.problem
-        x = np.full(p.num_staff, -1, dtype=np.int64)
+        x = np.full(self.problem.num_staff, -1, dtype=np.int64)
         x[out.person] = out.line
-        lead, unit_of = p.posts.leadership, p.posts.unit_idx
-        found = []
-        for r in relatives:
-            a, b = int(p.relations.a_idx[r]), int(p.relations.b_idx[r])
-            if x[a] < 0 or x[b] < 0 or unit_of[x[a]] != unit_of[x[b]]:
-                continue
-            if p.rules.relatives_scope == "any" or lead[x[a]] or lead[x[b]]:
-                found.append((a, b, int(unit_of[x[a]])))
-        return found
+        return relatives.conflicts(self.problem, x, rows)
 
     def mip(
         self,
@@ -445,21 +447,10 @@ class FeasibilityModel:
         for q in np.flatnonzero(lo > 0):
             if not (self.post[pairs] == q).any():
                 return False
-        lead = posts.leadership[self.post[pairs]]
-        scope = p.rules.relatives_scope
-        for g in active:
-            if g.rule != "relatives":
-                continue
-            a, b = int(p.relations.a_idx[g.index]), int(p.relations.b_idx[g.index])
-            pa = np.flatnonzero(self.person[pairs] == a)
-            pb = np.flatnonzero(self.person[pairs] == b)
-            for u in np.intersect1d(self.unit[pairs[pa]], self.unit[pairs[pb]]):
-                ua, ub = pa[self.unit[pairs[pa]] == u], pb[self.unit[pairs[pb]] == u]
-                if scope == "any":
-                    rows.append((np.concatenate([ua, ub]), 0.0, 1.0))
-                else:
-                    rows.append((np.concatenate([ua[lead[ua]], ub]), 0.0, 1.0))
-                    rows.append((np.concatenate([ua, ub[lead[ub]]]), 0.0, 1.0))
+        kin = [g.index for g in active if g.rule == "relatives"]
+        if kin:
+            sub = (self.person[pairs], self.post[pairs], self.unit[pairs])
+            rows += [(cols, 0.0, 1.0) for cols in relatives.rows(p, *sub, relation_rows=kin)]
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
         r_idx = (
@@ -655,7 +646,7 @@ def _member(problem: Problem, g: Group) -> str:
         return t("diagnose.member.bloc_change", bloc=BLOCS[g.index])
     a, b = int(problem.relations.a_idx[g.index]), int(problem.relations.b_idx[g.index])
     return t(
-        "diagnose.member.relatives", a=st.full_name[a], b=st.full_name[b], scope=problem.rules.relatives_scope
+        "diagnose.member.relatives", a=st.full_name[a], b=st.full_name[b], scope=relatives.scope(problem)
     )
 
 
@@ -729,11 +720,12 @@ def _relaxations(
             candidates.append(Relaxation("raise_max", text, extra, maxes=((line, new),)))
     cap = _smallest_cap(model, core)
     if cap is not None:
-        setting = f"rules.max_commute_km={cap:g}"
+        setting = COMMUTE_CAP.option(cap)
         text = t("diagnose.relax.commute_cap", km=f"{cap:g}", setting=setting)
         candidates.append(Relaxation("commute_cap", text, cap - model.cap, setting=setting, cap=cap))
-    for rule, (setting, key) in SWITCHES.items():
+    for rule, key in SWITCHES.items():
         if any(g.rule == rule for g in core):
+            setting = RULES[rule].setting
             candidates.append(Relaxation("rule", t(key, setting=setting), 0, setting=setting, switch=rule))
     rest = [g for g in everything if g not in set(core)]
     found: list[Relaxation] = []
@@ -749,12 +741,13 @@ def _relaxations(
     return tuple(found)
 
 
-#: Rule switches offered as relaxations: group rule → (``--set`` option, message key).
+#: Rule switches offered as relaxations: group rule → message key (the setting is the
+#: rule's :attr:`optimizer.rules.Rule.switch`).
 SWITCHES = {
-    "post_min": ("rules.min_is_hard=false", "diagnose.relax.min_soft"),
-    "one_post": ("rules.require_all_placed=false", "diagnose.relax.all_placed"),
-    "bloc_change": ("rules.bloc_change=penalize", "diagnose.relax.bloc"),
-    "relatives": ("rules.relatives_scope=off", "diagnose.relax.relatives"),
+    "post_min": "diagnose.relax.min_soft",
+    "one_post": "diagnose.relax.all_placed",
+    "bloc_change": "diagnose.relax.bloc",
+    "relatives": "diagnose.relax.relatives",
 }
 
 
@@ -788,15 +781,10 @@ def apply_relaxation(problem: Problem, r: Relaxation) -> Problem:
         out = dataclasses.replace(out, posts=dataclasses.replace(problem.posts, min=lo, max=hi))
     changes: dict[str, object] = {}
     if r.cap is not None:
-        changes["max_commute_km"] = r.cap
-    switched = {
-        "post_min": ("min_is_hard", False),
-        "one_post": ("require_all_placed", False),
-        "bloc_change": ("bloc_change", "penalize"),
-        "relatives": ("relatives_scope", "off"),
-    }
-    if r.switch:
-        key, value = switched[r.switch]
+        changes.update(COMMUTE_CAP.setting(r.cap))
+    switch = RULES[r.switch].switch if r.switch else None
+    if switch is not None:
+        key, value = switch
         changes[key] = value
     if changes:
         out = dataclasses.replace(out, rules=dataclasses.replace(problem.rules, **changes))  # type: ignore[arg-type]

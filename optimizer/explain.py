@@ -55,9 +55,10 @@ from optimizer.data import (
     Problem,
 )
 from optimizer.i18n import t
-from optimizer.labels import label, labels, number
+from optimizer.labels import label
+from optimizer.rules import binding, relatives
+from optimizer.rules.reason import Reason
 from optimizer.solve.candidates import Candidates, build_candidates
-from optimizer.solve.reasons import unplaced_reasons
 
 log = logging.getLogger(__name__)
 
@@ -77,17 +78,6 @@ RELAXED_ROUNDS = 200
 #: Largest magnitude a combined (grouped) arc cost times a path length may reach.
 _SAFE = 2**61
 
-#: Pair-wise rules in the order the candidates apply them (DESIGN §4).
-PAIR_RULES = (
-    "qualification",
-    "bloc_change",
-    "island",
-    "commute_cap",
-    "non_local",
-    "service_left",
-    "pins",
-)
-
 #: Cached derived arrays of a :class:`~optimizer.data.Problem` that do not depend on pins.
 _PIN_FREE_CACHES = (
     "dist_km",
@@ -105,10 +95,15 @@ _FWD, _BWD, _OUT, _IN, _SINK, _UNSINK = 0, 1, 2, 3, 4, 5
 
 @dataclass(frozen=True)
 class RuleReason:
-    """A hard rule that excludes an alternative: its id and a sentence for a planner."""
+    """A hard rule that excludes an alternative: its id and why, as a code and parameters."""
 
     rule: str
-    text: str
+    reason: Reason
+
+    @property
+    def text(self) -> str:
+        """The sentence, in the current language."""
+        return self.reason.render()
 
 
 @dataclass(frozen=True)
@@ -235,7 +230,8 @@ class Explainer:
         self.reference = reference
         self.cand: Candidates = build_candidates(problem, reference)
         self.values = objective_terms(problem, self.x, reference)
-        self._unplaced_reason: dict[int, str] | None = None
+        self._unplaced_reason: dict[int, Reason] | None = None
+        self._verdicts: dict[tuple[int, int], binding.Verdict] = {}
         self._graph: _Residual | None = None
         self._back: tuple[int, _Backward | None] | None = None
         self._fill = np.bincount(self.x[self.x >= 0], minlength=problem.num_posts)
@@ -249,76 +245,25 @@ class Explainer:
     def exclusions(self, person: int, unit: int) -> tuple[RuleReason, ...]:
         """Rules that remove every pair of ``person`` with a post line of ``unit``.
 
-        Every rule that removes a pair of the person with one of the unit's post lines
-        they are qualified for is listed, in the order of :data:`PAIR_RULES`;
-        ``qualification`` alone when no line of the unit matches their positions and
-        category.  Empty when some post line of the unit is allowed.
+        The pair-wise rules of the binding of ``(person, unit)``
+        (:func:`optimizer.rules.binding.verdict`): every rule that removes a pair of the
+        person with one of the unit's post lines they are qualified for, in the
+        registry's order; ``qualification`` alone when no line of the unit matches their
+        positions and category.  Empty when some post line of the unit is allowed.
         """
-        lines = np.flatnonzero(self.problem.posts.unit_idx == unit)
-        found: set[str] = set()
-        qualified = False
-        for line in lines:
-            rules = self._pair_rules(person, int(line))
-            if not rules:
-                return ()
-            if rules != ["qualification"]:
-                qualified = True
-                found.update(rules)
-        if not qualified:
-            found = {"qualification"}
-        return tuple(self._reason(rule, person, unit) for rule in PAIR_RULES if rule in found)
+        v = self.verdict(person, unit)
+        return self._binding_reasons(v) if v.kind == "rules" else ()
 
-    def _pair_rules(self, person: int, line: int) -> list[str]:
-        """Every pair-wise rule that removes (person, line); only ``qualification`` when
-        the person cannot hold the line's position or category."""
-        p, rules = self.problem, self.problem.rules
-        posts, staff = p.posts, p.staff
-        unit = int(posts.unit_idx[line])
-        if (
-            posts.position[line] not in staff.positions[person]
-            or posts.category[line] != staff.category[person]
-        ):
-            return ["qualification"]
-        island = bool(p.units.island[unit])
-        checks = {
-            "bloc_change": rules.bloc_change == "forbid" and posts.bloc[line] != staff.bloc[person],
-            "island": island and not staff.island_ok[person],
-            "commute_cap": not island and p.dist_km[person, unit] > rules.max_commute_km,
-            "non_local": bool(posts.non_local[line] and p.local_mask[person, unit]),
-            "service_left": bool(posts.leadership[line] and p.months_left[person] < rules.min_service_months),
-            "pins": self._pin_blocks(person, unit, posts.position[line]),
-        }
-        return [rule for rule, broken in checks.items() if broken]
+    def verdict(self, person: int, unit: int) -> binding.Verdict:
+        """What binds ``person`` out of ``unit`` in this placement (the one source of the
+        detail table's exclusions, of the forcing's relatives refusal and of the notes)."""
+        key = (person, unit)
+        if key not in self._verdicts:
+            self._verdicts[key] = binding.verdict(self.problem, self.x, person, unit)
+        return self._verdicts[key]
 
-    def _pin_blocks(self, person: int, unit: int, position: str) -> bool:
-        for u, pos, mode in self._pins.get(person, ()):
-            here = u == unit and (pos is None or pos == position)
-            if (mode == "fix" and not here) or (mode == "forbid" and here):
-                return True
-        return False
-
-    def _reason(self, rule: str, person: int, unit: int, **extra: object) -> RuleReason:
-        """A :class:`RuleReason` with its sentence in the current language."""
-        p = self.problem
-        staff = p.staff
-        args: dict[str, object] = {
-            "unit": p.units.names[unit],
-            "position": label(staff.positions[person][0], "position") if staff.positions[person] else "?",
-            "positions": labels(staff.positions[person], "position"),
-            "category": label(staff.category[person], "category"),
-            "km": number(float(p.dist_km[person, unit]), 1),
-            "cap": number(p.rules.max_commute_km, 1),
-            "months": int(p.months_left[person]),
-            "need": p.rules.min_service_months,
-            "bloc": label(staff.bloc[person], "bloc"),
-        }
-        if rule == "pins":
-            fixed = [u for u, _, mode in self._pins.get(person, ()) if mode == "fix"]
-            if fixed and fixed[0] != unit:
-                return RuleReason(rule, t("explain.rule.pins_fixed", fixed=p.units.names[fixed[0]]))
-            return RuleReason(rule, t("explain.rule.pins_forbid", **args))
-        args.update(extra)
-        return RuleReason(rule, t(f"explain.rule.{rule}", **args))
+    def _binding_reasons(self, v: binding.Verdict) -> tuple[RuleReason, ...]:
+        return tuple(RuleReason(rule, why) for rule, why in v.reasons(self.problem, self.x))
 
     # ------------------------------------------------------------------ forcing
 
@@ -338,18 +283,10 @@ class Explainer:
         t0 = time.perf_counter()
         forced = with_fix_pin(self.problem, person, unit)
         graph = self._residual()
-        lines = self._allowed_lines(person, unit)
-        banned = graph.banned_lines(person, lines)
-        open_lines = lines[~banned]
-        if len(open_lines) == 0:  # a relative already holds a post there (state-based)
-            rel = graph.relative_in(person, unit)
-            name = self.problem.staff.full_name[rel] if rel >= 0 else "?"
-            return Forcing(
-                unit,
-                False,
-                reason=self._reason("relatives", person, unit, relative=name),
-                time_s=time.perf_counter() - t0,
-            )
+        v = self.verdict(person, unit)
+        if v.kind in ("rules", "relatives"):  # a pair-wise rule, or a relative already there
+            return Forcing(unit, False, reason=self._binding_reasons(v)[0], time_s=time.perf_counter() - t0)
+        open_lines = np.array(v.open_lines, dtype=np.int64)
         if graph.independent(person):
             found, new, values = graph.path_via(self._backward(person), person, open_lines)
         else:
@@ -358,7 +295,7 @@ class Explainer:
         if status == "none":  # no augmenting path: nobody can make room
             rule = graph.blocking_rule(person, open_lines, unit)
             return Forcing(
-                unit, False, reason=self._reason(rule, person, unit), time_s=time.perf_counter() - t0
+                unit, False, reason=RuleReason(rule, Reason(rule)), time_s=time.perf_counter() - t0
             )
         if status == "ok" and graph.has_bans and len(graph.tail) <= CERTIFY_MAX_ARCS:
             # Certify against the relatives rule: with every closed arc open, the search
@@ -378,7 +315,7 @@ class Explainer:
                 return Forcing(
                     unit,
                     False,
-                    reason=self._reason("post_min", person, unit),
+                    reason=RuleReason("post_min", Reason("post_min")),
                     time_s=time.perf_counter() - t0,
                 )
             log.info(
@@ -387,11 +324,6 @@ class Explainer:
         else:
             log.info("path forcing of %d into %d is %s; solving in full", person, unit, status)
         return self._solve_forced(forced, person, unit, t0)
-
-    def _allowed_lines(self, person: int, unit: int) -> IntArray:
-        c = self.cand
-        sel = (c.person == person) & (c.unit == unit)
-        return c.post[sel]
 
     def _solve_forced(self, forced: Problem, person: int, unit: int, t0: float) -> Forcing:
         from optimizer.solve import solve
@@ -408,7 +340,7 @@ class Explainer:
             return Forcing(
                 unit,
                 False,
-                reason=self._reason("one_post", person, unit),
+                reason=RuleReason("one_post", Reason("one_post")),
                 method="solve",
                 time_s=time.perf_counter() - t0,
             )
@@ -502,8 +434,8 @@ class Explainer:
         post = int(self.x[person])
         if post < 0:
             if self._unplaced_reason is None:
-                self._unplaced_reason = unplaced_reasons(p, self.cand, self.x)
-            return t("explain.why.unplaced", reason=self._unplaced_reason.get(person, ""))
+                self._unplaced_reason = binding.unplaced_reasons(p, self.x)
+            return t("explain.why.unplaced", reason=self._unplaced_reason[person].render())
         unit = int(posts.unit_idx[post])
         origin = int(st.origin_idx[person])
         args = {
@@ -526,13 +458,13 @@ class Explainer:
                 else "explain.why.stays_new"
             )
             return t(key, **args) + bloc_note
-        excluded = self.exclusions(person, origin)
-        if excluded:
-            return t("explain.why.moved_rule", rule=excluded[0].text, **args) + bloc_note
-        allowed = self._allowed_lines(person, origin)
-        fill = self._fill
-        if len(allowed) and (fill[allowed] >= posts.max[allowed]).all():
+        v = self.verdict(person, origin)  # the detail table's binding for the origin unit
+        if v.kind in ("rules", "relatives"):
+            rule = "; ".join(r.text for r in self._binding_reasons(v))
+            return t("explain.why.moved_rule", rule=rule, **args) + bloc_note
+        if v.kind == "full":
             return t("explain.why.moved_full", **args) + bloc_note
+        fill = self._fill
         if posts.min[post] > 0 and fill[post] <= posts.min[post]:
             return t("explain.why.moved_min", **args) + bloc_note
         return t("explain.why.moved_objective", **args) + bloc_note
@@ -549,8 +481,15 @@ class Explainer:
         return notes[0] if notes else t("explain.why.pin_no_note")
 
     def short_reasons(self) -> dict[int, str]:
-        """:meth:`short_reason` for every person."""
-        return {i: self.short_reason(i) for i in range(self.problem.num_staff)}
+        """:meth:`short_reason` for every person (the origin units' bindings computed at once)."""
+        p = self.problem
+        placed = np.flatnonzero(self.x >= 0)
+        origin = p.staff.origin_idx[placed].astype(np.int64)
+        moved = p.posts.unit_idx[self.x[placed]] != origin
+        found = binding.verdicts_at(p, self.x, placed[moved], origin[moved])
+        for v in found:
+            self._verdicts[(v.person, v.unit)] = v
+        return {i: self.short_reason(i) for i in range(p.num_staff)}
 
 
 class _Residual:
@@ -631,43 +570,8 @@ class _Residual:
     def _ban(self, idx: IntArray, moved: tuple[int, int, bool] | None = None) -> np.ndarray:
         """For the candidate pairs ``idx``: closed by the relatives rule, given where every
         relative sits; ``moved = (person, unit, leadership)`` puts one person elsewhere."""
-        p, c, x = self.problem, self.cand, self.x
-        out = np.zeros(len(idx), dtype=bool)
-        scope = p.rules.relatives_scope
-        if scope == "off" or len(p.relations) == 0 or len(idx) == 0:
-            return out
-        lead = p.posts.leadership
-        all_keys: list[int] = []
-        lead_keys: list[int] = []
-        for a, b in zip(p.relations.a_idx, p.relations.b_idx, strict=True):
-            for s, o in ((int(a), int(b)), (int(b), int(a))):
-                if moved is not None and o == moved[0]:
-                    unit, o_lead = moved[1], moved[2]
-                elif x[o] >= 0:
-                    unit, o_lead = int(p.posts.unit_idx[x[o]]), bool(lead[x[o]])
-                else:
-                    continue
-                (all_keys if scope == "any" or o_lead else lead_keys).append(s * p.num_units + unit)
-        key = c.person[idx] * p.num_units + c.unit[idx]
-        out |= np.isin(key, np.array(all_keys, dtype=np.int64))
-        out |= np.isin(key, np.array(lead_keys, dtype=np.int64)) & lead[c.post[idx]]
-        return out
-
-    def relative_in(self, person: int, unit: int) -> int:
-        """A relative of ``person`` placed in ``unit`` (``-1`` when none)."""
-        p = self.problem
-        for a, b in zip(p.relations.a_idx, p.relations.b_idx, strict=True):
-            for s, o in ((int(a), int(b)), (int(b), int(a))):
-                if s == person and self.x[o] >= 0 and p.posts.unit_idx[self.x[o]] == unit:
-                    return o
-        return -1
-
-    def banned_lines(self, person: int, lines: IntArray) -> np.ndarray:
-        """Which of ``person``'s lines are closed by a relative sitting in their unit."""
         c = self.cand
-        sel = np.flatnonzero(c.person == person)
-        banned_posts = c.post[sel][self.ban[sel]]
-        return np.isin(lines, banned_posts)
+        return relatives.closed(self.problem, self.x, c.person[idx], c.post[idx], c.unit[idx], moved)
 
     def target(self, person: int) -> int:
         """Where the forced person's unit of flow is missing: their post line, or the sink."""
@@ -685,7 +589,7 @@ class _Residual:
         kin = np.concatenate([rel.b_idx[rel.a_idx == person], rel.a_idx[rel.b_idx == person]]).astype(
             np.int64
         )
-        if len(kin) and self.problem.rules.relatives_scope != "off":
+        if len(kin) and relatives.active(self.problem):
             arcs = self.by_tail.arcs(np.unique(kin))
             arcs = arcs[self.kind[arcs] == _FWD]
             moved = (person, unit, bool(self.problem.posts.leadership[lines].any()))
@@ -763,7 +667,7 @@ class _Residual:
         """Whether the residual graph of forcing ``person`` is the same whatever the unit:
         true unless the person has relatives under the relatives rule."""
         rel = self.problem.relations
-        if self.problem.rules.relatives_scope == "off" or len(rel) == 0:
+        if not relatives.active(self.problem):
             return True
         return not bool((rel.a_idx == person).any() or (rel.b_idx == person).any())
 

@@ -6,9 +6,10 @@ take.  A claim is weaker when its holder is farther from that unit than the pers
 was not working in it before the merger (the unit is not the holder's ``origin_unit``,
 i.e. the holder does not come from one of the unit's predecessors).
 
-"A post line the person could take" means every pair-wise hard rule allows it:
-qualification (position and category), bloc_change when forbidden, island, commute_cap,
-non_local, service_left and forbid pins.  Signed decisions are not contested: a person
+"A post line the person could take" means every pair-wise hard rule of
+:data:`optimizer.rules.pair.PAIR_RULES` allows it (the same rules as the solver's
+candidates): qualification, bloc_change when forbidden, island, commute_cap, non_local,
+service_left and pins.  Signed decisions are not contested: a person
 with a ``fix`` pin never blocks, and a holder with a ``fix`` pin is never outranked.
 
 Solver-free: only the problem data and a placement are needed, so the audit can run on
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from optimizer.data import IntArray, Problem
+from optimizer.rules.pair import allowed
 
 
 @dataclass(frozen=True)
@@ -47,25 +49,9 @@ def _fixed(problem: Problem) -> np.ndarray:
     return fixed
 
 
-def _allowed_lines(problem: Problem, person: int, unit: int, lines: IntArray) -> np.ndarray:
-    """Mask of ``lines`` (all of ``unit``) that the pair-wise hard rules let ``person`` take."""
-    p, rules = problem, problem.rules
-    posts, staff = p.posts, p.staff
-    ok = p.staff_position_mask[person, p.post_position_idx[lines]]
-    ok &= np.array([posts.category[k] == staff.category[person] for k in lines], dtype=bool)
-    if rules.bloc_change == "forbid":
-        ok &= np.array([posts.bloc[k] == staff.bloc[person] for k in lines], dtype=bool)
-    if p.units.island[unit]:
-        ok &= bool(staff.island_ok[person])
-    else:
-        ok &= bool(p.dist_km[person, unit] <= rules.max_commute_km)
-    ok &= ~(posts.non_local[lines] & bool(p.local_mask[person, unit]))
-    ok &= ~(posts.leadership[lines] & bool(p.months_left[person] < rules.min_service_months))
-    pins = p.pins
-    for s, u, pos, mode in zip(pins.staff_idx, pins.unit_idx, pins.position, pins.mode, strict=True):
-        if s == person and mode == "forbid" and u == unit:
-            ok &= np.array([pos is not None and posts.position[k] != pos for k in lines], dtype=bool)
-    return ok
+def _allowed_lines(problem: Problem, person: int, lines: IntArray) -> np.ndarray:
+    """Mask of ``lines`` that the pair-wise hard rules let ``person`` take."""
+    return allowed(problem, np.full(len(lines), person, dtype=np.int64), lines)
 
 
 def blocking_pairs(problem: Problem, assignment: IntArray) -> list[BlockingPair]:
@@ -98,7 +84,7 @@ def blocking_pairs(problem: Problem, assignment: IntArray) -> list[BlockingPair]
         better = prefs[: prefs.index(own)] if own in prefs else prefs
         for v in better:
             lines = lines_of_unit[v]
-            lines = lines[_allowed_lines(problem, i, v, lines)] if len(lines) else lines
+            lines = lines[_allowed_lines(problem, i, lines)] if len(lines) else lines
             for k in lines:
                 for j in order[starts[k] : starts[k + 1]]:
                     if j == i or fixed[j] or staff.origin_idx[j] == v or dist[j, v] <= dist[i, v]:

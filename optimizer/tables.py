@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.data import IntArray, Problem
+from optimizer.rules import relatives
 
 PLACEMENT_COLUMNS = (
     "staff_id",
@@ -102,24 +103,9 @@ def preference_rank(problem: Problem, assignment: IntArray) -> np.ndarray:
 
 
 def relatives_conflicts(problem: Problem, assignment: IntArray) -> np.ndarray:
-    """Per person, how many of their relatives share their unit where the scenario's
-    ``relatives_scope`` forbids it (rule ``relatives``); 0 everywhere when scope is off."""
-    out = np.zeros(problem.num_staff, dtype=np.int64)
-    scope = problem.rules.relatives_scope
-    rel = problem.relations
-    if scope == "off" or len(rel) == 0:
-        return out
-    a, b = rel.a_idx.astype(np.int64), rel.b_idx.astype(np.int64)
-    pa, pb = assignment[a], assignment[b]
-    both = (pa >= 0) & (pb >= 0)
-    units = problem.posts.unit_idx
-    same = both & (units[np.where(pa >= 0, pa, 0)] == units[np.where(pb >= 0, pb, 0)])
-    if scope == "leadership":
-        lead = problem.posts.leadership
-        same &= lead[np.where(pa >= 0, pa, 0)] | lead[np.where(pb >= 0, pb, 0)]
-    np.add.at(out, a[same], 1)
-    np.add.at(out, b[same], 1)
-    return out
+    """Per person, how many of their relatives share their unit where the scenario's scope
+    forbids it (rule ``relatives``, :func:`optimizer.rules.relatives.conflicts_per_person`)."""
+    return relatives.conflicts_per_person(problem, assignment)
 
 
 def run_tables(

@@ -152,7 +152,7 @@ def test_fix_on_the_island_for_someone_not_island_ok_warns(tmp_path: Path) -> No
 
 
 def test_island_units_ignore_the_commute_cap(clean: Problem) -> None:
-    from optimizer.io.validate import reachable
+    from optimizer.rules.pair import reachable
 
     reach = reachable(clean)
     u = clean.units.id2idx["U5"]

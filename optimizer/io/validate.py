@@ -34,6 +34,7 @@ from optimizer.io.encodings import FONT_GLYPHS_PATTERN
 from optimizer.io.tables import RawTable
 from optimizer.io.vocab import TABLES, ColumnSpec, TableSpec, fold
 from optimizer.labels import label
+from optimizer.rules.pair import CAPACITY_RULES, COMMUTE_CAP, ISLAND, allowed
 
 #: Ages (years at ``reference_date``) outside which a birth date is impossible (error).
 AGE_IMPOSSIBLE = (15, 100)
@@ -571,26 +572,15 @@ class Rows:
     pins: np.ndarray
 
 
-def reachable(problem: Problem) -> np.ndarray:
-    """``reach[i, u]``: person ``i`` could work in unit ``u`` (rules commute_cap, island).
-
-    An island unit takes only people with ``island_ok``, with no commute cap; any other
-    unit takes people within ``max_commute_km`` (great-circle × ``road_factor``).
-    """
-    island = problem.units.island
-    within = problem.dist_km <= problem.rules.max_commute_km
-    return np.where(island[None, :], problem.staff.island_ok[:, None], within)
-
-
 def check_capacity(
     problem: Problem, posts: RawTable, staff: RawTable, pins: RawTable | None, rows: Rows
 ) -> list[Issue]:
     """Capacity checks of a built problem: unreachable ``min``, over-subscribed positions,
     people no post line can take, and fixed pins that break commute_cap or island.
 
-    A person counts for a post line when qualified (rule qualification), reachable
-    (:func:`reachable`), of the line's bloc when ``bloc_change = "forbid"``, not local to
-    a non_local line, and with ``min_service_months`` left for a leadership line.
+    A person counts for a post line when qualified (rule qualification) and allowed by
+    :data:`optimizer.rules.pair.CAPACITY_RULES` (bloc_change, island, commute_cap,
+    non_local, service_left).
 
     Parameters
     ----------
@@ -605,31 +595,17 @@ def check_capacity(
     hard_min: Severity = "error" if rules.min_is_hard else "warning"
     all_placed: Severity = "error" if rules.require_all_placed else "warning"
     st, ps = problem.staff, problem.posts
-    reach = reachable(problem)
     staff_cat = np.array(st.category, dtype=object)
-    staff_bloc = np.array(st.bloc, dtype=object)
     post_cat = np.array(ps.category, dtype=object)
-    post_bloc = np.array(ps.bloc, dtype=object)
     pos_idx = problem.post_position_idx
     has_pos = problem.staff_position_mask
-    service_ok = problem.months_left >= rules.min_service_months
-    local = problem.local_mask
     count = np.zeros(problem.num_posts, dtype=np.int64)
     can_work = np.zeros(problem.num_staff, dtype=bool)
     issues: list[Issue] = []
     for cat, k in sorted(set(zip(ps.category, pos_idx.tolist(), strict=True))):
         lines = np.flatnonzero((post_cat == cat) & (pos_idx == k))
         people = np.flatnonzero((staff_cat == cat) & has_pos[:, k])
-        line_units = ps.unit_idx[lines]
-        ok = reach[np.ix_(people, line_units)]
-        if rules.bloc_change == "forbid":
-            ok &= staff_bloc[people][:, None] == post_bloc[lines][None, :]
-        non_local = ps.non_local[lines]
-        if non_local.any():
-            ok[:, non_local] &= ~local[np.ix_(people, line_units[non_local])]
-        lead = ps.leadership[lines]
-        if lead.any():
-            ok[:, lead] &= service_ok[people][:, None]
+        ok = allowed(problem, people[:, None], lines[None, :], CAPACITY_RULES)
         count[lines] = ok.sum(axis=0)
         can_work[people] |= ok.any(axis=1)
         total_min = int(ps.min[lines].sum())
@@ -648,7 +624,7 @@ def check_capacity(
             )
     for p in np.flatnonzero(count < ps.min):
         u = int(ps.unit_idx[p])
-        code = "post_min_island" if problem.units.island[u] else "post_min_unreachable"
+        code = "post_min_unreachable" if COMMUTE_CAP.capped(problem, u) else "post_min_island"
         issues.append(
             posts.issue(
                 code,
@@ -657,7 +633,7 @@ def check_capacity(
                 column="min",
                 value=str(int(ps.min[p])),
                 count=int(count[p]),
-                cap=f"{rules.max_commute_km:g}",
+                cap=f"{COMMUTE_CAP.cap(problem):g}",
                 position=ps.position[p],
                 unit=problem.units.ids[u],
             )
@@ -679,36 +655,29 @@ def check_capacity(
 
 def _pin_rule_warnings(problem: Problem, pins: RawTable, rows: Rows) -> list[Issue]:
     issues = []
-    cap = problem.rules.max_commute_km
     for j, (s, u, mode) in enumerate(
         zip(problem.pins.staff_idx, problem.pins.unit_idx, problem.pins.mode, strict=True)
     ):
         if mode != "fix":
             continue
         staff_id, unit_id = problem.staff.ids[s], problem.units.ids[u]
-        if problem.units.island[u]:
-            if not problem.staff.island_ok[s]:
-                issues.append(
-                    pins.issue(
-                        "pin_island",
-                        "warning",
-                        row=int(rows.pins[j]),
-                        column="unit_id",
-                        value=unit_id,
-                        staff=staff_id,
-                    )
-                )
-        elif problem.dist_km[s, u] > cap:
+        row = int(rows.pins[j])
+        if ISLAND.unit_removes(problem, s, u):
+            issues.append(
+                pins.issue("pin_island", "warning", row=row, column="unit_id", value=unit_id, staff=staff_id)
+            )
+        elif COMMUTE_CAP.unit_removes(problem, s, u):
+            far = COMMUTE_CAP.reason(problem, int(s), int(u)).params
             issues.append(
                 pins.issue(
                     "pin_far",
                     "warning",
-                    row=int(rows.pins[j]),
+                    row=row,
                     column="unit_id",
                     value=unit_id,
                     staff=staff_id,
-                    km=f"{float(problem.dist_km[s, u]):.1f}",
-                    cap=f"{cap:g}",
+                    km=f"{far['km']:.1f}",
+                    cap=f"{far['cap']:g}",
                 )
             )
     return issues

@@ -1,0 +1,218 @@
+"""Which rule keeps a person out of a unit, given a placement: the one source of every
+"why not there" a planner reads (layer 2).
+
+For a person and a unit with at least one post line the person is qualified for, the
+**binding** is, in this order:
+
+``rules``
+    every such line is removed by a pair-wise rule (:data:`~optimizer.rules.pair.PAIR_RULES`):
+    the rules that remove them are named;
+``relatives``
+    some lines are allowed, but a relative placed in the unit closes each of them
+    (rule ``relatives``, state-based);
+``full``
+    some allowed lines are open, and every one of them is full (held up to its maximum
+    by others);
+``room``
+    an allowed, open line has room: nothing but the objective keeps the person out.
+
+Explain's detail table, its short note (the annex's Ghi chú) and the solver's unplaced
+reasons are all derived from :func:`verdicts`, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from optimizer.data import BoolArray, IntArray, Problem
+from optimizer.rules import relatives
+from optimizer.rules.pair import COMMUTE_CAP, PAIR_RULES, QUALIFICATION, qualified_pairs
+from optimizer.rules.reason import Reason
+
+Kind = Literal["rules", "relatives", "full", "room"]
+
+#: How many units an unplaced reason names before "and N more".
+UNITS_NAMED = 3
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The binding for one (person, unit): its kind, the pair rules that remove every
+    qualified line (kind ``rules``) and the open lines (allowed, not closed)."""
+
+    person: int
+    unit: int
+    kind: Kind
+    rules: tuple[str, ...]
+    open_lines: tuple[int, ...]
+
+    def reasons(self, problem: Problem, assignment: IntArray) -> tuple[tuple[str, Reason], ...]:
+        """``(rule id, reason)`` of the binding: one per rule for kind ``rules``, the
+        relative for ``relatives``, the full lines for ``full``, none for ``room``."""
+        if self.kind == "rules":
+            by_id = {rule.id: rule for rule in PAIR_RULES}
+            return tuple((r, by_id[r].reason(problem, self.person, self.unit)) for r in self.rules)
+        if self.kind == "relatives":
+            return ((relatives.ID, relatives.reason(problem, assignment, self.person, self.unit)),)
+        if self.kind == "full":
+            return (("post_max", full_reason(problem, self.unit, self.open_lines)),)
+        return ()
+
+
+def full_reason(problem: Problem, unit: int, lines: tuple[int, ...] | IntArray) -> Reason:
+    """Every open line (``lines``) of ``unit`` is full: the unit and their positions."""
+    positions = ", ".join(dict.fromkeys(problem.posts.position[k] for k in lines))
+    return Reason("full", {"unit": problem.units.names[unit], "positions": positions})
+
+
+def _fill_without(problem: Problem, x: IntArray, person: IntArray, post: IntArray) -> IntArray:
+    """Holders of each pair's line, the pair's own person left out."""
+    fill = np.bincount(x[x >= 0], minlength=problem.num_posts)
+    return fill[post] - (x[person] == post)
+
+
+def verdicts(problem: Problem, assignment: IntArray, person: IntArray, post: IntArray) -> list[Verdict]:
+    """The binding of every (person, unit) among qualified pairs ``(person, post)``.
+
+    Parameters
+    ----------
+    problem
+        The problem.
+    assignment
+        Post line per person (``-1`` unplaced): who sits where, for the relatives rule and
+        the fill of the lines.
+    person, post
+        Pairs that pass rule ``qualification`` (e.g. from
+        :func:`~optimizer.rules.pair.qualified_pairs`).
+
+    Returns
+    -------
+    list of Verdict
+        One per distinct (person, unit), ordered by person then unit.
+    """
+    x = np.asarray(assignment, dtype=np.int64)
+    person = np.asarray(person, dtype=np.int64)
+    post = np.asarray(post, dtype=np.int64)
+    if len(person) == 0:
+        return []
+    unit = problem.posts.unit_idx[post].astype(np.int64)
+    key = person * problem.num_units + unit
+    order = np.lexsort((post, key))
+    person, post, unit, key = person[order], post[order], unit[order], key[order]
+    masks = {
+        rule.id: rule.removes(problem, person, post, unit) for rule in PAIR_RULES if rule is not QUALIFICATION
+    }
+    removed = np.zeros(len(person), dtype=bool)
+    for m in masks.values():
+        removed |= m
+    ok = ~removed
+    open_ = ok & ~relatives.closed(problem, x, person, post, unit)
+    room = open_ & (_fill_without(problem, x, person, post) < problem.posts.max[post])
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+
+    def any_in(mask: BoolArray) -> BoolArray:
+        return np.logical_or.reduceat(mask, starts)
+
+    any_ok, any_open, any_room = any_in(ok), any_in(open_), any_in(room)
+    by_rule = {rid: any_in(m) for rid, m in masks.items()}
+    ends = np.r_[starts[1:], len(key)]
+    out = []
+    for g, (lo, hi) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        kind: Kind
+        if not any_ok[g]:
+            kind = "rules"
+        elif not any_open[g]:
+            kind = "relatives"
+        elif not any_room[g]:
+            kind = "full"
+        else:
+            kind = "room"
+        rules = tuple(rid for rid in by_rule if by_rule[rid][g]) if kind == "rules" else ()
+        lines = tuple(int(k) for k in post[lo:hi][open_[lo:hi]])
+        out.append(Verdict(int(person[lo]), int(unit[lo]), kind, rules, lines))
+    return out
+
+
+def verdict(problem: Problem, assignment: IntArray, person: int, unit: int) -> Verdict:
+    """The binding for one person and one unit; kind ``rules`` with ``qualification``
+    alone when no line of the unit matches the person's positions and category."""
+    lines = np.flatnonzero(problem.posts.unit_idx == unit)
+    people = np.full(len(lines), person, dtype=np.int64)
+    qualified = lines[~QUALIFICATION.removes(problem, people, lines, problem.posts.unit_idx[lines])]
+    if len(qualified) == 0:
+        return Verdict(person, unit, "rules", (QUALIFICATION.id,), ())
+    return verdicts(problem, assignment, people[: len(qualified)], qualified)[0]
+
+
+def unplaced_reason(problem: Problem, assignment: IntArray, person: int, found: list[Verdict]) -> Reason:
+    """Why ``person`` (unplaced) has no post, from the verdicts of the units where they
+    are qualified (``found``, any order).
+
+    No qualified line anywhere: ``no_post``.  Every unit they could reach (not removed by
+    the commute cap alone) full: ``unplaced_full`` with the positions.  Otherwise the
+    nearest :data:`UNITS_NAMED` units, each with its binding (``unplaced_units``).
+    """
+    staff = problem.staff
+    if not found:
+        return Reason(
+            "no_post", {"positions": ", ".join(staff.positions[person]), "category": staff.category[person]}
+        )
+    dist = problem.dist_km[person]
+    found = sorted(found, key=lambda v: (float(dist[v.unit]), v.unit))
+    reachable = [v for v in found if v.rules != ("commute_cap",)]
+    if reachable and all(v.kind == "full" for v in reachable):
+        lines = [k for v in reachable for k in v.open_lines]
+        positions = ", ".join(dict.fromkeys(problem.posts.position[k] for k in lines))
+        return Reason("unplaced_full", {"positions": positions, "units": len(reachable)})
+    if not reachable:
+        near = found[0]
+        return Reason("unplaced_far", {"km": float(dist[near.unit]), "cap": COMMUTE_CAP.cap(problem)})
+    items = []
+    for v in found[:UNITS_NAMED]:
+        why = v.reasons(problem, assignment)
+        inner = [r.to_dict() for _, r in why] if why else [Reason("room").to_dict()]
+        items.append(Reason("at_unit", {"unit": problem.units.names[v.unit], "why": inner}).to_dict())
+    more = len(found) - UNITS_NAMED
+    params: dict[str, object] = {"items": items}
+    code = "unplaced_units"
+    if more > 0:
+        params["more"] = more
+        code = "unplaced_units_more"
+    return Reason(code, params)
+
+
+def unplaced_reasons(problem: Problem, assignment: IntArray) -> dict[int, Reason]:
+    """:func:`unplaced_reason` for every unplaced person of ``assignment``."""
+    x = np.asarray(assignment, dtype=np.int64)
+    unplaced = np.flatnonzero(x < 0)
+    if len(unplaced) == 0:
+        return {}
+    q_person, q_post = qualified_pairs(problem)
+    sel = np.isin(q_person, unplaced)
+    by_person: dict[int, list[Verdict]] = {int(i): [] for i in unplaced}
+    for v in verdicts(problem, x, q_person[sel], q_post[sel]):
+        by_person[v.person].append(v)
+    return {i: unplaced_reason(problem, x, i, found) for i, found in by_person.items()}
+
+
+def verdicts_at(problem: Problem, assignment: IntArray, person: IntArray, unit: IntArray) -> list[Verdict]:
+    """:func:`verdict` for many (person, unit) queries at once (in no particular order)."""
+    person = np.asarray(person, dtype=np.int64)
+    unit = np.asarray(unit, dtype=np.int64)
+    if len(person) == 0:
+        return []
+    nu = problem.num_units
+    want = np.unique(person * nu + unit)
+    q_person, q_post = qualified_pairs(problem)
+    sel = np.isin(q_person * nu + problem.posts.unit_idx[q_post], want)
+    out = verdicts(problem, assignment, q_person[sel], q_post[sel])
+    seen = {v.person * nu + v.unit for v in out}
+    out += [
+        Verdict(int(k // nu), int(k % nu), "rules", (QUALIFICATION.id,), ())
+        for k in want.tolist()
+        if k not in seen
+    ]
+    return out

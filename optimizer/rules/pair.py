@@ -1,0 +1,301 @@
+"""The hard rules that judge one (person, post line) pair on its own (layer 2).
+
+Each rule is one object with the rule id of DESIGN §4, a vectorised :meth:`removes`
+and the :class:`~optimizer.rules.reason.Reason` a planner reads.  The candidates of the
+solver, explain, the fairness audit, the capacity warnings of validate, diagnose and
+the unplaced reasons all ask these objects; the independent checker
+(:mod:`optimizer.check`) stays a separate, simple re-implementation.
+
+``removes(problem, person, post, unit)`` takes index arrays that broadcast together
+(1-D pair lists, or ``person[:, None]`` against ``post[None, :]`` for a matrix) and
+returns ``True`` where the rule removes the pair; ``unit`` is the post line's unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from optimizer.data import CATEGORIES, BoolArray, IntArray, Problem
+from optimizer.rules.reason import Reason
+
+#: Index arrays a rule accepts: any integer dtype, or a single index.
+Index = npt.NDArray[np.integer[Any]] | int
+
+
+@dataclass(frozen=True)
+class PairRule:
+    """A hard rule over single pairs: its id, and a one-line summary of what it forbids."""
+
+    id: str
+    summary: str
+
+    def removes(self, problem: Problem, person: Index, post: Index, unit: Index) -> BoolArray:
+        """``True`` for each pair the rule removes (arrays broadcast together)."""
+        raise NotImplementedError
+
+    def reason(self, problem: Problem, person: int, unit: int) -> Reason:
+        """Why the rule keeps ``person`` out of the post lines of ``unit``."""
+        return Reason(self.id)
+
+    def applies(self, problem: Problem) -> bool:
+        """Whether the scenario's settings let the rule remove anything at all."""
+        return True
+
+
+def _zeros(*arrays: Index) -> BoolArray:
+    return np.zeros(np.broadcast_shapes(*(np.shape(a) for a in arrays)), dtype=bool)
+
+
+class Qualification(PairRule):
+    """``qualification``: the post's position is in the person's list and its category
+    is the person's category."""
+
+    def removes(self, problem: Problem, person: Index, post: Index, unit: Index) -> BoolArray:
+        """Pairs whose position or category does not match."""
+        cat = {c: k for k, c in enumerate(CATEGORIES)}
+        staff_cat = np.array([cat[c] for c in problem.staff.category], dtype=np.int8)
+        post_cat = np.array([cat[c] for c in problem.posts.category], dtype=np.int8)
+        holds = problem.staff_position_mask[person, problem.post_position_idx[post]]
+        return ~holds | (staff_cat[person] != post_cat[post])
+
+    def reason(self, problem: Problem, person: int, unit: int) -> Reason:
+        """No line of the unit matches the person's positions and category."""
+        staff = problem.staff
+        return Reason(
+            self.id, {"positions": ", ".join(staff.positions[person]), "category": staff.category[person]}
+        )
+
+
+def qualification_keys(problem: Problem) -> tuple[IntArray, IntArray, IntArray]:
+    """The keys rule ``qualification`` matches on: (category, position) of every post
+    line, and for every (person, position the person may hold) the person and the key
+    the person looks for."""
+    num_pos = len(problem.position_codes)
+    cat_idx = {c: i for i, c in enumerate(CATEGORIES)}
+    post_key = np.array([cat_idx[c] for c in problem.posts.category], dtype=np.int64) * num_pos
+    post_key += problem.post_position_idx
+    persons, positions = np.nonzero(problem.staff_position_mask)
+    staff_cat = np.array([cat_idx[c] for c in problem.staff.category], dtype=np.int64)
+    return post_key, persons.astype(np.int64), staff_cat[persons] * num_pos + positions
+
+
+def qualified_pairs(problem: Problem) -> tuple[IntArray, IntArray]:
+    """All (person, post) pairs passing rule ``qualification``, by person (generated from
+    the keys rather than by testing every pair)."""
+    post_key, persons, want = qualification_keys(problem)
+    order = np.argsort(post_key, kind="stable")
+    sorted_key = post_key[order]
+    start = np.searchsorted(sorted_key, want, side="left")
+    stop = np.searchsorted(sorted_key, want, side="right")
+    counts = stop - start
+    total = int(counts.sum())
+    person = np.repeat(persons, counts)
+    # Concatenate the ranges [start, stop) without a Python loop.
+    offsets = np.repeat(start - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
+    post = order[np.arange(total) + offsets]
+    return person, post.astype(np.int64)
+
+
+class BlocChange(PairRule):
+    """``bloc_change``: with ``bloc_change = "forbid"``, nobody moves to the other bloc."""
+
+    def applies(self, problem: Problem) -> bool:
+        """Only when the scenario forbids bloc changes."""
+        return problem.rules.bloc_change == "forbid"
+
+    def crosses(self, problem: Problem, person: Index, post: Index) -> BoolArray:
+        """Pairs whose post line is in the other bloc than the person's (forbidden or not)."""
+        staff_bloc = np.array([b == "party" for b in problem.staff.bloc], dtype=bool)
+        post_bloc = np.array([b == "party" for b in problem.posts.bloc], dtype=bool)
+        return staff_bloc[person] != post_bloc[post]
+
+    def removes(self, problem: Problem, person: Index, post: Index, unit: Index) -> BoolArray:
+        """Bloc-changing pairs when forbidden."""
+        if not self.applies(problem):
+            return _zeros(person, post)
+        return self.crosses(problem, person, post)
+
+    def reason(self, problem: Problem, person: int, unit: int) -> Reason:
+        """The matching posts are in the other bloc."""
+        return Reason(self.id, {"bloc": problem.staff.bloc[person]})
+
+
+class Island(PairRule):
+    """``island``: an island unit takes only people with ``island_ok``."""
+
+    def removes(self, problem: Problem, person: Index, post: Index, unit: Index) -> BoolArray:
+        """Pairs into an island unit of a person without ``island_ok``."""
+        return self.unit_removes(problem, person, unit)
+
+    def unit_removes(self, problem: Problem, person: Index, unit: Index) -> BoolArray:
+        """The same, judged on the unit alone (the rule does not read the post line)."""
+        return problem.units.island[unit] & ~problem.staff.island_ok[person]
+
+
+class CommuteCap(PairRule):
+    """``commute_cap``: home to unit within ``max_commute_km`` (great-circle ×
+    ``road_factor``), except on island units, which have no cap."""
+
+    def capped(self, problem: Problem, unit: Index) -> BoolArray:
+        """Whether a unit is subject to the cap (island units are not)."""
+        return ~problem.units.island[unit]
+
+    def cap(self, problem: Problem) -> float:
+        """The scenario's cap in km."""
+        return float(problem.rules.max_commute_km)
+
+    def beyond(
+        self, problem: Problem, dist_km: npt.NDArray[np.floating[Any]], unit: Index, cap: float | None = None
+    ) -> BoolArray:
+        """Pairs at ``dist_km`` from ``unit`` that break a cap (the scenario's by default)."""
+        limit = self.cap(problem) if cap is None else cap
+        return self.capped(problem, unit) & (dist_km > limit)
+
+    def setting(self, cap: float) -> dict[str, float]:
+        """The ``[rules]`` change that sets the cap to ``cap`` km."""
+        return {"max_commute_km": float(cap)}
+
+    def option(self, cap: float) -> str:
+        """The ``--set`` option that sets the cap to ``cap`` km."""
+        return f"rules.max_commute_km={cap:g}"
+
+    def removes(self, problem: Problem, person: Index, post: Index, unit: Index) -> BoolArray:
+        """Pairs farther than the cap from a unit that is not an island."""
+        return self.unit_removes(problem, person, unit)
+
+    def unit_removes(self, problem: Problem, person: Index, unit: Index) -> BoolArray:
+        """The same, judged on the unit alone (the rule does not read the post line)."""
+        return self.beyond(problem, problem.dist_km[person, unit], unit)
+
+    def reason(self, problem: Problem, person: int, unit: int) -> Reason:
+        """The distance and the cap."""
+        return Reason(self.id, {"km": float(problem.dist_km[person, unit]), "cap": self.cap(problem)})
+
+
+class NonLocal(PairRule):
+    """``non_local``: a non_local post line is never held by a person local to its unit."""
+
+    def removes(self, problem: Problem, person: Index, post: Index, unit: Index) -> BoolArray:
+        """Pairs of a local person with a non_local line."""
+        return problem.posts.non_local[post] & problem.local_mask[person, unit]
+
+    def reason(self, problem: Problem, person: int, unit: int) -> Reason:
+        """The non_local positions of the unit the person is qualified for."""
+        posts = problem.posts
+        lines = np.flatnonzero((posts.unit_idx == unit) & posts.non_local)
+        mine = [posts.position[k] for k in lines if posts.position[k] in problem.staff.positions[person]]
+        return Reason(self.id, {"position": ", ".join(dict.fromkeys(mine)) or "?"})
+
+
+class ServiceLeft(PairRule):
+    """``service_left``: a leadership post needs ``min_service_months`` before retirement."""
+
+    def removes(self, problem: Problem, person: Index, post: Index, unit: Index) -> BoolArray:
+        """Leadership pairs of a person too close to retirement."""
+        short = problem.months_left < problem.rules.min_service_months
+        return problem.posts.leadership[post] & short[person]
+
+    def reason(self, problem: Problem, person: int, unit: int) -> Reason:
+        """Months needed and months left."""
+        return Reason(
+            self.id, {"months": int(problem.months_left[person]), "need": problem.rules.min_service_months}
+        )
+
+
+class PinsRule(PairRule):
+    """``pins``: a ``fix`` pin keeps its person to its unit (and position when named); a
+    ``forbid`` pin removes its pairs."""
+
+    def applies(self, problem: Problem) -> bool:
+        """Only when there are pins."""
+        return len(problem.pins) > 0
+
+    def removes(self, problem: Problem, person: Index, post: Index, unit: Index) -> BoolArray:
+        """Pairs a pin removes: a forbidden pair, or a pair of a ``fix``-pinned person other
+        than the fixed unit (and position)."""
+        shape = np.broadcast_shapes(np.shape(person), np.shape(post), np.shape(unit))
+        remove = np.zeros(shape, dtype=bool)
+        if not self.applies(problem):
+            return remove
+        person_b, post_b, unit_b = (np.broadcast_to(a, shape).ravel() for a in (person, post, unit))
+        flat = remove.ravel()
+        for k in range(len(problem.pins)):
+            flat |= self.row_removes(problem, k, person_b, post_b, unit_b)
+        return flat.reshape(shape)
+
+    def row_removes(
+        self, problem: Problem, k: int, person: IntArray, post: IntArray, unit: IntArray
+    ) -> BoolArray:
+        """The pairs (1-D arrays) that pin row ``k`` alone removes."""
+        pins = problem.pins
+        out: BoolArray = np.zeros(len(person), dtype=np.bool_)
+        sel = np.flatnonzero(person == pins.staff_idx[k])
+        if len(sel) == 0:
+            return out
+        here = unit[sel] == pins.unit_idx[k]
+        pos = pins.position[k]
+        if pos is not None:
+            here &= np.array([problem.posts.position[q] == pos for q in post[sel]], dtype=np.bool_)
+        out[sel] = ~here if pins.mode[k] == "fix" else here
+        return out
+
+    def reason(self, problem: Problem, person: int, unit: int) -> Reason:
+        """The unit the person is fixed to, or the forbidding pin."""
+        pins = problem.pins
+        fixed = [
+            int(u)
+            for s, u, m in zip(pins.staff_idx, pins.unit_idx, pins.mode, strict=True)
+            if s == person and m == "fix"
+        ]
+        if fixed and fixed[0] != unit:
+            return Reason("pins_fixed", {"fixed": problem.units.names[fixed[0]]})
+        return Reason("pins_forbid", {"unit": problem.units.names[unit]})
+
+
+QUALIFICATION = Qualification("qualification", "position and category match the post")
+BLOC_CHANGE = BlocChange("bloc_change", "no move to the other bloc when forbidden")
+ISLAND = Island("island", "island units take island_ok people only")
+COMMUTE_CAP = CommuteCap("commute_cap", "home within max_commute_km, islands exempt")
+NON_LOCAL = NonLocal("non_local", "non_local posts go to people not local to the unit")
+SERVICE_LEFT = ServiceLeft("service_left", "leadership needs min_service_months before retirement")
+PINS = PinsRule("pins", "fix pins hold, forbid pins never happen")
+
+#: The pair-wise rules in the order the candidates apply them (DESIGN §4).
+PAIR_RULES: tuple[PairRule, ...] = (
+    QUALIFICATION,
+    BLOC_CHANGE,
+    ISLAND,
+    COMMUTE_CAP,
+    NON_LOCAL,
+    SERVICE_LEFT,
+    PINS,
+)
+
+
+#: The rules a validate capacity count applies (qualification is the count's grouping;
+#: pins are decisions, not capacity).
+CAPACITY_RULES: tuple[PairRule, ...] = (BLOC_CHANGE, ISLAND, COMMUTE_CAP, NON_LOCAL, SERVICE_LEFT)
+
+
+def reachable(problem: Problem) -> BoolArray:
+    """``reach[i, u]``: person ``i`` could work in unit ``u`` under rules island and
+    commute_cap (an island unit takes ``island_ok`` people with no cap; any other unit
+    takes people within ``max_commute_km``)."""
+    people = np.arange(problem.num_staff)[:, None]
+    units = np.arange(problem.num_units)[None, :]
+    return ~(ISLAND.unit_removes(problem, people, units) | COMMUTE_CAP.unit_removes(problem, people, units))
+
+
+def allowed(
+    problem: Problem, person: Index, post: Index, rules: tuple[PairRule, ...] = PAIR_RULES
+) -> BoolArray:
+    """``True`` for each pair that no rule of ``rules`` removes (arrays broadcast)."""
+    unit = problem.posts.unit_idx[post]
+    ok = np.ones(np.broadcast_shapes(np.shape(person), np.shape(post)), dtype=bool)
+    for rule in rules:
+        ok &= ~rule.removes(problem, person, post, unit)
+    return ok
