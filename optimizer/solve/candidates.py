@@ -1,8 +1,9 @@
 """Candidate (person, post line) pairs: every pair the hard rules allow (layer 4).
 
-Built with numpy only.  Each rule that works pair by pair removes pairs here, and the
-number it removed is reported under its rule id, in this order: qualification,
-bloc_change (when forbidden), island, commute_cap, non_local, service_left, pins.
+Built with numpy only.  Each rule of :data:`optimizer.rules.pair.PAIR_RULES` that works
+pair by pair removes pairs here, and the number it removed is reported under its rule
+id, in the registry's order: qualification, bloc_change (when forbidden), island,
+commute_cap, non_local, service_left, pins.
 No pruning beyond the rules is done, so a bound computed on the candidates is a bound
 for the unpruned model.
 """
@@ -13,7 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.data import BLOCS, CATEGORIES, IntArray, Problem
+from optimizer.data import IntArray, Problem
+from optimizer.rules.pair import BLOC_CHANGE, PAIR_RULES, QUALIFICATION, qualification_keys, qualified_pairs
+
+__all__ = ["Candidates", "build_candidates", "qualification_keys", "qualified_pairs"]
 
 
 @dataclass(frozen=True)
@@ -81,73 +85,6 @@ class Candidates:
         )
 
 
-def qualification_keys(problem: Problem) -> tuple[IntArray, IntArray, IntArray]:
-    """The keys rule ``qualification`` matches on: (category, position) of every post
-    line, and for every (person, position the person may hold) the person and the key
-    the person looks for."""
-    num_pos = len(problem.position_codes)
-    cat_idx = {c: i for i, c in enumerate(CATEGORIES)}
-    post_key = np.array([cat_idx[c] for c in problem.posts.category], dtype=np.int64) * num_pos
-    post_key += problem.post_position_idx
-    persons, positions = np.nonzero(problem.staff_position_mask)
-    staff_cat = np.array([cat_idx[c] for c in problem.staff.category], dtype=np.int64)
-    return post_key, persons.astype(np.int64), staff_cat[persons] * num_pos + positions
-
-
-def qualified_pairs(problem: Problem) -> tuple[IntArray, IntArray]:
-    """All (person, post) pairs passing rule ``qualification``: the post's position is in
-    the person's list and the post's category is the person's category."""
-    post_key, persons, want = qualification_keys(problem)
-    order = np.argsort(post_key, kind="stable")
-    sorted_key = post_key[order]
-    start = np.searchsorted(sorted_key, want, side="left")
-    stop = np.searchsorted(sorted_key, want, side="right")
-    counts = stop - start
-    total = int(counts.sum())
-    person = np.repeat(persons, counts)
-    # Concatenate the ranges [start, stop) without a Python loop.
-    offsets = np.repeat(start - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
-    post = order[np.arange(total) + offsets]
-    return person, post.astype(np.int64)
-
-
-def _pin_masks(problem: Problem, person: IntArray, post: IntArray, unit: IntArray) -> np.ndarray:
-    """True for pairs a pin removes: a forbidden pair, or any pair of a ``fix``-pinned
-    person other than the fixed unit (and position when the pin names one)."""
-    pins = problem.pins
-    remove = np.zeros(len(person), dtype=bool)
-    if len(pins) == 0:
-        return remove
-    positions = np.array(problem.posts.position, dtype=object)
-    fixed_people: dict[int, list[tuple[int, str | None]]] = {}
-    for s, u, pos, mode in zip(pins.staff_idx, pins.unit_idx, pins.position, pins.mode, strict=True):
-        if mode == "fix":
-            fixed_people.setdefault(int(s), []).append((int(u), pos))
-    forbid = [
-        (int(s), int(u), pos)
-        for s, u, pos, mode in zip(pins.staff_idx, pins.unit_idx, pins.position, pins.mode, strict=True)
-        if mode == "forbid"
-    ]
-    if fixed_people:
-        fp = np.fromiter(fixed_people, dtype=np.int64)
-        sel = np.flatnonzero(np.isin(person, fp))
-        for k in sel:  # a pair must match every fix pin of its person
-            for u, pos in fixed_people[int(person[k])]:
-                if unit[k] != u or (pos is not None and positions[post[k]] != pos):
-                    remove[k] = True
-    if forbid:
-        fb = np.array([f[0] for f in forbid], dtype=np.int64)
-        sel = np.flatnonzero(np.isin(person, fb))
-        by_person: dict[int, list[tuple[int, str | None]]] = {}
-        for s, u, pos in forbid:
-            by_person.setdefault(s, []).append((u, pos))
-        for k in sel:
-            for u, pos in by_person[int(person[k])]:
-                if unit[k] == u and (pos is None or positions[post[k]] == pos):
-                    remove[k] = True
-    return remove
-
-
 def build_candidates(problem: Problem, reference: IntArray | None = None) -> Candidates:
     """Every (person, post line) pair that the pair-wise hard rules allow, with costs.
 
@@ -156,43 +93,20 @@ def build_candidates(problem: Problem, reference: IntArray | None = None) -> Can
     rules = problem.rules
     posts, staff = problem.posts, problem.staff
     person, post = qualified_pairs(problem)
-    removed = {"qualification": problem.num_staff * problem.num_posts - len(person)}
+    removed = {QUALIFICATION.id: problem.num_staff * problem.num_posts - len(person)}
     unit = posts.unit_idx[post].astype(np.int64)
+    for rule in PAIR_RULES:
+        if rule is QUALIFICATION:
+            continue
+        bad = rule.removes(problem, person, post, unit) if rule.applies(problem) else np.zeros(0, bool)
+        removed[rule.id] = int(bad.sum())
+        if removed[rule.id]:
+            person, post, unit = person[~bad], post[~bad], unit[~bad]
 
-    keep = np.ones(len(person), dtype=bool)
-
-    def drop(rule: str, bad: np.ndarray) -> None:
-        """Count the pairs ``rule`` removes among those still kept, and remove them."""
-        bad &= keep
-        removed[rule] = int(bad.sum())
-        keep[bad] = False
-
-    bloc_code = {b: k for k, b in enumerate(BLOCS)}
-    staff_bloc = np.array([bloc_code[b] for b in staff.bloc], dtype=np.int8)
-    post_bloc = np.array([bloc_code[b] for b in posts.bloc], dtype=np.int8)
-    changes_bloc = staff_bloc[person] != post_bloc[post]
-    drop("bloc_change", changes_bloc if rules.bloc_change == "forbid" else np.zeros(len(person), bool))
-    island_unit = problem.units.island[unit]
-    drop("island", island_unit & ~staff.island_ok[person])
-    dist32 = problem.dist_km[person, unit]
-    drop("commute_cap", ~island_unit & (dist32 > rules.max_commute_km))
-    # Compact once: the commute cap removes most pairs, the rules below are dearer.
-    person, post, unit = person[keep], post[keep], unit[keep]
-    changes_bloc, dist32 = changes_bloc[keep], dist32[keep]
-    keep = keep[keep]
-    drop("non_local", posts.non_local[post] & problem.local_mask[person, unit])
-    drop(
-        "service_left",
-        posts.leadership[post] & (problem.months_left[person] < rules.min_service_months),
-    )
-    drop("pins", _pin_masks(problem, person, post, unit))
-    person, post, unit = person[keep], post[keep], unit[keep]
-    changes_bloc = changes_bloc[keep]
-
-    dist = dist32[keep].astype(np.float64)
+    dist = problem.dist_km[person, unit].astype(np.float64)
     moves = (staff.origin_idx[person] != unit).astype(np.int64)
     if rules.bloc_change == "penalize":
-        moves += changes_bloc.astype(np.int64)
+        moves += BLOC_CHANGE.crosses(problem, person, post).astype(np.int64)
     long_commute = (dist > rules.long_commute_km).astype(np.int64)
     commute = problem.commute_units(dist)
     preference = np.zeros(len(person), dtype=np.int64)

@@ -388,7 +388,7 @@ def solve(
         stages=tuple(stages),
         values=values,
         bounds=bounds,
-        unplaced_reasons=unplaced_reasons(problem, cand, assignment),
+        unplaced_reasons=unplaced_reasons(problem, assignment),
         timings=timings,
         peak_memory_mb=_peak_memory_mb(),
         candidate_counts=_counts(cand),

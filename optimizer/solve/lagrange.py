@@ -48,6 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.data import IntArray
+from optimizer.rules import relatives
 from optimizer.solve.flow import (
     PAIR,
     FlowInfeasible,
@@ -112,16 +113,7 @@ class Rows:
 
     def violated(self, assignment: IntArray) -> list[RowKey]:
         """Keys of the rows ``assignment`` violates (added to the rows when new)."""
-        posts = self.problem.posts
-        keys: list[RowKey] = []
-        for a, b, u in relative_conflicts(self.problem, assignment):
-            if self.problem.rules.relatives_scope == "any":
-                keys.append((min(a, b), max(a, b), u))
-                continue
-            if posts.leadership[assignment[a]]:
-                keys.append((a, b, u))
-            if posts.leadership[assignment[b]]:
-                keys.append((b, a, u))
+        keys: list[RowKey] = relatives.violated_rows(self.problem, assignment)
         for key in keys:
             if key not in self.index:
                 self._add(key)
@@ -129,7 +121,7 @@ class Rows:
 
     def _add(self, key: RowKey) -> None:
         first, second, unit = key
-        lead_only = self.problem.rules.relatives_scope == "leadership"
+        lead_only = not relatives.symmetric(self.problem)
         arcs = np.concatenate(
             [self.model.unit_arcs(first, unit, lead_only), self.model.unit_arcs(second, unit)]
         )
@@ -486,8 +478,7 @@ class StageSearch:
         model = self.model
         problem = model.problem
         guards = np.zeros(model.num_arcs, dtype=bool)
-        scope = problem.rules.relatives_scope
-        if scope == "off":
+        if not relatives.active(problem):
             return guards
         posts = problem.posts
         rel = problem.relations
@@ -498,6 +489,6 @@ class StageSearch:
             for mover, post in ((b, pa), (a, pb)):
                 if self.fixed_people[mover]:
                     continue
-                lead_only = scope == "leadership" and not posts.leadership[post]
+                lead_only = not relatives.forbids(problem, False, bool(posts.leadership[post]))
                 guards[model.unit_arcs(mover, int(posts.unit_idx[post]), lead_only)] = True
         return guards

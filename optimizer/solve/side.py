@@ -11,24 +11,14 @@ from collections.abc import Callable
 import numpy as np
 
 from optimizer.data import IntArray, Problem
+from optimizer.rules import relatives
 from optimizer.solve.candidates import Candidates
 
 
 def relative_conflicts(problem: Problem, assignment: IntArray) -> list[tuple[int, int, int]]:
-    """Pairs of relatives placed against rule ``relatives``: ``(a, b, unit)`` triples."""
-    scope = problem.rules.relatives_scope
-    rel = problem.relations
-    if scope == "off" or len(rel) == 0:
-        return []
-    a, b = rel.a_idx.astype(np.int64), rel.b_idx.astype(np.int64)
-    pa, pb = assignment[a], assignment[b]
-    both = (pa >= 0) & (pb >= 0)
-    a, b, pa, pb = a[both], b[both], pa[both], pb[both]
-    ua, ub = problem.posts.unit_idx[pa], problem.posts.unit_idx[pb]
-    bad = ua == ub
-    if scope == "leadership":
-        bad &= problem.posts.leadership[pa] | problem.posts.leadership[pb]
-    return [(int(x), int(y), int(u)) for x, y, u in zip(a[bad], b[bad], ua[bad], strict=True)]
+    """Pairs of relatives placed against rule ``relatives``: ``(a, b, unit)`` triples
+    (:func:`optimizer.rules.relatives.conflicts`)."""
+    return relatives.conflicts(problem, assignment)
 
 
 def choose_to_move(
@@ -62,31 +52,5 @@ def choose_to_move(
 def relative_rows(problem: Problem, cand: Candidates) -> list[np.ndarray]:
     """Index sets of candidate pairs that may not all be taken: for each pair of relatives
     and unit, the leadership pairs of one with any pair of the other (scope leadership),
-    or any pair of both (scope any)."""
-    scope = problem.rules.relatives_scope
-    if scope == "off":
-        return []
-    nu = problem.num_units
-    key = cand.person.astype(np.int64) * nu + cand.unit
-    order = np.argsort(key, kind="stable")
-    ks = key[order]
-    rows = []
-    lead = problem.posts.leadership[cand.post]
-
-    def units(i: int) -> np.ndarray:
-        lo, hi = np.searchsorted(ks, [i * nu, (i + 1) * nu])
-        return np.unique(ks[lo:hi] - i * nu)
-
-    def pairs(i: int, u: int) -> np.ndarray:
-        k = i * nu + u
-        return order[np.searchsorted(ks, k, "left") : np.searchsorted(ks, k, "right")]
-
-    for a, b in zip(problem.relations.a_idx.tolist(), problem.relations.b_idx.tolist(), strict=True):
-        for u in np.intersect1d(units(a), units(b)).tolist():
-            pa, pb = pairs(a, u), pairs(b, u)
-            if scope == "any":
-                rows.append(np.concatenate([pa, pb]))
-            else:
-                rows.append(np.concatenate([pa[lead[pa]], pb]))
-                rows.append(np.concatenate([pa, pb[lead[pb]]]))
-    return [r for r in rows if len(r) > 1]
+    or any pair of both (scope any) — :func:`optimizer.rules.relatives.rows`."""
+    return relatives.rows(problem, cand.person, cand.post, cand.unit)
