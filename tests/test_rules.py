@@ -247,7 +247,7 @@ def test_unplaced_when_every_reachable_post_is_full_is_surplus() -> None:
     x = solve(p).assignment
     unplaced = int(np.flatnonzero(x < 0)[0])
     reason = binding.unplaced_reasons(p, x)[unplaced]
-    assert reason.code == "unplaced_full" and reason.params == {"positions": "a", "units": 2}
+    assert reason.code == "unplaced_full" and reason.params == {"positions": ["a"], "units": 2}
 
 
 def test_reasons_render_in_both_languages_and_round_trip() -> None:

@@ -64,7 +64,7 @@ class Verdict:
 
 def full_reason(problem: Problem, unit: int, lines: tuple[int, ...] | IntArray) -> Reason:
     """Every open line (``lines``) of ``unit`` is full: the unit and their positions."""
-    positions = ", ".join(dict.fromkeys(problem.posts.position[k] for k in lines))
+    positions = list(dict.fromkeys(problem.posts.position[k] for k in lines))
     return Reason("full", {"unit": problem.units.names[unit], "positions": positions})
 
 
@@ -165,7 +165,7 @@ def unplaced_reason(problem: Problem, assignment: IntArray, person: int, found: 
     reachable = [v for v in found if v.rules != ("commute_cap",)]
     if reachable and all(v.kind == "full" for v in reachable):
         lines = [k for v in reachable for k in v.open_lines]
-        positions = ", ".join(dict.fromkeys(problem.posts.position[k] for k in lines))
+        positions = list(dict.fromkeys(problem.posts.position[k] for k in lines))
         return Reason("unplaced_full", {"positions": positions, "units": len(reachable)})
     if not reachable:
         near = found[0]

@@ -66,7 +66,7 @@ class Qualification(PairRule):
         """No line of the unit matches the person's positions and category."""
         staff = problem.staff
         return Reason(
-            self.id, {"positions": ", ".join(staff.positions[person]), "category": staff.category[person]}
+            self.id, {"positions": list(staff.positions[person]), "category": staff.category[person]}
         )
 
 
@@ -188,7 +188,7 @@ class NonLocal(PairRule):
         posts = problem.posts
         lines = np.flatnonzero((posts.unit_idx == unit) & posts.non_local)
         mine = [posts.position[k] for k in lines if posts.position[k] in problem.staff.positions[person]]
-        return Reason(self.id, {"position": ", ".join(dict.fromkeys(mine)) or "?"})
+        return Reason(self.id, {"position": list(dict.fromkeys(mine))})
 
 
 class ServiceLeft(PairRule):

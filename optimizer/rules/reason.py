@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from optimizer.i18n import get_lang, t
+from optimizer.labels import CodeKind, label, number
 
 #: Separator of the entries of the ``items`` parameter (the units of an unplaced
 #: reason); other lists are joined with a comma.
@@ -28,7 +29,8 @@ class Reason:
 
     Parameters are JSON values: text, numbers, booleans, nested reasons (as
     :meth:`to_dict` dictionaries) and lists of them.  A float parameter is shown with
-    at most one decimal, with the reader's decimal separator (``31,5`` in Vietnamese).
+    at most one decimal in the reader's style (``31,5`` in Vietnamese); the codes of
+    :data:`CODE_PARAMS` (positions, categories, blocs) by their names.
     """
 
     code: str
@@ -57,17 +59,27 @@ class Reason:
         return cls.from_dict(json.loads(text))
 
 
-def _value(value: Any, lang: str) -> str:
-    """One parameter as shown in ``lang``."""
+#: Parameters that hold codes, shown by their names (:func:`optimizer.labels.label`).
+CODE_PARAMS: dict[str, CodeKind] = {
+    "position": "position",
+    "positions": "position",
+    "category": "category",
+    "bloc": "bloc",
+}
+
+
+def _value(value: Any, lang: str, kind: CodeKind | None = None) -> str:
+    """One parameter as shown in ``lang``; ``kind`` when it holds codes."""
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, float):
-        text = f"{value:.1f}".removesuffix(".0")
-        return text.replace(".", ",") if lang == "vi" else text
+        return number(value, 0 if value.is_integer() else 1, lang)
     if isinstance(value, Mapping) and "code" in value:
         return render(Reason.from_dict(value), lang)
     if isinstance(value, list | tuple):
-        return ", ".join(_value(v, lang) for v in value)
+        return ", ".join(_value(v, lang, kind) for v in value)
+    if kind is not None:
+        return label(value, kind, lang)
     return str(value)
 
 
@@ -83,7 +95,9 @@ def render(reason: Reason, lang: str | None = None) -> str:
     """
     lang = lang or get_lang()
     args = {
-        name: _ITEM_SEP.join(_value(v, lang) for v in value) if name == "items" else _value(value, lang)
+        name: _ITEM_SEP.join(_value(v, lang) for v in value)
+        if name == "items"
+        else _value(value, lang, CODE_PARAMS.get(name))
         for name, value in reason.params.items()
     }
     return t(f"rule.{reason.code}", lang, **args)
