@@ -91,7 +91,11 @@ class Objective:
     """The scenario's ``[objective]`` table: lexicographic priorities or weights."""
 
     priorities: tuple[str, ...] = TERMS
+    #: integer weights: the scenario's decimal weights times ``weights_scale``
     weights: tuple[tuple[str, int], ...] | None = None
+    #: common denominator of the scenario's decimal weights (1 for whole numbers): a
+    #: weighted objective in the planner's units is the integer one divided by it
+    weights_scale: int = 1
 
     @property
     def mode(self) -> Literal["lexicographic", "weights"]:

@@ -333,7 +333,7 @@ class Explainer:
             # fewest changes from the run among the forced optima
             objective = Objective(priorities=(*objective.priorities, CHANGES))
         elif self.reference is None and objective.weights is not None:
-            objective = Objective(weights=(*objective.weights, (CHANGES, 1)))
+            objective = dataclasses.replace(objective, weights=(*objective.weights, (CHANGES, 1)))
         ref = self.reference if self.reference is not None else self.x
         result = solve(dataclasses.replace(forced, objective=objective), reference=ref)
         if not result.has_placement:

@@ -658,12 +658,15 @@ def replan_objective(
         if move_penalty is None or move_penalty < 0:
             raise ValueError("a move penalty must be a whole number ≥ 0")
         base = objective.weights if objective.weights is not None else REPLAN_WEIGHTS
-        return Objective(weights=(*((k, w) for k, w in base if k != CHANGES), (CHANGES, move_penalty)))
+        scale = objective.weights_scale if objective.weights is not None else 1
+        kept = tuple((k, w) for k, w in base if k != CHANGES)
+        return Objective(weights=(*kept, (CHANGES, move_penalty * scale)), weights_scale=scale)
     if objective.weights is not None:
         if mode == "changes_first":
             raise ValueError("changes_first needs a lexicographic objective (priorities)")
         weights = tuple((k, w) for k, w in objective.weights if k != CHANGES)
-        return Objective(weights=(*weights, (CHANGES, dict(weights).get("moves", 1) or 1)))
+        change = dict(weights).get("moves", 1) or objective.weights_scale
+        return dataclasses.replace(objective, weights=(*weights, (CHANGES, change)))
     prio = tuple(p for p in objective.priorities if p != CHANGES)
     if mode == "changes_first":
         return Objective(priorities=(CHANGES, *prio))

@@ -168,7 +168,7 @@ def test_a_misreported_objective_proves_nothing(
 
     monkeypatch.setattr(engine, "MAX_ITERATIONS", 1)  # leave the stage to the finish
     monkeypatch.setattr(engine, "relax_stage", no_relaxation)
-    monkeypatch.setattr(engine, "EXACT_FINISH_MAX_PAIRS", 0)  # and no whole-model MIP
+    monkeypatch.setattr(engine, "HIGHS_BYTES_PER_PAIR", 2**62)  # and no whole-model MIP
     result = engine.solve(problem)
     assert "exact" in result.timings
     assert not result.proven

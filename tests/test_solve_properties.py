@@ -127,7 +127,7 @@ def test_multiplier_bounds_alone_are_sound(problem: Problem, open_part: bool) ->
     finish of the open part when ``open_part``), every bound is at most the MIP's
     lexicographic optimum, and a stage claimed optimal equals it."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(engine, "EXACT_FINISH_MAX_PAIRS", 0)
+        mp.setattr(engine, "HIGHS_BYTES_PER_PAIR", 2**62)
         if not open_part:
             mp.setattr(engine, "OPEN_PART_MAX_ARCS", -1)
         result = solve(problem)

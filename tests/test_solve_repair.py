@@ -93,7 +93,7 @@ def test_a_repair_whose_guards_leave_no_flow_still_places_everyone(monkeypatch: 
     assert relative_conflicts(problem, model.assignment(relaxed.flow))  # 0 and 1 in unit 0
     repaired = search._repair(relaxed, np.zeros(0, dtype=np.int64))
     assert repaired is not None
-    assignment = model.assignment(repaired.flow)
+    assignment = model.assignment(repaired)
     assert assignment.tolist() == [0, 2, 4]
     assert check_placement(problem, assignment) == []
     assert guarded and guarded[0] > 0  # the first round ran with guards

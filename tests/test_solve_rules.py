@@ -250,7 +250,7 @@ def test_multipliers_prove_a_placement_where_relatives_bind(monkeypatch: pytest.
     def no_exact(*args: object, **kwargs: object) -> None:
         raise AssertionError("no exact solve may run here")
 
-    monkeypatch.setattr(engine, "EXACT_FINISH_MAX_PAIRS", 0)
+    monkeypatch.setattr(engine, "HIGHS_BYTES_PER_PAIR", 2**62)
     monkeypatch.setattr(engine, "OPEN_PART_MAX_ARCS", -1)
     monkeypatch.setattr(engine, "relax_stage", no_relaxation)
     monkeypatch.setattr(engine, "finish_stage", no_exact)
@@ -337,9 +337,8 @@ def test_bloc_change_forbid_and_penalize() -> None:
 
 
 def test_a_stop_keeps_a_placement_that_obeys_every_rule() -> None:
-    """Stopped before the relatives repair: one relative of the conflict is unplaced, the
-    result is checked and marked not proven; when that would break require_all_placed,
-    the solve says there is no placement to keep."""
+    """Stopped before the first flow: the greedy floor (the chair at home, the relative in
+    unit 1) is kept, checked and marked not proven, with require_all_placed too."""
     import threading
 
     p = build(
@@ -358,9 +357,10 @@ def test_a_stop_keeps_a_placement_that_obeys_every_rule() -> None:
     assert result.interrupted and not result.proven
     assert result.status == "feasible"
     assert check_placement(p, result.assignment) == []
-    assert result.assignment.tolist() == [0, -1]
+    assert result.assignment.tolist() == [0, 2]
     strict = solve(relaxed(p, require_all_placed=True), stop=stop)
-    assert strict.status == "no_solution" and strict.interrupted
+    assert strict.status == "feasible" and strict.interrupted
+    assert strict.assignment.tolist() == [0, 2]
 
 
 def test_a_stop_keeps_the_bound_of_the_stage_it_interrupts(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -70,6 +70,19 @@ FORMATS = {"csv": ("csv",), "xlsx": ("xlsx",), "both": ("csv", "xlsx")}
     help="Only convert the research table hcmc_units_2025.csv into OUT/units.csv "
     "(this is how data/hcmc/units.csv is made) and stop.",
 )
+@click.option(
+    "--shape",
+    "shape_name",
+    help="Generate a whole province of a named shape (units, tables and scenario.toml) "
+    "instead of a roster for given units; `--shape list` lists the shapes.",
+)
+@click.option(
+    "--people",
+    type=click.IntRange(min=300),
+    default=1000,
+    show_default=True,
+    help="People in a --shape province (e.g. 1000, 7000, 16000).",
+)
 @bad_input_exits
 def synth(
     units_path: Path | None,
@@ -80,6 +93,8 @@ def synth(
     government: int,
     fmt: str,
     hcmc_raw: Path | None,
+    shape_name: str | None,
+    people: int,
 ) -> None:
     """Generate a synthetic roster and staffing tables for given units.
 
@@ -93,9 +108,14 @@ def synth(
       staffplan synth --out scenarios/hcmc-2025/generated --seed 0
       staffplan synth --units my_units.csv --party 900 --government 2800 --out out/
       staffplan synth --units-from-hcmc data/hcmc/hcmc_units_2025.csv --out data/hcmc
+      staffplan synth --shape pinned-relatives-any --people 7000 --out provinces/pra-7k
     """
     from optimizer import synth as gen
     from optimizer.errors import InputError, Issue
+
+    if shape_name is not None:
+        _write_shape(shape_name, people, out_dir, seed, FORMATS[fmt])
+        return
 
     if hcmc_raw is not None:
         units = gen.units_from_hcmc(gen.read_hcmc_units(hcmc_raw))
@@ -127,6 +147,30 @@ def synth(
     for path in gen.write_tables(tables, out_dir, FORMATS[fmt]):
         click.echo(t("synth.wrote", path=path))
     _print_summary(tables, seed)
+
+
+def _write_shape(name: str, people: int, out_dir: Path, seed: int, formats: tuple[str, ...]) -> None:
+    """Write a province of the named shape (or list the shapes)."""
+    from optimizer.errors import InputError, Issue
+    from optimizer.shapes import SHAPES, write_province
+
+    if name == "list":
+        for shape in SHAPES.values():
+            click.echo(f"{shape.name:30} {shape.description}")
+        return
+    if name not in SHAPES:
+        raise InputError(
+            [
+                Issue(
+                    file="--shape",
+                    value=name,
+                    message=t("synth.unknown_shape"),
+                    hint=t("synth.unknown_shape_hint", shapes=", ".join(SHAPES)),
+                )
+            ]
+        )
+    for path in write_province(SHAPES[name], people, out_dir, seed, ("csv", *formats)):
+        click.echo(t("synth.wrote", path=path))
 
 
 def _print_summary(tables: Mapping[str, pd.DataFrame], seed: int) -> None:

@@ -20,6 +20,7 @@ import dataclasses
 import datetime as dt
 import difflib
 import hashlib
+import math
 import os
 import re
 import tomllib
@@ -27,6 +28,8 @@ import typing
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -89,7 +92,7 @@ class ObjectiveModel(_Strict):
     """``[objective]``: lexicographic ``priorities`` or ``weights`` (names from TERMS)."""
 
     priorities: list[str] | None = None
-    weights: dict[str, Annotated[int, Field(ge=0)]] | None = None
+    weights: dict[str, Annotated[int | float, Field(ge=0, allow_inf_nan=False)]] | None = None
 
 
 class SolverModel(_Strict):
@@ -180,7 +183,7 @@ class Scenario:
             for k, v in dataclasses.asdict(self.rules).items()
         }
         objective: dict[str, Any] = (
-            {"weights": dict(self.objective.weights)}
+            {"weights": user_weights(self.objective)}
             if self.objective.weights is not None
             else {"priorities": list(self.objective.priorities)}
         )
@@ -453,6 +456,21 @@ def _apply_override(
 # --------------------------------------------------------------------------- loading
 
 
+def scaled_weights(weights: dict[str, int | float]) -> Objective:
+    """The objective of decimal ``weights``, scaled exactly to integers: each weight is
+    read as the decimal it is written as (``0.01`` is 1/100), and all are multiplied by
+    the least common denominator, kept as ``weights_scale``."""
+    exact = {k: Fraction(Decimal(str(v))) for k, v in weights.items()}
+    scale = math.lcm(1, *(f.denominator for f in exact.values()))
+    return Objective(weights=tuple((k, int(f * scale)) for k, f in exact.items()), weights_scale=scale)
+
+
+def user_weights(objective: Objective) -> dict[str, int | float]:
+    """The weights as the planner wrote them (whole numbers stay integers)."""
+    scale = objective.weights_scale
+    return {k: w // scale if w % scale == 0 else w / scale for k, w in objective.weights or ()}
+
+
 def _check_objective(objective: ObjectiveModel, label: str) -> list[Issue]:
     issues = []
     if objective.priorities is not None and objective.weights is not None:
@@ -544,7 +562,7 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
         raise InputError(issues)
     rules = Rules(**typing.cast(BaseModel, model.rules).model_dump())
     objective = (
-        Objective(weights=tuple(model.objective.weights.items()))
+        scaled_weights(model.objective.weights)
         if model.objective.weights is not None
         else Objective(priorities=tuple(model.objective.priorities or TERMS))
     )

@@ -19,33 +19,37 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
 import resource
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
 from optimizer.check import assert_valid, check_placement, objective_terms
-from optimizer.data import CHANGES, TERMS, IntArray, Problem
+from optimizer.data import CHANGES, TERMS, IntArray, Objective, Problem
+from optimizer.errors import InputError, Issue
 from optimizer.i18n import t as message
 from optimizer.labels import label, number, terms_label
-from optimizer.solution import SolveResult, StageResult, Status
-from optimizer.solve.baselines import highs_mip
+from optimizer.solution import SolveResult, StageResult, Status, gap_decimals, relative_gap
+from optimizer.solve.baselines import greedy, highs_mip
 from optimizer.solve.candidates import Candidates, build_candidates
-from optimizer.solve.exact import OPEN_PART_MAX_ARCS, finish_stage, relax_stage
+from optimizer.solve.exact import OPEN_PART_MAX_ARCS, finish_neighbourhood, finish_stage, relax_stage
 from optimizer.solve.flow import FlowInfeasible, FlowModel, open_arcs
 from optimizer.solve.lagrange import MAX_ITERATIONS, Incumbent, Rows, StageReport, StageSearch, stage_value
-from optimizer.solve.memory import check_memory
+from optimizer.solve.memory import available_bytes, check_memory
 from optimizer.solve.reasons import unplaced_reasons
 from optimizer.solve.side import choose_to_move, relative_conflicts
 
 log = logging.getLogger(__name__)
 
-#: Below this many candidate pairs, a solve that a stage left with a gap is finished by
-#: the exact MIP (relatives included) in the time left.
-EXACT_FINISH_MAX_PAIRS = 50_000
+#: Bytes HiGHS needs per candidate pair for the whole-model MIP (measured: 7.3 GB for the
+#: 9.4 million pairs of 4× the city, with room for its search): a solve left with a gap
+#: is finished by the whole-model MIP in the time left when this estimate fits in memory.
+HIGHS_BYTES_PER_PAIR = 1_000
 
 
 @dataclass(frozen=True)
@@ -58,12 +62,16 @@ class Progress:
     elapsed_s: float
     note: str = ""
     args: Mapping[str, object] = field(default_factory=dict)
+    #: divide ``objective`` and ``bound`` by this to show them in the planner's units
+    #: (the common denominator of decimal weights)
+    scale: int = 1
 
     def describe(self, lang: str | None = None) -> str:
         """The event in words: ``"[  0.92s] ghép cặp: 2.288.169 cặp ứng viên"``.
 
         ``note`` names a message ``progress.<note>`` formatted with ``args``; a stage named
-        by its objective terms is shown with their names, and value, bound and gap follow.
+        by its objective terms is shown with their names, and value, bound and gap follow
+        (value and bound in the scenario's units, the gap never 0 when they differ).
         """
         head = f"[{self.elapsed_s:7.2f}s]"
         if self.stage in TERMS or "+" in self.stage:
@@ -72,12 +80,15 @@ class Progress:
         if self.note:
             shown = {k: _shown(k, v, lang) for k, v in self.args.items()}
             parts.append(message(f"progress.{self.note}", lang, **shown))
+        digits = len(str(self.scale)) - 1 if self.scale > 1 else 0
         if self.objective is not None:
-            parts.append(message("progress.value", lang, value=number(self.objective, 0, lang)))
+            value = number(self.objective / self.scale, digits, lang)
+            parts.append(message("progress.value", lang, value=value))
         if self.bound is not None:
-            parts.append(message("progress.bound", lang, bound=number(self.bound, 0, lang)))
-        if self.gap is not None:
-            parts.append(message("progress.gap", lang, gap=number(100 * self.gap, 3, lang)))
+            parts.append(message("progress.bound", lang, bound=number(self.bound / self.scale, digits, lang)))
+        if self.gap is not None and self.objective is not None and self.bound is not None:
+            gap = number(100 * self.gap, gap_decimals(self.objective, self.bound, 3), lang)
+            parts.append(message("progress.gap", lang, gap=gap))
         return " ".join([head, ", ".join(parts)]).rstrip()
 
     @property
@@ -85,7 +96,7 @@ class Progress:
         """Relative gap of the stage, when both numbers are known."""
         if self.objective is None or self.bound is None:
             return None
-        return (self.objective - self.bound) / max(1.0, abs(self.objective))
+        return relative_gap(self.objective, self.bound)
 
 
 def _shown(key: str, value: object, lang: str | None) -> object:
@@ -112,11 +123,33 @@ def stage_plan(problem: Problem, model: FlowModel) -> list[tuple[tuple[str, ...]
         w = dict(obj.weights)
         terms = tuple(t for t in (*TERMS, CHANGES) if w.get(t, 0) != 0)
         plan = [(terms, tuple(int(w[t]) for t in terms))]
+        if not model.fits(plan[0]):
+            raise InputError([_weights_too_fine(obj)])
     else:
         plan = model.group_terms(tuple(obj.priorities))
     if problem.rules.min_is_hard:
         plan = [(("shortfall",), (1,)), *plan]
     return plan
+
+
+def _weights_too_fine(obj: Objective) -> Issue:
+    """The weights that scaled to integers overflow the flow's costs, finest first."""
+    scale = obj.weights_scale
+    fine = sorted(
+        (
+            (Fraction(w, scale).denominator, k)
+            for k, w in obj.weights or ()
+            if Fraction(w, scale).denominator > 1
+        ),
+        reverse=True,
+    )
+    names = ", ".join(k for _, k in fine) or ", ".join(k for k, _ in obj.weights or ())
+    return Issue(
+        file="objective.weights",
+        message=message("solve.weights_too_fine", scale=scale),
+        hint=message("solve.weights_too_fine_hint", names=names),
+        code="weights_too_fine",
+    )
 
 
 def _peak_memory_mb() -> float:
@@ -150,7 +183,8 @@ class _Solver:
         self, stage: str, objective: int | None, bound: int | None, note: str = "", **args: object
     ) -> None:
         if self.progress is not None:
-            self.progress(Progress(stage, objective, bound, self.elapsed(), note, args))
+            scale = self.problem.objective.weights_scale if self.problem.objective.weights else 1
+            self.progress(Progress(stage, objective, bound, self.elapsed(), note, args, scale))
 
 
 def _fallback_feasible(problem: Problem, assignment: IntArray) -> IntArray:
@@ -215,6 +249,11 @@ def solve(
     s = _Solver(problem, progress, stop)
     estimate = check_memory(problem)
     s.emit("memory", None, None, "memory", mb=round(estimate / 2**20))
+    threads = capped_workers(problem.solver.workers)
+    if threads != problem.solver.workers:
+        log.warning("solver.workers = %d capped at %d cores", problem.solver.workers, threads)
+        s.emit("workers", None, None, "workers", asked=problem.solver.workers, cores=threads)
+    seed = problem.solver.seed
     timings: dict[str, float] = {}
     t = time.perf_counter()
     cand = build_candidates(problem, reference)
@@ -225,7 +264,11 @@ def solve(
     plan = stage_plan(problem, model)
     rows = Rows(model)
     reports: list[StageReport] = []
-    incumbent: Incumbent | None = None
+    t = time.perf_counter()
+    incumbent = floor_incumbent(model, reference)
+    timings["greedy"] = time.perf_counter() - t
+    if incumbent is not None:
+        s.emit("greedy", stage_value(incumbent.values, *plan[0]), None, "greedy")
     relaxed: IntArray | None = None
     interrupted = False
     timings["flow"] = timings["repair"] = 0.0
@@ -243,10 +286,16 @@ def solve(
             plan,
             k,
             time_limit_s=s.left(),
-            threads=problem.solver.workers,
-            seed=problem.solver.seed,
+            threads=threads,
+            seed=seed,
             stop=s.stopped,
         )
+
+        def neighbourhood(flow: IntArray, people: IntArray, k: int = k) -> IntArray | None:
+            return finish_neighbourhood(
+                model, rows, plan, k, flow, people, s.left(), threads=threads, seed=seed, stop=s.stopped
+            )
+
         search = StageSearch(
             model,
             rows,
@@ -257,6 +306,7 @@ def solve(
             OPEN_PART_MAX_ARCS,
             MAX_ITERATIONS if prove else 1,
             relax if prove else None,
+            neighbourhood,
         )
         t = time.perf_counter()
         try:
@@ -300,8 +350,8 @@ def solve(
                 k,
                 search.incumbent.flow,
                 s.left(),
-                threads=problem.solver.workers,
-                seed=problem.solver.seed,
+                threads=threads,
+                seed=seed,
                 stop=s.stopped,
             )
             timings["exact"] = timings.get("exact", 0.0) + time.perf_counter() - t_exact
@@ -336,12 +386,11 @@ def solve(
         (incumbent is None or not proven_flow)
         and not interrupted
         and s.left() > 1.0
-        and (incumbent is None or (prove and len(cand) <= EXACT_FINISH_MAX_PAIRS))
+        and (incumbent is None or prove)
+        and whole_model_fits(len(cand))
     ):
         t = time.perf_counter()
-        exact = highs_mip(
-            problem, s.left(), cand, threads=problem.solver.workers, seed=problem.solver.seed, stop=s.stopped
-        )
+        exact = highs_mip(problem, s.left(), cand, threads=threads, seed=problem.solver.seed, stop=s.stopped)
         timings["exact"] = timings.get("exact", 0.0) + time.perf_counter() - t
         s.emit("exact", None, None, "exact", status=exact.status)
         if exact.status == "infeasible":
@@ -396,6 +445,32 @@ def solve(
     )
 
 
+def capped_workers(workers: int) -> int:
+    """``solver.workers`` capped at this machine's cores (more threads only slow HiGHS
+    down and can keep it past the time limit)."""
+    return max(1, min(int(workers), os.cpu_count() or 1))
+
+
+def whole_model_fits(pairs: int, available: int | None = None) -> bool:
+    """Whether the whole-model MIP over ``pairs`` candidate pairs fits in the memory left."""
+    have = available_bytes() if available is None else available
+    return HIGHS_BYTES_PER_PAIR * pairs <= have
+
+
+def floor_incumbent(model: FlowModel, reference: IntArray | None = None) -> Incumbent | None:
+    """The greedy baseline on the model's candidates, as the first incumbent of the solve
+    when it is valid (every hard rule, relatives included): the stored placement is then
+    never lexicographically worse than greedy."""
+    problem = model.problem
+    assignment = greedy(problem, model.cand).assignment
+    if check_placement(problem, assignment):
+        return None
+    flow = model.flow_of(assignment)
+    if flow is None:
+        return None
+    return Incumbent(flow, objective_terms(problem, assignment, reference))
+
+
 def _counts(cand: Candidates) -> dict[str, int]:
     return {"pairs": len(cand), **{f"removed_{k}": v for k, v in cand.removed.items()}}
 
@@ -446,10 +521,10 @@ def _term_bounds(
     """
     out: dict[str, int] = {}
     left = bound
-    for t, w in zip(terms, weights, strict=True):
+    for term, w in zip(terms, weights, strict=True):
         # never above the value: the placement itself shows the optimum is no higher
-        out[t] = min(values[t], max(0, left // w))
-        if values[t] != out[t]:
+        out[term] = min(values[term], max(0, left // w))
+        if values[term] != out[term]:
             break
-        left -= w * values[t]
+        left -= w * values[term]
     return out

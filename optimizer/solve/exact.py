@@ -366,3 +366,27 @@ def _checked(
         )
         return Finish("feasible", flow, -np.inf)
     return Finish("optimal" if proven else "feasible", flow, bound, reduced, lp_bound)
+
+
+def finish_neighbourhood(
+    model: FlowModel,
+    rows: Rows,
+    plan: list[Stage],
+    k: int,
+    flow: IntArray,
+    people: IntArray,
+    time_limit_s: float,
+    *,
+    threads: int = 1,
+    seed: int = 0,
+    stop: Callable[[], bool] | None = None,
+) -> IntArray | None:
+    """Stage ``k`` solved exactly around ``people`` (relatives in conflict in ``flow``):
+    their arcs, every pair arc into the units they hold and the arcs those meet are
+    free (:meth:`~optimizer.solve.flow.FlowModel.neighbourhood`), every other arc keeps
+    its value in ``flow``, whatever the size of the rest of the open part.  The flow
+    found (every relatives row holds), or ``None``."""
+    keep = model.neighbourhood(flow, people)
+    with model.held_outside(keep, flow):
+        finish = finish_stage(model, rows, plan, k, flow, time_limit_s, threads=threads, seed=seed, stop=stop)
+    return finish.flow if finish.status != "no_solution" else None

@@ -18,7 +18,9 @@ optimum of the earlier stages.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -466,6 +468,71 @@ class FlowModel:
         if best >= UNREACHABLE or sol.reduced[current[0]] >= UNREACHABLE:
             return UNREACHABLE
         return best - int(sol.reduced[current[0]])
+
+    def flow_of(self, assignment: IntArray) -> IntArray | None:
+        """The flow of a placement (post line per person, ``-1`` unplaced) over every arc,
+        or ``None`` when it uses a pair that is not a candidate, leaves unplaced someone
+        who must be placed, or fills a post line past its ``max``."""
+        cand = self.cand
+        num_posts = self.problem.num_posts
+        key = cand.person * num_posts + cand.post
+        order = np.argsort(key, kind="stable")
+        placed = np.flatnonzero(assignment >= 0)
+        want = placed * num_posts + assignment[placed]
+        pos = np.minimum(np.searchsorted(key[order], want), max(0, len(order) - 1))
+        if len(want) and (len(order) == 0 or not np.array_equal(key[order][pos], want)):
+            return None
+        flow = np.zeros(self.num_arcs, dtype=np.int64)
+        pair_arc = np.full(len(cand), -1, dtype=np.int64)
+        pair = np.flatnonzero(self.net.kind == PAIR)
+        pair_arc[self.net.ref[pair]] = pair
+        flow[pair_arc[order[pos]]] = 1
+        unplaced = np.flatnonzero(self.net.kind == UNPLACED)
+        flow[unplaced] = (assignment[self.net.ref[unplaced]] < 0).astype(np.int64)
+        if int(flow[unplaced].sum()) != int((assignment < 0).sum()):
+            return None
+        filled = np.bincount(assignment[placed], minlength=num_posts)
+        if (filled > self.problem.posts.max).any():
+            return None
+        for kind, amount in (
+            (POST_MIN, np.minimum(filled, self.problem.posts.min)),
+            (POST_REST, filled - np.minimum(filled, self.problem.posts.min)),
+        ):
+            arcs = np.flatnonzero(self.net.kind == kind)
+            flow[arcs] = amount[self.net.ref[arcs]]
+        return flow
+
+    @contextlib.contextmanager
+    def held_outside(self, keep: np.ndarray, flow: IntArray) -> Iterator[None]:
+        """For the duration, only the free arcs in ``keep`` stay free; the others are held
+        at their value in ``flow`` (a neighbourhood of ``flow`` to solve exactly)."""
+        saved = self.free, self.fixed_flow, self.supply, self.feasible
+        hold = self.free & ~keep
+        self.fixed_flow = np.where(hold, flow, self.fixed_flow)
+        self.free = self.free & keep
+        self.feasible = np.zeros(self.num_arcs, dtype=bool)
+        held = np.flatnonzero(~self.free)
+        supply = self.net.supply.copy()
+        np.subtract.at(supply, self.net.tail[held], self.fixed_flow[held])
+        np.add.at(supply, self.net.head[held], self.fixed_flow[held])
+        self.supply = supply
+        try:
+            yield
+        finally:
+            self.free, self.fixed_flow, self.supply, self.feasible = saved
+
+    def neighbourhood(self, flow: IntArray, people: IntArray) -> np.ndarray:
+        """Arcs around ``people`` in ``flow``: every arc of theirs, every pair arc into the
+        units they hold, and the unplaced and post-line arcs those arcs meet."""
+        net = self.net
+        pair = net.kind == PAIR
+        units = np.unique(self.arc_unit[(flow > 0) & pair & np.isin(net.tail, people)])
+        keep = pair & (np.isin(net.tail, people) | np.isin(self.arc_unit, units))
+        persons = np.unique(net.tail[keep])
+        posts = np.unique(net.head[keep])
+        keep |= (net.kind == UNPLACED) & np.isin(net.tail, persons)
+        keep |= ((net.kind == POST_MIN) | (net.kind == POST_REST)) & np.isin(net.tail, posts)
+        return keep
 
     def assignment(self, flow: IntArray) -> IntArray:
         """Post line per person in ``flow`` (``-1`` when unplaced)."""

@@ -184,6 +184,7 @@ def stage_value(values: dict[str, int], terms: tuple[str, ...], weights: tuple[i
 
 StepFn = Callable[[int, int | None, int, int], None]
 RelaxFn = Callable[[IntArray, np.ndarray], Relaxation | None]
+NeighbourhoodFn = Callable[[IntArray, IntArray], IntArray | None]
 
 
 class StageSearch:
@@ -208,6 +209,10 @@ class StageSearch:
         ``relax(incumbent flow, active arcs)``: the stage's linear relaxation over every
         free arc (:func:`~optimizer.solve.exact.relax_stage` bound to this stage), or
         ``None``.  Called once, after the first flow, when that flow leaves a gap.
+    neighbourhood:
+        ``neighbourhood(flow, people)``: a conflict-free flow that differs from ``flow``
+        only around ``people`` (:func:`~optimizer.solve.exact.finish_neighbourhood`), or
+        ``None``.  Called on the conflicts a repair cannot clear by bans.
     """
 
     def __init__(
@@ -221,6 +226,7 @@ class StageSearch:
         open_limit: int | None = None,
         max_iterations: int = MAX_ITERATIONS,
         relax: RelaxFn | None = None,
+        neighbourhood: NeighbourhoodFn | None = None,
     ) -> None:
         self.model = model
         self.rows = rows
@@ -232,6 +238,7 @@ class StageSearch:
         self.open_limit = open_limit
         self.max_iterations = max_iterations
         self.relax = relax
+        self.neighbourhood = neighbourhood
         base = model.stage_cost(self.terms, self.weights)
         max_arc = int(np.abs(base).max(initial=0))
         # Costs of a few units leave no room for fractional multipliers: scale them up.
@@ -315,7 +322,7 @@ class StageSearch:
             conflicts = len(violated)
             lam = self._grow(lam)
             self._relax_once(sol, self._ceil(best[0]))
-            found: FlowSolution | None = sol
+            found: IntArray | None = sol.flow
             if violated:
                 self.checkpoint()  # a stop before the first repair keeps the relaxed flow
                 # Repairs cost solves: every other iteration, and for every flow with as
@@ -326,7 +333,7 @@ class StageSearch:
                     found = self._repair(sol, lam)
                 fewest = min(fewest, conflicts)
             if found is not None:
-                self.offer(found.flow)
+                self.offer(found)
             self._relax_once(sol, self._ceil(best[0]))  # a first stage's first placement
             value, bound = self.value(), max(self._ceil(best[0]), self.relaxed_bound)
             if value is not None and value * self.scale - best[0] < fixed_gap:
@@ -421,17 +428,22 @@ class StageSearch:
         if self.incumbent is None or self.key(cand.values) < self.key(self.incumbent.values):
             self.incumbent = cand
 
-    def _repair(self, sol: FlowSolution, lam: IntArray) -> FlowSolution | None:
+    def _repair(self, sol: FlowSolution, lam: IntArray) -> IntArray | None:
         """A conflict-free flow near ``sol``, or ``None``.
 
         One relative of each conflict (the one whose way out is cheapest in reduced
         costs) is banned from the shared unit and the flow solved again, priced over
         every free arc and starting from the arcs of the last one, until no conflict is
-        left.  The next stage's cost, squeezed below one unit, breaks ties.  After
-        ``UNGUARDED_ROUNDS`` rounds, each solve also keeps every relative out of the
-        posts that would break the rule next to where the other one is now
-        (:meth:`_guards`), so that it stops trading the conflicts it repairs for new
-        ones; when that leaves no flow, the round is solved again without them.
+        left.  A repair never bans a pinned arc: a person held in the unit by a ``fix``
+        pin or by an arc an earlier stage fixed is never the one banned; when both
+        relatives are held there, only the leadership arcs that make them conflict are
+        banned (scope ``leadership``), if the person keeps another arc.  The next stage's
+        cost, squeezed below one unit, breaks ties.  After ``UNGUARDED_ROUNDS`` rounds,
+        each solve also keeps every relative out of the posts that would break the rule
+        next to where the other one is now (:meth:`_guards`), so that it stops trading
+        the conflicts it repairs for new ones; when that leaves no flow, the round is
+        solved without them.  The conflicts the bans cannot clear (no ban left to make,
+        no flow, or the rounds used up) go to the exact finish of their neighbourhood.
         """
         t0 = time.perf_counter()
         model = self.model
@@ -445,30 +457,81 @@ class StageSearch:
                 assignment = model.assignment(current.flow)
                 conflicts = relative_conflicts(model.problem, assignment)
                 if not conflicts:
-                    return current
-                for a, b, u in conflicts:
-                    person = choose_to_move(
-                        model.problem,
-                        assignment,
-                        a,
-                        b,
-                        self.fixed_people,
-                        lambda i, unit, s=current: model.leave_cost(s, i, unit),
-                    )
-                    banned[model.unit_arcs(person, u)] = True
-                if round_ < UNGUARDED_ROUNDS:
-                    current = model.solve(cost, current.active, banned, current.reduced)
-                    continue
-                guarded = banned | self._guards(assignment)
-                try:
-                    current = model.solve(cost, current.active, guarded, current.reduced)
-                except FlowInfeasible:
-                    current = model.solve(cost, current.active, banned, current.reduced)
-            return None
+                    return current.flow
+                if not self._ban(current, assignment, conflicts, banned):
+                    break
+                current = self._round(
+                    cost, current, banned, assignment if round_ >= UNGUARDED_ROUNDS else None
+                )
         except FlowInfeasible:
-            return None
+            pass
         finally:
             self.repair_s += time.perf_counter() - t0
+        return self._finish_neighbourhood(current.flow)
+
+    def _round(
+        self, cost: IntArray, current: FlowSolution, banned: np.ndarray, guard_from: IntArray | None
+    ) -> FlowSolution:
+        """One repair solve with the bans, and the guards around ``guard_from`` when given
+        (dropped when they leave no flow)."""
+        model = self.model
+        if guard_from is not None:
+            try:
+                return model.solve(cost, current.active, banned | self._guards(guard_from), current.reduced)
+            except FlowInfeasible:
+                pass
+        return model.solve(cost, current.active, banned, current.reduced)
+
+    def _finish_neighbourhood(self, flow: IntArray) -> IntArray | None:
+        """The exact finish of the neighbourhood of the conflicts left in ``flow``."""
+        conflicts = relative_conflicts(self.model.problem, self.model.assignment(flow))
+        if self.neighbourhood is None or not conflicts:
+            return None
+        people = np.unique(np.array([(a, b) for a, b, _ in conflicts], dtype=np.int64))
+        t0 = time.perf_counter()
+        out = self.neighbourhood(flow, people)
+        self.relax_s += time.perf_counter() - t0
+        if out is None or relative_conflicts(self.model.problem, self.model.assignment(out)):
+            return None
+        return out
+
+    def _held(self, flow: IntArray) -> np.ndarray:
+        """People who cannot leave their unit by a ban: ``fix``-pinned, or placed by an arc
+        an earlier stage fixed."""
+        model = self.model
+        held = self.fixed_people.copy()
+        fixed_arcs = (model.net.kind == PAIR) & ~model.free & (flow > 0)
+        held[model.net.tail[fixed_arcs]] = True
+        return held
+
+    def _ban(
+        self,
+        current: FlowSolution,
+        assignment: IntArray,
+        conflicts: list[tuple[int, int, int]],
+        banned: np.ndarray,
+    ) -> bool:
+        """Ban one relative of each conflict from the shared unit (never a pinned arc);
+        whether any arc was newly banned."""
+        model = self.model
+        problem = model.problem
+        held = self._held(current.flow)
+        before = int(banned.sum())
+        for a, b, u in conflicts:
+            if not (held[a] and held[b]):
+                person = choose_to_move(
+                    problem, assignment, a, b, held, lambda i, unit, s=current: model.leave_cost(s, i, unit)
+                )
+                banned[model.unit_arcs(person, u)] = True
+                continue
+            if problem.rules.relatives_scope != "leadership":
+                continue  # both pinned to the unit: only the exact finish can decide
+            for person in (a, b):
+                lead = model.unit_arcs(person, u, leadership_only=True)
+                rest = np.setdiff1d(model.person_arcs(person), lead)
+                if problem.posts.leadership[assignment[person]] and (model.free[rest] & ~banned[rest]).any():
+                    banned[lead] = True
+        return int(banned.sum()) > before
 
     def _guards(self, assignment: IntArray) -> np.ndarray:
         """Arcs that would put a relative against the rule next to the other one where

@@ -1,0 +1,183 @@
+"""The solver's guarantees on any input (README, "Guarantees of the solver").
+
+A repair never bans a pinned arc, and the conflicts it cannot clear go to the exact
+finish of their neighbourhood; greedy is the floor incumbent; decimal weights are
+scaled exactly; the printed gap never reads 0 when value and bound differ; workers are
+capped at the cores; the whole-model MIP runs where the memory estimate says it fits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from builders import build
+
+from optimizer.check import check_placement
+from optimizer.data import Problem
+from optimizer.errors import InputError
+from optimizer.io.scenario import load_scenario, scaled_weights, user_weights
+from optimizer.labels import number
+from optimizer.solution import gap_decimals, relative_gap
+from optimizer.solve import engine
+from optimizer.solve.baselines import highs_mip
+from optimizer.solve.candidates import build_candidates
+from optimizer.solve.exact import finish_neighbourhood
+from optimizer.solve.flow import FlowModel
+from optimizer.solve.lagrange import Rows, StageSearch
+from optimizer.solve.side import relative_conflicts
+
+CHAIR = {"position": "chair", "leadership": True, "min": 1}
+
+
+def pinned_pair() -> Problem:
+    """Two relatives both fix-pinned (unit only) to unit 0, which has a chair line (min 1)
+    and two posts a; either may chair.  Scope leadership: the only valid placements keep
+    both on posts a and leave the chair short."""
+    return build(
+        [0, 10],
+        [{"unit": 0, **CHAIR}, {"unit": 0, "position": "a", "max": 2}, {"unit": 1, "position": "a"}],
+        [{"origin": 0, "positions": ["chair", "a"]}, {"origin": 0, "positions": ["chair", "a"]}],
+        relations=[(0, 1)],
+        pins=[(0, 0, None, "fix"), (1, 0, None, "fix")],
+        rules={"relatives_scope": "leadership"},
+    )
+
+
+def test_a_repair_never_bans_a_pinned_arc() -> None:
+    """The relaxed flow puts one pinned relative in the chair: banning either from unit 0
+    (what the repair used to do) leaves no flow, so no placement came until the
+    multipliers had priced the chair out, one unit per two iterations.  Now the repair
+    bans only the chair arcs and the first iteration has the optimal placement."""
+    problem = pinned_pair()
+    model = FlowModel(problem, build_candidates(problem))
+    plan = engine.stage_plan(problem, model)
+    steps: list[tuple[int, int | None]] = []
+    search = StageSearch(model, Rows(model), plan, 0, lambda: None, lambda i, v, b, c: steps.append((i, v)))
+    report = search.run(None)
+    assert steps[0][1] is not None  # a placement at the first iteration
+    assert report.value == report.bound
+    assert search.incumbent is not None
+    assignment = model.assignment(search.incumbent.flow)
+    assert check_placement(problem, assignment) == []
+    assert assignment.tolist() == [1, 1]
+
+
+def test_conflicts_no_ban_can_clear_go_to_the_exact_finish_of_their_neighbourhood() -> None:
+    """Scope any, both relatives pinned to unit 0 on the way to an infeasible pair, plus a
+    third person elsewhere: the neighbourhood of a conflicting flow is solved exactly; with
+    one pin dropped it finds the conflict-free flow and leaves the far unit untouched."""
+    problem = pinned_pair()
+    problem = dataclasses.replace(
+        problem,
+        rules=dataclasses.replace(problem.rules, relatives_scope="any"),
+        pins=dataclasses.replace(
+            problem.pins,
+            staff_idx=problem.pins.staff_idx[:1],
+            unit_idx=problem.pins.unit_idx[:1],
+            position=problem.pins.position[:1],
+            mode=problem.pins.mode[:1],
+            note=problem.pins.note[:1],
+        ),
+    )
+    model = FlowModel(problem, build_candidates(problem))
+    plan = engine.stage_plan(problem, model)
+    relaxed = model.solve(model.stage_cost(*plan[0]), np.ones(model.num_arcs, dtype=bool))
+    assert relative_conflicts(problem, model.assignment(relaxed.flow))
+    flow = finish_neighbourhood(model, Rows(model), plan, 0, relaxed.flow, np.array([0, 1]), 30.0)
+    assert flow is not None
+    assignment = model.assignment(flow)
+    assert relative_conflicts(problem, assignment) == []
+    assert check_placement(problem, assignment) == []
+    assert assignment[0] in (0, 1) and assignment[1] in (-1, 2)
+
+
+def test_greedy_is_the_floor_incumbent_even_on_a_stop_before_the_first_flow() -> None:
+    problem = pinned_pair()
+    stop = threading.Event()
+    stop.set()
+    result = engine.solve(problem, stop=stop)
+    assert result.interrupted and result.status == "feasible"
+    assert check_placement(problem, result.assignment) == []
+    assert (result.assignment >= 0).all()  # greedy placed both
+
+
+def test_decimal_weights_are_scaled_exactly() -> None:
+    objective = scaled_weights({"shortfall": 1000.0, "unplaced": 100, "commute": 0.01, "preference": 0.125})
+    assert objective.weights_scale == 200
+    assert dict(objective.weights) == {
+        "shortfall": 200_000,
+        "unplaced": 20_000,
+        "commute": 2,
+        "preference": 25,
+    }
+    assert user_weights(objective) == {
+        "shortfall": 1000,
+        "unplaced": 100,
+        "commute": 0.01,
+        "preference": 0.125,
+    }
+
+
+def test_a_scenario_with_decimal_weights_is_proven_like_its_integer_twin(tmp_path: Path) -> None:
+    problem = pinned_pair()
+    decimal = dataclasses.replace(problem, objective=scaled_weights({"shortfall": 10.5, "moves": 0.25}))
+    whole = dataclasses.replace(problem, objective=scaled_weights({"shortfall": 42, "moves": 1}))
+    a, b = engine.solve(decimal), engine.solve(whole)
+    assert a.proven and b.proven
+    assert a.values == b.values
+    scenario = tmp_path / "s.toml"
+    tiny = Path(__file__).resolve().parents[1] / "scenarios" / "tiny" / "scenario.toml"
+    scenario.write_text(
+        f'extends = "{tiny}"\nname = "w"\n[objective]\nweights = {{ shortfall = 1000.0, commute = 0.01 }}\n'
+    )
+    loaded = load_scenario(scenario).objective
+    assert loaded.weights_scale == 100 and dict(loaded.weights) == {"shortfall": 100_000, "commute": 1}
+
+
+def test_weights_too_fine_for_the_flow_are_refused_naming_them() -> None:
+    problem = pinned_pair()
+    fine = dataclasses.replace(problem, objective=scaled_weights({"shortfall": 10**6, "moves": 1e-12}))
+    with pytest.raises(InputError) as err:
+        engine.solve(fine)
+    assert "moves" in (err.value.issues[0].hint or "")
+
+
+def test_the_printed_gap_never_reads_zero_when_value_and_bound_differ() -> None:
+    def shown(value: int, bound: int) -> str:
+        return number(100 * relative_gap(value, bound), gap_decimals(value, bound), "en")
+
+    assert shown(200_000, 199_997) == "0.0015"
+    assert shown(5099, 5099) == "0.00"
+    assert shown(14893, 149) == "99.00"
+    event = engine.Progress("unplaced", 200_000, 199_997, 1.0)
+    assert "0.0015" in event.describe("en")
+
+
+def test_workers_are_capped_at_the_cores() -> None:
+    cores = os.cpu_count() or 1
+    assert engine.capped_workers(100_000) == cores
+    assert engine.capped_workers(1) == 1
+    problem = dataclasses.replace(
+        pinned_pair(), solver=dataclasses.replace(pinned_pair().solver, workers=100_000, time_limit_s=20)
+    )
+    notes: list[str] = []
+    result = engine.solve(problem, progress=lambda e: notes.append(e.stage))
+    assert result.proven and "workers" in notes
+
+
+def test_the_whole_model_mip_runs_where_memory_allows() -> None:
+    assert engine.whole_model_fits(1_000_000, available=2 * 10**9)
+    assert not engine.whole_model_fits(1_000_000, available=10**8)
+
+
+def test_the_whole_model_mip_agrees_on_the_pinned_pair() -> None:
+    problem = pinned_pair()
+    result = engine.solve(problem)
+    exact = highs_mip(problem, 30.0)
+    assert exact.status == "optimal" and result.proven
+    assert result.assignment.tolist() == exact.assignment.tolist()

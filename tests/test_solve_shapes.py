@@ -1,0 +1,114 @@
+"""Provinces of other shapes (``optimizer.shapes``): staffplan against HiGHS on each.
+
+On every named shape at about 1,000 people, the stage values of staffplan's placement
+equal the lexicographic optimum HiGHS finds on the whole model (relatives included),
+the placement passes the independent checker, and it is never lexicographically worse
+than the greedy baseline when greedy is valid.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from optimizer.check import check_placement, objective_terms
+from optimizer.data import Problem
+from optimizer.io.build import load_problem
+from optimizer.io.scenario import load_scenario
+from optimizer.shapes import SHAPES, make_province, write_province
+from optimizer.solve import engine, lagrange
+from optimizer.solve.baselines import _stages, greedy, highs_mip
+from optimizer.solve.candidates import build_candidates
+
+#: Shapes whose whole-model HiGHS solve takes more than about 5 s here.
+SLOW = {"pinned-relatives-any", "pinned-relatives-leadership", "single-posts", "pins-heavy", "all-placed"}
+
+
+@functools.cache
+def province(name: str, people: int = 1000, seed: int = 0) -> Problem:
+    """The problem of a generated province (cached across the tests of a session)."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix=f"shape-{name}-"))
+    write_province(SHAPES[name], people, folder, seed)
+    problem, _ = load_problem(load_scenario(folder / "scenario.toml"))
+    return problem
+
+
+def lex_key(problem: Problem, assignment: np.ndarray) -> tuple[float, ...]:
+    """Stage values of a placement, in the order of the objective's stages."""
+    values = objective_terms(problem, assignment)
+    return tuple(sum(w * values[t] for t, w in zip(terms, ws, strict=True)) for terms, ws in _stages(problem))
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in SHAPES]
+)
+def test_every_shape_matches_the_whole_model_optimum(name: str) -> None:
+    problem = province(name)
+    result = engine.solve(problem)
+    cand = build_candidates(problem)
+    highs = highs_mip(problem, 120.0, cand)
+    assert highs.status in ("optimal", "infeasible")
+    if highs.status == "infeasible":
+        assert result.status == "infeasible"
+        return
+    assert result.status == "optimal" and result.proven
+    assert check_placement(problem, result.assignment) == []
+    assert lex_key(problem, result.assignment) == lex_key(problem, highs.assignment)
+    floor = greedy(problem, cand).assignment
+    if not check_placement(problem, floor):
+        assert lex_key(problem, result.assignment) <= lex_key(problem, floor)
+
+
+def test_the_shapes_are_what_they_say() -> None:
+    """Islands, the uninhabited unit's single line of min 0, relatives of fix-pinned
+    leaders from the unit they are pinned to, and people per line."""
+    tables, scenario = make_province(SHAPES["pinned-relatives-any"], 1000)
+    units, posts, pins, rel = tables["units"], tables["posts"], tables["pins"], tables["relations"]
+    assert units["island"].sum() == 3  # two inhabited islands and the uninhabited one
+    empty = units["unit_id"].iat[-1]
+    assert (posts["unit_id"] == empty).sum() == 1
+    assert posts.loc[posts["unit_id"] == empty, "min"].tolist() == [0]
+    assert (tables["staff"]["origin_unit"] == empty).sum() == 0
+    fixed = pins[pins["mode"] == "fix"].set_index("staff_id")["unit_id"]
+    origin = tables["staff"].set_index("staff_id")["origin_unit"]
+    competing = [
+        (a, b)
+        for a, b in zip(rel["staff_id"], rel["relative_id"], strict=True)
+        if a in fixed and origin[b] == fixed[a]
+    ]
+    assert len(competing) >= 5
+    assert 'relatives_scope = "any"' in scenario and 'bloc_change = "forbid"' in scenario
+    assert '"long_commute", "moves"' in scenario
+    single = make_province(SHAPES["single-posts"], 1000)[0]["posts"]
+    large = make_province(SHAPES["large-lines"], 1000)[0]["posts"]
+    assert single["max"].mean() < 2 < 5 < large["max"].mean()
+
+
+def test_repairs_on_pinned_relatives_never_ban_a_pinned_arc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the robustness issue's shape, every repair ends with a placement and never bans
+    an arc of a fix-pinned person."""
+    problem = province("pinned-relatives-any")
+    fixed = np.zeros(problem.num_staff, dtype=bool)
+    fixed[problem.pins.staff_idx[np.array(problem.pins.mode) == "fix"]] = True
+    outcomes: list[bool] = []
+    ban, repair = lagrange.StageSearch._ban, lagrange.StageSearch._repair
+
+    def checked_ban(self: lagrange.StageSearch, current, assignment, conflicts, banned):  # type: ignore[no-untyped-def]
+        out = ban(self, current, assignment, conflicts, banned)
+        assert not fixed[self.model.net.tail[banned]].any()
+        return out
+
+    def counted(self: lagrange.StageSearch, sol, lam):  # type: ignore[no-untyped-def]
+        out = repair(self, sol, lam)
+        outcomes.append(out is not None)
+        return out
+
+    monkeypatch.setattr(lagrange.StageSearch, "_ban", checked_ban)
+    monkeypatch.setattr(lagrange.StageSearch, "_repair", counted)
+    result = engine.solve(problem)
+    assert result.proven and outcomes and all(outcomes)
