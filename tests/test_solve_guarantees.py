@@ -155,7 +155,7 @@ def test_the_printed_gap_never_reads_zero_when_value_and_bound_differ() -> None:
     assert shown(5099, 5099) == "0.00"
     assert shown(14893, 149) == "99.00"
     assert "gap 0.002 %" in engine.Progress("unplaced", 200_000, 199_997, 1.0).describe("en")
-    assert "gap 0.00001 %" in engine.Progress("commute", 10**7, 10**7 - 1, 1.0).describe("en")
+    assert "gap 0.000010 %" in engine.Progress("commute", 10**7, 10**7 - 1, 1.0).describe("en")
 
 
 def test_workers_are_capped_at_the_cores() -> None:
