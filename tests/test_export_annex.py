@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_export_support import PEOPLE, make_run
+from test_export_support import PEOPLE, SURPLUS_NAMES, make_run
 
 from optimizer.cli.export import FORMAT_CHOICES
 from optimizer.errors import InputError
@@ -306,12 +306,13 @@ def test_csv_annex_lists_every_row_in_order(tmp_path: Path) -> None:
     run = make_run()
     paths = export_annexes(run, "csv", tmp_path, fields=FIELDS)
     names = [p.name for p in paths]
-    assert names[:3] == [
+    assert names[:4] == [
         "phu-luc-i-r0001-abc123.csv",
         "phu-luc-ii-don-vi-r0001-abc123.csv",
         "phu-luc-ii-vi-tri-r0001-abc123.csv",
+        "phu-luc-iii-doi-du-r0001-abc123.csv",
     ]
-    assert names[3:] == list(TABLE_FILES.values())
+    assert names[4:] == list(TABLE_FILES.values())
     annex = pd.read_csv(paths[0], encoding="utf-8-sig", dtype=str, keep_default_na=False)
     assert list(annex.columns[:3]) == ["STT", "Đơn vị bố trí", "Họ và tên"]
     shown = [n[1:] if n.startswith("'") else n for n in annex["Họ và tên"]]
@@ -319,6 +320,11 @@ def test_csv_annex_lists_every_row_in_order(tmp_path: Path) -> None:
     assert annex["Họ và tên"].iloc[4].startswith("'=")
     units = pd.read_csv(paths[1], encoding="utf-8-sig")
     assert units["Có mặt"].sum() == len(run.tables.placements)
+    surplus = pd.read_csv(paths[3], encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    assert list(surplus.columns[:3]) == ["STT", "Đơn vị gốc", "Họ và tên"]
+    assert list(surplus["Họ và tên"]) == SURPLUS_NAMES
+    assert list(surplus["Đơn vị gốc"]) == ["Phường Sài Gòn", "Xã Bình Chánh", "Đặc khu Côn Đảo"]
+    assert set(surplus["Lý do chưa bố trí được"]) == {"Không còn chỗ trống"}
     assert all(is_private(p) for p in paths)
 
 
@@ -348,7 +354,10 @@ def test_xlsx_reads_back_with_print_setup(tmp_path: Path) -> None:
     [path] = export_annexes(run, "xlsx", tmp_path, fields=FIELDS)
     assert path.name == "phu-luc-r0001-abc123.xlsx" and is_private(path)
     book = openpyxl.load_workbook(path)
-    assert book.sheetnames == ["Phụ lục I", "Phụ lục II"]
+    assert book.sheetnames == ["Phụ lục I", "Phụ lục II", "Phụ lục III"]
+    surplus = _xlsx_people(book["Phụ lục III"])
+    assert [r[1] for r in surplus] == SURPLUS_NAMES
+    assert [r[7] for r in surplus] == ["Không còn chỗ trống"] * len(surplus)
     sheet = book["Phụ lục I"]
     people = _xlsx_people(sheet)
     assert [r[1] for r in people] == [n for _, n in expected_people()]
@@ -413,3 +422,33 @@ def test_xlsx_redacted_has_no_full_name(tmp_path: Path) -> None:
     }
     assert not {nfc(p[0]) for p in PEOPLE} & texts
     assert "N.V.Á." in texts and "1975" in texts
+
+
+def test_wrapped_lines_counts_greedy_word_wrap() -> None:
+    assert xlsx_annex.wrapped_lines("", 10) == 1
+    assert xlsx_annex.wrapped_lines("Phường Sài Gòn", 20) == 1
+    assert xlsx_annex.wrapped_lines("Phường Sài Gòn", 10) == 2  # "Phường Sài" | "Gòn"
+    assert xlsx_annex.wrapped_lines("a" * 25, 10) == 3  # a long word is broken: 9 + 9 + 7
+    assert xlsx_annex.wrapped_lines("một\nhai", 30) == 2
+
+
+def test_xlsx_rows_grow_with_their_wrapped_text(tmp_path: Path) -> None:
+    run = make_run()
+    [path] = export_annexes(run, "xlsx", tmp_path)
+    sheet = openpyxl.load_workbook(path)["Phụ lục I"]
+    heights = {}
+    for row in sheet.iter_rows():
+        if isinstance(row[0].value, int) and isinstance(row[1].value, str):
+            heights[row[1].value] = sheet.row_dimensions[row[0].row].height
+    # "Xã An Phú Tây, Huyện Bình Chánh" (31 characters) wraps in the 32-wide column only just
+    # not; "Phường 2, Thành phố Vũng Tàu" fits; every row is at least as tall as its lines
+    widths = xlsx_annex.PLACEMENT_WIDTHS
+    for rec in sheet.iter_rows(values_only=True):
+        if isinstance(rec[0], int) and isinstance(rec[1], str):
+            lines = max(xlsx_annex.wrapped_lines(str(rec[c] or ""), widths[c]) for c in (1, 4, 5, 6, 7))
+            height = heights[rec[1]]
+            if lines == 1:
+                assert height is None
+            else:
+                assert height >= lines * xlsx_annex.LINE_HEIGHT
+    assert any(h is not None for h in heights.values())  # the tiny run has wrapped cells

@@ -84,7 +84,7 @@ def test_export_csv_one_unit_redacted(store: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert "placements.csv" in names and len(names) == 6
+    assert "placements.csv" in names and len(names) == 7
     text = (tmp_path / "placements.csv").read_text(encoding="utf-8-sig")
     assert "Huỳnh Ngọc Ẩn" not in text and "H.N.Ẩ." in text
 

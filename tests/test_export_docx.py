@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 import zipfile
 from pathlib import Path
@@ -12,11 +13,12 @@ from docx.enum.section import WD_ORIENT
 from docx.oxml.ns import qn
 from docx.shared import Cm
 from docxtpl import DocxTemplate
-from test_export_support import PEOPLE, make_run
+from test_export_support import PEOPLE, SURPLUS_NAMES, make_run
 
 from optimizer.errors import InputError
 from optimizer.export.annex import DocumentFields, build_annex, export_annexes
 from optimizer.export.docx_annex import CONTEXT_FIELDS, DEFAULT_TEMPLATE, annex_context
+from optimizer.store import manifest_hash, run_manifest
 from optimizer.templates import make_template
 
 FIELDS = DocumentFields(decision_no="15", issuer="Ủy ban nhân dân|Thành phố Hồ Chí Minh")
@@ -34,10 +36,12 @@ def annex_docx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def person_rows(document: docx.document.Document) -> list[list[str]]:
+def person_rows(document: docx.document.Document, annex: str = "I") -> list[list[str]]:
+    """The numbered rows of the person tables of Annex I (or III, by its last column)."""
+    last = "Ghi chú" if annex == "I" else "Lý do chưa bố trí được"
     rows = []
     for table in document.tables:
-        if len(table.columns) != len(make_template.PLACEMENT_WIDTHS_CM):
+        if table.rows[0].cells[-1].text != last:
             continue
         for row in table.rows:
             cells = [c.text for c in row.cells]
@@ -79,7 +83,7 @@ def test_groups_frame_and_reference(annex_docx: Path) -> None:
     document = docx.Document(str(annex_docx))
     texts = [p.text for p in document.paragraphs]
     cell_texts = [p.text for t in document.tables for r in t.rows for c in r.cells for p in c.paragraphs]
-    assert "Phụ lục I" in texts and "Phụ lục II" in texts
+    assert {"Phụ lục I", "Phụ lục II", "Phụ lục III"} <= set(texts)
     assert "DANH SÁCH BỐ TRÍ CÁN BỘ, CÔNG CHỨC TẠI CÁC XÃ, PHƯỜNG, ĐẶC KHU" in texts
     assert "(Kèm theo Quyết định số 15/QĐ-UBND ngày … tháng … năm … của Ủy ban nhân dân " \
         "Thành phố Hồ Chí Minh)" in texts  # fmt: skip
@@ -87,12 +91,12 @@ def test_groups_frame_and_reference(annex_docx: Path) -> None:
                  "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc",
                  "ỦY BAN NHÂN DÂN", "THÀNH PHỐ HỒ CHÍ MINH", "Tổng cộng"):  # fmt: skip
         assert text in cell_texts, text
-    assert cell_texts.count("…") == 4  # signer title and name, in both annexes
+    assert cell_texts.count("…") == 6  # signer title and name, in the three annexes
 
 
 def test_page_setup_header_rows_and_footer(annex_docx: Path) -> None:
     document = docx.Document(str(annex_docx))
-    assert len(document.sections) == 2  # Annex I and Annex II, numbered separately
+    assert len(document.sections) == 3  # Annexes I, II and III, numbered separately
     run = make_run()
     for section in document.sections:
         assert section.orientation == WD_ORIENT.LANDSCAPE
@@ -108,7 +112,7 @@ def test_page_setup_header_rows_and_footer(annex_docx: Path) -> None:
         field = section.header._element.find(".//" + qn("w:fldSimple"))
         assert field is not None and field.get(qn("w:instr")).strip() == "PAGE"
     unit_tables = [t for t in document.tables if len(t.columns) == 8]
-    assert len(unit_tables) == 3
+    assert len(unit_tables) == 3 + 3  # Annex I: 3 receiving units; Annex III: 3 of origin
     for table in unit_tables:
         flags = [r._tr.trPr is not None and r._tr.trPr.find(qn("w:tblHeader")) is not None
                  for r in table.rows]  # fmt: skip
@@ -153,3 +157,50 @@ def test_a_file_that_is_not_word_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         export_annexes(make_run(), "pdf", tmp_path / "out", template=template)
     assert err.value.issues[0].code == "export.bad_template"
+
+
+def test_surplus_annex_lists_the_unplaced_by_unit_of_origin(annex_docx: Path) -> None:
+    document = docx.Document(str(annex_docx))
+    run = make_run()
+    un = run.tables.unplaced
+    rows = person_rows(document, "III")
+    # grouped by unit of origin in the annex order: Sài Gòn, Bình Chánh, Côn Đảo
+    assert [r[1] for r in rows] == SURPLUS_NAMES
+    assert [r[7] for r in rows] == ["Không còn chỗ trống"] * len(un)  # the reason, in words
+    assert [r[6] for r in rows] == ["Tài chính", "Y tế", "Hành chính – văn phòng"]
+    former = dict(zip(un["full_name"].map(nfc), un["former_unit"].map(nfc), strict=True))
+    assert [r[5] for r in rows] == [former[n] for n in SURPLUS_NAMES]
+    texts = [p.text for p in document.paragraphs]
+    assert "DANH SÁCH CÁN BỘ, CÔNG CHỨC DÔI DƯ, CHƯA BỐ TRÍ ĐƯỢC VỊ TRÍ TẠI CÁC XÃ, PHƯỜNG, ĐẶC KHU" in texts
+    labels = [
+        t.rows[3].cells[0].text for t in document.tables if t.rows[0].cells[-1].text.startswith("Lý do")
+    ]
+    assert labels == ["I. PHƯỜNG SÀI GÒN", "II. XÃ BÌNH CHÁNH", "III. ĐẶC KHU CÔN ĐẢO"]
+
+
+def test_a_run_without_surplus_says_so_in_annex_iii(tmp_path: Path) -> None:
+    run = make_run()
+    tables = run.tables
+    run = dataclasses.replace(run, tables=dataclasses.replace(tables, unplaced=tables.unplaced.iloc[0:0]))
+    context = annex_context(build_annex(run, FIELDS))
+    assert context["surplus"] == []
+    [path] = export_annexes(
+        dataclasses.replace(run, manifest_hash=manifest_hash(run_manifest(run))), "docx", tmp_path
+    )
+    document = docx.Document(str(path))
+    assert person_rows(document, "III") == []
+    assert "Không có người dôi dư: mọi người trong danh sách đều được bố trí." in [
+        p.text for p in document.paragraphs
+    ]
+
+
+def test_the_last_rows_keep_with_the_signature() -> None:
+    """The last person row of Annex I and III and the total row of Annex II keep with the
+    next paragraph, and so do the spacers before every signature block."""
+    document = make_template.build_template()
+    body = document.element.body
+    keep = [p for p in body.iter(qn("w:p")) if p.find(f"{qn('w:pPr')}/{qn('w:keepNext')}") is not None]
+    texts = ["".join(t.text or "" for t in p.iter(qn("w:t"))) for p in keep]
+    assert texts.count("{{ p.name }}") == 2  # Annex I and III: the last group's last row only
+    assert "{{ position_total.quota }}" in texts  # Annex II: its total row and legend
+    assert texts.count("") >= 3  # the spacer before each of the three signature blocks

@@ -3,6 +3,7 @@ pdfinfo)."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import stat
@@ -10,12 +11,15 @@ import subprocess
 import unicodedata
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from test_export_support import make_run
 
 from optimizer.errors import InputError
 from optimizer.export import pdf_annex
 from optimizer.export.annex import DocumentFields, export_annexes
+from optimizer.store import StoredRun, manifest_hash, run_manifest
+from optimizer.tables import RunTables
 
 needs_libreoffice = pytest.mark.skipif(
     shutil.which("soffice") is None or shutil.which("pdftotext") is None,
@@ -124,3 +128,62 @@ def test_a_conversion_that_makes_no_pdf_is_an_error(tmp_path: Path, monkeypatch:
         export_annexes(make_run(), "pdf", tmp_path / "out")
     assert err.value.issues[0].code == "export.pdf_failed"
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def _longer_run(copies: int) -> StoredRun:
+    """The tiny run with its placements and unplaced repeated ``copies`` times (longer
+    tables end at many different heights on their last page)."""
+    run = make_run()
+    tables = run.tables
+    longer = RunTables(
+        pd.concat([tables.placements] * copies, ignore_index=True),
+        pd.concat([tables.unplaced] * copies, ignore_index=True),
+        tables.units,
+    )
+    run = dataclasses.replace(run, tables=longer)
+    return dataclasses.replace(run, manifest_hash=manifest_hash(run_manifest(run)))
+
+
+def page_lines(path: Path) -> list[list[str]]:
+    """The non-blank lines of every page of a PDF, stripped."""
+    pages = int(re.search(r"Pages:\s+(\d+)", tool("pdfinfo", str(path)))[1])  # type: ignore[index]
+    out = []
+    for k in range(1, pages + 1):
+        text = tool("pdftotext", "-layout", "-f", str(k), "-l", str(k), str(path), "-")
+        out.append([line.strip() for line in text.splitlines() if line.strip()])
+    return out
+
+
+SIGNED = DocumentFields(
+    decision_no="15",
+    issuer="Ủy ban nhân dân Thành phố Hồ Chí Minh",
+    signer="TM. ỦY BAN NHÂN DÂN|KT. CHỦ TỊCH|PHÓ CHỦ TỊCH|Nguyễn Văn Được",
+)
+
+
+@pytest.mark.slow
+@needs_libreoffice
+def test_each_annex_starts_a_page_and_no_signature_stands_alone(tmp_path: Path) -> None:
+    runs = [_longer_run(k) for k in range(1, 8)]
+    paths = []
+    for k, run in enumerate(runs, start=1):
+        paths += export_annexes(run, "docx", tmp_path / f"d{k}", fields=SIGNED)
+    pdfs = pdf_annex.convert_to_pdf(paths, tmp_path)
+    head = {"ỦY BAN NHÂN DÂN", "THÀNH PHỐ HỒ CHÍ MINH", "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+            "Độc lập - Tự do - Hạnh phúc"}  # fmt: skip
+    signature = {"TM. ỦY BAN NHÂN DÂN", "KT. CHỦ TỊCH", "PHÓ CHỦ TỊCH", "Nguyễn Văn Được"}
+    for pdf, run in zip(pdfs, runs, strict=True):
+        pages = page_lines(pdf)
+        starts = []
+        for number, lines in enumerate(pages, start=1):
+            footer = [x for x in lines if run.run_id in x]
+            assert footer, (pdf.name, number)
+            body = [x for x in lines if x not in footer and not x.isdigit()]
+            for k, line in enumerate(body):
+                if line in ("Phụ lục I", "Phụ lục II", "Phụ lục III"):
+                    starts.append(line)
+                    # nothing of the previous annex above it: only the two-column header
+                    above = {part for x in body[:k] for part in re.split(r"\s{2,}", x)}
+                    assert above <= head, (pdf.name, number, body[:k])
+            assert set(body) - signature, (pdf.name, number, "a signature block alone on a page")
+        assert starts == ["Phụ lục I", "Phụ lục II", "Phụ lục III"], pdf.name

@@ -62,6 +62,10 @@ PEOPLE = (
 )  # fmt: skip
 
 
+#: The people left without a post, in the order of Annex III (by unit of origin).
+SURPLUS_NAMES = ["Bùi Thị Xuân", "Dương Thị Mỹ Hạnh", "Lý Thường Kiệt"]
+
+
 def make_problem() -> Problem:
     """The tiny problem described in the module docstring."""
     nu = len(UNITS)

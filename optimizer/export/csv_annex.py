@@ -80,10 +80,37 @@ def placements_frame(annex: Annex) -> pd.DataFrame:
         for p in g.rows
     ]  # fmt: skip
     keys = ("no", "unit", "name", "male", "female", "title", "former_unit", "new_position", "note")
+    return pd.DataFrame(rows, columns=_person_columns(keys))
+
+
+def _person_columns(keys: tuple[str, ...]) -> list[str]:
+    """Column names of a flat person table; the 4th and 5th are the birth (man, woman)."""
     columns = [vi(f"export.col.{k}") for k in keys]
     birth = vi("export.col.birth")
     columns[3], columns[4] = f"{birth} ({columns[3]})", f"{birth} ({columns[4]})"
-    return pd.DataFrame(rows, columns=columns)
+    return columns
+
+
+def surplus_frame(annex: Annex) -> pd.DataFrame:
+    """Annex III as one flat table: the surplus people with their unit of origin."""
+    rows = [
+        (p.no, g.unit_name, p.name, p.birth_male, p.birth_female, p.title, p.former_unit,
+         p.position, p.reason)
+        for g in annex.surplus
+        for p in g.rows
+    ]  # fmt: skip
+    keys = (
+        "no",
+        "origin_unit",
+        "name",
+        "male",
+        "female",
+        "title",
+        "former_unit",
+        "current_position",
+        "reason",
+    )
+    return pd.DataFrame(rows, columns=_person_columns(keys))
 
 
 def staffing_frames(annex: Annex) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -109,7 +136,7 @@ def staffing_frames(annex: Annex) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def write_annex_csv(annex: Annex, out_dir: Path, parts: list[str], taken: set[str]) -> list[Path]:
-    """Write Annex I and the two tables of Annex II as CSV files.
+    """Write Annex I, the two tables of Annex II and Annex III as CSV files.
 
     Parameters
     ----------
@@ -125,13 +152,15 @@ def write_annex_csv(annex: Annex, out_dir: Path, parts: list[str], taken: set[st
     Returns
     -------
     list of Path
-        ``phu-luc-I-….csv``, ``phu-luc-II-don-vi-….csv``, ``phu-luc-II-vi-tri-….csv``.
+        ``phu-luc-I-….csv``, ``phu-luc-II-don-vi-….csv``, ``phu-luc-II-vi-tri-….csv``,
+        ``phu-luc-III-doi-du-….csv``.
     """
     units, positions = staffing_frames(annex)
     frames = {
         "export.file.placements": placements_frame(annex),
         "export.file.staffing_units": units,
         "export.file.staffing_positions": positions,
+        "export.file.surplus": surplus_frame(annex),
     }
     return [
         write_csv(frame, output_path(out_dir, [vi(key), *parts], ".csv", taken))

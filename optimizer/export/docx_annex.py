@@ -23,7 +23,7 @@ from optimizer.data import BLOCS
 from optimizer.errors import InputError, Issue
 from optimizer.export.files import atomic_output
 from optimizer.export.labels import thousands
-from optimizer.export.model import Annex, Counts
+from optimizer.export.model import Annex, Counts, Person
 from optimizer.i18n import t
 
 #: The template shipped with staffplan.
@@ -39,6 +39,17 @@ def _figures(counts: Counts) -> dict[str, str]:
     }
 
 
+def _person(p: Person) -> dict[str, Any]:
+    return {
+        "no": p.no,
+        "name": p.name,
+        "birth_male": p.birth_male,
+        "birth_female": p.birth_female,
+        "title": p.title,
+        "former_unit": p.former_unit,
+    }
+
+
 def annex_context(annex: Annex) -> dict[str, Any]:
     """The template fields of an annex (texts ready to print, figures formatted).
 
@@ -50,28 +61,24 @@ def annex_context(annex: Annex) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``issuer_lines``, ``placement_title``, ``staffing_title``, ``reference``,
-        ``groups``, ``units``, ``unit_total``, ``positions``, ``position_total``,
-        ``signer_lines``, ``signer_name``, ``footer`` (see ``make_template.py``).
+        ``issuer_lines``, ``placement_title``, ``staffing_title``, ``surplus_title``,
+        ``reference``, ``groups``, ``units``, ``unit_total``, ``positions``,
+        ``position_total``, ``surplus``, ``signer_lines``, ``signer_name``, ``footer``
+        (see ``make_template.py``).
     """
     groups = [
         {
             "label": g.label,
-            "rows": [
-                {
-                    "no": p.no,
-                    "name": p.name,
-                    "birth_male": p.birth_male,
-                    "birth_female": p.birth_female,
-                    "title": p.title,
-                    "former_unit": p.former_unit,
-                    "new_position": p.new_position,
-                    "note": p.note,
-                }
-                for p in g.rows
-            ],
+            "rows": [{**_person(p), "new_position": p.new_position, "note": p.note} for p in g.rows],
         }
         for g in annex.groups
+    ]
+    surplus = [
+        {
+            "label": g.label,
+            "rows": [{**_person(p), "current_position": p.position, "reason": p.reason} for p in g.rows],
+        }
+        for g in annex.surplus
     ]
     units = [
         {
@@ -86,8 +93,10 @@ def annex_context(annex: Annex) -> dict[str, Any]:
         "issuer_lines": list(annex.issuer_lines),
         "placement_title": annex.placement_title,
         "staffing_title": annex.staffing_title,
+        "surplus_title": annex.surplus_title,
         "reference": annex.reference,
         "groups": groups,
+        "surplus": surplus,
         "units": units,
         "unit_total": {
             **{b: _figures(annex.bloc_total(b)) for b in BLOCS},
@@ -103,8 +112,9 @@ def annex_context(annex: Annex) -> dict[str, Any]:
 
 #: The fields :func:`annex_context` provides, for checking an office's template.
 CONTEXT_FIELDS = (
-    "issuer_lines", "placement_title", "staffing_title", "reference", "groups", "units",
-    "unit_total", "positions", "position_total", "signer_lines", "signer_name", "footer",
+    "issuer_lines", "placement_title", "staffing_title", "surplus_title", "reference", "groups",
+    "surplus", "units", "unit_total", "positions", "position_total", "signer_lines", "signer_name",
+    "footer",
 )  # fmt: skip
 
 

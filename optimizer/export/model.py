@@ -3,9 +3,10 @@
 :func:`build_annex` turns a stored run and the decision's fields into an :class:`Annex`:
 the document frame of Decree 30/2020 (issuing body, title, reference line, signature,
 footer with the run id and its check code), Annex I — the people placed, grouped by
-receiving unit in the run's order — and Annex II — the staffing summary per unit and
-bloc and per job position.  The Excel, Word, PDF and CSV writers only lay this out, so
-every format says exactly the same thing.
+receiving unit in the run's order —, Annex II — the staffing summary per unit and bloc
+and per job position — and Annex III — the surplus people (dôi dư) by name, grouped by
+unit of origin, with the reason in words.  The Excel, Word, PDF and CSV writers only lay
+this out, so every format says exactly the same thing.
 """
 
 from __future__ import annotations
@@ -72,8 +73,8 @@ class DocumentFields:
 
 
 @dataclass(frozen=True)
-class PersonRow:
-    """One person of Annex I, as printed.
+class Person:
+    """The columns every person row of an annex starts with, as printed.
 
     ``birth`` is ``dd/mm/yyyy`` (the birth year only when redacted) and ``birth_date`` the
     date itself (``None`` when redacted or unknown).
@@ -87,8 +88,6 @@ class PersonRow:
     female: bool
     title: str
     former_unit: str
-    new_position: str
-    note: str
 
     @property
     def birth_male(self) -> str:
@@ -102,6 +101,22 @@ class PersonRow:
 
 
 @dataclass(frozen=True)
+class PersonRow(Person):
+    """One person of Annex I: where they are placed, and a note (pinned, bloc change)."""
+
+    new_position: str
+    note: str
+
+
+@dataclass(frozen=True)
+class SurplusRow(Person):
+    """One person of Annex III (dôi dư): their current job position and why no post fits."""
+
+    position: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class UnitGroup:
     """The people placed in one receiving unit, headed ``"I. PHƯỜNG SÀI GÒN"``."""
 
@@ -109,6 +124,16 @@ class UnitGroup:
     unit_name: str
     label: str
     rows: tuple[PersonRow, ...]
+
+
+@dataclass(frozen=True)
+class SurplusGroup:
+    """The surplus people of one unit of origin, headed ``"I. PHƯỜNG SÀI GÒN"``."""
+
+    unit_id: str
+    unit_name: str
+    label: str
+    rows: tuple[SurplusRow, ...]
 
 
 @dataclass(frozen=True)
@@ -161,7 +186,7 @@ class PositionStaffing:
 
 @dataclass(frozen=True)
 class Annex:
-    """Everything one annex file says (Annex I and Annex II), ready to lay out."""
+    """Everything one annex file says (Annexes I, II and III), ready to lay out."""
 
     run_id: str
     manifest_hash: str
@@ -169,9 +194,11 @@ class Annex:
     reference: str
     placement_title: str
     staffing_title: str
+    surplus_title: str
     groups: tuple[UnitGroup, ...]
     units: tuple[UnitStaffing, ...]
     positions: tuple[PositionStaffing, ...]
+    surplus: tuple[SurplusGroup, ...]
     signer_lines: tuple[str, ...]
     signer_name: str
     redacted: bool
@@ -404,30 +431,59 @@ def _title(grade: object, category: object) -> str:
     return capitalise(text) if text else capitalise(code_label(nfc(category)))
 
 
+#: Columns of the run tables that every printed person row starts from.
+_PERSON_COLUMNS = ("staff_id", "full_name", "birth_date", "gender", "category", "former_unit")
+
+
+def _person(no: int, rec: Sequence[Any], grade: object, redact: bool) -> dict[str, Any]:
+    """The :class:`Person` fields of one row of :data:`_PERSON_COLUMNS` values."""
+    staff_id, name, birth, gender, category, former = rec
+    birth_text, birth_date = _birth(birth, redact)
+    full_name = nfc(name)
+    return {
+        "no": no,
+        "staff_id": nfc(staff_id),
+        "name": initials(full_name) if redact else full_name,
+        "birth": birth_text,
+        "birth_date": birth_date,
+        "female": nfc(gender) == "F",
+        "title": _title(grade, category),
+        "former_unit": nfc(former),
+    }
+
+
 def person_rows(placements: pd.DataFrame, redact: bool) -> list[PersonRow]:
     """The printed rows of some placements, numbered from 1, in the table's order."""
     rows = []
-    columns = (
-        "staff_id", "full_name", "birth_date", "gender", "grade", "category", "former_unit",
-        "position", "department", "leadership", "pinned", "bloc_changed",
-    )  # fmt: skip
+    columns = (*_PERSON_COLUMNS, "grade", "position", "department", "leadership", "pinned", "bloc_changed")
     for no, rec in enumerate(zip(*(placements[c] for c in columns), strict=True), start=1):
-        staff_id, name, birth, gender, grade, category, former, position, dept = rec[:9]
+        grade, position, dept = rec[6:9]
         leadership, pinned, bloc_changed = (bool(x) for x in rec[9:])
-        birth_text, birth_date = _birth(birth, redact)
-        full_name = nfc(name)
         rows.append(
             PersonRow(
-                no=no,
-                staff_id=nfc(staff_id),
-                name=initials(full_name) if redact else full_name,
-                birth=birth_text,
-                birth_date=birth_date,
-                female=nfc(gender) == "F",
-                title=_title(grade, category),
-                former_unit=nfc(former),
+                **_person(no, rec[:6], grade, redact),
                 new_position=placed_label(nfc(position), nfc(dept), leadership),
                 note=_note(pinned, bloc_changed),
+            )
+        )
+    return rows
+
+
+def surplus_rows(unplaced: pd.DataFrame, redact: bool) -> list[SurplusRow]:
+    """The printed rows of some people left without a post, numbered from 1.
+
+    The position is the person's current one (the first of their list), by its name.
+    """
+    rows = []
+    columns = (*_PERSON_COLUMNS, "positions", "reason")
+    for no, rec in enumerate(zip(*(unplaced[c] for c in columns), strict=True), start=1):
+        positions, reason = rec[6:]
+        current = nfc(positions).split(";")[0].strip()
+        rows.append(
+            SurplusRow(
+                **_person(no, rec[:6], "", redact),
+                position=position_label(current) if current else "",
+                reason=capitalise(nfc(reason).strip()),
             )
         )
     return rows
@@ -442,6 +498,26 @@ def unit_groups(tables: RunTables, redact: bool) -> tuple[UnitGroup, ...]:
         part = placements.iloc[rows_of.get(uid, [])]
         label = f"{roman(k)}. {name.upper()}"
         groups.append(UnitGroup(uid, name, label, tuple(person_rows(part, redact))))
+    return tuple(groups)
+
+
+def surplus_groups(tables: RunTables, redact: bool) -> tuple[SurplusGroup, ...]:
+    """Annex III: the people left without a post (dôi dư), grouped by unit of origin.
+
+    Units come in the annex order (:func:`unit_order`), then any origin unit the run's
+    post lines do not name (printed by its id).  Only units with surplus people appear.
+    """
+    unplaced = tables.unplaced
+    rows_of = unplaced.groupby("origin_unit", sort=False).indices
+    names = dict(unit_order(tables))
+    order = [u for u in names if u in rows_of] + [str(u) for u in rows_of if str(u) not in names]
+    groups = []
+    for k, uid in enumerate(order, start=1):
+        name = names.get(uid, uid)
+        part = unplaced.iloc[rows_of[uid]]
+        groups.append(
+            SurplusGroup(uid, name, f"{roman(k)}. {name.upper()}", tuple(surplus_rows(part, redact)))
+        )
     return tuple(groups)
 
 
@@ -531,8 +607,9 @@ def build_annex(
     Returns
     -------
     Annex
-        Annex I (people placed, grouped by receiving unit, in the run's order) and
-        Annex II (staffing per unit and bloc, and per job position).
+        Annex I (people placed, grouped by receiving unit, in the run's order),
+        Annex II (staffing per unit and bloc, and per job position) and Annex III (the
+        surplus people by name, grouped by unit of origin, with the reason).
 
     Raises
     ------
@@ -553,9 +630,11 @@ def build_annex(
         reference=reference_line(fields),
         placement_title=vi("export.annex.placement_title", categories=_categories(tables), where=where),
         staffing_title=vi("export.annex.staffing_title", where=where),
+        surplus_title=vi("export.annex.surplus_title", categories=_categories(tables), where=where),
         groups=unit_groups(tables, redact),
         units=unit_staffing(tables),
         positions=position_staffing(tables),
+        surplus=surplus_groups(tables, redact),
         signer_lines=titles,
         signer_name=name,
         redacted=redact,

@@ -1,15 +1,18 @@
 """The annexes as an Excel workbook, written with xlsxwriter (layer 8).
 
 Sheet "Phụ lục I" lists the people placed, grouped by receiving unit; sheet "Phụ lục II"
-holds the staffing summary.  Both follow the Decree 30/2020 frame (issuing body | national
-title and motto, annex number, title, reference line, signature) in Times New Roman and
-are set up for printing: A4 landscape, fitted to the page width, table header repeated on
-every page and frozen on screen, page number at the top, run id and check code at the
-bottom.  Every text goes through ``write_string``: nothing is ever read as a formula.
+holds the staffing summary; sheet "Phụ lục III" lists the surplus people (dôi dư) by unit
+of origin with the reason.  Each sheet follows the Decree 30/2020 frame (issuing body |
+national title and motto, annex number, title, reference line, signature) in Times New
+Roman and is set up for printing: A4 landscape, fitted to the page width, table header
+repeated on every page and frozen on screen, page number at the top, run id and check
+code at the bottom, rows as tall as their wrapped text.  Every text goes through
+``write_string``: nothing is ever read as a formula.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,7 @@ from optimizer import __version__
 from optimizer.data import BLOCS
 from optimizer.export.files import atomic_output
 from optimizer.export.labels import capitalise, code_label, vi
-from optimizer.export.model import Annex, Counts
+from optimizer.export.model import Annex, Counts, PersonRow, SurplusGroup, UnitGroup
 
 FONT = "Times New Roman"
 #: Paper size code of A4 in Excel's page setup.
@@ -31,6 +34,12 @@ MARGINS_IN = {"left": 30 / 25.4, "right": 15 / 25.4, "top": 20 / 25.4, "bottom":
 #: Column widths (characters) of Annex I: STT, name, born (man), born (woman), post/grade,
 #: former workplace, new position, notes.
 PLACEMENT_WIDTHS = (6, 26, 12, 12, 18, 32, 36, 16)
+#: Column widths of Annex III: STT, name, born (man), born (woman), post/grade, former
+#: workplace, current job position, reason.
+SURPLUS_WIDTHS = (6, 26, 12, 12, 16, 28, 24, 44)
+#: Height (points) of one line of 12 pt Times New Roman in a cell, and of a row's padding.
+LINE_HEIGHT = 15.0
+ROW_PADDING = 3.0
 #: Column widths of Annex II: STT, unit or position, then 3 × 4 figures.
 STAFFING_WIDTHS = (6, 32, *(9,) * 12)
 #: Row heights (points) of the two-line title and reference rows.
@@ -116,6 +125,38 @@ def _frame(sheet: Worksheet, f: _Formats, annex: Annex, number: str, title: str,
     return row + 1
 
 
+def wrapped_lines(text: str, width: float) -> int:
+    """How many lines ``text`` takes in a wrapping cell ``width`` characters wide.
+
+    Words are laid out greedily on lines of about ``width - 1`` characters (Excel's width
+    unit is about one character of 12 pt Times New Roman); a word longer than a line is
+    broken.  Excel and LibreOffice do not grow a row for wrapped text on their own when
+    the file sets no height, so printed cells would overlap.
+    """
+    room = max(1, int(width) - 1)
+    lines = 0
+    for paragraph in text.split("\n"):
+        used = 0
+        lines += 1
+        for word in paragraph.split():
+            size = len(word)
+            if used and used + 1 + size <= room:
+                used += 1 + size
+                continue
+            if used:
+                lines += 1
+            lines += (size - 1) // room
+            used = (size - 1) % room + 1
+    return lines
+
+
+def fit_row(sheet: Worksheet, row: int, texts: dict[int, str], widths: tuple[int, ...]) -> None:
+    """Give ``row`` the height of its tallest wrapped cell (``texts`` by column)."""
+    lines = max((wrapped_lines(text, widths[col]) for col, text in texts.items()), default=1)
+    if lines > 1:
+        sheet.set_row(row, lines * LINE_HEIGHT + ROW_PADDING)
+
+
 def _signature(sheet: Worksheet, f: _Formats, annex: Annex, row: int, first: int, last: int) -> None:
     row += 1
     for line in annex.signer_lines:
@@ -127,13 +168,23 @@ def _signature(sheet: Worksheet, f: _Formats, annex: Annex, row: int, first: int
     sheet.write_string(row, first, annex.signer_name, f.sign)
 
 
-def _placements_sheet(book: xlsxwriter.Workbook, f: _Formats, annex: Annex) -> None:
-    sheet = book.add_worksheet(vi("export.annex.number", number="I"))
-    for col, width in enumerate(PLACEMENT_WIDTHS):
+def _people_sheet(
+    book: xlsxwriter.Workbook,
+    f: _Formats,
+    annex: Annex,
+    number: str,
+    title: str,
+    groups: Sequence[UnitGroup | SurplusGroup],
+    last_keys: tuple[str, str],
+) -> None:
+    """A sheet of people grouped by unit (Annex I, Annex III), rows as tall as their text."""
+    widths = PLACEMENT_WIDTHS if number == "I" else SURPLUS_WIDTHS
+    sheet = book.add_worksheet(vi("export.annex.number", number=number))
+    for col, width in enumerate(widths):
         sheet.set_column(col, col, width)
-    last = len(PLACEMENT_WIDTHS) - 1
-    top = _frame(sheet, f, annex, "I", annex.placement_title, last)
-    heads = ("no", "name", None, None, "title", "former_unit", "new_position", "note")
+    last = len(widths) - 1
+    top = _frame(sheet, f, annex, number, title, last)
+    heads = ("no", "name", None, None, "title", "former_unit", *last_keys)
     for col, key in enumerate(heads):
         if key is not None:
             sheet.merge_range(top, col, top + 1, col, "", f.head)
@@ -142,27 +193,32 @@ def _placements_sheet(book: xlsxwriter.Workbook, f: _Formats, annex: Annex) -> N
     sheet.write_string(top, 2, vi("export.col.birth"), f.head)
     sheet.write_string(top + 1, 2, vi("export.col.male"), f.head)
     sheet.write_string(top + 1, 3, vi("export.col.female"), f.head)
+    fit_row(sheet, top, {col: vi(f"export.col.{k}") for col, k in enumerate(heads) if k}, widths)
     for col in range(len(heads)):
         sheet.write_string(top + 2, col, f"({col + 1})", f.numbering)
     _page_setup(sheet, annex, (top, top + 2))
     row = top + 3
-    for group in annex.groups:
+    if not groups:
+        sheet.merge_range(row, 0, row, last, "", f.legend)
+        sheet.write_string(row, 0, vi("export.annex.no_surplus"), f.legend)
+        row += 1
+    for group in groups:
         sheet.merge_range(row, 0, row, last, "", f.group)
         sheet.write_string(row, 0, group.label, f.group)
         row += 1
         for p in group.rows:
+            last_texts = (p.new_position, p.note) if isinstance(p, PersonRow) else (p.position, p.reason)
             sheet.write_number(row, 0, p.no, f.centered)
-            sheet.write_string(row, 1, p.name, f.text)
             birth_col, blank_col = (3, 2) if p.female else (2, 3)
             if p.birth_date is not None:
                 sheet.write_datetime(row, birth_col, p.birth_date, f.date)
             else:
                 sheet.write_string(row, birth_col, p.birth, f.centered)
             sheet.write_blank(row, blank_col, None, f.centered)
-            sheet.write_string(row, 4, p.title, f.text)
-            sheet.write_string(row, 5, p.former_unit, f.text)
-            sheet.write_string(row, 6, p.new_position, f.text)
-            sheet.write_string(row, 7, p.note, f.text)
+            texts = dict(zip((1, 4, 5, 6, 7), (p.name, p.title, p.former_unit, *last_texts), strict=True))
+            for col, text in texts.items():
+                sheet.write_string(row, col, text, f.text)
+            fit_row(sheet, row, texts, widths)
             row += 1
     _signature(sheet, f, annex, row, 5, last)
 
@@ -195,6 +251,7 @@ def _staffing_sheet(book: xlsxwriter.Workbook, f: _Formats, annex: Annex) -> Non
     for u in annex.units:
         sheet.write_number(row, 0, u.no, f.centered)
         sheet.write_string(row, 1, u.unit_name, f.text)
+        fit_row(sheet, row, {1: u.unit_name}, STAFFING_WIDTHS)
         for g, counts in enumerate([*(u.by_bloc[b] for b in BLOCS), u.total]):
             _figures(sheet, row, 2 + 4 * g, counts, f.number)
         row += 1
@@ -213,6 +270,7 @@ def _staffing_sheet(book: xlsxwriter.Workbook, f: _Formats, annex: Annex) -> Non
     for p in annex.positions:
         sheet.write_number(row, 0, p.no, f.centered)
         sheet.write_string(row, 1, p.label, f.text)
+        fit_row(sheet, row, {1: p.label}, STAFFING_WIDTHS)
         _figures(sheet, row, 2, p.counts, f.number)
         row += 1
     sheet.merge_range(row, 0, row, 1, "", f.total_text)
@@ -226,7 +284,7 @@ def _staffing_sheet(book: xlsxwriter.Workbook, f: _Formats, annex: Annex) -> Non
 
 
 def write_annex_xlsx(annex: Annex, path: Path) -> Path:
-    """Write the annexes as one workbook (sheets "Phụ lục I" and "Phụ lục II").
+    """Write the annexes as one workbook (sheets "Phụ lục I", "Phụ lục II", "Phụ lục III").
 
     Parameters
     ----------
@@ -253,7 +311,12 @@ def write_annex_xlsx(annex: Annex, path: Path) -> Path:
         book.set_custom_property("staffplan_manifest_hash", annex.manifest_hash)
         book.set_custom_property("staffplan_version", __version__)
         formats = _Formats(book)
-        _placements_sheet(book, formats, annex)
+        _people_sheet(
+            book, formats, annex, "I", annex.placement_title, annex.groups, ("new_position", "note")
+        )
         _staffing_sheet(book, formats, annex)
+        _people_sheet(
+            book, formats, annex, "III", annex.surplus_title, annex.surplus, ("current_position", "reason")
+        )
         book.close()
     return path

@@ -6,20 +6,23 @@ is what this script makes.  The template is an ordinary Word document an office 
 and restyle (fonts, widths, wording) and pass with ``staffplan export --template``; its
 Jinja tags (docxtpl) are:
 
-``issuer_lines``, ``placement_title``, ``staffing_title``, ``reference``, ``groups`` (each
-``label`` and ``rows``: ``no``, ``name``, ``birth_male``, ``birth_female``, ``title``,
-``former_unit``, ``new_position``, ``note``), ``units`` (``no``, ``name``, and ``party``,
+``issuer_lines``, ``placement_title``, ``staffing_title``, ``surplus_title``,
+``reference``, ``groups`` (each ``label`` and ``rows``: ``no``, ``name``, ``birth_male``,
+``birth_female``, ``title``, ``former_unit``, ``new_position``, ``note``), ``surplus``
+(the same, with ``current_position`` and ``reason`` in place of the last two), ``units``
+(``no``, ``name``, and ``party``,
 ``government``, ``total`` each with ``quota``, ``present``, ``surplus``, ``shortfall``),
 ``unit_total``, ``positions`` (``no``, ``label`` and the four figures), ``position_total``,
 ``signer_lines``, ``signer_name`` and ``footer``.
 
 Layout: A4 landscape, margins top/bottom 20 mm, left 30 mm, right 15 mm; Times New Roman
-(Liberation Serif stands in where Times is absent); the two-column header; "Phụ lục I" and
-"Phụ lục II", each in its own section with its own page numbers (top centre, none on the
-first page); one table per receiving unit whose header rows and unit name repeat on every
-page (one table per unit, not one for the city: LibreOffice lays out a 16,000-row table in
-more than ten minutes, 168 tables of 95 rows in well under a minute); the run id and check
-code in every page's footer.
+(Liberation Serif stands in where Times is absent); the two-column header; "Phụ lục I",
+"Phụ lục II" and "Phụ lục III", each in its own section starting on a new page with its own
+page numbers (top centre, none on the first page); the signature block kept on the page
+of the table's last rows (never alone on a page); one table per unit whose header rows
+and unit name repeat on every page (one table per unit, not one for the city:
+LibreOffice lays out a 16,000-row table in more than ten minutes, 168 tables of 95 rows
+in well under a minute); the run id and check code in every page's footer.
 """
 
 from __future__ import annotations
@@ -55,7 +58,10 @@ TEXT_WIDTH_CM = PAGE_CM[0] - MARGINS_CM["left"] - MARGINS_CM["right"]
 HEADER_WIDTHS_CM = (9.2, TEXT_WIDTH_CM - 9.2)
 #: Annex I columns: STT, name, born (man), born (woman), post/grade, former workplace,
 #: new position, notes.
-PLACEMENT_WIDTHS_CM = (1.2, 4.4, 2.2, 2.2, 3.2, 5.4, 5.2, 1.4)
+PLACEMENT_WIDTHS_CM = (1.2, 4.0, 2.3, 2.3, 2.8, 4.6, 5.2, 2.8)
+#: Annex III columns: STT, name, born (man), born (woman), post/grade, former workplace,
+#: current job position, reason.
+SURPLUS_WIDTHS_CM = (1.2, 4.0, 2.3, 2.3, 2.6, 4.0, 3.6, 5.2)
 #: Font size (points) of the tables' rows.
 TABLE_PT = 12
 #: Annex II table A: STT, unit, then 3 × (quota, present, surplus, shortfall).
@@ -140,6 +146,14 @@ def _page_field(para: Paragraph) -> None:
     run.append(text)
     field.append(run)
     para._p.append(field)
+
+
+def _keep_with_next(*paragraphs: Paragraph) -> None:
+    """Keep each paragraph on the page of what follows it (so a signature block never
+    stands alone on a page: the last rows of a table and the spacer before the block
+    travel with it)."""
+    for para in paragraphs:
+        para.paragraph_format.keep_with_next = True
 
 
 def _row_flag(row: _Row, *flags: str) -> None:
@@ -278,7 +292,7 @@ def _frame(doc: DocumentObject, number: str, title_var: str) -> None:
 
 
 def _signature(doc: DocumentObject) -> None:
-    _para(doc.add_paragraph(), "", size=6)
+    _keep_with_next(_para(doc.add_paragraph(), "", size=6))
     block = _table(doc, 1, (TEXT_WIDTH_CM - 11.0, 11.0), grid=False)
     _row_flag(block.rows[0], "w:cantSplit")
     cell = block.cell(0, 1)
@@ -290,15 +304,17 @@ def _signature(doc: DocumentObject) -> None:
     _para(cell.add_paragraph(), "{{ signer_name }}", bold=True)
 
 
-def _placements(doc: DocumentObject) -> None:
-    """Annex I: one table per receiving unit, header rows repeated on every page."""
-    w = PLACEMENT_WIDTHS_CM
-    _tag(doc.add_paragraph(), "{%p for g in groups %}")
-    table = _table(doc, 7, w)
+def _people(doc: DocumentObject, groups: str, widths: Sequence[float], last_keys: tuple[str, str]) -> None:
+    """One table per group of people (Annex I by receiving unit, Annex III by unit of
+    origin): the header rows and the group's name repeat on every page; the last row of
+    the last table keeps with the signature that follows."""
+    w = widths
+    _tag(doc.add_paragraph(), "{%p for g in " + groups + " %}")
+    table = _table(doc, 10, w)
     for r in (0, 1, 2):
         _row_flag(table.rows[r], "w:cantSplit", "w:tblHeader")
-    for col, key in ((0, "no"), (1, "name"), (4, "title"), (5, "former_unit"),
-                     (6, "new_position"), (7, "note")):  # fmt: skip
+    for col, key in ((0, "no"), (1, "name"), (4, "title"), (5, "former_unit"), (6, last_keys[0]),
+                     (7, last_keys[1])):  # fmt: skip
         _cell(_merge(table, 0, col, 1, col, w), vi(f"export.col.{key}"), bold=True, align=C)
     _cell(_merge(table, 0, 2, 0, 3, w), vi("export.col.birth"), bold=True, align=C)
     _cell(table.cell(1, 2), vi("export.col.male"), bold=True, align=C)
@@ -307,16 +323,36 @@ def _placements(doc: DocumentObject) -> None:
         _cell(table.cell(2, col), f"({col + 1})", size=11, italic=True, align=C)
     _row_flag(table.rows[3], "w:cantSplit", "w:tblHeader")  # the unit's name on every page
     _cell(_merge(table, 3, 0, 3, len(w) - 1, w), "{{ g.label }}", bold=True)
-    _cell(table.cell(4, 0), "{%tr for p in g.rows %}")
-    _row_flag(table.rows[5], "w:cantSplit")
-    fields = ("no", "name", "birth_male", "birth_female", "title", "former_unit",
-              "new_position", "note")  # fmt: skip
-    for col, key in enumerate(fields):
-        align = C if key in ("no", "birth_male", "birth_female") else WD_ALIGN_PARAGRAPH.LEFT
-        _cell(table.cell(5, col), _var(f"p.{key}"), align=align)
-    _cell(table.cell(6, 0), "{%tr endfor %}")
-    _para(doc.add_paragraph(), "", size=6)
+    fields = ("no", "name", "birth_male", "birth_female", "title", "former_unit", *last_keys)
+    # the rows; in the last group the last row is apart, kept with the signature
+    loops = ("(g.rows[:-1] if loop.last else g.rows)", "(g.rows[-1:] if loop.last else [])")
+    for first, rows in zip((4, 7), loops, strict=True):
+        _cell(table.cell(first, 0), "{%tr for p in " + rows + " %}")
+        _row_flag(table.rows[first + 1], "w:cantSplit")
+        for col, key in enumerate(fields):
+            align = C if key in ("no", "birth_male", "birth_female") else WD_ALIGN_PARAGRAPH.LEFT
+            cell = _cell(table.cell(first + 1, col), _var(f"p.{key}"), align=align)
+            if first == 7:
+                _keep_with_next(*cell.paragraphs)
+        _cell(table.cell(first + 2, 0), "{%tr endfor %}")
+    _tag(doc.add_paragraph(), "{%p if not loop.last %}")  # between tables only: the last
+    _para(doc.add_paragraph(), "", size=6)  # one is followed by the signature's spacer
+    _tag(doc.add_paragraph(), "{%p endif %}")
     _tag(doc.add_paragraph(), "{%p endfor %}")
+
+
+def _placements(doc: DocumentObject) -> None:
+    """Annex I: the people placed, one table per receiving unit."""
+    _people(doc, "groups", PLACEMENT_WIDTHS_CM, ("new_position", "note"))
+
+
+def _surplus(doc: DocumentObject) -> None:
+    """Annex III: the surplus people, one table per unit of origin, or one sentence."""
+    _tag(doc.add_paragraph(), "{%p if surplus %}")
+    _people(doc, "surplus", SURPLUS_WIDTHS_CM, ("current_position", "reason"))
+    _tag(doc.add_paragraph(), "{%p else %}")
+    _para(doc.add_paragraph(), vi("export.annex.no_surplus"), italic=True, align=WD_ALIGN_PARAGRAPH.LEFT)
+    _tag(doc.add_paragraph(), "{%p endif %}")
 
 
 def _unit_table(doc: DocumentObject) -> None:
@@ -371,12 +407,14 @@ def _position_table(doc: DocumentObject) -> None:
     for k, key in enumerate(FIGURES):
         _cell(table.cell(2, 2 + k), _var(f"p.{key}"), align=R)
         _cell(table.cell(4, 2 + k), _var(f"position_total.{key}"), bold=True, align=R)
-    _para(doc.add_paragraph(), vi("export.annex.legend"), size=11, italic=True,
-          align=WD_ALIGN_PARAGRAPH.JUSTIFY, before=6)  # fmt: skip
+    _keep_with_next(*(p for cell in table.rows[4].cells for p in cell.paragraphs))
+    legend = _para(doc.add_paragraph(), vi("export.annex.legend"), size=11, italic=True,
+                   align=WD_ALIGN_PARAGRAPH.JUSTIFY, before=6)  # fmt: skip
+    _keep_with_next(legend)
 
 
 def build_template() -> DocumentObject:
-    """Build the annex template (Annex I then Annex II, one section each).
+    """Build the annex template (Annexes I, II and III, one section each).
 
     Returns
     -------
@@ -396,6 +434,11 @@ def build_template() -> DocumentObject:
     _frame(doc, "II", "staffing_title")
     _unit_table(doc)
     _position_table(doc)
+    _signature(doc)
+    third = doc.add_section(WD_SECTION.NEW_PAGE)
+    _setup_section(third)
+    _frame(doc, "III", "surplus_title")
+    _surplus(doc)
     _signature(doc)
     return doc
 
