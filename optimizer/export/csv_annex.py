@@ -7,6 +7,7 @@ formula gets a leading apostrophe (:func:`~optimizer.export.files.neutralise`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +16,7 @@ from optimizer.compare import redact
 from optimizer.data import BLOCS
 from optimizer.export.files import atomic_output, make_out_dir, neutralise, output_path
 from optimizer.export.labels import code_label, nfc, vi
-from optimizer.export.model import Annex
+from optimizer.export.model import Annex, PersonRow, SurplusGroup, UnitGroup
 from optimizer.tables import RunTables
 
 #: File names of the machine tables (DESIGN §7).
@@ -71,46 +72,32 @@ def write_csv_tables(tables: RunTables, out_dir: Path) -> list[Path]:
     return [write_csv(frames[name], out_dir / file) for name, file in TABLE_FILES.items()]
 
 
-def placements_frame(annex: Annex) -> pd.DataFrame:
-    """Annex I as one flat table: the annex columns, with the receiving unit on each row."""
+def _people_frame(
+    groups: Sequence[UnitGroup] | Sequence[SurplusGroup], unit_key: str, last_keys: tuple[str, str]
+) -> pd.DataFrame:
+    """People grouped by unit as one flat table, the unit on each row; the 4th and 5th
+    columns are the birth date of a man and of a woman."""
     rows = [
         (p.no, g.unit_name, p.name, p.birth_male, p.birth_female, p.title, p.former_unit,
-         p.new_position, p.note)
-        for g in annex.groups
+         *((p.new_position, p.note) if isinstance(p, PersonRow) else (p.position, p.reason)))
+        for g in groups
         for p in g.rows
     ]  # fmt: skip
-    keys = ("no", "unit", "name", "male", "female", "title", "former_unit", "new_position", "note")
-    return pd.DataFrame(rows, columns=_person_columns(keys))
-
-
-def _person_columns(keys: tuple[str, ...]) -> list[str]:
-    """Column names of a flat person table; the 4th and 5th are the birth (man, woman)."""
+    keys = ("no", unit_key, "name", "male", "female", "title", "former_unit", *last_keys)
     columns = [vi(f"export.col.{k}") for k in keys]
     birth = vi("export.col.birth")
     columns[3], columns[4] = f"{birth} ({columns[3]})", f"{birth} ({columns[4]})"
-    return columns
+    return pd.DataFrame(rows, columns=columns)
+
+
+def placements_frame(annex: Annex) -> pd.DataFrame:
+    """Annex I as one flat table: the annex columns, with the receiving unit on each row."""
+    return _people_frame(annex.groups, "unit", ("new_position", "note"))
 
 
 def surplus_frame(annex: Annex) -> pd.DataFrame:
     """Annex III as one flat table: the surplus people with their unit of origin."""
-    rows = [
-        (p.no, g.unit_name, p.name, p.birth_male, p.birth_female, p.title, p.former_unit,
-         p.position, p.reason)
-        for g in annex.surplus
-        for p in g.rows
-    ]  # fmt: skip
-    keys = (
-        "no",
-        "origin_unit",
-        "name",
-        "male",
-        "female",
-        "title",
-        "former_unit",
-        "current_position",
-        "reason",
-    )
-    return pd.DataFrame(rows, columns=_person_columns(keys))
+    return _people_frame(annex.surplus, "origin_unit", ("current_position", "reason"))
 
 
 def staffing_frames(annex: Annex) -> tuple[pd.DataFrame, pd.DataFrame]:

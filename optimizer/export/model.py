@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -116,24 +116,25 @@ class SurplusRow(Person):
     reason: str
 
 
+R = TypeVar("R", PersonRow, SurplusRow)
+
+
 @dataclass(frozen=True)
-class UnitGroup:
-    """The people placed in one receiving unit, headed ``"I. PHƯỜNG SÀI GÒN"``."""
+class Group(Generic[R]):
+    """The people of one unit, headed ``"I. PHƯỜNG SÀI GÒN"``: the people placed there
+    (Annex I, a :data:`UnitGroup`) or its surplus people (Annex III, a
+    :data:`SurplusGroup`)."""
 
     unit_id: str
     unit_name: str
     label: str
-    rows: tuple[PersonRow, ...]
+    rows: tuple[R, ...]
 
 
-@dataclass(frozen=True)
-class SurplusGroup:
-    """The surplus people of one unit of origin, headed ``"I. PHƯỜNG SÀI GÒN"``."""
-
-    unit_id: str
-    unit_name: str
-    label: str
-    rows: tuple[SurplusRow, ...]
+#: The people placed in one receiving unit (Annex I).
+UnitGroup = Group[PersonRow]
+#: The surplus people of one unit of origin (Annex III).
+SurplusGroup = Group[SurplusRow]
 
 
 @dataclass(frozen=True)
