@@ -438,7 +438,7 @@ def run_units(
 ) -> dict[str, Any]:
     """The per-unit table of a run, one page (sorted, filtered by unit id or name)."""
     cached = web.runs.get(web.store(), stored_run_id(web, run_id, lang))
-    return page(cached.units(), **query.model_dump(), search=("unit_id", "unit_name"))
+    return page(cached, "units", **query.model_dump())
 
 
 @router.get("/runs/{run_id}/people")
@@ -447,9 +447,7 @@ def run_people(
 ) -> dict[str, Any]:
     """Search the people of a run by name or id (viewers: by id, names as initials)."""
     cached = web.runs.get(web.store(), stored_run_id(web, run_id, lang))
-    return page(
-        cached.people(), **query.model_dump(), search=("staff_id", "full_name"), redact=not user.see_names
-    )
+    return page(cached, "people", **query.model_dump(), redact=not user.see_names)
 
 
 @router.get("/runs/{run_id}/export")

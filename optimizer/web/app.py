@@ -28,6 +28,7 @@ from optimizer.web import api, pages
 from optimizer.web.auth import auth_middleware
 from optimizer.web.deps import STATIC_DIR, WebConfig, WebContext, require_csrf
 from optimizer.web.jobs import JobManager
+from optimizer.web.views import RunCache
 
 #: File of the workspace holding the key that signs session cookies (mode 0600).
 SECRET_FILE = ".staffplan-secret"
@@ -123,10 +124,17 @@ def create_app(
         max_parallel=max_parallel or default_parallel_solves(),
         **({"max_upload_bytes": max_upload_bytes} if max_upload_bytes else {}),
     )
-    web = WebContext(config=config, jobs=JobManager(store_path, config.max_parallel))
+    runs = RunCache()
+    jobs = JobManager(
+        store_path, config.max_parallel, on_stored=lambda run_id: runs.prefetch(web.store(), run_id)
+    )
+    web = WebContext(config=config, jobs=jobs, runs=runs)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        newest = web.store().list()[:1]
+        if newest:  # its page is likely the first one opened
+            runs.prefetch(web.store(), newest[0].run_id)
         web.jobs.start()
         try:
             yield

@@ -30,7 +30,7 @@ import secrets
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -179,11 +179,19 @@ class JobManager:
         The run store the workers write their runs into (and the jobs table).
     max_parallel
         How many solves run at once.
+    on_stored
+        Called with the run id of each run a job stores (from a relay thread).
     """
 
-    def __init__(self, store_path: str | Path, max_parallel: int = 1) -> None:
+    def __init__(
+        self,
+        store_path: str | Path,
+        max_parallel: int = 1,
+        on_stored: Callable[[str], None] | None = None,
+    ) -> None:
         self.store_path = Path(store_path)
         self.max_parallel = max(1, max_parallel)
+        self.on_stored = on_stored
         self._jobs: dict[str, Job] = {}
         self._queue: list[str] = []
         self._lock = threading.Condition()
@@ -411,6 +419,8 @@ class JobManager:
                     last_write = time.monotonic()
         finally:
             self._write_row(job)
+            if job.result.get("run_id") and self.on_stored is not None:
+                self.on_stored(job.result["run_id"])
             job.process.join(5)
             with self._lock:
                 self._running -= 1

@@ -8,11 +8,13 @@ and per-unit KPIs) and a page of a city run is cut from memory, not re-read from
 
 from __future__ import annotations
 
+import logging
 import threading
 import unicodedata
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,31 +42,56 @@ PEOPLE_COLUMNS = (
 )
 #: Largest page size.
 MAX_LIMIT = 500
+#: The derived tables of a run.
+Table = Literal["units", "people"]
+#: The columns each derived table is searched in.
+SEARCHED: dict[Table, tuple[str, ...]] = {
+    "units": ("unit_id", "unit_name"),
+    "people": ("staff_id", "full_name"),
+}
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class CachedRun:
-    """A stored run and what the web app derives from it (computed once, on demand)."""
+    """A stored run and the tables the web app derives from it (each computed once, on
+    demand): ``units`` (:func:`optimizer.kpis.unit_kpis`, all blocs together), ``people``
+    (:func:`people_frame`), and their text columns folded for searching."""
 
     run: StoredRun
-    _derived: dict[str, pd.DataFrame] = field(default_factory=dict)
+    _derived: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def units(self) -> pd.DataFrame:
-        """Per-unit KPIs (:func:`optimizer.kpis.unit_kpis`, all blocs together)."""
+    def _once(self, key: str, make: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key not in self._derived:
+                self._derived[key] = make()
+            return self._derived[key]
+
+    def table(self, name: Table) -> pd.DataFrame:
+        """The derived table ``units`` or ``people``."""
         from optimizer.kpis import unit_kpis
 
-        with self._lock:
-            if "units" not in self._derived:
-                self._derived["units"] = unit_kpis(self.run.tables, self.run.rules, by_bloc=False)
-            return self._derived["units"]
+        if name == "units":
+            frame: pd.DataFrame = self._once(
+                name, lambda: unit_kpis(self.run.tables, self.run.rules, by_bloc=False)
+            )
+        else:
+            frame = self._once(name, lambda: people_frame(self.run))
+        return frame
 
-    def people(self) -> pd.DataFrame:
-        """Everyone of the run, placed or not (:func:`people_frame`)."""
-        with self._lock:
-            if "people" not in self._derived:
-                self._derived["people"] = people_frame(self.run)
-            return self._derived["people"]
+    def folded(self, name: Table, column: str) -> pd.Series:
+        """A text column of a derived table, case and accents folded (for searching)."""
+        frame = self.table(name)
+        series: pd.Series = self._once(f"{name}.{column}", lambda: frame[column].astype(str).map(_fold))
+        return series
+
+    def warm(self, searched: dict[Table, tuple[str, ...]]) -> None:
+        """Compute the derived tables and the folded columns of ``searched`` now."""
+        for name, columns in searched.items():
+            for column in columns:
+                self.folded(name, column)
 
 
 class RunCache:
@@ -73,23 +100,41 @@ class RunCache:
     def __init__(self, size: int = 4) -> None:
         self.size = size
         self._runs: OrderedDict[str, CachedRun] = OrderedDict()
+        self._loading: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def get(self, store: RunStore, run_id: str) -> CachedRun:
-        """The run ``run_id`` (an exact id), read from ``store`` unless cached."""
+        """The run ``run_id`` (an exact id), read from ``store`` unless cached; a run
+        being read by another thread (a prefetch) is waited for, not read twice."""
         with self._lock:
-            hit = self._runs.get(run_id)
-            if hit is not None:
-                self._runs.move_to_end(run_id)
-                return hit
-        from optimizer import service
+            loading = self._loading.setdefault(run_id, threading.Lock())
+        with loading:
+            with self._lock:
+                hit = self._runs.get(run_id)
+                if hit is not None:
+                    self._runs.move_to_end(run_id)
+                    return hit
+            from optimizer import service
 
-        cached = CachedRun(service.get_run(store, run_id))
-        with self._lock:
-            self._runs[run_id] = cached
-            while len(self._runs) > self.size:
-                self._runs.popitem(last=False)
-        return cached
+            cached = CachedRun(service.get_run(store, run_id))
+            with self._lock:
+                self._runs[run_id] = cached
+                while len(self._runs) > self.size:
+                    self._loading.pop(self._runs.popitem(last=False)[0], None)
+            return cached
+
+    def prefetch(self, store: RunStore, run_id: str) -> None:
+        """Read a run and derive its tables in a background thread, so that its first
+        page is served from memory (called when a run is stored, and at start for the
+        newest run)."""
+
+        def work() -> None:
+            try:
+                self.get(store, run_id).warm(SEARCHED)
+            except Exception:  # a prefetch is only a head start: the page reads it again
+                log.exception("prefetch of run %s failed", run_id)
+
+        threading.Thread(target=work, name=f"prefetch-{run_id}", daemon=True).start()
 
 
 def people_frame(run: StoredRun) -> pd.DataFrame:
@@ -118,31 +163,29 @@ def _fold(text: str) -> str:
 
 
 def page(
-    frame: pd.DataFrame,
+    cached: CachedRun,
+    table: Table,
     *,
     offset: int = 0,
     limit: int = 50,
     sort: str | None = None,
     descending: bool = False,
     query: str = "",
-    search: tuple[str, ...] = (),
     redact: bool = False,
 ) -> dict[str, Any]:
-    """One page of a table, as JSON-able rows.
+    """One page of a derived table of a run, as JSON-able rows.
 
     Parameters
     ----------
-    frame
-        The whole table.
+    cached, table
+        The run, and ``units`` or ``people``.
     offset, limit
         The page (``limit`` at most :data:`MAX_LIMIT`).
     sort, descending
         Sort by this column first (ignored when unknown).
     query
-        Keep the rows where one of the ``search`` columns contains it (case and accents
-        ignored).
-    search
-        The columns ``query`` looks in.
+        Keep the rows where one of the table's :data:`SEARCHED` columns contains it (case
+        and accents ignored).
     redact
         Names as initials, birth dates as years (:func:`optimizer.compare.redact`); a
         redacted page is searched by id only, never by name.
@@ -158,15 +201,15 @@ def page(
     from optimizer.compare import redact as redacted
     from optimizer.store import jsonable
 
-    if redact:
-        search = tuple(c for c in search if c not in NAME_COLUMNS)
+    frame = cached.table(table)
+    search = tuple(c for c in SEARCHED[table] if not (redact and c in NAME_COLUMNS))
     limit = max(1, min(limit, MAX_LIMIT))
     offset = max(0, offset)
-    if query and search:
+    if query.strip():
         needle = _fold(query.strip())
         mask = np.zeros(len(frame), dtype=bool)
         for col in search:
-            mask |= frame[col].astype(str).map(_fold).str.contains(needle, regex=False).to_numpy(bool)
+            mask |= cached.folded(table, col).str.contains(needle, regex=False).to_numpy(bool)
         frame = frame.loc[mask]
     if sort is not None and sort in frame.columns:
         frame = frame.sort_values(sort, ascending=not descending, kind="stable", na_position="last")

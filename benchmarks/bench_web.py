@@ -1,0 +1,173 @@
+"""Benchmark: the web app's answers on a full-city run, server side (targets: the run's
+page under 0.3 s, the edit-by-hand check under 1 s).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_web.py [--scenario FILE] [--store FILE --run RUN_ID]
+        [--repeat 20] [--seed 0] [--out FILE]
+
+Protocol.  The scenario (default ``scenarios/hcmc-2025/transition.toml``; make its tables
+with ``staffplan synth --out scenarios/hcmc-2025/generated --seed 0``) is solved once and
+stored in a temporary run store through :func:`optimizer.service.solve_and_record`,
+exactly as a web or command-line run is (or ``--store``/``--run`` name a stored run).
+The app of :func:`optimizer.web.app.create_app` is then called in this process through
+Starlette's test client (ASGI, no network, no browser: the time is the server's, from
+the request to the last byte of the answer, JSON or HTML rendering included).  Timed:
+
+* ``run``: ``GET /api/runs/{id}`` (status, KPIs, terms and bounds; the run's head only);
+* ``units_cold``: ``GET /api/runs/{id}/units?limit=50`` with nothing cached (the stored
+  run is read, 16k placements, and its per-unit KPIs computed), then ``units`` (the
+  next pages, sorted by fill rate, from the cache).  The app reads a run ahead when a
+  web job stores it and, at start, the newest run, so a planner meets the cold figure
+  only on the first look at an older run;
+* ``people_search``: ``GET /api/runs/{id}/people?query=…`` (a surname; accents ignored);
+* ``page_*``: the HTML pages of the run (result page, its tables) that exist in this
+  version of the app, first and warm;
+* ``check``: ``POST /api/runs/{id}/check`` moving one placed person, drawn with
+  ``--seed``, to the first post line of another unit of their category (where the app
+  offers the check).
+
+Each warm figure is the median and the maximum of ``--repeat`` calls.  Results, with
+the machine's load average (wall times drift on a shared machine), go to
+``benchmarks/results/web.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SCENARIO = ROOT / "scenarios" / "hcmc-2025" / "transition.toml"
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "web.json"
+TARGETS_S = {"page": 0.3, "check": 1.0}
+#: Pages of a run the pages half of the app may offer (``{run}`` is the run id).
+PAGE_PATHS = ("/runs/{run}", "/runs/{run}/units", "/runs/{run}/people")
+
+
+def timed(call: Callable[[], Any]) -> tuple[float, Any]:
+    """Seconds one call took, and its answer (which must be a success)."""
+    t0 = time.perf_counter()
+    answer = call()
+    elapsed = time.perf_counter() - t0
+    if answer.status_code >= 400:
+        raise RuntimeError(
+            f"{answer.request.method} {answer.request.url}: {answer.status_code} {answer.text[:300]}"
+        )
+    return elapsed, answer
+
+
+def warm(call: Callable[[], Any], repeat: int) -> dict[str, float]:
+    """Median and maximum seconds of ``repeat`` calls."""
+    times = [timed(call)[0] for _ in range(repeat)]
+    return {"median_s": round(statistics.median(times), 4), "max_s": round(max(times), 4), "calls": repeat}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO)
+    parser.add_argument("--store", type=Path, help="An existing run store (with --run).")
+    parser.add_argument("--run", help="A stored run of --store to use instead of solving.")
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args()
+
+    import numpy as np
+    from fastapi.testclient import TestClient
+
+    from optimizer import service
+    from optimizer.store import RunStore
+    from optimizer.web.app import create_app
+    from optimizer.web.views import RunCache
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-web-"))
+    solve_s = None
+    if args.store is not None and args.run:
+        store_path, run_id = args.store, RunStore(args.store).resolve(args.run)
+    else:
+        store_path = tmp / "store.db"
+        t0 = time.perf_counter()
+        run_id = service.solve_and_record(service.load(args.scenario), RunStore(store_path)).run_id
+        solve_s = round(time.perf_counter() - t0, 2)
+    results: dict[str, Any] = {}
+    with TestClient(create_app(tmp / "ws", store=store_path, max_parallel=1)) as client:
+        results["run"] = {"first_s": round(timed(lambda: client.get(f"/api/runs/{run_id}"))[0], 4)}
+        results["run"].update(warm(lambda: client.get(f"/api/runs/{run_id}"), args.repeat))
+        web = client.app.state.web  # type: ignore[attr-defined]
+        web.runs.get(web.store(), run_id)  # the prefetch of the newest run at start, finished
+        web.runs = RunCache()  # then forgotten: the next page is served cold
+        first, answer = timed(lambda: client.get(f"/api/runs/{run_id}/units", params={"limit": 50}))
+        results["units_cold"] = {"first_s": round(first, 4), "total_units": answer.json()["total"]}
+        results["units"] = warm(
+            lambda: client.get(
+                f"/api/runs/{run_id}/units",
+                params={"limit": 50, "offset": 50, "sort": "fill_rate", "descending": True},
+            ),
+            args.repeat,
+        )
+        results["people_search"] = warm(
+            lambda: client.get(f"/api/runs/{run_id}/people", params={"query": "nguyen", "limit": 50}),
+            args.repeat,
+        )
+        for path in PAGE_PATHS:
+            url = path.format(run=run_id)
+            probe = client.get(url)
+            if probe.status_code == 404:
+                continue
+            name = "page_" + (path.rsplit("/", 1)[-1] if path.count("/") > 2 else "result")
+            results[name] = warm(lambda url=url: client.get(url), args.repeat)
+        routes = {getattr(r, "path", "") for r in client.app.routes}  # type: ignore[attr-defined]
+        if "/api/runs/{run_id}/check" in routes:
+            run = RunStore(store_path).get(run_id)
+            pl, lines = run.tables.placements, run.tables.units
+            rng = np.random.default_rng(args.seed)
+            person = pl.iloc[int(rng.integers(len(pl)))]
+            other = lines[(lines["unit_id"] != person["unit_id"]) & (lines["category"] == person["category"])]
+            target = other.iloc[0]
+            move = {
+                "staff_id": person["staff_id"],
+                "unit_id": target["unit_id"],
+                "position": target["position"],
+            }
+            body = {"moves": [move]}
+            token = {"X-CSRF-Token": client.get("/api/session").json()["csrf_token"]}
+            first, answer = timed(lambda: client.post(f"/api/runs/{run_id}/check", json=body, headers=token))
+            results["check"] = {"first_s": round(first, 4), "move": move}
+            results["check"].update(
+                warm(lambda: client.post(f"/api/runs/{run_id}/check", json=body, headers=token), args.repeat)
+            )
+            results["check"]["violations"] = len(answer.json().get("violations", []))
+    report = {
+        "benchmark": "web",
+        "scenario": str(
+            args.scenario.relative_to(ROOT) if args.scenario.is_relative_to(ROOT) else args.scenario
+        ),
+        "run_id": run_id,
+        "solve_and_store_s": solve_s,
+        "targets_s": TARGETS_S,
+        "results": results,
+        "machine": {
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+        },
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
