@@ -46,6 +46,7 @@ from scipy.sparse.csgraph import maximum_flow
 
 from optimizer.data import BLOCS, IntArray, Pins, Problem
 from optimizer.i18n import t
+from optimizer.labels import label, number
 from optimizer.rules import RULES, relatives
 from optimizer.rules.pair import (
     BLOC_CHANGE,
@@ -132,7 +133,9 @@ class Conflict:
     """An irreducible set of groups that cannot hold together.
 
     ``required`` counts what the groups demand (minimum places plus people who must be
-    placed); ``achievable`` how much of it can be met together.
+    placed); ``achievable`` how much of it can be met together.  ``assuming`` lists the
+    fixes of earlier conflicts under which this one appears (empty for a conflict of the
+    scenario as it is): the conflict is one of the scenario with them applied.
     """
 
     groups: tuple[Group, ...]
@@ -141,6 +144,7 @@ class Conflict:
     summary: str
     members: tuple[str, ...]
     relaxations: tuple[Relaxation, ...]
+    assuming: tuple[Relaxation, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -549,16 +553,24 @@ class _TooLarge(Exception):
 
 
 def diagnose(problem: Problem, *, max_conflicts: int = 3, relaxations: bool = True) -> Diagnosis:
-    """Find up to ``max_conflicts`` disjoint minimal conflicts and their relaxations.
+    """Find up to ``max_conflicts`` minimal conflicts and their relaxations.
+
+    Disjoint conflicts are found first (each after dropping the previous ones).  When
+    the rest then holds, and each conflict has a fix (a lower minimum, a raised maximum or
+    commute cap) that resolves it but leaves the scenario without a placement, those
+    fixes are assumed and the search goes on in the same run: the conflicts found so are
+    marked with the fixes they assume (:attr:`Conflict.assuming`), so that a planner
+    sees at once what applying them would run into, instead of one conflict per re-run.
 
     Parameters
     ----------
     problem
         The scenario's problem.
     max_conflicts
-        Stop after this many conflicts (each found after dropping the previous ones).
+        Stop after this many conflicts.
     relaxations
-        Compute and check the relaxations of each conflict.
+        Compute and check the relaxations of each conflict (needed to go on past the
+        disjoint ones).
 
     Returns
     -------
@@ -566,31 +578,26 @@ def diagnose(problem: Problem, *, max_conflicts: int = 3, relaxations: bool = Tr
         ``feasible`` when every group holds together (there is nothing to diagnose).
     """
     t0 = time.perf_counter()
-    model = FeasibilityModel(problem)
-    active = list(model.groups)
     conflicts: list[Conflict] = []
+    current = problem
+    assuming: tuple[Relaxation, ...] = ()
     try:
-        if model.feasible(active):
-            return Diagnosis(True, (), time_s=time.perf_counter() - t0)
         while len(conflicts) < max_conflicts:
-            out = model.check(active)
-            if out.deficiency > 0:
-                candidates = model.region(active, out)
-                network = [g for g in candidates if g.rule != "relatives"]
-                if not model.feasible(network):
-                    candidates = network  # the network alone conflicts: no MIP needed
-                elif model.feasible(candidates):
-                    log.info(
-                        "region of %d groups is feasible; searching all %d", len(candidates), len(active)
-                    )
-                    candidates = active
-            else:
-                candidates = active
-            core = model.minimal_conflict(candidates)
-            conflicts.append(_describe(model, core, model.groups if relaxations else None))
-            active = [g for g in active if g not in set(core)]
-            if model.feasible(active):
+            model = FeasibilityModel(current)
+            found = _disjoint_conflicts(model, max_conflicts - len(conflicts), relaxations)
+            if not found:  # only on the first round: later ones start infeasible
+                return Diagnosis(True, (), time_s=time.perf_counter() - t0)
+            conflicts += [dataclasses.replace(c, assuming=assuming) for c in found]
+            fixes = [_partial_fix(c) for c in found]
+            chosen = [f for f in fixes if f is not None]
+            if len(chosen) < len(fixes):
                 break
+            for f in chosen:
+                current = apply_relaxation(current, f)
+            relaxed = FeasibilityModel(current)
+            if relaxed.feasible(relaxed.groups):
+                break
+            assuming = (*assuming, *chosen)
     except _TooLarge:
         return Diagnosis(
             False,
@@ -600,6 +607,44 @@ def diagnose(problem: Problem, *, max_conflicts: int = 3, relaxations: bool = Tr
             time_s=time.perf_counter() - t0,
         )
     return Diagnosis(False, tuple(conflicts), time_s=time.perf_counter() - t0)
+
+
+#: Relaxation kinds a diagnosis may assume to look past a conflict (they keep every
+#: group's index, unlike a released pin, and keep the rule, unlike a switch).
+ASSUMABLE = ("lower_min", "raise_max", "commute_cap")
+
+
+def _partial_fix(conflict: Conflict) -> Relaxation | None:
+    """The best ranked relaxation of ``conflict`` that may be assumed and fixes it without
+    fixing the whole scenario (the way a planner meets the next conflict), if any."""
+    return next((r for r in conflict.relaxations if r.kind in ASSUMABLE and not r.fixes_all), None)
+
+
+def _disjoint_conflicts(model: FeasibilityModel, limit: int, relaxations: bool) -> list[Conflict]:
+    """Up to ``limit`` disjoint minimal conflicts of the model's groups, each found after
+    dropping the previous ones; empty when every group holds together."""
+    active = list(model.groups)
+    conflicts: list[Conflict] = []
+    if model.feasible(active):
+        return conflicts
+    while len(conflicts) < limit:
+        out = model.check(active)
+        if out.deficiency > 0:
+            candidates = model.region(active, out)
+            network = [g for g in candidates if g.rule != "relatives"]
+            if not model.feasible(network):
+                candidates = network  # the network alone conflicts: no MIP needed
+            elif model.feasible(candidates):
+                log.info("region of %d groups is feasible; searching all %d", len(candidates), len(active))
+                candidates = active
+        else:
+            candidates = active
+        core = model.minimal_conflict(candidates)
+        conflicts.append(_describe(model, core, model.groups if relaxations else None))
+        active = [g for g in active if g not in set(core)]
+        if model.feasible(active):
+            break
+    return conflicts
 
 
 # --------------------------------------------------------------------------- words
@@ -615,9 +660,9 @@ def _line_words(problem: Problem, line: int) -> dict[str, object]:
     posts = problem.posts
     return {
         "unit": problem.units.names[posts.unit_idx[line]],
-        "position": posts.position[line],
-        "bloc": posts.bloc[line],
-        "department": posts.department[line],
+        "position": label(posts.position[line], "position"),
+        "bloc": label(posts.bloc[line], "bloc"),
+        "department": label(posts.department[line], "department"),
         "min": int(posts.min[line]),
         "max": int(posts.max[line]),
     }
@@ -640,10 +685,10 @@ def _member(problem: Problem, g: Group) -> str:
             "diagnose.member.one_post",
             name=st.full_name[i],
             id=st.ids[i],
-            position=st.positions[i][0] if st.positions[i] else "?",
+            position=label(st.positions[i][0], "position") if st.positions[i] else "?",
         )
     if g.rule == "bloc_change":
-        return t("diagnose.member.bloc_change", bloc=BLOCS[g.index])
+        return t("diagnose.member.bloc_change", bloc=label(BLOCS[g.index], "bloc"))
     a, b = int(problem.relations.a_idx[g.index]), int(problem.relations.b_idx[g.index])
     return t(
         "diagnose.member.relatives", a=st.full_name[a], b=st.full_name[b], scope=relatives.scope(problem)
@@ -658,17 +703,20 @@ def _summary(model: FeasibilityModel, core: list[Group], out: _Outcome) -> str:
     if mins and len(positions) == 1 and all(g.rule in ("post_min", "pins", "bloc_change") for g in core):
         ok = model.pair_mask(core)
         supply = len(np.unique(model.person[ok & np.isin(model.post, mins)]))
-        units = sorted({p.units.names[p.posts.unit_idx[k]] for k in mins})
+        units = sorted({int(p.posts.unit_idx[k]) for k in mins})
+        capped = [p.units.names[u] for u in units if COMMUTE_CAP.capped(p, u)]
+        islands = [p.units.names[u] for u in units if not COMMUTE_CAP.capped(p, u)]
+        key = "diagnose.summary.min_island" if not capped else "diagnose.summary.min"
         pinned = t("diagnose.not_pinned") if any(g.rule == "pins" for g in core) else ""
         return t(
-            "diagnose.summary.min",
-            units=_names(units),
+            key,
+            units=_names(sorted(capped + islands)),
             required=int(p.posts.min[mins].sum()),
-            position=positions.pop(),
-            cap=f"{model.cap:g}",
+            position=label(positions.pop(), "position"),
+            cap=number(model.cap, 0 if model.cap.is_integer() else 1),
             supply=supply,
             pinned=pinned,
-        )
+        ) + (t("diagnose.summary.islands_too", islands=_names(sorted(islands))) if capped and islands else "")
     if achievable == out.required:  # only the relatives rule is in the way
         return t("diagnose.summary.relatives")
     return t("diagnose.summary.generic", required=out.required, achievable=achievable, cap=f"{model.cap:g}")
@@ -721,7 +769,7 @@ def _relaxations(
     cap = _smallest_cap(model, core)
     if cap is not None:
         setting = COMMUTE_CAP.option(cap)
-        text = t("diagnose.relax.commute_cap", km=f"{cap:g}", setting=setting)
+        text = t("diagnose.relax.commute_cap", km=number(cap, 0 if cap.is_integer() else 1), setting=setting)
         candidates.append(Relaxation("commute_cap", text, cap - model.cap, setting=setting, cap=cap))
     for rule, key in SWITCHES.items():
         if any(g.rule == rule for g in core):

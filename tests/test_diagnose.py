@@ -8,6 +8,7 @@ can, and a relaxation said to fix the scenario makes ``solve`` find a placement.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from optimizer.data import Problem, empty_pins
 from optimizer.diagnose import Conflict, FeasibilityModel, Group, apply_relaxation, diagnose
 from optimizer.i18n import set_lang, t
+from optimizer.labels import label
 from optimizer.solve import solve
 
 A = {"position": "a"}
@@ -90,7 +92,7 @@ def test_hard_minimum_with_a_pin() -> None:
         "diagnose.summary.min",
         units="Phường 0",
         required=2,
-        position="finance",
+        position=label("finance", "position"),
         cap="30",
         supply=1,
         pinned=t("diagnose.not_pinned"),
@@ -250,17 +252,70 @@ def test_diagnosis_agrees_with_the_solver(p: Problem) -> None:
     assert d.complete
     assert d.feasible == solve(p).has_placement
     for conflict in d.conflicts:
-        assert_minimal(p, conflict)
-        assert_relaxations_work(p, conflict)
-    if d.conflicts:
+        relaxed = functools.reduce(apply_relaxation, conflict.assuming, p)  # the conflict's own scenario
+        assert_minimal(relaxed, conflict)
+        assert_relaxations_work(relaxed, conflict)
+        assert all(not r.fixes_all and r.fixes_conflict for r in conflict.assuming)
+    first = [c for c in d.conflicts if not c.assuming]
+    if first:
         # dropping one group of every conflict found leaves a feasible scenario, or another conflict
         model = FeasibilityModel(p)
-        rest = [g for g in model.groups if all(g not in c.groups for c in d.conflicts)]
-        assert model.feasible(rest) or len(d.conflicts) == 3
+        rest = [g for g in model.groups if all(g not in c.groups for c in first)]
+        assert model.feasible(rest) or len(first) == 3
 
 
 def test_members_are_said_in_words() -> None:
     [conflict] = diagnose(hard_min_problem()).conflicts
     words = " ".join(conflict.members)
-    assert "Phường 0" in words and "finance" in words and "S1" in words
+    assert "Phường 0" in words and label("finance", "position") in words and "S1" in words
     assert np.all([len(m) > 10 for m in conflict.members])
+
+
+def island_conflict_problem() -> Problem:
+    # One island_ok chair, at 0 km: Phường 1 (30.5 km, beyond the 30 km cap) and the island
+    # Phường 2 both need a chair.  As it is, only Phường 1 conflicts; raising the cap to
+    # 30.5 km fixes that but makes the two compete for the one chair.
+    return build(
+        [0, 30.5, 200],
+        [
+            {"unit": 1, "position": "chair", "min": 1, "leadership": True},
+            {"unit": 2, "position": "chair", "min": 1, "leadership": True},
+            {"unit": 0, "position": "a", "max": 3},
+        ],
+        [{"origin": 0, "positions": ["chair"], "island_ok": True}, {"origin": 0, "positions": ["a"]}],
+        island=(2,),
+        rules={"min_is_hard": True},
+    )
+
+
+def test_conflict_behind_a_partial_fix_is_found_in_the_same_run() -> None:
+    p = island_conflict_problem()
+    d = diagnose(p, max_conflicts=5)
+    assert [c.groups for c in d.conflicts] == [
+        (Group("post_min", 0),),
+        (Group("post_min", 0), Group("post_min", 1)),
+    ]
+    first, second = d.conflicts
+    cap = [r for r in first.relaxations if r.kind == "commute_cap"]
+    assert [(r.cap, r.fixes_all) for r in cap] == [(30.5, False)]
+    assert second.assuming == tuple(cap)
+    relaxed = apply_relaxation(p, cap[0])
+    assert_minimal(relaxed, second)
+    assert not solve(relaxed).has_placement
+    assert diagnose(p, max_conflicts=1).conflicts == (first,)
+
+
+def test_island_units_are_never_said_to_have_a_commute_cap() -> None:
+    p = island_conflict_problem()
+    second = diagnose(p, max_conflicts=5).conflicts[1]
+    assert "30.5 km" in second.summary and "Phường 2 is on an island: no commute cap" in second.summary
+    only_island = build(
+        [0, 200],
+        [{"unit": 1, "position": "chair", "min": 1, "leadership": True}],
+        [{"origin": 0, "positions": ["chair"]}],
+        island=(1,),
+        rules={"min_is_hard": True},
+    )
+    [conflict] = diagnose(only_island).conflicts
+    assert "km" not in conflict.summary and "island" in conflict.summary
+    assert all(r.kind != "commute_cap" for r in conflict.relaxations)

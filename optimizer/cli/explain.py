@@ -203,6 +203,8 @@ def print_diagnosis(console: Console, diagnosis: Diagnosis) -> None:
     """Print each conflict (summary, members) and its checked relaxations."""
     for k, conflict in enumerate(diagnosis.conflicts, start=1):
         console.print(t("cli_explain.conflict", number=k, summary=conflict.summary))
+        if conflict.assuming:
+            console.print(t("cli_explain.assuming", fixes="; ".join(r.text for r in conflict.assuming)))
         for member in conflict.members:
             console.print(f"  - {member}")
         if conflict.relaxations:
