@@ -524,7 +524,7 @@ class StageSearch:
                 )
                 banned[model.unit_arcs(person, u)] = True
                 continue
-            if problem.rules.relatives_scope != "leadership":
+            if relatives.symmetric(problem):
                 continue  # both pinned to the unit: only the exact finish can decide
             for person in (a, b):
                 lead = model.unit_arcs(person, u, leadership_only=True)
