@@ -171,6 +171,9 @@ class Staff:
     local_idx: tuple[tuple[int, ...], ...]  # units where the person is local
     island_ok: BoolArray
     preferences: tuple[tuple[int, ...], ...]  # unit indices, best first
+    #: the home is a unit's point (given as ``home_unit``), not the person's coordinates;
+    #: ``None`` when not known (a roster built in memory)
+    home_approx: BoolArray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)

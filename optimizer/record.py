@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 #: Key of the fairness KPIs in a run's KPIs (``kpis["fairness"]["blocking_pairs"]``).
 FAIRNESS = "fairness"
+#: Key of the count of homes given as a unit's point (``home_unit``), not coordinates.
+HOMES_APPROXIMATE = "homes_approximate"
 #: Fairness KPIs that are counts over people, units or pairs: provinces add up.
 _FAIRNESS_COUNTS = (
     "blocking_pairs",
@@ -62,7 +64,11 @@ class SolvedRun:
 def solved_run(problem: Problem, result: SolveResult) -> SolvedRun:
     """The run tables and problem KPIs of a solve of ``problem``."""
     tables = run_tables(problem, result.assignment, result.unplaced_reasons)
-    extra = {FAIRNESS: fairness_kpis(problem, result.assignment)} if result.has_placement else {}
+    extra: dict[str, Any] = (
+        {FAIRNESS: fairness_kpis(problem, result.assignment)} if result.has_placement else {}
+    )
+    if problem.staff.home_approx is not None:
+        extra[HOMES_APPROXIMATE] = int(problem.staff.home_approx.sum())
     return SolvedRun(result, tables, extra)
 
 
@@ -70,15 +76,18 @@ def merge_extra_kpis(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The problem KPIs of a run made of independent provinces (one dict per province).
 
     Provinces share no person and no unit, so a blocking pair lies within one province:
-    the counts add up and the blocked rate is recomputed from the sums.  Empty when some
-    province has none (a province without a placement).
+    the counts add up and the blocked rate is recomputed from the sums; the fairness
+    audit is left out when some province has none (a province without a placement).
+    Approximate homes add up over the provinces that count them.
     """
+    with_homes = [int(p[HOMES_APPROXIMATE]) for p in parts if HOMES_APPROXIMATE in p]
+    homes = {HOMES_APPROXIMATE: sum(with_homes)} if with_homes else {}
     if not parts or any(FAIRNESS not in p for p in parts):
-        return {}
+        return homes
     counts = {k: sum(int(p[FAIRNESS][k]) for p in parts) for k in _FAIRNESS_COUNTS}
     listed = counts["people_with_preferences"]
     rate = counts["people_blocked"] / listed if listed else None
-    return {FAIRNESS: {**counts, "blocked_rate": rate}}
+    return {FAIRNESS: {**counts, "blocked_rate": rate}, **homes}
 
 
 def solver_params(scenario: Scenario) -> dict[str, Any]:

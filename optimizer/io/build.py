@@ -21,6 +21,7 @@ from optimizer.data import (
     empty_relations,
 )
 from optimizer.errors import InputError, Issue
+from optimizer.io.resolve import HOME_APPROX, resolve_references
 from optimizer.io.scenario import Scenario
 from optimizer.io.tables import RawTable, read_table
 from optimizer.io.validate import Rows, check_capacity, check_references, check_table
@@ -50,6 +51,7 @@ def read_tables(scenario: Scenario) -> tuple[dict[str, RawTable], list[Issue]]:
         tables[name] = raw
     for book in books.values():
         book.close()
+    issues.extend(resolve_references(tables))
     issues.extend(check_references(tables, scenario.rules))
     return tables, in_reading_order(issues, tables)
 
@@ -202,6 +204,7 @@ def _build_staff(sv: pd.DataFrame, units: Units) -> Staff:
         local_idx=tuple(local),
         island_ok=sv["island_ok"].astype(bool).to_numpy(),
         preferences=preferences,
+        home_approx=sv[HOME_APPROX].astype(bool).to_numpy() if HOME_APPROX in sv else None,
     )
 
 

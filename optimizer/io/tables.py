@@ -342,11 +342,7 @@ def _map_headers(raw: RawTable, header_cells: list[object]) -> dict[int, str]:
             continue
         canonical = lookup.get(fold(text))
         if canonical is None:
-            close = difflib.get_close_matches(fold(text), list(lookup), n=1, cutoff=0.85)
-            if close:
-                raw.issues.append(
-                    raw.issue("unknown_column", "warning", column=text, suggestion=lookup[close[0]])
-                )
+            raw.issues.append(_unknown_column(raw, text))
             continue
         if canonical in raw.headers:
             raw.issues.append(
@@ -356,6 +352,20 @@ def _map_headers(raw: RawTable, header_cells: list[object]) -> dict[int, str]:
         raw.headers[canonical] = text
         positions[pos] = canonical
     return positions
+
+
+def _unknown_column(raw: RawTable, header: str) -> Issue:
+    """A warning for a header no column of the table answers to, naming the closest one.
+
+    The column is ignored, so a misspelt optional column (``island_ok``, say) would
+    silently fall back to its default: the planner is always told.
+    """
+    lookup = raw.spec.header_lookup
+    close = difflib.get_close_matches(fold(header), list(lookup), n=1, cutoff=0.6)
+    if close:
+        return raw.issue("unknown_column", "warning", column=header, suggestion=lookup[close[0]])
+    known = ", ".join(c.name for c in raw.spec.columns)
+    return raw.issue("unknown_column_unmatched", "warning", column=header, known=known)
 
 
 def read_table(spec: TableSpec, source: TableSource, books: dict[Path, pd.ExcelFile]) -> RawTable:

@@ -31,6 +31,7 @@ from optimizer.data import Problem, Rules
 from optimizer.errors import Issue, Severity
 from optimizer.i18n import t
 from optimizer.io.encodings import FONT_GLYPHS_PATTERN
+from optimizer.io.resolve import gazetteer, unit_suggestion
 from optimizer.io.tables import RawTable
 from optimizer.io.vocab import TABLES, ColumnSpec, TableSpec, fold
 from optimizer.labels import label
@@ -298,7 +299,7 @@ def _id_set(raw: RawTable | None, column: str) -> set[str] | None:
 
 
 def _unknown_refs(
-    raw: RawTable | None, column: str, known: set[str], code: str, suggest: bool
+    raw: RawTable | None, column: str, known: set[str], code: str, suggest: Callable[[str], str] | None
 ) -> list[Issue]:
     values = _usable(raw, column)
     if raw is None or values is None:
@@ -307,12 +308,11 @@ def _unknown_refs(
     if cells.map(lambda v: isinstance(v, tuple)).any():
         cells = cells.dropna().explode()
     bad = cells[cells.notna() & ~cells.isin(known)]
-    candidates = sorted(known) if suggest else []
     issues = []
     for row, value in zip(bad.index.tolist(), bad.tolist(), strict=True):
         hint = t(f"io.{code}.hint", column=raw.headers.get(column, column))
-        if candidates:
-            hint = f"{hint} {_did_you_mean(str(value), candidates)}".strip()
+        if suggest is not None:
+            hint = f"{hint} {suggest(str(value))}".strip()
         issues.append(raw.issue(code, row=int(row), column=column, value=str(value), hint=hint))
     return issues
 
@@ -541,18 +541,28 @@ def check_references(tables: Mapping[str, RawTable], rules: Rules) -> list[Issue
         issues.extend(_font_warnings(raw))
     unit_ids = _id_set(units, "unit_id")
     if unit_ids is not None:
-        issues += _unknown_refs(posts, "unit_id", unit_ids, "unknown_unit", suggest=True)
+        places = gazetteer(units)
+
+        def near_unit(value: str) -> str:
+            return unit_suggestion(places, value)
+
+        issues += _unknown_refs(posts, "unit_id", unit_ids, "unknown_unit", near_unit)
         for column in ("origin_unit", "local_units", "preferences"):
-            issues += _unknown_refs(staff, column, unit_ids, "unknown_unit", suggest=True)
-        issues += _unknown_refs(pins, "unit_id", unit_ids, "unknown_unit", suggest=True)
+            issues += _unknown_refs(staff, column, unit_ids, "unknown_unit", near_unit)
+        issues += _unknown_refs(pins, "unit_id", unit_ids, "unknown_unit", near_unit)
     staff_ids = _id_set(staff, "staff_id")
     if staff_ids is not None:
         for column in ("staff_id", "relative_id"):
-            issues += _unknown_refs(relations, column, staff_ids, "unknown_staff", suggest=False)
-        issues += _unknown_refs(pins, "staff_id", staff_ids, "unknown_staff", suggest=False)
+            issues += _unknown_refs(relations, column, staff_ids, "unknown_staff", None)
+        issues += _unknown_refs(pins, "staff_id", staff_ids, "unknown_staff", None)
     positions = _id_set(posts, "position")
     if positions is not None:
-        issues += _unknown_refs(pins, "position", positions, "unknown_position", suggest=True)
+        known_positions = sorted(positions)
+
+        def near_position(value: str) -> str:
+            return _did_you_mean(value, known_positions)
+
+        issues += _unknown_refs(pins, "position", positions, "unknown_position", near_position)
         issues += _unused_positions(staff, positions)
     issues += _relation_duplicates(relations)
     issues += _pin_checks(pins, staff, posts)
