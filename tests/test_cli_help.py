@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from optimizer.cli import main
-from optimizer.cli.help import CLICK_WORDS, commands, option_key, start_lang
+from optimizer.cli.help import CLICK_WORDS, SOURCE_HELP, commands, option_key, start_lang
 from optimizer.i18n import catalogue
 
 STAFFPLAN = Path(sys.executable).with_name("staffplan")
@@ -29,6 +29,23 @@ def test_every_command_and_option_has_help_in_both_languages() -> None:
             if named and option_key(path, str(param.name)) is None:
                 missing.append(f"{path} --{param.name}")
     assert missing == [], "add help.cmd.* / help.opt.* keys to optimizer/locale/help.toml"
+
+
+def test_the_english_help_is_the_text_written_in_the_code() -> None:
+    texts = catalogue()
+    stale = []
+    for path, command in commands(main):
+        items: list[tuple[str, object]] = [(f"help.cmd.{path}", command)]
+        items += [
+            (str(option_key(path, str(p.name))), p)
+            for p in command.params
+            if isinstance(p, click.Option) and p.name != "help" and option_key(path, str(p.name))
+        ]
+        for key, item in items:
+            source = getattr(item, SOURCE_HELP, None)
+            if source is not None and texts[key]["en"] != source:
+                stale.append(key)
+    assert stale == [], "update en (and vi) of these keys in optimizer/locale/help.toml"
 
 
 def test_click_words_keep_click_text_as_english() -> None:

@@ -12,6 +12,7 @@ so that ``staffplan --lang en run --help`` is English.  click's own words ("Usag
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Iterator, Sequence
 
@@ -43,6 +44,9 @@ CLICK_WORDS = {
     "env var: {var}": "click.env_var",
     "Aborted!": "click.aborted",
 }
+
+#: Attribute keeping the help text a command or option was written with in the code.
+SOURCE_HELP = "source_help"
 
 #: The rich-click panel titles, by the click word each one shows.
 _RICH_TITLES = {
@@ -86,6 +90,7 @@ def localise(root: click.Command, lang: str) -> None:
     for path, command in commands(root):
         key = f"help.cmd.{path}"
         if key in texts:
+            _keep_source(command)
             command.help = texts[key][lang]
             command.short_help = None
         cached = getattr(command, "_help_option", None)  # click and rich-click keep it once made
@@ -95,8 +100,15 @@ def localise(root: click.Command, lang: str) -> None:
             if isinstance(param, click.Option) and param.name:
                 opt = option_key(path, param.name)
                 if opt is not None:
+                    _keep_source(param)
                     param.help = texts[opt][lang]
     _localise_click()
+
+
+def _keep_source(item: click.Command | click.Option) -> None:
+    """Remember the help text written in the code (the tests compare it with the catalogue)."""
+    if not hasattr(item, SOURCE_HELP):
+        setattr(item, SOURCE_HELP, inspect.cleandoc(item.help or ""))
 
 
 def _localise_click() -> None:
