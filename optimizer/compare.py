@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from optimizer.io.outputs import make_out_dir, write_csv_frame
 from optimizer.kpis import unit_kpis
 from optimizer.labels import number
-from optimizer.store import StoredRun, private_writer
+from optimizer.store import StoredRun
 
 #: Per-unit KPIs compared run by run (columns of :func:`optimizer.kpis.unit_kpis`).
 UNIT_COMPARE_METRICS = (
@@ -249,7 +250,8 @@ def redact(frame: pd.DataFrame) -> pd.DataFrame:
 
 def write_csv(comparison: Comparison, folder: str | Path, *, redacted: bool = False) -> list[Path]:
     """Write ``runs.csv``, ``kpis.csv``, ``units.csv`` and ``people.csv`` (UTF-8 with BOM,
-    for Excel) into ``folder``, each readable by its owner only.
+    for Excel) into ``folder`` (mode 0700 when created), each readable by its owner only,
+    written atomically with formulas neutralised (:func:`~optimizer.io.outputs.write_csv_frame`).
 
     Parameters
     ----------
@@ -265,8 +267,7 @@ def write_csv(comparison: Comparison, folder: str | Path, *, redacted: bool = Fa
     list of Path
         The files written.
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_out_dir(Path(folder))
     people = redact(comparison.people) if redacted else comparison.people
     frames = {
         "runs.csv": comparison.runs,
@@ -274,13 +275,7 @@ def write_csv(comparison: Comparison, folder: str | Path, *, redacted: bool = Fa
         "units.csv": comparison.units,
         "people.csv": people,
     }
-    written = []
-    for name, frame in frames.items():
-        path = folder / name
-        with private_writer(path, encoding="utf-8-sig") as fh:
-            frame.to_csv(fh, index=False, lineterminator="\n")
-        written.append(path)
-    return written
+    return [write_csv_frame(frame, folder / name) for name, frame in frames.items()]
 
 
 def kpi_kind(name: str) -> str:

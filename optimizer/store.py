@@ -32,7 +32,7 @@ import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,8 +52,16 @@ STORE_ENV = "STAFFPLAN_STORE"
 DEFAULT_STORE = "staffplan.db"
 #: How long a writer waits for another process's write lock, in seconds.
 BUSY_TIMEOUT_S = 120.0
-#: Version of the manifest layout hashed by :func:`manifest_hash`.
-MANIFEST_FORMAT = 1
+#: Version of the manifest layout hashed by :func:`manifest_hash` for new runs.  Format 1
+#: (runs stored before it) covered the placement keys only; format 2 covers every stored
+#: column of the three run tables, names and birth dates included.
+MANIFEST_FORMAT = 2
+#: ``PRAGMA application_id`` of a staffplan store ("SPLN"): SQLite files of other
+#: programs are refused, never converted.
+APPLICATION_ID = 0x53504C4E
+#: The tables of a staffplan store (a store made before :data:`APPLICATION_ID` is
+#: recognised by them).
+STORE_TABLES = frozenset({"runs", "run_placements", "run_unplaced", "run_lines"})
 
 _TEXT, _INT, _REAL, _BOOL = "text", "int", "real", "bool"
 
@@ -353,10 +361,13 @@ def run_manifest(run: NewRun | StoredRun) -> dict[str, Any]:
 
     It holds the scenario name and file hash, the resolved scenario, the ``--set``
     overrides, the input file hashes, the package version, the solver parameters (seed
-    included), and the placement itself: for every placed person, in table order,
-    ``[staff_id, unit_id, bloc, department, position, category]``, and the sorted ids of
-    the unplaced.  Timings, status, KPIs and the creation time are left out, so two solves
-    of the same inputs that reach the same placement share one manifest.  A stored run
+    included), and every stored column of the three run tables in table order — so that
+    any field an annex prints (name, birth date, former unit, unit name…) is certified.
+    Runs stored with manifest format 1 (``meta["manifest_format"]`` absent) are checked
+    with their own layout: for every placed person ``[staff_id, unit_id, bloc,
+    department, position, category]``, and the sorted ids of the unplaced.  Timings,
+    status, KPIs and the creation time are left out, so two solves of the same inputs
+    that reach the same placement share one manifest.  A stored run
     yields the manifest it was saved with.
     """
     if isinstance(run, NewRun):
@@ -380,28 +391,28 @@ def run_manifest(run: NewRun | StoredRun) -> dict[str, Any]:
             "package_version": meta["package_version"],
             "solver_params": meta["solver_params"],
         }
-    cols = ["staff_id", "unit_id", "bloc", "department", "position", "category"]
-    placements = run.tables.placements[cols].astype(str).to_numpy().tolist()
-    unplaced = sorted(run.tables.unplaced["staff_id"].astype(str))
-    return {"format": MANIFEST_FORMAT, **head, "placements": placements, "unplaced": unplaced}
+    fmt = MANIFEST_FORMAT if isinstance(run, NewRun) else int(run.meta.get("manifest_format", 1))
+    if fmt == 1:
+        cols = ["staff_id", "unit_id", "bloc", "department", "position", "category"]
+        placements = run.tables.placements[cols].astype(str).to_numpy().tolist()
+        unplaced = sorted(run.tables.unplaced["staff_id"].astype(str))
+        return {"format": 1, **head, "placements": placements, "unplaced": unplaced}
+    tables = {
+        name: {col: _manifest_values(getattr(run.tables, name), col, kind) for col, kind in kinds.items()}
+        for name, (_, kinds) in TABLE_SCHEMAS.items()
+    }
+    return {"format": fmt, **head, "tables": tables}
+
+
+def _manifest_values(frame: pd.DataFrame, column: str, kind: str) -> list[Any]:
+    """A column as it is stored (and read back: a blank text is ``""``), for the manifest."""
+    values = _column_values(frame, column, kind)
+    return ["" if v is None else v for v in values] if kind == _TEXT else values
 
 
 def manifest_hash(manifest: Mapping[str, Any]) -> str:
     """SHA-256 (hex) of the canonical JSON of a manifest (see :func:`run_manifest`)."""
     return hashlib.sha256(canonical_json(manifest).encode("utf-8")).hexdigest()
-
-
-@contextlib.contextmanager
-def private_writer(path: str | Path, *, encoding: str = "utf-8") -> Iterator[IO[str]]:
-    """Open ``path`` for writing text, readable and writable by its owner only (0600).
-
-    Every file that may hold personal data (the store, CSV extracts, reports) is written
-    through this.
-    """
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with open(fd, "w", encoding=encoding, newline="") as fh:
-        yield fh
 
 
 def default_store_path() -> Path:
@@ -450,8 +461,19 @@ def _meta(run: NewRun) -> dict[str, Any]:
             "base_run": run.base_run,
             "sweep_id": run.sweep_id,
             "tags": run.tags,
+            "manifest_format": MANIFEST_FORMAT,
         }
     )
+
+
+def _json_object(text: Any) -> dict[str, Any]:
+    """A stored JSON object; :class:`ValueError` when the text is not one (a damaged row)."""
+    if not isinstance(text, str | bytes):
+        raise ValueError("not JSON text")
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    return value
 
 
 def _column_values(frame: pd.DataFrame, column: str, kind: str) -> list[Any]:
@@ -492,8 +514,8 @@ def _head_of(row: tuple[Any, ...]) -> StoredRunHead:
         status=row[3],
         proven=bool(row[4]),
         manifest_hash=row[5],
-        meta=json.loads(row[6]),
-        kpis=json.loads(row[7]),
+        meta=_json_object(row[6]),
+        kpis=_json_object(row[7]),
     )
 
 
@@ -530,6 +552,10 @@ class RunStore:
                 ) from exc
         self._migrate()
 
+    def files(self) -> list[Path]:
+        """The store file and SQLite's companion files (``-wal``, ``-shm``, ``-journal``)."""
+        return [self.path, *(Path(f"{self.path}{s}") for s in ("-wal", "-shm", "-journal"))]
+
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         try:
@@ -541,18 +567,29 @@ class RunStore:
         try:
             conn.execute("PRAGMA foreign_keys = ON")
             yield conn
-        except sqlite3.OperationalError as exc:
-            if "unable to open" in str(exc) or "readonly" in str(exc):
-                raise _store_issue(
-                    self.path, "store.cannot_open", "store.cannot_open_hint", error=str(exc)
-                ) from exc
-            raise
         except sqlite3.DatabaseError as exc:
-            if "not a database" in str(exc) or "malformed" in str(exc):
-                raise _store_issue(self.path, "store.not_a_store", "store.not_a_store_hint") from exc
-            raise
+            raise self._database_error(exc) from exc
         finally:
             conn.close()
+
+    def _database_error(self, exc: sqlite3.DatabaseError) -> Exception:
+        """The planner's error for an SQLite error (the exception itself when it is a bug)."""
+        text = str(exc)
+        if "not a database" in text:
+            return _store_issue(self.path, "store.not_a_store", "store.not_a_store_hint")
+        if "full" in text:
+            return _store_issue(self.path, "store.disk_full", "store.disk_full_hint")
+        if "unable to open" in text or "readonly" in text or "disk I/O" in text:
+            return _store_issue(self.path, "store.cannot_open", "store.cannot_open_hint", error=text)
+        if "locked" in text or "busy" in text:
+            return _store_issue(self.path, "store.busy", "store.busy_hint")
+        if not isinstance(exc, sqlite3.OperationalError) or "no such" in text:
+            return _store_issue(self.path, "store.damaged", "store.damaged_hint", error=text)
+        return exc
+
+    def _damaged_run(self, run_id: str, exc: Exception) -> InputError:
+        logger.debug("run %s of %s cannot be read: %r", run_id, self.path, exc)
+        return _store_issue(self.path, "store.damaged_run", "store.damaged_run_hint", run_id=run_id)
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -576,28 +613,61 @@ class RunStore:
         """A connection to read the store (autocommit: each statement its own snapshot)."""
         return self._connect()
 
+    def _owned_version(self, conn: sqlite3.Connection) -> int:
+        """The schema version of a file this store may use, or an :class:`InputError`.
+
+        Accepted: a staffplan store (its application id, or — made before the id was
+        set — exactly the staffplan tables), and a file with nothing in it (empty, or an
+        SQLite database without any table).  Anything else belongs to another program.
+        """
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}
+        ours = app_id == APPLICATION_ID or (
+            app_id == 0 and 1 <= version <= SCHEMA_VERSION and names >= STORE_TABLES
+        )
+        blank = app_id == 0 and version == 0 and not names
+        if not (ours or blank):
+            raise _store_issue(self.path, "store.foreign", "store.foreign_hint")
+        if version > SCHEMA_VERSION:
+            raise _store_issue(
+                self.path, "store.too_new", "store.too_new_hint", version=version, supported=SCHEMA_VERSION
+            )
+        return version
+
     def _migrate(self) -> None:
+        """Check that the file is a staffplan store (or empty) before writing anything,
+        then create or migrate the schema."""
         with self._connect() as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise _store_issue(
-                    self.path,
-                    "store.too_new",
-                    "store.too_new_hint",
-                    version=version,
-                    supported=SCHEMA_VERSION,
-                )
-            if version == SCHEMA_VERSION:
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            if app_id == APPLICATION_ID and self._owned_version(conn) == SCHEMA_VERSION:
                 return
-            conn.execute("PRAGMA journal_mode = WAL")
-        with self._write() as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        with self._write() as conn:  # checked again under the write lock, before any write
+            version = self._owned_version(conn)
             for step in range(version, SCHEMA_VERSION):
                 logger.info("migrating store %s to schema version %d", self.path, step + 1)
                 for statement in MIGRATIONS[step].split(";"):
                     if statement.strip():
                         conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        with self._connect() as conn:
+            conn.execute("PRAGMA journal_mode = WAL")
+
+    def check_writable(self) -> None:
+        """Check, before a long solve, that a run can be stored here.
+
+        Takes the write lock once (and gives it back), and runs SQLite's ``quick_check``.
+
+        Raises
+        ------
+        InputError
+            When the file or its folder is read-only, or the store is damaged.
+        """
+        with self._write() as conn:
+            problems = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
+        if problems != ["ok"]:
+            raise _store_issue(self.path, "store.damaged", "store.damaged_hint", error="; ".join(problems))
 
     def save(self, run: NewRun) -> str:
         """Store a run in one transaction and return its id.
@@ -652,6 +722,8 @@ class RunStore:
         return run_id
 
     def _resolve(self, conn: sqlite3.Connection, ref: str) -> tuple[int, str]:
+        if not ref.strip():  # an unset shell variable must never name every run
+            raise _store_issue(self.path, "store.blank_run", "store.unknown_run_hint")
         if ref == "latest":
             row = conn.execute("SELECT seq, run_id FROM runs ORDER BY seq DESC LIMIT 1").fetchone()
             if row is None:
@@ -709,19 +781,27 @@ class RunStore:
                 rows = conn.execute(
                     f"SELECT {names} FROM {sql_table} WHERE run_seq = ? ORDER BY row", (seq,)
                 ).fetchall()
-                frames[name] = _frame_from_rows(rows, kinds)
+                try:
+                    frames[name] = _frame_from_rows(rows, kinds)
+                except (ValueError, TypeError, OverflowError) as exc:
+                    raise self._damaged_run(run_id, exc) from exc
             conn.execute("COMMIT")
-        return StoredRun(
-            run_id=run_id,
-            created_at=head[0],
-            scenario_name=head[1],
-            status=head[2],
-            proven=bool(head[3]),
-            manifest_hash=head[4],
-            meta=json.loads(head[5]),
-            tables=RunTables(frames["placements"], frames["unplaced"], frames["units"]),
-            kpis=json.loads(head[6]),
-        )
+        try:
+            run = StoredRun(
+                run_id=run_id,
+                created_at=str(head[0]),
+                scenario_name=str(head[1]),
+                status=str(head[2]),
+                proven=bool(head[3]),
+                manifest_hash=str(head[4]),
+                meta=_json_object(head[5]),
+                tables=RunTables(frames["placements"], frames["unplaced"], frames["units"]),
+                kpis=_json_object(head[6]),
+            )
+            run.rules  # noqa: B018 - the stored rules must rebuild
+        except (ValueError, TypeError, KeyError) as exc:
+            raise self._damaged_run(run_id, exc) from exc
+        return run
 
     def head(self, ref: str) -> StoredRunHead:
         """One run's meta and KPIs without its tables (``ref``: an id, a unique prefix, ``latest``).
@@ -734,7 +814,14 @@ class RunStore:
         with self._connect() as conn:
             seq = self._resolve(conn, ref)[0]
             row = conn.execute(f"SELECT {_HEAD_COLUMNS} FROM runs WHERE seq = ?", (seq,)).fetchone()
-        return _head_of(row)
+        return self._checked_head(row)
+
+    def _checked_head(self, row: tuple[Any, ...]) -> StoredRunHead:
+        """:func:`_head_of`, a damaged row reported with its run id and what to do."""
+        try:
+            return _head_of(row)
+        except (ValueError, TypeError) as exc:
+            raise self._damaged_run(str(row[0]), exc) from exc
 
     def heads(self, sweep: str | None = None) -> list[StoredRunHead]:
         """Runs with their meta and KPIs but without their tables, oldest first.
@@ -751,13 +838,13 @@ class RunStore:
             params.append(sweep)
         with self._connect() as conn:
             rows = conn.execute(query + " ORDER BY seq", params).fetchall()
-        return [_head_of(row) for row in rows]
+        return [self._checked_head(row) for row in rows]
 
     def list(self, scenario: str | None = None, sweep: str | None = None) -> list[StoredRunSummary]:
         """Summaries of the stored runs, newest first, optionally of one scenario or sweep."""
         query = (
             "SELECT run_id, created_at, scenario_name, status, proven, manifest_hash, base_run,"
-            " sweep_id, kpis, json_extract(meta, '$.timings') FROM runs"
+            " sweep_id, kpis, meta FROM runs"
         )
         where, params = [], []
         if scenario is not None:
@@ -772,26 +859,29 @@ class RunStore:
             rows = conn.execute(query + " ORDER BY seq DESC", params).fetchall()
         out = []
         for row in rows:
-            kpis = json.loads(row[8])
-            timings = json.loads(row[9]) if row[9] else {}
-            total = timings.get("total", sum(timings.values()) if timings else None)
-            out.append(
-                StoredRunSummary(
-                    run_id=row[0],
-                    created_at=row[1],
-                    scenario_name=row[2],
-                    status=row[3],
-                    proven=bool(row[4]),
-                    manifest_hash=row[5],
-                    base_run=row[6],
-                    sweep_id=row[7],
-                    placed=int(kpis["placed"]),
-                    unplaced=int(kpis["unplaced"]),
-                    shortfall=int(kpis["shortfall"]),
-                    fill_rate=kpis["fill_rate"],
-                    total_time_s=total,
+            try:
+                kpis = _json_object(row[8])
+                timings = _json_object(row[9]).get("timings") or {}
+                total = timings.get("total", sum(timings.values()) if timings else None)
+                out.append(
+                    StoredRunSummary(
+                        run_id=str(row[0]),
+                        created_at=str(row[1]),
+                        scenario_name=str(row[2]),
+                        status=str(row[3]),
+                        proven=bool(row[4]),
+                        manifest_hash=str(row[5]),
+                        base_run=row[6],
+                        sweep_id=row[7],
+                        placed=int(kpis["placed"]),
+                        unplaced=int(kpis["unplaced"]),
+                        shortfall=int(kpis["shortfall"]),
+                        fill_rate=kpis["fill_rate"],
+                        total_time_s=total,
+                    )
                 )
-            )
+            except (ValueError, TypeError, KeyError) as exc:
+                raise self._damaged_run(str(row[0]), exc) from exc
         return out
 
     def delete(self, ref: str) -> None:

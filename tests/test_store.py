@@ -36,6 +36,7 @@ from optimizer.errors import InputError
 from optimizer.kpis import compute_kpis, objective_terms
 from optimizer.solution import SolveResult, StageResult
 from optimizer.store import (
+    APPLICATION_ID,
     SCHEMA_VERSION,
     TABLE_SCHEMAS,
     NewRun,
@@ -354,8 +355,9 @@ def test_bad_store_files_are_input_errors(tmp_path: Path) -> None:
         RunStore(tmp_path)  # a folder, not a file
     assert folder.value.issues[0].code == "store.cannot_open"
     newer = tmp_path / "newer.db"
-    with sqlite3.connect(newer) as conn:
+    with sqlite3.connect(newer) as conn:  # a newer staffplan's store carries its application id
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     with pytest.raises(InputError) as too_new:
         RunStore(newer)
     assert too_new.value.issues[0].code == "store.too_new"

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING
 
 import rich_click as click
 
-from optimizer.cli.common import EXIT_INFEASIBLE, bad_input_exits, print_issues, set_option, store_option
+from optimizer.cli.common import (
+    EXIT_INFEASIBLE,
+    bad_input_exits,
+    guard_outputs,
+    print_issues,
+    set_option,
+    store_option,
+)
 from optimizer.i18n import t
 from optimizer.labels import label, labels, number
 
@@ -171,8 +178,9 @@ def explain(
     store = service.open_store(store_path)
     if all_people:
         assert out_path is not None
-        _, reasons = service.explain_all(store, run)
-        _write_reasons(reasons, out_path)
+        base_run, reasons = service.explain_all(store, run)
+        with guard_outputs(store, [base_run]):
+            _write_reasons(reasons, out_path)
         click.echo(t("cli_explain.written", path=str(out_path), count=len(reasons)))
         return
     assert staff_id is not None
@@ -185,15 +193,13 @@ def explain(
 
 
 def _write_reasons(reasons: Sequence[ShortReason], path: Path) -> None:
-    import csv
+    import pandas as pd
 
-    from optimizer.store import private_writer
+    from optimizer.io.outputs import write_csv_frame
 
-    with private_writer(path, encoding="utf-8-sig") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["staff_id", "full_name", "unit_id", "position", "note"])
-        for r in reasons:
-            writer.writerow([r.staff_id, r.full_name, r.unit_id, r.position, r.note])
+    rows = [(r.staff_id, r.full_name, r.unit_id, r.position, r.note) for r in reasons]
+    columns = ["staff_id", "full_name", "unit_id", "position", "note"]
+    write_csv_frame(pd.DataFrame(rows, columns=columns, dtype=object), path)
 
 
 # --------------------------------------------------------------------------- diagnose
@@ -325,6 +331,11 @@ def replan(
         raise click.UsageError(str(exc)) from exc
     store = service.open_store(store_path)
     prepared = service.prepare_replan(store, run, changes_path, time_limit=time_limit)
+    from optimizer.io.tables import TableSource
+
+    changes_file = [TableSource.parse(changes_path, Path.cwd()).path]
+    with guard_outputs(store, [prepared.base.run], inputs=changes_file, files=[out_path] if out_path else []):
+        pass  # a bad --out is refused before the re-plan is solved and stored
     if prepared.changes.warnings:
         print_issues(list(prepared.changes.warnings))
     try:
@@ -373,10 +384,10 @@ def replan(
         )
     console.print(table)
     if out_path is not None:
-        from optimizer.store import private_writer
+        from optimizer.io.outputs import write_csv_frame
 
-        with private_writer(out_path, encoding="utf-8-sig") as fh:
-            frame.to_csv(fh, index=False)
+        with guard_outputs(store, [base.run], inputs=changes_file):
+            write_csv_frame(frame, out_path)
     console.print(kpi_table({base.run.run_id: base.run.kpis, run_id: done.run.kpis}))
 
 

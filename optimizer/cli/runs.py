@@ -17,7 +17,7 @@ import rich_click as click
 from rich.console import Console
 from rich.table import Table
 
-from optimizer.cli.common import bad_input_exits, store_option
+from optimizer.cli.common import bad_input_exits, guard_outputs, store_option
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import get_lang, t
 from optimizer.labels import CodeKind, label, yes_no
@@ -59,7 +59,7 @@ def report_options(func: F) -> F:
         click.option(
             "--redact",
             is_flag=True,
-            help="Initials and birth year only in the personal columns (report and --csv).",
+            help="Initials and birth year only in the personal columns (terminal, report and --csv).",
         ),
         click.option(
             "--map-kpi",
@@ -317,6 +317,10 @@ def show(
             )
         )
         people = stored.tables.placements[stored.tables.placements["unit_id"] == unit_id]
+        if redact:
+            from optimizer.compare import redact as redact_frame
+
+            people = redact_frame(people)
         console.print(
             _frame_table(
                 people,
@@ -337,7 +341,8 @@ def show(
     if html_path is not None:
         from optimizer.export.report import write_report
 
-        path = write_report(html_path, [stored], geojson=geojson, map_kpi=map_kpi, redacted=redact)
+        with guard_outputs(store, [stored]):
+            path = write_report(html_path, [stored], geojson=geojson, map_kpi=map_kpi, redacted=redact)
         console.print(t("runs.html_written", path=str(path)))
 
 
@@ -420,7 +425,9 @@ def compare(
             *(_fmt(rec[f"Δ{m}@{i}"], kpi_kind(m), signed=True) for m in metrics for i in ids[1:]),
         )
     console.print(table)
-    people = comparison.people
+    from optimizer.compare import redact as redact_frame
+
+    people = redact_frame(comparison.people) if redact else comparison.people
     ptable = Table(title=t("runs.people_changed_title", n=len(people)), title_justify="left")
     for key in ("staff_id", "full_name", "change"):
         ptable.add_column(t(f"runs.col.{key}"))
@@ -445,12 +452,14 @@ def compare(
     if len(people) > PEOPLE_PRINTED:
         console.print(t("runs.people_more", n=len(people) - PEOPLE_PRINTED))
     if csv_dir is not None:
-        written = write_csv(comparison, csv_dir, redacted=redact)
+        with guard_outputs(store, stored, table_folders=[csv_dir]):
+            written = write_csv(comparison, csv_dir, redacted=redact)
         console.print(t("runs.csv_written", n=len(written), folder=str(csv_dir)))
     if html_path is not None:
         from optimizer.export.report import write_report
 
-        path = write_report(html_path, stored, geojson=geojson, map_kpi=map_kpi, redacted=redact)
+        with guard_outputs(store, stored):
+            path = write_report(html_path, stored, geojson=geojson, map_kpi=map_kpi, redacted=redact)
         console.print(t("runs.html_written", path=str(path)))
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import rich_click as click
 
-from optimizer.cli.common import EXIT_INFEASIBLE, bad_input_exits, set_option, store_option
+from optimizer.cli.common import EXIT_INFEASIBLE, bad_input_exits, guard_outputs, set_option, store_option
 from optimizer.i18n import t
 from optimizer.labels import label, number, terms_label, yes_no
 from optimizer.solution import gap_decimals, relative_gap
@@ -84,6 +84,14 @@ def run(
     if loaded.warnings:  # listed in full by `staffplan validate`
         click.echo(t("run.warnings", count=len(loaded.warnings), scenario=str(scenario)), err=True)
     store = service.open_store(store_path, create=True)  # created (0600) when missing
+    store.check_writable()  # a store that cannot take the run is refused before solving
+    sc = loaded.scenario
+    folders = [out_dir] if out_dir is not None else []
+    with guard_outputs(store, inputs=sc.input_files(), tables=sc.data.values(), table_folders=folders):
+        if out_dir is not None:
+            from optimizer.io.outputs import make_out_dir
+
+            make_out_dir(out_dir)  # a bad --out is refused before solving too
     try:
         with (
             service.StopOnSignal(lambda: click.echo(t("run.stopping"), err=True)) as interrupts,
@@ -95,7 +103,8 @@ def run(
         sys.exit(EXIT_ABORTED)
     result, stored, run_id = recorded.result, recorded.run, recorded.run_id
     if out_dir is not None:
-        service.write_tables(stored, out_dir)
+        with guard_outputs(store, [stored], table_folders=folders):
+            service.write_tables(stored, out_dir)
     from rich.console import Console
 
     console = Console()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from optimizer.cli.common import bad_input_exits, print_issues, set_option
+from optimizer.cli.common import bad_input_exits, guard_outputs, print_issues, set_option
 from optimizer.errors import InputError
 from optimizer.i18n import t
 
@@ -85,7 +85,13 @@ def validate(scenario: Path, overrides: tuple[str, ...], errors_xlsx: Path | Non
     if checked.valid and checked.warnings:
         print_issues(list(checked.warnings))
     if errors_xlsx is not None:
-        service.write_issues(checked.issues, errors_xlsx)
+        from optimizer.io.scenario import scenario_input_files
+
+        try:
+            with guard_outputs(None, inputs=scenario_input_files(scenario)):
+                service.write_issues(checked.issues, errors_xlsx)
+        except InputError as write_error:  # report both: the input's problems and the sheet's
+            raise InputError([*checked.issues, *write_error.issues]) from None
         click.echo(t("io.summary.errors_written", path=str(errors_xlsx)), err=True)
     if not checked.valid:
         raise InputError(list(checked.issues))

@@ -21,7 +21,6 @@ folder.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -42,6 +41,7 @@ from optimizer.export.model import (
 )
 from optimizer.export.pdf_annex import convert_to_pdf
 from optimizer.export.xlsx_annex import write_annex_xlsx
+from optimizer.io.outputs import publish
 from optimizer.store import StoredRun
 
 __all__ = [
@@ -94,8 +94,7 @@ def _write_pdfs(
         pdf_dir = work / "pdf"
         pdf_dir.mkdir(mode=0o700)
         for pdf, final in zip(convert_to_pdf(docx_files, pdf_dir), finals, strict=True):
-            os.chmod(pdf, 0o600)
-            os.replace(pdf, final)
+            publish(pdf, final)
     return finals
 
 

@@ -2,7 +2,7 @@
 
 Every file is UTF-8 with a byte-order mark (so Excel shows Vietnamese correctly), written
 atomically and readable by its owner only.  A text cell that a spreadsheet would read as a
-formula gets a leading apostrophe (:func:`~optimizer.export.files.neutralise`).
+formula gets a leading apostrophe (:func:`~optimizer.io.outputs.neutralise`).
 """
 
 from __future__ import annotations
@@ -14,34 +14,33 @@ import pandas as pd
 
 from optimizer.compare import redact
 from optimizer.data import BLOCS
-from optimizer.export.files import atomic_output, make_out_dir, neutralise, output_path
+from optimizer.export.files import make_out_dir, output_path
 from optimizer.export.labels import code_label, nfc, vi
 from optimizer.export.model import Annex, PersonRow, SurplusGroup, UnitGroup
+from optimizer.io.outputs import write_csv_frame
 from optimizer.tables import RunTables
 
 #: File names of the machine tables (DESIGN §7).
 TABLE_FILES = {"placements": "placements.csv", "unplaced": "unplaced.csv", "units": "units.csv"}
-ENCODING = "utf-8-sig"
 
 
 def csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``frame`` ready for CSV: text in NFC with formulas neutralised, booleans
-    ``true``/``false``."""
+    """A copy of ``frame`` ready for CSV: text in NFC, booleans ``true``/``false``
+    (formulas are neutralised when written, by :func:`write_csv`)."""
     out = frame.copy()
     for col in out.columns:
         values = out[col]
         if pd.api.types.is_bool_dtype(values):
             out[col] = values.map({True: "true", False: "false"})
         elif pd.api.types.is_string_dtype(values) or values.dtype == object:
-            out[col] = values.map(lambda v: neutralise(nfc(v)) if isinstance(v, str) else v)
+            out[col] = values.map(lambda v: nfc(v) if isinstance(v, str) else v)
     return out
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
-    """Write one frame as CSV (UTF-8 with BOM), atomically, mode 0600; return ``path``."""
-    with atomic_output(path) as tmp:
-        csv_frame(frame).to_csv(tmp, index=False, encoding=ENCODING, lineterminator="\n")
-    return path
+    """Write one frame as CSV (UTF-8 with BOM), atomically, mode 0600, formulas
+    neutralised (:func:`~optimizer.io.outputs.write_csv_frame`); return ``path``."""
+    return write_csv_frame(csv_frame(frame), path)
 
 
 def redact_tables(tables: RunTables) -> RunTables:

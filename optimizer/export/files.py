@@ -1,47 +1,38 @@
-"""Safe output files for the annexes and tables (layer 8).
+"""Safe output file names for the annexes and tables (layer 8).
 
-Every file that may hold personal data is written under a temporary hidden name in the
-target folder, made readable by its owner only (mode 0600) and renamed onto its final
-name once complete, so an interrupted export never leaves a half-written file under a
-real name.  File names built from unit names are folded to ASCII and always stay inside
-the output folder.  Text cells that a spreadsheet would read as a formula are neutralised.
+File names built from unit names are folded to ASCII and always stay inside the output
+folder.  The writing itself (temporary name, fsync, rename, mode 0600, formula escaping,
+disk-full and permission errors) is :mod:`optimizer.io.outputs`, re-exported here.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import shutil
-import tempfile
 import unicodedata
-from collections.abc import Iterator
 from pathlib import Path
 
-#: First characters that make Excel or LibreOffice Calc read a CSV cell as a formula
-#: (OWASP "CSV injection"): such a cell gets a leading apostrophe.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+from optimizer.io.outputs import (
+    FORMULA_PREFIXES,
+    atomic_output,
+    make_out_dir,
+    neutralise,
+    private_workdir,
+)
+
+__all__ = [
+    "FORMULA_PREFIXES",
+    "atomic_output",
+    "make_out_dir",
+    "name_part",
+    "neutralise",
+    "output_path",
+    "private_workdir",
+]
+
 #: Longest file-name part kept from a unit name.
 MAX_NAME_PART = 60
 
 _NOT_NAME = re.compile(r"[^a-z0-9]+")
-
-
-def neutralise(text: str) -> str:
-    """Return ``text`` so that a spreadsheet shows it as text, never runs it as a formula.
-
-    Parameters
-    ----------
-    text
-        A cell's text.
-
-    Returns
-    -------
-    str
-        ``text`` itself, or ``"'" + text`` when it starts with one of
-        :data:`FORMULA_PREFIXES`.
-    """
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
 def name_part(text: str) -> str:
@@ -97,52 +88,3 @@ def output_path(out_dir: Path, parts: list[str], suffix: str, taken: set[str]) -
     if path.resolve().parent != out_dir.resolve():
         raise ValueError(f"output file {name!r} would leave {out_dir}")
     return path
-
-
-def make_out_dir(out_dir: Path) -> Path:
-    """Create the output folder if missing (mode 0700 for a new folder) and return it."""
-    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return out_dir
-
-
-@contextlib.contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
-    """Yield a private temporary path next to ``path``; rename it onto ``path`` on success.
-
-    The temporary file is created with mode 0600 in the same folder (so the rename is
-    atomic) and removed if the block raises, including on Ctrl-C.
-
-    Parameters
-    ----------
-    path
-        The final file.
-
-    Yields
-    ------
-    Path
-        Where to write the content.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.chmod(tmp_path, 0o600)
-        os.replace(tmp_path, path)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
-
-
-@contextlib.contextmanager
-def private_workdir(out_dir: Path) -> Iterator[Path]:
-    """Yield a hidden private folder (mode 0700) inside ``out_dir``, removed afterwards.
-
-    Intermediate files (the Word files of a PDF export, LibreOffice's output) live there,
-    on the same file system as the final files so that they can be renamed into place.
-    """
-    work = Path(tempfile.mkdtemp(dir=out_dir, prefix=".staffplan-export-"))
-    try:
-        yield work
-    finally:
-        shutil.rmtree(work, ignore_errors=True)

@@ -1,10 +1,10 @@
 """PDF annexes: the Word files converted by LibreOffice headless (layer 8).
 
 The PDF is made from the very Word file the office can edit, so the two never disagree.
-Each LibreOffice run has its own private profile
-(``-env:UserInstallation=file:///tmp/lo-…``): parallel conversions sharing one profile
-fail, sometimes with exit code 0, so every PDF is also checked to exist, be non-empty and
-start like a PDF.  Several Word files are converted by one LibreOffice start, and many
+Each LibreOffice run has its own private profile (``-env:UserInstallation=file:///…/lo-…``,
+inside the export's private work folder): parallel conversions sharing one profile fail,
+sometimes with exit code 0, so every PDF is also checked to exist, be non-empty and start
+like a PDF.  Several Word files are converted by one LibreOffice start, and many
 files (one per unit) by one run per CPU at once.
 """
 
@@ -70,8 +70,12 @@ def _failure(file: Path, error: str) -> InputError:
 
 
 def _convert_batch(soffice: str, docx_files: Sequence[Path], out_dir: Path) -> list[Path]:
-    """One LibreOffice run, with its own private profile, over some Word files."""
-    with tempfile.TemporaryDirectory(prefix="lo-") as profile:
+    """One LibreOffice run, with its own private profile, over some Word files.
+
+    The profile lives in ``out_dir`` (the export's private work folder), never in
+    ``$TMPDIR``: a killed export leaves it where the next export removes it.
+    """
+    with tempfile.TemporaryDirectory(prefix="lo-", dir=out_dir) as profile:
         command = [
             soffice,
             f"-env:UserInstallation={Path(profile).as_uri()}",

@@ -38,9 +38,10 @@ from optimizer.compare import (
 )
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t
+from optimizer.io.outputs import atomic_text, make_out_dir
 from optimizer.kpis import MAP_KPIS, UNIT_SUMMARY_COLUMNS, position_balance, unit_kpis
 from optimizer.labels import day, label, labels
-from optimizer.store import StoredRun, private_writer
+from optimizer.store import StoredRun
 
 logger = logging.getLogger(__name__)
 
@@ -721,7 +722,7 @@ def write_report(
     """
     text = build_report(runs, geojson=geojson, map_kpi=map_kpi, redacted=redacted)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with private_writer(path) as fh:
+    make_out_dir(path.parent)
+    with atomic_text(path) as fh:
         fh.write(text)
     return path

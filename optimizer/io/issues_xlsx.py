@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,6 +9,7 @@ import xlsxwriter
 
 from optimizer.errors import Issue
 from optimizer.i18n import t
+from optimizer.io.outputs import atomic_output, make_out_dir
 
 #: Catalogue keys of the sheet's columns, in order.
 COLUMN_KEYS = (
@@ -24,6 +23,17 @@ COLUMN_KEYS = (
     "io.xlsx.severity",
 )
 _WIDTHS = (28, 14, 7, 18, 22, 60, 60, 11)
+#: Most characters a cell of a workbook holds (Excel's limit).
+MAX_CELL_CHARS = 32_767
+
+
+def fit_cell(text: str) -> str:
+    """``text``, or its beginning with the number of characters left out when it is
+    longer than an Excel cell holds (:data:`MAX_CELL_CHARS`): never cut silently."""
+    if len(text) <= MAX_CELL_CHARS:
+        return text
+    note = t("io.xlsx.cut", total=len(text))
+    return text[: MAX_CELL_CHARS - len(note)] + note
 
 
 def issue_cells(issue: Issue) -> list[str]:
@@ -47,8 +57,9 @@ def write_issues_xlsx(issues: Sequence[Issue], path: str | Path) -> Path:
 
     Every cell is written as text, never as a formula or a number, so a value such as
     ``=1+1`` or ``00123`` appears exactly as it was in the input.  The workbook is written
-    under a temporary name in the same folder and renamed into place, so a reader never
-    sees half a file.
+    through :func:`~optimizer.io.outputs.atomic_output` (temporary name, fsync, rename),
+    so a reader never sees half a file.  A text longer than a cell holds is cut with a
+    note saying so (:func:`fit_cell`).
 
     Parameters
     ----------
@@ -63,11 +74,9 @@ def write_issues_xlsx(issues: Sequence[Issue], path: str | Path) -> Path:
         The written file.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".xlsx", dir=target.parent)
-    os.close(fd)
-    try:
-        book = xlsxwriter.Workbook(tmp_name, {"strings_to_formulas": False, "strings_to_numbers": False})
+    make_out_dir(target.parent)
+    with atomic_output(target) as tmp:
+        book = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False, "strings_to_numbers": False})
         sheet = book.add_worksheet(t("io.xlsx.sheet_name"))
         bold = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True})
         wrap = book.add_format({"text_wrap": True, "valign": "top"})
@@ -79,12 +88,8 @@ def write_issues_xlsx(issues: Sequence[Issue], path: str | Path) -> Path:
             cells = issue_cells(issue)
             for col, text in enumerate(cells):
                 fmt = error if (issue.severity == "error" and col == len(cells) - 1) else wrap
-                sheet.write_string(r, col, text, fmt)
+                sheet.write_string(r, col, fit_cell(text), fmt)
         sheet.freeze_panes(1, 0)
         sheet.autofilter(0, 0, max(len(issues), 1), len(COLUMN_KEYS) - 1)
         book.close()
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
     return target

@@ -26,7 +26,7 @@ import re
 import tomllib
 import typing
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -205,6 +205,10 @@ class Scenario:
         The hash of the concatenated per-file SHA-256 digests, scenario file first.
         """
         return hashlib.sha256("".join(self.chain_digests).encode("ascii")).hexdigest()
+
+    def input_files(self) -> list[Path]:
+        """Every file the scenario reads: its chain of scenario files and its data files."""
+        return [*self.chain, *self.data.values()]
 
     def input_hashes(self) -> dict[str, str]:
         """SHA-256 of each data file, by table name (a workbook is hashed whole)."""
@@ -601,3 +605,41 @@ def _check_data(
         if source.sheet and key not in DATA_FILES:
             sheets[key] = source.sheet
     return paths, sheets
+
+
+def resolved_input_files(resolved: Mapping[str, Any]) -> tuple[list[Path], list[Path]]:
+    """The input files named by a resolved scenario (:meth:`Scenario.resolved`, as stored
+    with a run): every file, and the data tables among them.
+
+    Returns
+    -------
+    tuple of (list of Path, list of Path)
+        The scenario file, the files it extends and the data files; then the data files.
+    """
+    data = resolved.get("data")
+    tables = [
+        TableSource.parse(str(v), Path.cwd()).path
+        for v in (data.values() if isinstance(data, Mapping) else ())
+        if isinstance(v, str) and v
+    ]
+    chain = [resolved.get("path"), *(resolved.get("extends") or ())]
+    return [Path(p) for p in chain if isinstance(p, str) and p] + tables, tables
+
+
+def scenario_input_files(path: str | Path) -> list[Path]:
+    """The files a scenario reads, found without validating it (for the output guard of
+    a command whose scenario may be broken): its chain and its ``[data]`` files."""
+    try:
+        layers = _read_chain(_absolute(Path(path), Path.cwd()))
+    except InputError:
+        return [Path(path)]
+    files = [layer.path for layer in layers]
+    for layer in layers:
+        data = layer.doc.get("data")
+        if isinstance(data, dict):
+            files += [
+                TableSource.parse(v, layer.path.parent).path
+                for v in data.values()
+                if isinstance(v, str) and v
+            ]
+    return files
