@@ -65,6 +65,10 @@ td.pos{color:#1a7f37}td.neg{color:#b42318}p.note{color:#555;font-size:13px}
 """
 
 
+#: Largest GeoJSON file read, in bytes.
+MAX_GEOJSON_BYTES = 256 << 20
+
+
 def _l(key: str, **kwargs: object) -> str:
     """A report label: always Vietnamese."""
     return t(key, "vi", **kwargs)
@@ -95,26 +99,31 @@ def load_geojson(
     """
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_GEOJSON_BYTES:
+            raise ValueError(f"larger than {MAX_GEOJSON_BYTES >> 20} MB")
         data = json.loads(path.read_text(encoding="utf-8"))
         features = data["features"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        if not isinstance(features, list):
+            raise TypeError("'features' is not a list")
+        out = {}
+        for feat in features:
+            props = feat.get("properties") or {}
+            geom = feat.get("geometry") or {}
+            code = props.get("code")
+            if code is None or geom.get("type") not in ("Polygon", "MultiPolygon"):
+                continue
+            polys = [geom["coordinates"]] if geom["type"] == "Polygon" else geom["coordinates"]
+            rings = tuple(tuple((float(x), float(y)) for x, y, *_ in poly[0]) for poly in polys if poly)
+            out[str(code)] = (str(props.get("name", code)), rings)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
+        error = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
         issue = Issue(
             file=str(path),
-            message=_l("report.bad_geojson", error=str(exc)),
-            hint=_l("report.bad_geojson_hint"),
+            message=t("report.bad_geojson", error=error),  # the planner's language, not the report's
+            hint=t("report.bad_geojson_hint"),
             code="report.bad_geojson",
         )
-        raise InputError([issue]) from exc
-    out = {}
-    for feat in features:
-        props = feat.get("properties") or {}
-        geom = feat.get("geometry") or {}
-        code = props.get("code")
-        if code is None or geom.get("type") not in ("Polygon", "MultiPolygon"):
-            continue
-        polys = [geom["coordinates"]] if geom["type"] == "Polygon" else geom["coordinates"]
-        rings = tuple(tuple((float(x), float(y)) for x, y, *_ in poly[0]) for poly in polys if poly)
-        out[str(code)] = (str(props.get("name", code)), rings)
+        raise InputError([issue]) from None
     return out
 
 
@@ -234,7 +243,7 @@ def map_figure(
                 hoveron="fills",
                 hoverinfo="text",
                 text=hover(s),
-                name=s.name,
+                name=html.escape(s.name),
                 showlegend=False,
                 **axes,
             )
@@ -360,7 +369,7 @@ def fill_figure(runs: Sequence[StoredRun]) -> go.Figure:
         uk = unit_kpis(r.tables, r.rules, by_bloc=False)
         fig.add_trace(
             go.Bar(
-                x=uk["unit_name"],
+                x=uk["unit_name"].map(html.escape),  # plotly renders tags in labels: never a link
                 y=uk["fill_rate"] * 100,
                 name=r.run_id,
                 customdata=np.stack([uk["filled"], uk["quota"]], axis=1),
@@ -387,7 +396,7 @@ def balance_figure(runs: Sequence[StoredRun]) -> go.Figure:
         suffix = f" · {r.run_id}" if len(runs) > 1 else ""
         fig.add_trace(
             go.Bar(
-                x=[label(p, "position", "vi") for p in bal["position"]],
+                x=[html.escape(label(p, "position", "vi")) for p in bal["position"]],
                 y=bal["surplus"],
                 name=_l("report.surplus") + suffix,
                 offsetgroup=r.run_id,
@@ -395,7 +404,7 @@ def balance_figure(runs: Sequence[StoredRun]) -> go.Figure:
         )
         fig.add_trace(
             go.Bar(
-                x=[label(p, "position", "vi") for p in bal["position"]],
+                x=[html.escape(label(p, "position", "vi")) for p in bal["position"]],
                 y=-bal["shortage"],
                 name=_l("report.shortage") + suffix,
                 offsetgroup=r.run_id,

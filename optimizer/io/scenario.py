@@ -33,8 +33,16 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
-from pydantic_core import ErrorDetails
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from optimizer.data import TERMS, Objective, Rules, SolverParams
 from optimizer.errors import InputError, Issue
@@ -48,6 +56,31 @@ REQUIRED_TABLES = ("units", "posts", "staff")
 DATA_FILES = ("geojson",)
 
 SET_SOURCE = "--set"
+#: Largest scenario file read, in bytes (a scenario is a few hundred bytes).
+MAX_SCENARIO_BYTES = 1 << 20
+#: Deepest nesting of tables and arrays accepted in a scenario or a ``--set`` value.
+MAX_NESTING = 16
+#: Largest objective weight: weight × term must stay far inside the solver's 64-bit costs.
+MAX_WEIGHT = 10**9
+#: Dates a scenario may hold (``reference_date``).
+DATE_RANGE = (dt.date(1900, 1, 1), dt.date(2100, 12, 31))
+
+
+def _not_bool(value: Any) -> Any:
+    """A boolean is not a number: ``max_commute_km = true`` is refused, not read as 1."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("bool_not_number", "a boolean is not a number")
+    return value
+
+
+def _date_in_range(value: dt.date) -> dt.date:
+    if not DATE_RANGE[0] <= value <= DATE_RANGE[1]:
+        raise PydanticCustomError("date_range", "date out of range")
+    return value
+
+
+#: A number (int or float field) that may not be written ``true`` or ``false``.
+NotBool = BeforeValidator(_not_bool)
 
 
 class _Strict(BaseModel):
@@ -66,10 +99,10 @@ class DataModel(_Strict):
 
 
 _RULE_BOUNDS: dict[str, Any] = {
-    "max_commute_km": Field(gt=0),
-    "road_factor": Field(ge=1),
-    "long_commute_km": Field(ge=0),
-    "min_service_months": Field(ge=0),
+    "max_commute_km": Field(gt=0, le=20_000, allow_inf_nan=False),
+    "road_factor": Field(ge=1, le=10, allow_inf_nan=False),
+    "long_commute_km": Field(ge=0, le=20_000, allow_inf_nan=False),
+    "min_service_months": Field(ge=0, le=1200),
 }
 
 
@@ -80,7 +113,9 @@ def _rules_model() -> type[BaseModel]:
     for f in dataclasses.fields(Rules):
         annotation = hints[f.name]
         if f.name in _RULE_BOUNDS:
-            annotation = Annotated[annotation, _RULE_BOUNDS[f.name]]
+            annotation = Annotated[annotation, _RULE_BOUNDS[f.name], NotBool]
+        elif annotation is dt.date:
+            annotation = Annotated[annotation, AfterValidator(_date_in_range)]
         fields[f.name] = (annotation, f.default)
     return create_model("RulesModel", __base__=_Strict, __doc__="``[rules]``: the fields of Rules.", **fields)
 
@@ -88,19 +123,25 @@ def _rules_model() -> type[BaseModel]:
 RulesModel = _rules_model()
 
 
+#: One objective weight: a number (not a boolean), finite, at most :data:`MAX_WEIGHT`.
+Weight = Annotated[int | float, Field(ge=0, le=MAX_WEIGHT, allow_inf_nan=False), NotBool]
+
+
 class ObjectiveModel(_Strict):
     """``[objective]``: lexicographic ``priorities`` or ``weights`` (names from TERMS)."""
 
     priorities: list[str] | None = None
-    weights: dict[str, Annotated[int | float, Field(ge=0, allow_inf_nan=False)]] | None = None
+    weights: (
+        dict[str, Annotated[int | float, Field(ge=0, le=MAX_WEIGHT, allow_inf_nan=False), NotBool]] | None
+    ) = None
 
 
 class SolverModel(_Strict):
     """``[solver]``: time limit, CP-SAT workers, random seed."""
 
-    time_limit_s: float = Field(default=SolverParams.time_limit_s, gt=0)
-    workers: int = Field(default=SolverParams.workers, ge=1)
-    seed: int = Field(default=SolverParams.seed, ge=0)
+    time_limit_s: Annotated[float, NotBool] = Field(default=SolverParams.time_limit_s, gt=0)
+    workers: Annotated[int, NotBool] = Field(default=SolverParams.workers, ge=1, le=1024)
+    seed: Annotated[int, NotBool] = Field(default=SolverParams.seed, ge=0, le=2**31 - 1)
 
 
 class ScenarioModel(_Strict):
@@ -312,6 +353,12 @@ def _expected(err: ErrorDetails) -> str:
         return t("io.expect.gt", limit=ctx.get("gt"))
     if kind == "greater_than_equal":
         return t("io.expect.ge", limit=ctx.get("ge"))
+    if kind == "less_than_equal":
+        return t("io.expect.le", limit=ctx.get("le"))
+    if kind == "date_range":
+        return t("io.expect.date_range", first=DATE_RANGE[0].year, last=DATE_RANGE[1].year)
+    if kind == "bool_not_number":
+        return t("io.expect.not_bool")
     return t(f"io.expect.{_EXPECT.get(kind, 'valid')}")
 
 
@@ -346,16 +393,35 @@ def _read_layer(path: Path, referrer: str | None) -> _Layer:
                 )
             ]
         )
+    if path.stat().st_size > MAX_SCENARIO_BYTES:
+        raise InputError([_issue(label, "scenario_too_large", limit=MAX_SCENARIO_BYTES // 1024)])
     content = path.read_bytes()
     try:
         doc = tomllib.loads(content.decode("utf-8-sig"))
+        if _depth(doc) > MAX_NESTING:
+            raise RecursionError
     except UnicodeDecodeError:
         raise InputError([_issue(label, "scenario_encoding")]) from None
+    except RecursionError:
+        raise InputError([_issue(label, "scenario_nesting", limit=MAX_NESTING)]) from None
     except tomllib.TOMLDecodeError as exc:
         where = re.search(r"line (\d+), column (\d+)", str(exc))
         line, col = (int(where.group(1)), int(where.group(2))) if where else (None, 0)
         raise InputError([_issue(label, "scenario_syntax", row=line, line=line or "?", col=col)]) from None
     return _Layer(path, doc, hashlib.sha256(content).hexdigest())
+
+
+def _depth(value: object) -> int:
+    """How deeply tables and arrays nest in a parsed TOML value (without recursion)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth + 1)
+            if depth + 1 > MAX_NESTING:
+                break
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _absolute(path: Path, base_dir: Path) -> Path:
@@ -440,8 +506,13 @@ def _apply_override(
     raw_value = raw_value.strip()
     try:
         value: Any = tomllib.loads(f"v = {raw_value}")["v"]
+        if _depth(value) > MAX_NESTING:
+            raise RecursionError
     except tomllib.TOMLDecodeError:
         value = parse_day(raw_value) or raw_value  # a date may be written dd/mm/yyyy
+    except RecursionError:
+        issues.append(_issue(SET_SOURCE, "scenario_nesting", key, limit=MAX_NESTING))
+        return
     if parts[0] == "data" and len(parts) == 2 and isinstance(value, str) and value:
         value = str(TableSource.parse(value, Path.cwd()))
     node = merged
@@ -553,14 +624,23 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
             loc = tuple(str(p) for p in err["loc"])
             label = _provenance_of(loc, provenance, top_label)
             if err["type"] == "extra_forbidden":
-                if label == SET_SOURCE:
-                    issues.append(_unknown_key_issue(label, ".".join(loc)))
+                dotted = ".".join(loc)
+                from_set = [
+                    k for k, v in provenance.items() if v == SET_SOURCE and f"{k}.".startswith(f"{dotted}.")
+                ]
+                if label == SET_SOURCE or from_set:
+                    issues.append(_unknown_key_issue(SET_SOURCE, from_set[0] if from_set else dotted))
                 continue
             dotted = ".".join(p for p in loc if not p.isdigit())
             issues.append(_issue(label, "bad_value", dotted, err.get("input", ""), expected=_expected(err)))
     if model is None:
         raise InputError(issues)
-    issues += _check_objective(model.objective, _provenance_of(("objective",), provenance, top_label))
+    objective_keys = ("objective", "objective.priorities", "objective.weights")
+    objective_label = next(
+        (provenance[k] for k in objective_keys[1:] if k in provenance),
+        _provenance_of(("objective",), provenance, top_label),
+    )
+    issues += _check_objective(model.objective, objective_label)
     data, sheets = _check_data(model.data, provenance, top_label, issues)
     if issues:
         raise InputError(issues)
@@ -599,7 +679,8 @@ def _check_data(
         source = TableSource.parse(value, Path.cwd())
         if not source.path.is_file():
             label = _provenance_of(("data", key), provenance, top_label)
-            issues.append(_issue(label, "data_file_missing", f"data.{key}", str(source.path)))
+            code = "data_not_a_file" if os.path.lexists(source.path) else "data_file_missing"
+            issues.append(_issue(label, code, f"data.{key}", str(source.path)))
             continue
         paths[key] = source.path
         if source.sheet and key not in DATA_FILES:

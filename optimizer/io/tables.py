@@ -30,6 +30,7 @@ from optimizer.errors import Issue, Severity
 from optimizer.i18n import t
 from optimizer.io.encodings import guess_legacy_encoding
 from optimizer.io.vocab import BOOL_VALUES, ColumnSpec, TableSpec, fold
+from optimizer.io.xlsx_scan import MAX_CELLS, MAX_ROWS, ZIP_SUFFIXES, SheetScan, SheetTooLarge, scan_sheet
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,12 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 
 #: How many leading rows of a sheet may hold a title above the header row.
 HEADER_SEARCH_ROWS = 10
+#: Largest table file read, in bytes.
+MAX_TABLE_BYTES = 1 << 30
+#: Most characters in one cell (Excel's own limit: a longer text would be cut in xlsx).
+MAX_CELL_CHARS = 32_767
+#: How many hidden rows, or cells with a formula or an error, are named one by one.
+CELLS_NAMED = 20
 
 SourceKind = Literal["csv", "workbook", "parquet", "unknown"]
 
@@ -134,6 +141,7 @@ class RawTable:
     from_workbook: bool = False
     issues: list[Issue] = field(default_factory=list)
     values: pd.DataFrame | None = None
+    scan: SheetScan | None = None
 
     def issue(
         self,
@@ -222,6 +230,10 @@ def _text_column(values: pd.Series) -> pd.Series:
 def _decode_csv(data: bytes, raw: RawTable) -> str | None:
     """Decode CSV bytes as UTF-8 (BOM tolerated) or UTF-16 (Excel's "Unicode text"),
     or report why not."""
+    if b"\x00" in data and not _looks_utf16(data):
+        row = data[: data.index(b"\x00")].count(b"\n") + 1
+        raw.issues.append(raw.issue("csv_nul", row=row, line=row))
+        return None
     if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:4096]:
         bom = data.startswith((b"\xff\xfe", b"\xfe\xff"))
         codec = "utf-16" if bom else ("utf-16-le" if data[1:2] == b"\x00" else "utf-16-be")
@@ -243,6 +255,16 @@ def _decode_csv(data: bytes, raw: RawTable) -> str | None:
         else:
             raw.issues.append(raw.issue("encoding_unknown"))
         return None
+
+
+def _looks_utf16(data: bytes) -> bool:
+    """UTF-16 text (Excel's "Unicode text"): a byte-order mark, or the zero bytes of
+    ASCII characters on every other byte — not one stray NUL in UTF-8 text."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True
+    head = data[:4096]
+    half = max(1, len(head) // 2)
+    return max(head[0::2].count(0), head[1::2].count(0)) > half * 0.3
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -299,6 +321,12 @@ def _read_workbook_grid(raw: RawTable, books: dict[Path, pd.ExcelFile]) -> pd.Da
             return None
         sheet = (exact or loose)[0]
     raw.sheet = sheet
+    if path.suffix.lower() in ZIP_SUFFIXES:
+        try:
+            raw.scan = scan_sheet(path, sheet)
+        except SheetTooLarge:
+            raw.issues.append(raw.issue("sheet_too_large", rows=MAX_ROWS, cells=MAX_CELLS))
+            return None
     try:
         grid = pd.read_excel(book, sheet_name=sheet, header=None, dtype=object)
     except Exception as exc:  # a corrupt sheet is reported, never a traceback
@@ -388,7 +416,11 @@ def read_table(spec: TableSpec, source: TableSource, books: dict[Path, pd.ExcelF
     """
     raw = RawTable(spec, source, display_path(source.path), source.sheet or "")
     if not source.path.is_file():
-        raw.issues.append(raw.issue("file_not_found", path=str(source.path)))
+        code = "not_a_file" if os.path.lexists(source.path) else "file_not_found"
+        raw.issues.append(raw.issue(code, path=str(source.path)))
+        return raw
+    if source.path.stat().st_size > MAX_TABLE_BYTES:
+        raw.issues.append(raw.issue("file_too_large", limit=MAX_TABLE_BYTES >> 20))
         return raw
     kind = source.kind
     if kind == "csv":
@@ -415,6 +447,9 @@ def read_table(spec: TableSpec, source: TableSource, books: dict[Path, pd.ExcelF
     )
     if kind == "csv":
         _report_extra_cells(raw, grid, header_row, body)
+    _report_long_cells(raw, cells)
+    if raw.scan is not None:
+        _report_scan(raw, raw.scan, positions, header_row + 1)
     keep = cells.notna().any(axis=1) if len(cells.columns) else pd.Series(False, index=cells.index)
     raw.cells = cells[keep]
     if not spec.optional and len(raw.cells) == 0:
@@ -432,6 +467,31 @@ def _report_extra_cells(raw: RawTable, grid: pd.DataFrame, header_row: int, body
     for row in body.index[stray.to_numpy()]:
         values = [cell_text(v) for v in body.loc[row].iloc[unnamed]]
         raw.issues.append(raw.issue("extra_cells", row=int(row), value="; ".join(v for v in values if v)))
+
+
+def _report_long_cells(raw: RawTable, cells: pd.DataFrame) -> None:
+    """A cell longer than Excel holds is refused: it would be cut in every xlsx output."""
+    for name in cells.columns:
+        lengths = cells[name].str.len()
+        for row in lengths.index[(lengths > MAX_CELL_CHARS).to_numpy()][:CELLS_NAMED]:
+            length = int(lengths[row])
+            raw.issues.append(
+                raw.issue("cell_too_long", row=int(row), column=name, length=length, limit=MAX_CELL_CHARS)
+            )
+
+
+def _report_scan(raw: RawTable, scan: SheetScan, positions: dict[int, str], header_excel_row: int) -> None:
+    """What the streaming scan of an xlsx sheet saw that the cells do not show."""
+    if scan.hidden_sheet:
+        raw.issues.append(raw.issue("sheet_hidden", "warning", sheet=raw.sheet))
+    hidden = [r for r in scan.hidden_rows if r > header_excel_row]
+    if hidden:
+        shown = ", ".join(map(str, hidden[:CELLS_NAMED])) + (", …" if len(hidden) > CELLS_NAMED else "")
+        raw.issues.append(raw.issue("rows_hidden", "warning", count=len(hidden), rows=shown))
+    for code, found in (("formula_no_value", scan.formula_cells), ("cell_error", scan.error_cells)):
+        named = [(r, c) for r, c in found if r > header_excel_row and c in positions]
+        for row, col in named[:CELLS_NAMED]:
+            raw.issues.append(raw.issue(code, row=row, column=positions[col]))
 
 
 # --------------------------------------------------------------------------- parsing
