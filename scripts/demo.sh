@@ -39,3 +39,11 @@ echo "   run store           $STAFFPLAN_STORE (runs $BASE and $NORM; 'staffplan 
 echo "   placement tables    $OUT/transition-tables/ (placements.csv, unplaced.csv, units.csv)"
 echo "   comparison          $OUT/compare.html (open in a browser, works offline), $OUT/compare/"
 echo "   decision annexes    $OUT/annex/"
+
+# The web app sees the same runs; its workspace is the demo folder, whose scenarios/ points
+# at the project's scenarios so that they can be solved from the browser too.
+ln -sfn "$PWD/scenarios" "$OUT/scenarios"
+echo
+echo "== Web app: the same runs in a browser (Vietnamese; English with the switch on each page)"
+echo "   .venv/bin/staffplan serve --workspace $OUT --store $STAFFPLAN_STORE"
+echo "   then open http://127.0.0.1:8765/  (it opens by itself where there is a display; Ctrl-C stops it)"
