@@ -13,7 +13,7 @@ import sys
 import rich_click as click
 
 from optimizer import __version__
-from optimizer.cli import common, explain, export, runs, serve, solve, sweep, synth, validate
+from optimizer.cli import common, explain, export, runs, serve, solve, sweep, synth, template, validate
 from optimizer.cli.help import localise, start_lang
 from optimizer.i18n import set_lang
 
@@ -45,7 +45,7 @@ def main(lang: str) -> None:
     set_lang(lang)
 
 
-for _module in (validate, synth, solve, runs, export, explain, sweep, serve):
+for _module in (validate, template, synth, solve, runs, export, explain, sweep, serve):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 

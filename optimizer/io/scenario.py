@@ -393,6 +393,8 @@ def _read_layer(path: Path, referrer: str | None) -> _Layer:
                 )
             ]
         )
+    if referrer is None and TableSource(path).kind != "unknown":  # a table, not a scenario
+        raise InputError([_issue(label, "scenario_is_table", value=path.name, name=path.name)])
     if path.stat().st_size > MAX_SCENARIO_BYTES:
         raise InputError([_issue(label, "scenario_too_large", limit=MAX_SCENARIO_BYTES // 1024)])
     content = path.read_bytes()

@@ -194,6 +194,7 @@ _RELATION_ALIASES = {
     "anh chị em ruột": "sibling",
     "in law": "in_law",
     "thông gia": "in_law",
+    "thông gia (dâu, rể)": "in_law",
     "con dâu": "in_law",
     "con rể": "in_law",
     "dâu": "in_law",
