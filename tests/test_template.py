@@ -140,3 +140,19 @@ def test_validate_given_a_workbook_or_csv_explains_what_to_do(
     assert res.exit_code == 2
     assert "không phải tệp kịch bản" in res.output and "staffplan template" in res.output
     assert "UTF-8" not in res.output
+
+
+def test_docs_input_lists_every_column_alias_and_code() -> None:
+    text = (Path(__file__).parent.parent / "docs" / "INPUT.md").read_text(encoding="utf-8")
+    missing = []
+    for table, spec in TABLES.items():
+        for col in spec.columns:
+            for name in (
+                f"`{col.name}`",
+                HEADERS[table][col.name],
+                *col.aliases,
+                *(f"`{c}`" for c in col.choices),
+            ):
+                if name.casefold() not in text.casefold():
+                    missing.append(f"{table}.{col.name}: {name}")
+    assert missing == [], "regenerate or edit docs/INPUT.md"
