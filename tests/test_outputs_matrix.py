@@ -118,7 +118,7 @@ def _cells(m: Matrix, kind: str, redacted: bool, out: Path) -> list[tuple[str, l
         ("compare", ["compare", _other(m, kind), run, *report, "--csv", str(out / "cmp"), *red], OK),
         ("runs", ["runs"], OK),
     ]
-    for fmt in ("csv", "xlsx", "docx"):
+    for fmt in ("csv", "xlsx", "docx", "decision"):
         args = ["export", run, "--format", fmt, "--out", str(out / fmt), *red]
         cells.append((f"export-{fmt}", args, export_code))
     if not redacted:

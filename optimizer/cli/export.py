@@ -1,4 +1,5 @@
-"""``staffplan export``: the decision annexes of a stored run (xlsx, docx, pdf, csv)."""
+"""``staffplan export``: the decision annexes of a stored run (xlsx, docx, pdf, csv) or the
+draft decision with its annexes (decision)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from optimizer.i18n import t
 
 #: The formats of ``--format`` (kept equal to ``optimizer.export.annex.FORMATS``, which a
 #: test checks; repeated here so that ``--help`` does not import pandas).
-FORMAT_CHOICES = ("xlsx", "docx", "pdf", "csv")
+FORMAT_CHOICES = ("xlsx", "docx", "pdf", "csv", "decision")
 
 
 @click.command("export")
@@ -24,8 +25,9 @@ FORMAT_CHOICES = ("xlsx", "docx", "pdf", "csv")
     type=click.Choice(FORMAT_CHOICES),
     default="xlsx",
     show_default=True,
-    help="xlsx workbook, Word file (docx), PDF made from it by LibreOffice, or CSV "
-    "(annexes plus placements.csv, unplaced.csv, units.csv).",
+    help="xlsx workbook, Word file (docx), PDF made from it by LibreOffice, CSV "
+    "(annexes plus placements.csv, unplaced.csv, units.csv), or decision: the draft "
+    "Quyết định (Word) with its annexes attached.",
 )
 @click.option(
     "--out",
@@ -64,10 +66,30 @@ FORMAT_CHOICES = ("xlsx", "docx", "pdf", "csv")
     "e.g. 'TM. ỦY BAN NHÂN DÂN|CHỦ TỊCH|Nguyễn Văn A'.",
 )
 @click.option(
+    "--place",
+    default="",
+    help="Decision only: the place of the date line; default: the issuer's, e.g. 'Thành phố Hồ Chí Minh'.",
+)
+@click.option(
+    "--basis",
+    "bases",
+    multiple=True,
+    metavar="TEXT",
+    help="Decision only: a legal basis (căn cứ) line; repeatable; default: the shipped drafts.",
+)
+@click.option(
+    "--recipient",
+    "recipients",
+    multiple=True,
+    metavar="TEXT",
+    help="Decision only: a recipient (Nơi nhận) line; repeatable; default: the shipped drafts.",
+)
+@click.option(
     "--template",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="An office's own Word template (docx, pdf); default: the shipped one.",
+    help="An office's own Word template (an annex template for docx and pdf, a decision "
+    "template for decision); default: the shipped one.",
 )
 @click.option(
     "--redact",
@@ -86,6 +108,9 @@ def export(
     doc_date: dt.date | None,
     issuer: str,
     signer: str,
+    place: str,
+    bases: tuple[str, ...],
+    recipients: tuple[str, ...],
     template: Path | None,
     redact: bool,
     store_path: Path | None,
@@ -93,10 +118,12 @@ def export(
     """Write the decision annexes of RUN (a run id, a unique prefix, or 'latest').
 
     Annex I lists the people placed, grouped by receiving unit; Annex II sums up the
-    staffing per unit and bloc and per job position.  Layout per Decree 30/2020 (A4
-    landscape, Times New Roman); every page carries the run id and a check code of the
-    run.  Blanks are left as '…' for the fields not given.  Files are readable by their
-    owner only.
+    staffing per unit and bloc and per job position; Annex III lists the surplus people
+    by name with the reason.  --format decision writes the draft Quyết định (A4 portrait)
+    with the three annexes attached.  Layout per Decree 30/2020 (A4 landscape annexes,
+    Times New Roman); every page carries the run id and a check code of the run.  Blanks
+    are left as '…' for the fields not given.  A run that placed nobody is refused
+    (exit 2).  Files are readable by their owner only.
     """
     from optimizer import service
     from optimizer.export.annex import DocumentFields, ExportFormat
@@ -106,6 +133,9 @@ def export(
         date=doc_date,
         issuer=issuer,
         signer=signer,
+        place=place,
+        bases="\n".join(bases),
+        recipients="\n".join(recipients),
     )
     store = service.open_store(store_path)
     with guard_outputs(store, [store.get(run_ref)], table_folders=[out_dir] if fmt == "csv" else []):

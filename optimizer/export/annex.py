@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 from optimizer.export.csv_annex import redact_tables, write_annex_csv, write_csv_tables
+from optimizer.export.decision import build_decision, check_decision_template, write_decision_docx
 from optimizer.export.docx_annex import check_template, write_annex_docx
 from optimizer.export.files import make_out_dir, output_path, private_workdir
 from optimizer.export.labels import vi
@@ -56,30 +57,26 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-ExportFormat = Literal["xlsx", "docx", "pdf", "csv"]
+ExportFormat = Literal["xlsx", "docx", "pdf", "csv", "decision"]
 #: The formats of ``staffplan export --format``.
-FORMATS: tuple[ExportFormat, ...] = ("xlsx", "docx", "pdf", "csv")
+FORMATS: tuple[ExportFormat, ...] = ("xlsx", "docx", "pdf", "csv", "decision")
 
 
 def _plan(
     run: StoredRun,
-    fields: DocumentFields,
     unit_ids: tuple[str, ...] | None,
     per_unit: bool,
-    redact: bool,
-) -> list[tuple[Annex, list[str]]]:
-    """The annexes to write, each with the parts of its file name."""
-    prefix = vi("export.file.annex")
+    prefix: str,
+) -> list[tuple[list[str] | None, list[str]]]:
+    """The files to write: the units of each (``None``: all) and the parts of its name."""
     names = dict(unit_order(run.tables))
     if per_unit:
         ids = unit_ids if unit_ids is not None else tuple(names)
-        return [
-            (build_annex(run, fields, [u], redact=redact), [prefix, run.run_id, u, names[u]]) for u in ids
-        ]
+        return [([u], [prefix, run.run_id, u, names[u]]) for u in ids]
     parts = [prefix, run.run_id]
     if unit_ids is not None and len(unit_ids) == 1:
         parts += [unit_ids[0], names[unit_ids[0]]]
-    return [(build_annex(run, fields, unit_ids, redact=redact), parts)]
+    return [(list(unit_ids) if unit_ids is not None else None, parts)]
 
 
 def _write_pdfs(
@@ -116,14 +113,17 @@ def export_annexes(
     run
         A stored run (``RunStore(...).get(ref)``).
     fmt
-        ``"xlsx"`` (a workbook with sheets "Phụ lục I" and "Phụ lục II"), ``"docx"``,
-        ``"pdf"`` (the Word file converted by LibreOffice), or ``"csv"`` (Annex I and the
-        two tables of Annex II as flat CSV, plus ``placements.csv``, ``unplaced.csv`` and
-        ``units.csv`` of the selected units).
+        ``"xlsx"`` (a workbook with sheets "Phụ lục I", "Phụ lục II" and "Phụ lục III"),
+        ``"docx"``, ``"pdf"`` (the Word file converted by LibreOffice), ``"csv"`` (Annex I,
+        the two tables of Annex II and Annex III as flat CSV, plus ``placements.csv``,
+        ``unplaced.csv`` and ``units.csv`` of the selected units), or ``"decision"`` (the
+        draft Quyết định with its annexes, one Word file; see
+        :mod:`optimizer.export.decision`).
     out_dir
         Output folder, created if missing.
     fields
-        Decision number, date, issuing body and signer; blanks are printed as "…".
+        Decision number, date, issuing body and signer (and, for the decision, place,
+        bases and recipients); blanks are printed as "…".
     unit_ids
         Only these units; ``None`` for the whole run.
     per_unit
@@ -131,7 +131,8 @@ def export_annexes(
     redact
         Initials and birth year only (annexes shared outside).
     template
-        An office's own Word template for ``docx`` and ``pdf``.
+        An office's own Word template for ``docx`` and ``pdf`` (an annex template) or
+        ``decision`` (a decision template).
 
     Returns
     -------
@@ -153,11 +154,24 @@ def export_annexes(
     check_has_placements(run)
     if fmt in ("docx", "pdf"):
         check_template(template)
+    elif fmt == "decision":
+        check_decision_template(template)
     selected = check_units(run, unit_ids) if unit_ids is not None else None
     out_dir = make_out_dir(Path(out_dir))
-    plan = _plan(run, fields, selected, per_unit, redact)
+    files = _plan(
+        run, selected, per_unit, vi("export.file.decision" if fmt == "decision" else "export.file.annex")
+    )
     taken: set[str] = set()
     written: list[Path] = []
+    if fmt == "decision":
+        for units, parts in files:
+            decision = build_decision(run, fields, units, redact=redact)
+            written.append(
+                write_decision_docx(decision, output_path(out_dir, parts, ".docx", taken), template)
+            )
+        logger.info("wrote %d decision file(s) of run %s to %s", len(written), run.run_id, out_dir)
+        return written
+    plan = [(build_annex(run, fields, units, redact=redact), parts) for units, parts in files]
     if fmt == "xlsx":
         written = [
             write_annex_xlsx(annex, output_path(out_dir, parts, ".xlsx", taken)) for annex, parts in plan

@@ -11,6 +11,7 @@ name can break the document.
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import IO, Any
@@ -28,6 +29,7 @@ from optimizer.i18n import t
 
 #: The template shipped with staffplan.
 DEFAULT_TEMPLATE = resources.files("optimizer") / "templates" / "annex.docx"
+DEFAULT_PATH = Path(str(DEFAULT_TEMPLATE))
 
 
 def _figures(counts: Counts) -> dict[str, str]:
@@ -131,47 +133,59 @@ def _template_issue(template: Path, key: str, hint_key: str, **kwargs: object) -
     )
 
 
-def _open(template: Path | None) -> IO[bytes]:
-    return template.open("rb") if template is not None else DEFAULT_TEMPLATE.open("rb")
+def _open(template: Path | None, default: Path) -> IO[bytes]:
+    return (template or default).open("rb")
 
 
-def template_fields(template: Path | None = None) -> set[str]:
-    """The fields a template uses (the shipped one when ``template`` is ``None``).
+def template_fields(template: Path | None = None, default: Path = DEFAULT_PATH) -> set[str]:
+    """The fields a template uses (``default``, the shipped annex template, when
+    ``template`` is ``None``).
 
     Raises
     ------
     InputError
-        When ``template`` is not a Word document docxtpl can read.
+        When the template is not a Word document docxtpl can read.
     """
     try:
-        with _open(template) as fh:
+        with _open(template, default) as fh:
             return set(DocxTemplate(fh).get_undeclared_template_variables())
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, LxmlError, TemplateError) as exc:
         raise _template_issue(
-            template or Path(str(DEFAULT_TEMPLATE)),
-            "export.bad_template",
-            "export.bad_template_hint",
-            error=exc,
+            template or default, "export.bad_template", "export.bad_template_hint", error=exc
         ) from exc
 
 
-def check_template(template: Path | None) -> None:
-    """Check that a template can be read and uses only fields the annex provides.
+def check_template(
+    template: Path | None, fields: Sequence[str] = CONTEXT_FIELDS, default: Path = DEFAULT_PATH
+) -> None:
+    """Check that a template can be read and uses only the given fields (those the annex
+    provides, by default).
 
     Raises
     ------
     InputError
         When the file is unreadable or uses unknown fields (all listed).
     """
-    unknown = sorted(template_fields(template) - set(CONTEXT_FIELDS))
+    unknown = sorted(template_fields(template, default) - set(fields))
     if unknown:
         raise _template_issue(
-            template or Path(str(DEFAULT_TEMPLATE)),
+            template or default,
             "export.template_fields",
             "export.template_fields_hint",
             fields=", ".join(unknown),
-            known=", ".join(CONTEXT_FIELDS),
+            known=", ".join(fields),
         )
+
+
+def render_docx(context: dict[str, Any], path: Path, template: Path | None, default: Path) -> Path:
+    """Render a docxtpl template (``template``, else ``default``) into a Word file, its
+    values XML-escaped; written atomically, readable by its owner only.  Returns ``path``."""
+    with _open(template, default) as fh:
+        doc = DocxTemplate(fh)
+        doc.render(context, autoescape=True)
+    with atomic_output(path) as tmp:
+        doc.save(str(tmp))
+    return path
 
 
 def write_annex_docx(annex: Annex, path: Path, template: Path | None = None) -> Path:
@@ -192,9 +206,4 @@ def write_annex_docx(annex: Annex, path: Path, template: Path | None = None) -> 
     Path
         ``path``.
     """
-    with _open(template) as fh:
-        doc = DocxTemplate(fh)
-        doc.render(annex_context(annex), autoescape=True)
-    with atomic_output(path) as tmp:
-        doc.save(str(tmp))
-    return path
+    return render_docx(annex_context(annex), path, template, DEFAULT_PATH)

@@ -64,12 +64,21 @@ class DocumentFields:
     signer
         The signature block, lines separated by ``|``, the signer's name last, e.g.
         ``"TM. ỦY BAN NHÂN DÂN|CHỦ TỊCH|Nguyễn Văn A"``.
+    place
+        The decision's place name (địa danh); default: the issuer's, e.g. "Thành phố
+        Hồ Chí Minh".  Decision only.
+    bases, recipients
+        The decision's legal bases (căn cứ) and its recipients (Nơi nhận), one per line;
+        default: the catalogue's drafts.  Decision only.
     """
 
     decision_no: str = ""
     date: dt.date | None = None
     issuer: str = ""
     signer: str = ""
+    place: str = ""
+    bases: str = ""
+    recipients: str = ""
 
 
 @dataclass(frozen=True)
@@ -191,6 +200,10 @@ class Annex:
 
     run_id: str
     manifest_hash: str
+    #: Where and whom the annexes are about, in running text: "các xã, phường, đặc khu"
+    #: (or the one unit's name) and "cán bộ, công chức".
+    where: str
+    categories: str
     issuer_lines: tuple[str, ...]
     reference: str
     placement_title: str
@@ -568,21 +581,23 @@ def position_staffing(tables: RunTables) -> tuple[PositionStaffing, ...]:
 
 
 def _where(tables: RunTables, one_unit: str | None) -> str:
+    """Where the people are placed: the one unit's name, or "các xã, phường, đặc khu"."""
     if one_unit is not None:
-        return one_unit.upper()
+        return one_unit
     present = set(tables.placements["unit_kind"].map(nfc))
     kinds = [k for k in TITLE_KIND_ORDER if k in present] + sorted(present - set(TITLE_KIND_ORDER))
-    names = ", ".join(code_label(k).upper() for k in kinds or TITLE_KIND_ORDER)
+    names = ", ".join(code_label(k) for k in kinds or TITLE_KIND_ORDER)
     return vi("export.annex.where_all", kinds=names)
 
 
 def _categories(tables: RunTables) -> str:
+    """Who is placed: "cán bộ, công chức" (the categories present, "và" before a third)."""
     present = set(tables.placements["category"].map(nfc))
     cats = [c for c in CATEGORIES if c in present] + sorted(present - set(CATEGORIES))
-    names = [code_label(c).upper() for c in cats or DEFAULT_TITLE_CATEGORIES]
+    names = [code_label(c) for c in cats or DEFAULT_TITLE_CATEGORIES]
     if len(names) < 3:
-        return ", ".join(names)  # "CÁN BỘ, CÔNG CHỨC"
-    return ", ".join(names[:-1]) + f" {vi('export.annex.and').upper()} " + names[-1]
+        return ", ".join(names)  # "cán bộ, công chức"
+    return ", ".join(names[:-1]) + f" {vi('export.annex.and')} " + names[-1]
 
 
 def build_annex(
@@ -622,16 +637,19 @@ def build_annex(
         tables = select_units(tables, check_units(run, unit_ids))
     order = unit_order(tables)
     one_unit = order[0][1] if len(order) == 1 else None
-    where = _where(tables, one_unit)
+    where, categories = _where(tables, one_unit), _categories(tables)
     titles, name = signer_block(fields.signer)
+    upper = {"categories": categories.upper(), "where": where.upper()}
     return Annex(
         run_id=run.run_id,
         manifest_hash=run.manifest_hash,
+        where=where,
+        categories=categories,
         issuer_lines=issuer_lines(fields.issuer),
         reference=reference_line(fields),
-        placement_title=vi("export.annex.placement_title", categories=_categories(tables), where=where),
-        staffing_title=vi("export.annex.staffing_title", where=where),
-        surplus_title=vi("export.annex.surplus_title", categories=_categories(tables), where=where),
+        placement_title=vi("export.annex.placement_title", **upper),
+        staffing_title=vi("export.annex.staffing_title", where=upper["where"]),
+        surplus_title=vi("export.annex.surplus_title", **upper),
         groups=unit_groups(tables, redact),
         units=unit_staffing(tables),
         positions=position_staffing(tables),

@@ -49,6 +49,8 @@ from optimizer.export.labels import capitalise, code_label, vi
 
 #: Where the template is written (next to this script, shipped as package data).
 TEMPLATE_PATH = Path(__file__).with_name("annex.docx")
+#: The decision's template (the Quyết định and its annexes), next to it.
+DECISION_TEMPLATE_PATH = Path(__file__).with_name("decision.docx")
 FONT = "Times New Roman"
 PAGE_CM = (29.7, 21.0)
 #: Margins (cm) of Decree 30/2020: top, bottom, left, right; header and footer distances.
@@ -56,6 +58,9 @@ MARGINS_CM = {"top": 2.0, "bottom": 2.0, "left": 3.0, "right": 1.5, "header": 1.
 TEXT_WIDTH_CM = PAGE_CM[0] - MARGINS_CM["left"] - MARGINS_CM["right"]
 #: Header columns: issuing body | national title and motto.
 HEADER_WIDTHS_CM = (9.2, TEXT_WIDTH_CM - 9.2)
+#: Width of the decision's text (A4 portrait) and of its header and closing columns.
+DECISION_TEXT_WIDTH_CM = PAGE_CM[1] - MARGINS_CM["left"] - MARGINS_CM["right"]
+DECISION_HEADER_WIDTHS_CM = (6.2, DECISION_TEXT_WIDTH_CM - 6.2)
 #: Annex I columns: STT, name, born (man), born (woman), post/grade, former workplace,
 #: new position, notes.
 PLACEMENT_WIDTHS_CM = (1.2, 4.0, 2.3, 2.3, 2.8, 4.6, 5.2, 2.8)
@@ -243,10 +248,12 @@ def _setup_document(doc: DocumentObject) -> None:
     props.revision = 1
 
 
-def _setup_section(section: Section) -> None:
-    """A4 landscape, Decree 30 margins, no page number on page 1, numbers from 1."""
-    section.orientation = WD_ORIENT.LANDSCAPE
-    section.page_width, section.page_height = Cm(PAGE_CM[0]), Cm(PAGE_CM[1])
+def _setup_section(section: Section, landscape: bool = True) -> None:
+    """A4 landscape (portrait for the decision), Decree 30 margins, no page number on
+    page 1, numbers from 1."""
+    section.orientation = WD_ORIENT.LANDSCAPE if landscape else WD_ORIENT.PORTRAIT
+    width, height = PAGE_CM if landscape else PAGE_CM[::-1]
+    section.page_width, section.page_height = Cm(width), Cm(height)
     section.top_margin = Cm(MARGINS_CM["top"])
     section.bottom_margin = Cm(MARGINS_CM["bottom"])
     section.left_margin = Cm(MARGINS_CM["left"])
@@ -413,6 +420,22 @@ def _position_table(doc: DocumentObject) -> None:
     _keep_with_next(legend)
 
 
+def _annexes(doc: DocumentObject) -> None:
+    """Annexes I, II and III, each in its own landscape section from the current one on."""
+    parts = (
+        ("I", "placement_title", (_placements,)),
+        ("II", "staffing_title", (_unit_table, _position_table)),
+        ("III", "surplus_title", (_surplus,)),
+    )
+    for k, (number, title, writers) in enumerate(parts):
+        if k:
+            _setup_section(doc.add_section(WD_SECTION.NEW_PAGE))
+        _frame(doc, number, title)
+        for write in writers:
+            write(doc)
+        _signature(doc)
+
+
 def build_template() -> DocumentObject:
     """Build the annex template (Annexes I, II and III, one section each).
 
@@ -421,31 +444,108 @@ def build_template() -> DocumentObject:
     docx.document.Document
         The template, ready to save.
     """
+    doc = _new_document(landscape=True)
+    _annexes(doc)
+    return doc
+
+
+def _new_document(landscape: bool) -> DocumentObject:
+    """An empty document with its styles, its first section, headers and footers."""
     doc = Document()
     _setup_document(doc)
     first = doc.sections[0]
-    _setup_section(first)
+    _setup_section(first, landscape)
     _headers_and_footers(first)
-    _frame(doc, "I", "placement_title")
-    _placements(doc)
-    _signature(doc)
-    second = doc.add_section(WD_SECTION.NEW_PAGE)
-    _setup_section(second)
-    _frame(doc, "II", "staffing_title")
-    _unit_table(doc)
-    _position_table(doc)
-    _signature(doc)
-    third = doc.add_section(WD_SECTION.NEW_PAGE)
-    _setup_section(third)
-    _frame(doc, "III", "surplus_title")
-    _surplus(doc)
-    _signature(doc)
+    return doc
+
+
+def _decision_head(doc: DocumentObject) -> None:
+    """Decree 30/2020's header of a decision: issuing body and number | national title,
+    motto, place and date; then the kind of document, its subject and the authority."""
+    widths = DECISION_HEADER_WIDTHS_CM
+    head = _table(doc, 1, widths, grid=False)
+    left, right = head.cell(0, 0), head.cell(0, 1)
+    _tag(left.paragraphs[0], "{%p for line in issuer_lines %}")
+    _para(left.add_paragraph(), "{{ line }}", size=12, bold=True)
+    _tag(left.add_paragraph(), "{%p endfor %}")
+    _rule(left.add_paragraph(), widths[0], 2.5)
+    _para(left.add_paragraph(), "{{ number }}", before=6)
+    _para(right.paragraphs[0], vi("export.annex.national_title"), size=12, bold=True)
+    _para(right.add_paragraph(), vi("export.annex.motto"), size=13, bold=True)
+    _rule(right.add_paragraph(), widths[1], 5.2)
+    _para(right.add_paragraph(), "{{ place_date }}", size=13, italic=True, before=6)
+    _para(doc.add_paragraph(), vi("export.decision.kind"), size=14, bold=True, before=18)
+    _para(doc.add_paragraph(), "{{ subject }}", size=14, bold=True)
+    _rule(doc.add_paragraph(), DECISION_TEXT_WIDTH_CM, 3.0)
+    _para(doc.add_paragraph(), "{{ authority }}", size=14, bold=True, before=12, after=6)
+
+
+def _body(para: Paragraph, text: str, *, italic: bool = False) -> Paragraph:
+    """A justified body paragraph, size 14, first line indented 1.27 cm, 6 pt after."""
+    _para(para, text, size=14, italic=italic, align=WD_ALIGN_PARAGRAPH.JUSTIFY, after=6)
+    para.paragraph_format.first_line_indent = Cm(1.27)
+    return para
+
+
+def _decision_body(doc: DocumentObject) -> None:
+    """The bases, "QUYẾT ĐỊNH:", and Articles 1–3 (each article's number in bold)."""
+    _tag(doc.add_paragraph(), "{%p for line in bases %}")
+    _body(doc.add_paragraph(), "{{ line }}", italic=True)
+    _tag(doc.add_paragraph(), "{%p endfor %}")
+    _para(doc.add_paragraph(), vi("export.decision.decides"), size=14, bold=True, before=6, after=6)
+    # every article; the last one keeps with the recipients and the signature
+    for articles in ("articles[:-1]", "articles[-1:]"):
+        _tag(doc.add_paragraph(), "{%p for a in " + articles + " %}")
+        para = _body(doc.add_paragraph(), "{{ a.title }}")
+        para.runs[0].font.bold = True
+        run = para.add_run(" {{ a.text }}")
+        run.font.size = Pt(14)
+        if articles == "articles[-1:]":
+            _keep_with_next(para)
+        _tag(doc.add_paragraph(), "{%p endfor %}")
+
+
+def _decision_close(doc: DocumentObject) -> None:
+    """Recipients (left) and the signature block (right), kept on one page."""
+    _keep_with_next(_para(doc.add_paragraph(), "", size=6))
+    block = _table(doc, 1, DECISION_HEADER_WIDTHS_CM, grid=False)
+    _row_flag(block.rows[0], "w:cantSplit")
+    left, right = block.cell(0, 0), block.cell(0, 1)
+    _para(left.paragraphs[0], vi("export.decision.recipients"), size=12, bold=True, italic=True,
+          align=WD_ALIGN_PARAGRAPH.LEFT)  # fmt: skip
+    _tag(left.add_paragraph(), "{%p for line in recipients %}")
+    _para(left.add_paragraph(), "{{ line }}", size=11, align=WD_ALIGN_PARAGRAPH.LEFT)
+    _tag(left.add_paragraph(), "{%p endfor %}")
+    _tag(right.paragraphs[0], "{%p for line in signer_lines %}")
+    _para(right.add_paragraph(), "{{ line }}", size=14, bold=True)
+    _tag(right.add_paragraph(), "{%p endfor %}")
+    for _ in range(4):
+        _para(right.add_paragraph(), "", size=14)
+    _para(right.add_paragraph(), "{{ signer_name }}", size=14, bold=True)
+
+
+def build_decision_template() -> DocumentObject:
+    """Build the decision template: the Quyết định (A4 portrait) and its Annexes I, II and
+    III (landscape sections), in one Word file.
+
+    Returns
+    -------
+    docx.document.Document
+        The template, ready to save.
+    """
+    doc = _new_document(landscape=False)
+    _decision_head(doc)
+    _decision_body(doc)
+    _decision_close(doc)
+    _setup_section(doc.add_section(WD_SECTION.NEW_PAGE))
+    _annexes(doc)
     return doc
 
 
 def main() -> None:
-    """Write :data:`TEMPLATE_PATH`."""
+    """Write :data:`TEMPLATE_PATH` and :data:`DECISION_TEMPLATE_PATH`."""
     build_template().save(str(TEMPLATE_PATH))
+    build_decision_template().save(str(DECISION_TEMPLATE_PATH))
 
 
 if __name__ == "__main__":

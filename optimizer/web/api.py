@@ -478,7 +478,7 @@ def export_run(
         written = service.export(
             web.store(),
             stored,
-            format,  # type: ignore[arg-type]  # "decision" where the exporters offer it
+            format,
             folder / "out",
             per_unit=per_unit,
             redact=redact,
