@@ -48,8 +48,22 @@ def test_a_zip_missing_a_named_table_is_refused(client: TestClient) -> None:
 
 
 def test_too_big_is_refused(client: TestClient) -> None:
-    answer = upload(client, "big.csv", b"a,b\n" + b"1,2\n" * 300_000)
+    answer = upload(client, "big.csv", b"a,b\n" + b"1,2\n" * 300_000)  # 1.2 MB, over 1 MB
     assert answer.status_code == 413
+    huge = b"a,b\n" + b"1,2\n" * 1_000_000  # 4 MB: past the body limit, refused before parsing
+
+    def chunks() -> Iterator[bytes]:  # sent without a declared length
+        yield b"--x\r\nContent-Disposition: form-data; name=file; filename=h.csv\r\n\r\n"
+        yield from (huge[i : i + 2**16] for i in range(0, len(huge), 2**16))
+        yield b"\r\n--x--\r\n"
+
+    streamed = client.post(
+        "/api/scenarios",
+        content=chunks(),
+        headers={**csrf(client), "content-type": "multipart/form-data; boundary=x"},
+    )
+    assert streamed.status_code == 413
+    assert _uploads(client) == []
 
 
 def test_bad_data_is_kept_invalid_with_its_problems_and_cannot_run(client: TestClient) -> None:

@@ -148,6 +148,9 @@ def create_app(
         openapi_url="/api/openapi.json",
         redoc_url=None,
         lifespan=lifespan,
+        # bodies over the upload limit (and its multipart overhead) are refused with 413
+        # as they arrive, declared length or not, before they are spooled to disk
+        max_body_size=config.max_upload_bytes + 2**20,
     )
     app.state.web = web
     app.include_router(api.router, dependencies=[Depends(require_csrf)])
