@@ -1,0 +1,132 @@
+"""What every page shares: rendering with the layout's context, labels, numbers, runs.
+
+Pages render ``templates/pages/*.html`` through :func:`render`, which adds to the
+context of :meth:`~optimizer.web.deps.WebContext.render` (``t``, ``lang``, ``user``,
+``csrf_token``) the navigation, the current address (for the language switch), the
+package version and the formatting helpers ``label(code, kind)``, ``num(value, digits)``
+and ``kpi(value, kind)``.  Codes are never shown raw: every code goes through
+:func:`optimizer.labels.label`.  Jinja2 escapes every value (names are data).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Sequence
+from threading import Lock
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import HTTPException, Request
+from starlette.responses import Response
+
+from optimizer import __version__, service
+from optimizer.compare import format_value
+from optimizer.errors import InputError
+from optimizer.i18n import t
+from optimizer.labels import CodeKind, label, number
+from optimizer.store import StoredRun
+from optimizer.web.deps import WebContext, get_lang
+
+#: The navigation bar: (key of ``page.nav.<key>``, address).
+NAV: tuple[tuple[str, str], ...] = (
+    ("start", "/"),
+    ("data", "/data"),
+    ("scenarios", "/scenarios"),
+    ("runs", "/runs"),
+    ("compare", "/compare"),
+)
+#: How many stored runs are kept in memory (a run never changes once stored).
+RUN_CACHE_SIZE = 6
+
+_runs: OrderedDict[tuple[str, str], StoredRun] = OrderedDict()
+_runs_lock = Lock()
+
+
+def render(
+    request: Request,
+    web: WebContext,
+    name: str,
+    *,
+    active: str = "",
+    crumbs: Sequence[tuple[str, str]] = (),
+    status_code: int = 200,
+    **context: Any,
+) -> Response:
+    """Render ``templates/pages/<name>`` with the layout's context and ``context``."""
+    lang = get_lang(request)
+
+    def code_label(code: object, kind: CodeKind) -> str:
+        return label(code, kind, lang)
+
+    def num(value: object, digits: int = 0, signed: bool = False) -> str:
+        return number(value, digits, lang, signed=signed)
+
+    def kpi(value: object, kind: str = "count", signed: bool = False) -> str:
+        return format_value(value, kind, lang, signed=signed)
+
+    def when(stamp: object) -> str:
+        return local_time(stamp, lang)
+
+    common = {
+        "nav": NAV,
+        "active": active,
+        "crumbs": crumbs,
+        "here": _here(request),
+        "version": __version__,
+        "label": code_label,
+        "num": num,
+        "kpi": kpi,
+        "when": when,
+    }
+    return web.render(request, f"pages/{name}", {**common, **context}, status_code=status_code)
+
+
+def local_time(stamp: object, lang: str) -> str:
+    """An ISO time stamp as the planner reads it, in local time: ``06/12/2026 14:05`` (Vietnamese)
+    or ``2026-12-06 14:05`` (English); anything else as given."""
+    try:
+        moment = dt.datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return str(stamp or "")
+    if moment.tzinfo is not None:
+        moment = moment.astimezone()
+    return moment.strftime("%d/%m/%Y %H:%M" if lang == "vi" else "%Y-%m-%d %H:%M")
+
+
+def _here(request: Request) -> str:
+    """The request's path and query without ``lang`` (the language switch adds its own)."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    return f"{request.url.path}?{urlencode(params)}" if params else request.url.path
+
+
+def stored_run(web: WebContext, ref: str) -> StoredRun:
+    """A stored run (kept in a small cache: runs never change); 404 when unknown."""
+    store = web.store()
+    try:
+        run_id = store.resolve(ref)
+    except InputError as exc:
+        raise HTTPException(status_code=404, detail=exc.issues[0].message) from exc
+    key = (str(store.path), run_id)
+    with _runs_lock:
+        if key in _runs:
+            _runs.move_to_end(key)
+            return _runs[key]
+    run = service.get_run(store, run_id)
+    with _runs_lock:
+        _runs[key] = run
+        while len(_runs) > RUN_CACHE_SIZE:
+            _runs.popitem(last=False)
+    return run
+
+
+def fold(text: object) -> str:
+    """``text`` for searching: lower case, without accents (``"Đặng Thị"`` → ``"dang thi"``)."""
+    decomposed = unicodedata.normalize("NFD", str(text)).replace("đ", "d").replace("Đ", "D")
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().strip()
+
+
+def message(lang: str, key: str, **kwargs: object) -> str:
+    """Message ``key`` of the catalogue in ``lang``."""
+    return t(key, lang, **kwargs)

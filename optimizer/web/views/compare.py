@@ -1,0 +1,117 @@
+"""Compare two or more runs: the summary first, then every KPI, the units that changed and
+the people placed differently (paginated on the server).
+
+``GET /compare?run=A&run=B[&run=C…]``: deltas against the first run; without two runs
+the page lists the runs to pick from.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from optimizer import service
+from optimizer.compare import kpi_kind, redact
+from optimizer.errors import InputError
+from optimizer.i18n import t
+from optimizer.web.auth import User
+from optimizer.web.deps import WebContext, current_user, get_lang, get_web
+from optimizer.web.views.common import render
+from optimizer.web.views.result import SUMMARY_KPIS
+
+router = APIRouter()
+
+#: People per page of the "placed differently" table.
+PEOPLE_PAGE = 50
+#: At most this many runs side by side.
+MAX_RUNS = 6
+#: Per-unit metrics shown for the units that changed.
+UNIT_METRICS = ("filled", "shortfall", "fill_rate", "moves", "commute_mean_km")
+
+
+def _signed(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)) or value == 0:
+        return ""
+    return "pos" if value > 0 else "neg"
+
+
+@router.get("/compare")
+def compare_page(
+    request: Request, web: WebContext = Depends(get_web), user: User = Depends(current_user)
+) -> Response:
+    """Runs side by side (``?run=`` twice or more), or the list to pick them from."""
+    lang = get_lang(request)
+    refs = list(dict.fromkeys(request.query_params.getlist("run")))[:MAX_RUNS]
+    store = web.store()
+    if len(refs) < 2:
+        return render(
+            request, web, "compare_pick.html", active="compare", runs=service.runs(store), picked=refs
+        )
+    try:
+        compared = service.compare(store, refs)
+    except (InputError, ValueError) as exc:
+        text = exc.issues[0].message if isinstance(exc, InputError) else str(exc)
+        return render(
+            request,
+            web,
+            "compare_pick.html",
+            active="compare",
+            runs=service.runs(store),
+            picked=refs,
+            error=text,
+            status_code=404,
+        )
+    c = compared.comparison
+    ids = list(c.run_ids)
+    from optimizer.compare import delta_column
+    from optimizer.export.report import kpi_label
+
+    def kpi_rows(names: list[str]) -> list[dict[str, Any]]:
+        rows = []
+        for name in names:
+            if name not in c.kpis.index:
+                continue
+            row = c.kpis.loc[name]
+            kind = kpi_kind(name)
+            rows.append(
+                {
+                    "label": kpi_label(name, lang),
+                    "kind": kind,
+                    "values": [row[i] for i in ids],
+                    "deltas": [(row[delta_column(i)], _signed(row[delta_column(i)])) for i in ids[1:]],
+                }
+            )
+        return rows
+
+    people = c.people if user.see_names else redact(c.people)
+    try:
+        page = max(1, int(request.query_params.get("page", "1")))
+    except ValueError:
+        page = 1
+    pages = max(1, math.ceil(len(people) / PEOPLE_PAGE))
+    page = min(page, pages)
+    shown = people.iloc[(page - 1) * PEOPLE_PAGE : page * PEOPLE_PAGE].to_dict("records")
+    changed = c.units[c.units["changed"]].to_dict("records")
+    base_query = "&".join(f"run={i}" for i in ids)
+    return render(
+        request,
+        web,
+        "compare.html",
+        active="compare",
+        runs=compared.runs,
+        ids=ids,
+        summary=kpi_rows([name for name, _ in SUMMARY_KPIS]),
+        all_kpis=kpi_rows([str(n) for n in c.kpis.index]),
+        people=shown,
+        people_total=len(people),
+        page=page,
+        pages=pages,
+        base_query=base_query,
+        units=changed,
+        unit_metrics=[(m, kpi_kind(m)) for m in UNIT_METRICS],
+        signed=_signed,
+        title=t("page.compare.title", lang, runs=", ".join(ids)),
+    )

@@ -1,0 +1,342 @@
+"""The result of a run: leaders' summary, per-unit table, map, person search and explanation.
+
+``GET /runs/{run_id}`` is the page; the per-unit table (``/units``), the map (``/map``)
+and the person search (``/people``) are HTMX fragments of it, each also a plain address
+(the table's sort, filter and page are in the page's own query, so a view can be
+bookmarked).  The per-unit table is filtered, sorted and paginated on the server.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from threading import Lock
+from typing import Any
+
+import pandas as pd
+from fastapi import APIRouter, Depends, HTTPException, Request
+from markupsafe import Markup
+from starlette.responses import Response
+
+from optimizer import service
+from optimizer.compare import kpi_kind, redact
+from optimizer.errors import InputError
+from optimizer.i18n import t
+from optimizer.kpis import unit_kpis
+from optimizer.store import StoredRun
+from optimizer.web.auth import User
+from optimizer.web.deps import WebContext, current_user, get_lang, get_web
+from optimizer.web.views.common import fold, render, stored_run
+
+router = APIRouter()
+
+#: The columns of the per-unit table, in order.
+UNIT_COLUMNS: tuple[str, ...] = (
+    "unit_name",
+    "quota",
+    "filled",
+    "shortfall",
+    "vacant",
+    "fill_rate",
+    "moves",
+    "commute_mean_km",
+    "long_commute",
+    "unplaced_origin",
+)
+#: Rows of the per-unit table per page.
+PAGE_SIZE = 25
+#: People listed by a search at most.
+SEARCH_LIMIT = 20
+#: The leaders' summary: KPI cards (name, kind of value).
+SUMMARY_KPIS: tuple[tuple[str, str], ...] = (
+    ("placed", "count"),
+    ("unplaced", "count"),
+    ("fill_rate", "rate"),
+    ("shortfall", "count"),
+    ("moves", "count"),
+    ("commute_mean_km", "km"),
+    ("long_commute", "count"),
+    ("relatives_conflicts", "count"),
+)
+#: The KPIs a map can be coloured by on this page.
+MAP_CHOICES = ("fill_rate", "moves")
+
+_units: OrderedDict[str, pd.DataFrame] = OrderedDict()
+_units_lock = Lock()
+
+
+def run_units(run: StoredRun) -> pd.DataFrame:
+    """The per-unit KPIs of a run (whole units, both blocs), computed once per run."""
+    with _units_lock:
+        if run.run_id in _units:
+            return _units[run.run_id]
+    frame = unit_kpis(run.tables, run.rules, by_bloc=False)
+    with _units_lock:
+        _units[run.run_id] = frame
+        while len(_units) > 8:
+            _units.popitem(last=False)
+    return frame
+
+
+@dataclass(frozen=True)
+class UnitQuery:
+    """What the per-unit table shows: a filter, a sort column and direction, a page."""
+
+    q: str = ""
+    sort: str = "unit_name"
+    desc: bool = False
+    page: int = 1
+
+    @classmethod
+    def of(cls, request: Request) -> UnitQuery:
+        """Read the query from the request's parameters (bad values fall back to defaults)."""
+        p = request.query_params
+        sort = p.get("sort", "unit_name")
+        try:
+            page = max(1, int(p.get("page", "1")))
+        except ValueError:
+            page = 1
+        return cls(
+            q=p.get("q", "")[:100],
+            sort=sort if sort in UNIT_COLUMNS else "unit_name",
+            desc=p.get("desc") == "1",
+            page=page,
+        )
+
+    def link(self, **changes: Any) -> str:
+        """The query string of this view with ``changes``."""
+        from urllib.parse import urlencode
+
+        values = {"q": self.q, "sort": self.sort, "desc": "1" if self.desc else "", "page": self.page}
+        values.update({k: ("1" if v is True else "" if v is False else v) for k, v in changes.items()})
+        return urlencode({k: v for k, v in values.items() if v not in ("", None)})
+
+
+def unit_table(run: StoredRun, query: UnitQuery) -> dict[str, Any]:
+    """The rows of one page of the per-unit table, and the paging facts."""
+    frame = run_units(run)
+    if query.q:
+        needle = fold(query.q)
+        keep = frame["unit_name"].map(fold).str.contains(needle, regex=False) | frame["unit_id"].astype(
+            str
+        ).str.contains(query.q, regex=False)
+        frame = frame[keep]
+    key = frame[query.sort]
+    if query.sort == "unit_name":
+        key = key.map(fold)
+    frame = frame.iloc[key.argsort(kind="stable").to_numpy()[:: -1 if query.desc else 1]]
+    total = len(frame)
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    page = min(query.page, pages)
+    shown = frame.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    return {
+        "rows": shown.to_dict("records"),
+        "columns": [(c, kpi_kind(c)) for c in UNIT_COLUMNS],
+        "total": total,
+        "page": page,
+        "pages": pages,
+        "query": UnitQuery(query.q, query.sort, query.desc, page),
+    }
+
+
+def leaders_summary(run: StoredRun, lang: str) -> list[str]:
+    """The summary a leader reads first: a few plain sentences from the run's KPIs."""
+    k = run.kpis
+    from optimizer.labels import number
+
+    def n(value: Any, digits: int = 0) -> str:
+        return number(value, digits, lang)
+
+    lines = [
+        t(
+            "page.result.summary_placed",
+            lang,
+            placed=n(k.get("placed")),
+            units=n(k.get("units")),
+            fill=n((k.get("fill_rate") or 0) * 100, 1),
+        ),
+        t("page.result.summary_unplaced", lang, unplaced=n(k.get("unplaced"))),
+        t("page.result.summary_shortfall", lang, shortfall=n(k.get("shortfall"))),
+        t(
+            "page.result.summary_moves",
+            lang,
+            moves=n(k.get("moves")),
+            mean=n(k.get("commute_mean_km"), 1),
+            long=n(k.get("long_commute")),
+        ),
+    ]
+    if run.proven:
+        lines.append(t("page.result.summary_proven", lang))
+    else:
+        lines.append(t("page.result.summary_not_proven", lang))
+    return lines
+
+
+def terms_rows(run: StoredRun) -> list[dict[str, Any]]:
+    """Every objective term of the run: value, bound, gap (in %), proven."""
+    values = run.meta.get("values", {}) or {}
+    bounds = run.meta.get("bounds", {}) or {}
+    rows = []
+    for term, value in values.items():
+        bound = bounds.get(term)
+        gap = None
+        if value is not None and bound is not None:
+            gap = 0.0 if value == bound else abs(value - bound) / max(1.0, abs(float(value))) * 100
+        rows.append({"term": term, "value": value, "bound": bound, "gap": gap, "proven": gap == 0.0})
+    return rows
+
+
+@router.get("/runs/{run_id}")
+def result_page(
+    request: Request,
+    run_id: str,
+    web: WebContext = Depends(get_web),
+    user: User = Depends(current_user),
+) -> Response:
+    """A run: its progress while it is solving, its result once stored."""
+    job = web.jobs.get(run_id) if hasattr(web.jobs, "get") else None
+    if job is not None and not job.finished:
+        return render(request, web, "progress.html", active="runs", job=job)
+    run = stored_run(web, run_id)
+    lang = get_lang(request)
+    query = UnitQuery.of(request)
+    return render(
+        request,
+        web,
+        "result.html",
+        active="runs",
+        crumbs=[(t("page.nav.runs", lang), "/runs")],
+        run=run,
+        label_text=run.meta.get("tags", {}).get("label", ""),
+        summary=leaders_summary(run, lang),
+        summary_kpis=[(name, kind, run.kpis.get(name)) for name, kind in SUMMARY_KPIS],
+        terms=terms_rows(run),
+        table=unit_table(run, query),
+        map_choices=MAP_CHOICES,
+        can_edit=user.is_planner,
+    )
+
+
+@router.get("/runs/{run_id}/units")
+def units_fragment(request: Request, run_id: str, web: WebContext = Depends(get_web)) -> Response:
+    """The per-unit table alone (HTMX swaps it into the result page)."""
+    run = stored_run(web, run_id)
+    return render(request, web, "_units.html", run=run, table=unit_table(run, UnitQuery.of(request)))
+
+
+def map_json(run: StoredRun, kpi: str, lang: str) -> str:
+    """The plotly figure (JSON) of the run's units coloured by ``kpi``, Côn Đảo in an inset."""
+    from optimizer.export.report import geojson_of_run, load_geojson, map_figure, map_shapes
+
+    frame = run_units(run)
+    geo = geojson_of_run(run)
+    polygons = load_geojson(geo) if geo is not None and geo.exists() else None
+    values = dict(zip(frame["unit_id"].astype(str), frame[kpi].astype(float), strict=True))
+    label = t(f"kpi.unit.{kpi}", lang)
+    fig = map_figure(map_shapes(frame, polygons), values, label, kpi_kind(kpi), "")
+    fig.update_layout(height=640, title=None, margin={"l": 0, "r": 0, "t": 10, "b": 0})
+    return str(fig.to_json())
+
+
+@router.get("/runs/{run_id}/map")
+def map_fragment(request: Request, run_id: str, web: WebContext = Depends(get_web)) -> Response:
+    """The map of a run's units, coloured by ``?kpi=fill_rate`` (default) or ``moves``."""
+    kpi = request.query_params.get("kpi", "fill_rate")
+    if kpi not in MAP_CHOICES:
+        kpi = "fill_rate"
+    run = stored_run(web, run_id)
+    text = map_json(run, kpi, get_lang(request))
+    # safe inside <script type="application/json">: no "<", ">" or "&" left
+    safe = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return render(request, web, "_map.html", run=run, kpi=kpi, map_choices=MAP_CHOICES, figure=Markup(safe))
+
+
+def search_people(run: StoredRun, q: str, redacted: bool) -> list[dict[str, Any]]:
+    """People of a run whose name or id contains ``q`` (accents and case ignored)."""
+    needle = fold(q)
+    if not needle:
+        return []
+    cols = ["staff_id", "full_name", "birth_date", "unit_id", "unit_name", "position", "category"]
+    placed = run.tables.placements[cols].assign(placed=True)
+    unplaced = run.tables.unplaced[["staff_id", "full_name", "birth_date", "category"]].assign(
+        placed=False, unit_id="", unit_name="", position=""
+    )
+    people = pd.concat([placed, unplaced[[*cols, "placed"]]], ignore_index=True)
+    by_id = people["staff_id"].astype(str).map(fold).str.contains(needle, regex=False)
+    by_name = people["full_name"].astype(str).map(fold).str.contains(needle, regex=False)
+    found = people[by_id | (by_name if not redacted else False)].head(SEARCH_LIMIT)
+    if redacted:
+        found = redact(found)
+    return list(found.to_dict("records"))
+
+
+@router.get("/runs/{run_id}/people")
+def people_fragment(
+    request: Request,
+    run_id: str,
+    web: WebContext = Depends(get_web),
+    user: User = Depends(current_user),
+) -> Response:
+    """People matching ``?q=`` (name or id), each linking to their explanation."""
+    run = stored_run(web, run_id)
+    q = request.query_params.get("q", "")[:100]
+    return render(
+        request, web, "_people.html", run=run, q=q, people=search_people(run, q, not user.see_names)
+    )
+
+
+@router.get("/runs/{run_id}/people/{staff_id}")
+def person_page(
+    request: Request,
+    run_id: str,
+    staff_id: str,
+    web: WebContext = Depends(get_web),
+    user: User = Depends(current_user),
+) -> Response:
+    """Where one person is and why; the nearest other units with the rule or the cost."""
+    run = stored_run(web, run_id)
+    lang = get_lang(request)
+    try:
+        explained = service.explain(web.store(), run.run_id, staff_id)
+    except InputError as exc:
+        raise HTTPException(status_code=404, detail=exc.issues[0].message) from exc
+    p = explained.problem
+    person = explained.person
+    i = person.staff_idx
+    name = p.staff.full_name[i] if user.see_names else ""
+    alternatives = []
+    for a in person.alternatives:
+        forcing = a.forcing
+        alternatives.append(
+            {
+                "unit_id": p.units.ids[a.unit_idx],
+                "unit_name": p.units.names[a.unit_idx],
+                "distance_km": a.distance_km,
+                "preference_rank": a.preference_rank,
+                "excluded": list(a.excluded),
+                "feasible": forcing.feasible if forcing is not None else None,
+                "deltas": {k: v for k, v in (forcing.deltas if forcing else {}).items() if v},
+                "moves": len(forcing.moves) if forcing else 0,
+                "reason": forcing.reason if forcing is not None else None,
+            }
+        )
+    unit = p.units.names[person.unit_idx] if person.unit_idx >= 0 else ""
+    return render(
+        request,
+        web,
+        "person.html",
+        active="runs",
+        crumbs=[(t("page.nav.runs", lang), "/runs"), (run.run_id, f"/runs/{run.run_id}")],
+        run=run,
+        staff_id=staff_id,
+        name=name,
+        unit=unit,
+        position=p.posts.position[person.post_idx] if person.post_idx >= 0 else "",
+        origin=p.units.names[person.origin_idx] if person.origin_idx >= 0 else "",
+        person=person,
+        alternatives=alternatives,
+        can_edit=user.is_planner,
+        json=json,
+    )

@@ -1,0 +1,112 @@
+"""The Start page, the list of runs, a queued or running job, the language switch, plotly.
+
+``/`` shows the workspace at a glance: the latest runs with their key KPIs, the solves
+waiting or running, the scenarios, and "new province" (the template to download, a
+filled workbook to upload).  ``/runs`` lists every run; ``/jobs/{job_id}`` follows one
+solve live (server-sent events of ``/api/runs/{job_id}/events``) and, once it is stored,
+sends the planner on to the run's page.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+
+from optimizer import service
+from optimizer.i18n import LANGS, t
+from optimizer.web.auth import User
+from optimizer.web.deps import LANG_COOKIE, WebContext, current_user, get_lang, get_web
+from optimizer.web.views.common import render
+from optimizer.web.views.workspace import scenarios
+
+router = APIRouter()
+
+#: Runs shown on the Start page (all of them on ``/runs``).
+START_RUNS = 8
+#: How long the language cookie lasts (seconds).
+LANG_COOKIE_AGE_S = 365 * 24 * 3600
+
+
+@router.get("/")
+def start_page(
+    request: Request, web: WebContext = Depends(get_web), user: User = Depends(current_user)
+) -> Response:
+    """The workspace at a glance."""
+    store = web.store()
+    jobs = [j for j in web.jobs.recent(20) if j["state"] in ("queued", "running")]
+    return render(
+        request,
+        web,
+        "start.html",
+        active="start",
+        runs=service.runs(store)[:START_RUNS],
+        jobs=jobs,
+        scenarios=scenarios(web),
+        can_edit=user.is_planner,
+    )
+
+
+@router.get("/runs")
+def runs_page(
+    request: Request, web: WebContext = Depends(get_web), user: User = Depends(current_user)
+) -> Response:
+    """Every run of the store, newest first, and the recent solves of the web app."""
+    return render(
+        request,
+        web,
+        "runs.html",
+        active="runs",
+        runs=service.runs(web.store()),
+        jobs=web.jobs.recent(20),
+        can_edit=user.is_planner,
+    )
+
+
+@router.get("/jobs/{job_id}")
+def job_page(request: Request, job_id: str, web: WebContext = Depends(get_web)) -> Response:
+    """A solve: live progress while it waits or runs; its run once stored."""
+    job = web.jobs.get(job_id)
+    if job is None:
+        raise HTTPException(status_code=404, detail=t("page.job.unknown", get_lang(request), id=job_id))
+    run_id = (job.get("result") or {}).get("run_id")
+    if run_id:
+        return RedirectResponse(f"/runs/{run_id}", status_code=303)
+    lang = get_lang(request)
+    return render(
+        request,
+        web,
+        "progress.html",
+        active="runs",
+        crumbs=[(t("page.nav.runs", lang), "/runs")],
+        job=job,
+        position=web.jobs.position(job_id),
+    )
+
+
+@router.get("/lang/{code}")
+def switch_language(code: str, request: Request) -> Response:
+    """Choose the language (kept in a cookie) and go back to ``?next=`` (a local address)."""
+    target = request.query_params.get("next", "/")
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        target = "/"
+    response = RedirectResponse(target, status_code=303)
+    if code in LANGS:
+        response.set_cookie(LANG_COOKIE, code, max_age=LANG_COOKIE_AGE_S, httponly=True, samesite="lax")
+    return response
+
+
+@cache
+def plotly_file() -> Path:
+    """plotly.js as installed with the ``plotly`` package (the file the report embeds)."""
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+@router.get("/assets/plotly.min.js")
+def plotly_js() -> Response:
+    """plotly.js, served from the installed package (not copied into this one)."""
+    return FileResponse(plotly_file(), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
