@@ -24,8 +24,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from optimizer.web.views import compare, data, diagnose, edit, export, result, scenario, start
+from optimizer.web.views import compare, data, diagnose, export, result, scenario, start
 
 router = APIRouter(include_in_schema=False)
-for _module in (start, data, scenario, result, edit, diagnose, compare, export):
+# diagnose before scenario: its /scenarios/{id}/diagnose must win over /scenarios/{id}
+for _module in (start, data, diagnose, scenario, result, compare, export):
     router.include_router(_module.router)

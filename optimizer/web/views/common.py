@@ -47,14 +47,15 @@ _runs_lock = Lock()
 def render(
     request: Request,
     web: WebContext,
-    name: str,
+    template: str,
+    /,
     *,
     active: str = "",
     crumbs: Sequence[tuple[str, str]] = (),
     status_code: int = 200,
     **context: Any,
 ) -> Response:
-    """Render ``templates/pages/<name>`` with the layout's context and ``context``."""
+    """Render ``templates/pages/<template>`` with the layout's context and ``context``."""
     lang = get_lang(request)
 
     def code_label(code: object, kind: CodeKind) -> str:
@@ -80,7 +81,7 @@ def render(
         "kpi": kpi,
         "when": when,
     }
-    return web.render(request, f"pages/{name}", {**common, **context}, status_code=status_code)
+    return web.render(request, f"pages/{template}", {**common, **context}, status_code=status_code)
 
 
 def local_time(stamp: object, lang: str) -> str:

@@ -23,8 +23,7 @@ from optimizer.i18n import t
 from optimizer.web.auth import User, audit
 from optimizer.web.deps import WebContext, current_user, get_lang, get_web, require_planner
 from optimizer.web.views.common import render, stored_run
-from optimizer.web.views.scenario import make_variant, setting_value
-from optimizer.web.views.workspace import scenario
+from optimizer.web.views.scenario import make_variant, scenario, setting_value
 
 router = APIRouter()
 
@@ -34,16 +33,12 @@ REPLANS_DIR = "replans"
 XLSX_MAGIC = b"PK\x03\x04"
 
 
-@router.get("/scenarios/{folder}/{stem}/diagnose")
+@router.get("/scenarios/{sid:path}/diagnose")
 def diagnose_page(
-    request: Request,
-    folder: str,
-    stem: str,
-    web: WebContext = Depends(get_web),
-    user: User = Depends(current_user),
+    request: Request, sid: str, web: WebContext = Depends(get_web), user: User = Depends(current_user)
 ) -> Response:
     """Why the scenario has no placement, and the fixes that have been checked."""
-    entry = scenario(web, f"{folder}/{stem}")
+    entry = scenario(web, sid)
     lang = get_lang(request)
     issues: list[Issue] = []
     diagnosis = None
@@ -56,7 +51,7 @@ def diagnose_page(
         web,
         "diagnose.html",
         active="scenarios",
-        crumbs=[(t("page.nav.scenarios", lang), "/scenarios"), (entry.name, f"/scenarios/{entry.id}")],
+        crumbs=[(t("page.nav.scenarios", lang), "/scenarios"), (entry.name, f"/scenarios/{entry.scenario_id}")],
         entry=entry,
         diagnosis=diagnosis,
         issues=issues,
@@ -64,16 +59,12 @@ def diagnose_page(
     )
 
 
-@router.post("/scenarios/{folder}/{stem}/fix")
+@router.post("/scenarios/{sid:path}/fix")
 async def apply_fix(
-    request: Request,
-    folder: str,
-    stem: str,
-    web: WebContext = Depends(get_web),
-    user: User = Depends(require_planner),
+    request: Request, sid: str, web: WebContext = Depends(get_web), user: User = Depends(require_planner)
 ) -> Response:
     """Make the variant of a fix (a ``--set`` setting the diagnosis offered)."""
-    entry = scenario(web, f"{folder}/{stem}")
+    entry = scenario(web, sid)
     form = await request.form()
     setting = str(form.get("setting", ""))
     key, sep, raw = setting.partition("=")
@@ -81,9 +72,9 @@ async def apply_fix(
     if not sep or table not in ("rules", "solver") or not key.partition(".")[2].isidentifier():
         raise HTTPException(status_code=422, detail=setting)
     name = t("page.diagnose.variant_name", get_lang(request), name=entry.name, setting=setting)
-    sid = make_variant(entry, name, {key: setting_value(raw)})
-    audit(web.store(), user, "variant", sid, setting=setting)
-    return RedirectResponse(f"/scenarios/{sid}", status_code=303)
+    variant = make_variant(web, entry, name, {key: setting_value(raw)})
+    audit(web.store(), user, "variant", variant, base=entry.scenario_id, setting=setting)
+    return RedirectResponse(f"/scenarios/{variant}", status_code=303)
 
 
 @router.get("/runs/{run_id}/replan")

@@ -8,7 +8,6 @@ bookmarked).  The per-unit table is filtered, sorted and paginated on the server
 
 from __future__ import annotations
 
-import json
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -195,10 +194,7 @@ def result_page(
     web: WebContext = Depends(get_web),
     user: User = Depends(current_user),
 ) -> Response:
-    """A run: its progress while it is solving, its result once stored."""
-    job = web.jobs.get(run_id) if hasattr(web.jobs, "get") else None
-    if job is not None and not job.finished:
-        return render(request, web, "progress.html", active="runs", job=job)
+    """A stored run: the leaders' summary, the objectives, people, units and the map."""
     run = stored_run(web, run_id)
     lang = get_lang(request)
     query = UnitQuery.of(request)
@@ -338,5 +334,4 @@ def person_page(
         person=person,
         alternatives=alternatives,
         can_edit=user.is_planner,
-        json=json,
     )

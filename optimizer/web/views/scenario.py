@@ -11,22 +11,24 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import tomli_w
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from starlette.responses import RedirectResponse, Response
 
 from optimizer.data import TERMS
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t
-from optimizer.web.auth import User
+from optimizer.web.auth import User, audit
 from optimizer.web.deps import WebContext, current_user, get_lang, get_web, require_planner
-from optimizer.web.views.common import render
-from optimizer.web.views.workspace import ScenarioEntry, scenario, scenarios, slug
+from optimizer.web.uploads import SCENARIOS, ScenarioEntry, find_scenario, list_scenarios
+from optimizer.web.views.common import fold, render
 
 router = APIRouter()
 
@@ -56,6 +58,21 @@ FIELDS: tuple[Field, ...] = (
     Field("solver", "workers", "int"),
     Field("solver", "seed", "int"),
 )
+
+
+def scenario(web: WebContext, sid: str) -> ScenarioEntry:
+    """The scenario of the workspace with id ``sid`` (an upload or a workspace file); 404 if none."""
+    entry = find_scenario(web.config.workspace, web.store(), sid)
+    if entry is None:
+        raise HTTPException(status_code=404, detail=sid)
+    return entry
+
+
+def slug(text: str) -> str:
+    """A file stem made of ``text``: ASCII letters, digits and ``-`` (``"Đi lại 20 km"`` →
+    ``"di-lai-20-km"``)."""
+    stem = re.sub(r"[^a-z0-9]+", "-", fold(text)).strip("-")
+    return stem[:48] or "variant"
 
 
 def current_values(entry: ScenarioEntry) -> tuple[dict[str, Any], list[str], dict[str, int] | None, list[Issue]]:
@@ -166,72 +183,8 @@ def _form_page(
         problems=problems or [],
         issues=(issues or []) + load_issues,
         can_edit=user.is_planner,
+        can_run=user.is_planner and entry.valid is not False,
         status_code=status_code,
-    )
-
-
-@router.get("/scenarios")
-def scenarios_page(
-    request: Request, web: WebContext = Depends(get_web), user: User = Depends(current_user)
-) -> Response:
-    """Every scenario of the workspace."""
-    return render(
-        request, web, "scenarios.html", active="scenarios", scenarios=scenarios(web), can_edit=user.is_planner
-    )
-
-
-@router.get("/scenarios/{folder}/{stem}")
-def scenario_page(
-    request: Request,
-    folder: str,
-    stem: str,
-    web: WebContext = Depends(get_web),
-    user: User = Depends(current_user),
-) -> Response:
-    """The scenario as a form."""
-    entry = scenario(web, f"{folder}/{stem}")
-    return _form_page(request, web, entry, user, saved=request.query_params.get("saved") == "1")
-
-
-@router.post("/scenarios/{folder}/{stem}")
-async def save_scenario(
-    request: Request,
-    folder: str,
-    stem: str,
-    web: WebContext = Depends(get_web),
-    user: User = Depends(require_planner),
-) -> Response:
-    """Save the form into the scenario's TOML file (nothing written when it is wrong)."""
-    entry = scenario(web, f"{folder}/{stem}")
-    form = await request.form()
-    doc = tomllib.loads(entry.path.read_text(encoding="utf-8"))
-    new, problems = updated_document(doc, form, get_lang(request))
-    if problems:
-        return _form_page(request, web, entry, user, problems=problems, status_code=422)
-    issues = write_checked(entry, new)
-    if issues:
-        return _form_page(request, web, entry, user, issues=issues, status_code=422)
-    return RedirectResponse(f"/scenarios/{entry.id}?saved=1", status_code=303)
-
-
-@router.get("/scenarios/{folder}/{stem}/toml")
-def scenario_toml(
-    request: Request,
-    folder: str,
-    stem: str,
-    web: WebContext = Depends(get_web),
-) -> Response:
-    """The scenario file as saved."""
-    entry = scenario(web, f"{folder}/{stem}")
-    lang = get_lang(request)
-    return render(
-        request,
-        web,
-        "toml.html",
-        active="scenarios",
-        crumbs=[(t("page.nav.scenarios", lang), "/scenarios"), (entry.name, f"/scenarios/{entry.id}")],
-        entry=entry,
-        text=entry.path.read_text(encoding="utf-8"),
     )
 
 
@@ -243,51 +196,114 @@ def setting_value(raw: str) -> Any:
         return raw
 
 
-def make_variant(entry: ScenarioEntry, name: str, settings: Mapping[str, Any] | None = None) -> str:
-    """Write a variant of ``entry`` beside it (same data files) named ``name``, with the
-    ``settings`` (dotted keys, e.g. ``rules.min_is_hard``) changed; return its id."""
+def make_variant(web: WebContext, entry: ScenarioEntry, name: str, settings: Mapping[str, Any] | None = None) -> str:
+    """Write a variant of ``entry`` named ``name`` into the workspace's ``scenarios/``
+    folder, with the ``settings`` (dotted keys, e.g. ``rules.min_is_hard``) changed, and
+    return its id.  It reads the same data files (its paths are rewritten relative to
+    its own folder)."""
+    root = web.config.workspace / SCENARIOS
+    root.mkdir(parents=True, exist_ok=True)
     doc = tomllib.loads(entry.path.read_text(encoding="utf-8"))
+
+    def moved(value: str) -> str:
+        path, sep, sheet = value.partition("#")
+        absolute = Path(path) if Path(path).is_absolute() else entry.path.parent / path
+        return Path(os.path.relpath(absolute, root)).as_posix() + sep + sheet
+
+    if isinstance(doc.get("extends"), str):
+        doc["extends"] = moved(doc["extends"])
+    if isinstance(doc.get("data"), dict):
+        doc["data"] = {k: moved(v) if isinstance(v, str) else v for k, v in doc["data"].items()}
     doc["name"] = name
     for dotted, value in (settings or {}).items():
         table, _, key = dotted.partition(".")
         doc.setdefault(table, {})[key] = value
-    new_stem = slug(name)
-    target = entry.path.with_name(f"{new_stem}.toml")
+    stem = slug(name)
+    target = root / f"{stem}.toml"
     n = 2
     while target.exists():
-        target = entry.path.with_name(f"{new_stem}-{n}.toml")
+        target = root / f"{stem}-{n}.toml"
         n += 1
     target.write_text(tomli_w.dumps(doc), encoding="utf-8")
-    return f"{entry.path.parent.name}/{target.stem}"
+    return target.relative_to(web.config.workspace).as_posix()
 
 
-@router.post("/scenarios/{folder}/{stem}/copy")
-async def copy_scenario(
-    request: Request,
-    folder: str,
-    stem: str,
-    web: WebContext = Depends(get_web),
-    user: User = Depends(require_planner),
+@router.get("/scenarios")
+def scenarios_page(
+    request: Request, web: WebContext = Depends(get_web), user: User = Depends(current_user)
 ) -> Response:
-    """A variant: a copy of the scenario under a new name, beside it (same data files)."""
-    entry = scenario(web, f"{folder}/{stem}")
+    """Every scenario of the workspace."""
+    listed = list_scenarios(web.config.workspace, web.store())
+    return render(request, web, "scenarios.html", active="scenarios", scenarios=listed, can_edit=user.is_planner)
+
+
+@router.get("/scenarios/{sid:path}/toml")
+def scenario_toml(request: Request, sid: str, web: WebContext = Depends(get_web)) -> Response:
+    """The scenario file as saved."""
+    entry = scenario(web, sid)
+    lang = get_lang(request)
+    return render(
+        request,
+        web,
+        "toml.html",
+        active="scenarios",
+        crumbs=[(t("page.nav.scenarios", lang), "/scenarios"), (entry.name, f"/scenarios/{entry.scenario_id}")],
+        entry=entry,
+        text=entry.path.read_text(encoding="utf-8"),
+    )
+
+
+@router.post("/scenarios/{sid:path}/copy")
+async def copy_scenario(
+    request: Request, sid: str, web: WebContext = Depends(get_web), user: User = Depends(require_planner)
+) -> Response:
+    """A variant: a copy of the scenario under a new name (same data)."""
+    entry = scenario(web, sid)
     form = await request.form()
     lang = get_lang(request)
     name = str(form.get("name", "")).strip()[:100] or t("page.scenario.copy_default", lang, name=entry.name)
-    return RedirectResponse(f"/scenarios/{make_variant(entry, name)}", status_code=303)
+    new = make_variant(web, entry, name)
+    audit(web.store(), user, "variant", new, base=entry.scenario_id)
+    return RedirectResponse(f"/scenarios/{new}", status_code=303)
 
 
-@router.post("/scenarios/{folder}/{stem}/run")
+@router.post("/scenarios/{sid:path}/run")
 async def run_scenario(
-    request: Request,
-    folder: str,
-    stem: str,
-    web: WebContext = Depends(get_web),
-    user: User = Depends(require_planner),
+    request: Request, sid: str, web: WebContext = Depends(get_web), user: User = Depends(require_planner)
 ) -> Response:
     """Queue a solve of the scenario and follow it on its job page."""
-    entry = scenario(web, f"{folder}/{stem}")
+    entry = scenario(web, sid)
+    if entry.valid is False:
+        return _form_page(request, web, entry, user, problems=[t("page.scenario.invalid", get_lang(request))])
     form = await request.form()
     label = str(form.get("label", "")).strip()[:100]
     job_id = web.jobs.submit(entry.path, (), label, user.name, get_lang(request))
+    audit(web.store(), user, "run", job_id, scenario=entry.scenario_id, label=label)
     return RedirectResponse(f"/jobs/{job_id}", status_code=303)
+
+
+@router.get("/scenarios/{sid:path}")
+def scenario_page(
+    request: Request, sid: str, web: WebContext = Depends(get_web), user: User = Depends(current_user)
+) -> Response:
+    """The scenario as a form."""
+    entry = scenario(web, sid)
+    return _form_page(request, web, entry, user, saved=request.query_params.get("saved") == "1")
+
+
+@router.post("/scenarios/{sid:path}")
+async def save_scenario(
+    request: Request, sid: str, web: WebContext = Depends(get_web), user: User = Depends(require_planner)
+) -> Response:
+    """Save the form into the scenario's TOML file (nothing written when it is wrong)."""
+    entry = scenario(web, sid)
+    form = await request.form()
+    doc = tomllib.loads(entry.path.read_text(encoding="utf-8"))
+    new, problems = updated_document(doc, form, get_lang(request))
+    if problems:
+        return _form_page(request, web, entry, user, problems=problems, status_code=422)
+    issues = write_checked(entry, new)
+    if issues:
+        return _form_page(request, web, entry, user, issues=issues, status_code=422)
+    audit(web.store(), user, "scenario_saved", entry.scenario_id)
+    return RedirectResponse(f"/scenarios/{entry.scenario_id}?saved=1", status_code=303)

@@ -20,7 +20,7 @@ from optimizer.i18n import LANGS, t
 from optimizer.web.auth import User
 from optimizer.web.deps import LANG_COOKIE, WebContext, current_user, get_lang, get_web
 from optimizer.web.views.common import render
-from optimizer.web.views.workspace import scenarios
+from optimizer.web.uploads import list_scenarios
 
 router = APIRouter()
 
@@ -44,7 +44,7 @@ def start_page(
         active="start",
         runs=service.runs(store)[:START_RUNS],
         jobs=jobs,
-        scenarios=scenarios(web),
+        scenarios=list_scenarios(web.config.workspace, store)[:START_RUNS],
         can_edit=user.is_planner,
     )
 

@@ -1,0 +1,119 @@
+"""The Data page: upload a workbook, a scenario zip or CSV files; see every problem.
+
+``POST /data`` hands the files to :func:`optimizer.web.uploads.store_upload` (type checked
+by content, stored under generated names, validated by the service).  A valid upload
+goes straight to its scenario form; otherwise ``/data/{id}`` lists the problems as a
+table the planner can sort and filter (sheet, Excel row, column, value, problem, fix),
+with the errors sheet to download (``/data/{id}/errors.xlsx``).  An invalid upload can
+never be solved.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from starlette.background import BackgroundTask
+from starlette.datastructures import UploadFile
+from starlette.responses import FileResponse, RedirectResponse, Response
+
+from optimizer import service
+from optimizer.errors import InputError, Issue
+from optimizer.i18n import t
+from optimizer.web.auth import User, audit
+from optimizer.web.deps import WebContext, current_user, get_lang, get_web, require_planner
+from optimizer.web.uploads import UploadedFile, find_scenario, store_upload
+from optimizer.web.views.common import render
+
+router = APIRouter()
+
+#: The fields of :class:`~optimizer.errors.Issue`, to rebuild one from its stored JSON.
+ISSUE_FIELDS = ("file", "message", "hint", "sheet", "row", "column", "value", "severity", "code")
+
+
+def as_issue(shown: dict[str, Any]) -> Issue:
+    """An issue of an upload's stored validation as an :class:`Issue` again."""
+    return Issue(**{k: shown[k] for k in ISSUE_FIELDS if k in shown})
+
+
+def _upload_page(
+    request: Request,
+    web: WebContext,
+    *,
+    entry: Any = None,
+    issues: list[dict[str, Any]] | None = None,
+    status_code: int = 200,
+) -> Response:
+    lang = get_lang(request)
+    crumbs = [(t("page.nav.data", lang), "/data")] if entry is not None else []
+    return render(
+        request,
+        web,
+        "data.html",
+        active="data",
+        crumbs=crumbs,
+        entry=entry,
+        issues=issues or [],
+        errors=sum(1 for i in issues or [] if i.get("severity", "error") == "error"),
+        status_code=status_code,
+    )
+
+
+@router.get("/data")
+def data_page(request: Request, web: WebContext = Depends(get_web), user: User = Depends(require_planner)) -> Response:
+    """The upload form."""
+    return _upload_page(request, web)
+
+
+@router.post("/data")
+async def upload(request: Request, web: WebContext = Depends(get_web), user: User = Depends(require_planner)) -> Response:
+    """Take an upload: to its scenario form when valid, to its problems otherwise."""
+    form = await request.form()
+    files = []
+    for item in form.getlist("files"):
+        if isinstance(item, UploadFile) and item.filename:
+            data = await item.read(web.config.max_upload_bytes + 1)
+            files.append(UploadedFile(item.filename, data))
+    try:
+        entry = store_upload(
+            web.config.workspace, web.store(), files, user.name, max_bytes=web.config.max_upload_bytes
+        )
+    except InputError as exc:
+        shown = [{**vars(i), "location": i.location()} for i in exc.issues]
+        return _upload_page(request, web, issues=shown, status_code=422)
+    audit(web.store(), user, "upload", entry.scenario_id, valid=entry.valid)
+    if entry.valid:
+        return RedirectResponse(f"/scenarios/{entry.scenario_id}?uploaded=1", status_code=303)
+    return RedirectResponse(f"/data/{entry.scenario_id}", status_code=303)
+
+
+def _upload(web: WebContext, sid: str) -> Any:
+    entry = find_scenario(web.config.workspace, web.store(), sid)
+    if entry is None or entry.kind != "upload":
+        raise HTTPException(status_code=404, detail=sid)
+    return entry
+
+
+@router.get("/data/{sid}")
+def upload_page(
+    request: Request, sid: str, web: WebContext = Depends(get_web), user: User = Depends(current_user)
+) -> Response:
+    """An upload's problems, as a table to sort and filter."""
+    entry = _upload(web, sid)
+    return _upload_page(request, web, entry=entry, issues=entry.issues)
+
+
+@router.get("/data/{sid}/errors.xlsx")
+def errors_sheet(sid: str, web: WebContext = Depends(get_web), user: User = Depends(current_user)) -> Response:
+    """The upload's problems as an Excel sheet ("Lỗi") to work through."""
+    entry = _upload(web, sid)
+    folder = Path(tempfile.mkdtemp(prefix="staffplan-errors-"))
+    path = service.write_issues([as_issue(i) for i in entry.issues], folder / "loi.xlsx")
+    return FileResponse(
+        path,
+        filename=f"loi-{sid}.xlsx",
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        background=BackgroundTask(lambda: (path.unlink(missing_ok=True), folder.rmdir())),
+    )
