@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile
 from starlette.responses import FileResponse, RedirectResponse, Response
@@ -22,10 +22,10 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from optimizer import service
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t
-from optimizer.web.auth import User, audit
-from optimizer.web.deps import WebContext, current_user, get_lang, get_web, require_planner
+from optimizer.web.auth import audit
+from optimizer.web.deps import CurrentUser, Planner, Web, WebContext, get_lang
+from optimizer.web.screens.common import render
 from optimizer.web.uploads import UploadedFile, find_scenario, store_upload
-from optimizer.web.views.common import render
 
 router = APIRouter()
 
@@ -62,13 +62,13 @@ def _upload_page(
 
 
 @router.get("/data")
-def data_page(request: Request, web: WebContext = Depends(get_web), user: User = Depends(require_planner)) -> Response:
+def data_page(request: Request, web: Web, user: Planner) -> Response:
     """The upload form."""
     return _upload_page(request, web)
 
 
 @router.post("/data")
-async def upload(request: Request, web: WebContext = Depends(get_web), user: User = Depends(require_planner)) -> Response:
+async def upload(request: Request, web: Web, user: Planner) -> Response:
     """Take an upload: to its scenario form when valid, to its problems otherwise."""
     form = await request.form()
     files = []
@@ -97,16 +97,14 @@ def _upload(web: WebContext, sid: str) -> Any:
 
 
 @router.get("/data/{sid}")
-def upload_page(
-    request: Request, sid: str, web: WebContext = Depends(get_web), user: User = Depends(current_user)
-) -> Response:
+def upload_page(request: Request, sid: str, web: Web, user: CurrentUser) -> Response:
     """An upload's problems, as a table to sort and filter."""
     entry = _upload(web, sid)
     return _upload_page(request, web, entry=entry, issues=entry.issues)
 
 
 @router.get("/data/{sid}/errors.xlsx")
-def errors_sheet(sid: str, web: WebContext = Depends(get_web), user: User = Depends(current_user)) -> Response:
+def errors_sheet(sid: str, web: Web, user: CurrentUser) -> Response:
     """The upload's problems as an Excel sheet ("Lỗi") to work through."""
     entry = _upload(web, sid)
     folder = Path(tempfile.mkdtemp(prefix="staffplan-errors-"))

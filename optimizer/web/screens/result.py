@@ -9,25 +9,21 @@ bookmarked).  The per-unit table is filtered, sorted and paginated on the server
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from dataclasses import dataclass
-from threading import Lock
 from typing import Any
 
-import pandas as pd
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from markupsafe import Markup
 from starlette.responses import Response
 
 from optimizer import service
-from optimizer.compare import kpi_kind, redact
+from optimizer.compare import kpi_kind
 from optimizer.errors import InputError
 from optimizer.i18n import t
-from optimizer.kpis import unit_kpis
 from optimizer.store import StoredRun
-from optimizer.web.auth import User
-from optimizer.web.deps import WebContext, current_user, get_lang, get_web
-from optimizer.web.views.common import fold, render, stored_run
+from optimizer.web.deps import CurrentUser, Web, get_lang
+from optimizer.web.screens.common import cached_run, render, stored_run
+from optimizer.web.views import CachedRun, page
 
 router = APIRouter()
 
@@ -48,6 +44,9 @@ UNIT_COLUMNS: tuple[str, ...] = (
 PAGE_SIZE = 25
 #: People listed by a search at most.
 SEARCH_LIMIT = 20
+#: Columns the unit filter and the person search look in.
+UNIT_SEARCH = ("unit_id", "unit_name")
+PEOPLE_SEARCH = ("staff_id", "full_name")
 #: The leaders' summary: KPI cards (name, kind of value).
 SUMMARY_KPIS: tuple[tuple[str, str], ...] = (
     ("placed", "count"),
@@ -61,22 +60,6 @@ SUMMARY_KPIS: tuple[tuple[str, str], ...] = (
 )
 #: The KPIs a map can be coloured by on this page.
 MAP_CHOICES = ("fill_rate", "moves")
-
-_units: OrderedDict[str, pd.DataFrame] = OrderedDict()
-_units_lock = Lock()
-
-
-def run_units(run: StoredRun) -> pd.DataFrame:
-    """The per-unit KPIs of a run (whole units, both blocs), computed once per run."""
-    with _units_lock:
-        if run.run_id in _units:
-            return _units[run.run_id]
-    frame = unit_kpis(run.tables, run.rules, by_bloc=False)
-    with _units_lock:
-        _units[run.run_id] = frame
-        while len(_units) > 8:
-            _units.popitem(last=False)
-    return frame
 
 
 @dataclass(frozen=True)
@@ -113,30 +96,33 @@ class UnitQuery:
         return urlencode({k: v for k, v in values.items() if v not in ("", None)})
 
 
-def unit_table(run: StoredRun, query: UnitQuery) -> dict[str, Any]:
-    """The rows of one page of the per-unit table, and the paging facts."""
-    frame = run_units(run)
-    if query.q:
-        needle = fold(query.q)
-        keep = frame["unit_name"].map(fold).str.contains(needle, regex=False) | frame["unit_id"].astype(
-            str
-        ).str.contains(query.q, regex=False)
-        frame = frame[keep]
-    key = frame[query.sort]
-    if query.sort == "unit_name":
-        key = key.map(fold)
-    frame = frame.iloc[key.argsort(kind="stable").to_numpy()[:: -1 if query.desc else 1]]
-    total = len(frame)
-    pages = max(1, math.ceil(total / PAGE_SIZE))
-    page = min(query.page, pages)
-    shown = frame.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+def unit_table(cached: CachedRun, query: UnitQuery) -> dict[str, Any]:
+    """One page of the per-unit table (filtered and sorted on the server), and the paging facts."""
+    units = cached.units()
+
+    def cut(number: int) -> dict[str, Any]:
+        return page(
+            units,
+            offset=(number - 1) * PAGE_SIZE,
+            limit=PAGE_SIZE,
+            sort=query.sort,
+            descending=query.desc,
+            query=query.q,
+            search=UNIT_SEARCH,
+        )
+
+    shown = cut(query.page)
+    pages = max(1, math.ceil(int(shown["total"]) / PAGE_SIZE))
+    if query.page > pages:
+        shown = cut(pages)
+    current = min(query.page, pages)
     return {
-        "rows": shown.to_dict("records"),
+        "rows": shown["rows"],
         "columns": [(c, kpi_kind(c)) for c in UNIT_COLUMNS],
-        "total": total,
-        "page": page,
+        "total": int(shown["total"]),
+        "page": current,
         "pages": pages,
-        "query": UnitQuery(query.q, query.sort, query.desc, page),
+        "query": UnitQuery(query.q, query.sort, query.desc, current),
     }
 
 
@@ -191,11 +177,12 @@ def terms_rows(run: StoredRun) -> list[dict[str, Any]]:
 def result_page(
     request: Request,
     run_id: str,
-    web: WebContext = Depends(get_web),
-    user: User = Depends(current_user),
+    web: Web,
+    user: CurrentUser,
 ) -> Response:
     """A stored run: the leaders' summary, the objectives, people, units and the map."""
-    run = stored_run(web, run_id)
+    cached = cached_run(web, run_id)
+    run = cached.run
     lang = get_lang(request)
     query = UnitQuery.of(request)
     return render(
@@ -209,25 +196,27 @@ def result_page(
         summary=leaders_summary(run, lang),
         summary_kpis=[(name, kind, run.kpis.get(name)) for name, kind in SUMMARY_KPIS],
         terms=terms_rows(run),
-        table=unit_table(run, query),
+        table=unit_table(cached, query),
         map_choices=MAP_CHOICES,
         can_edit=user.is_planner,
     )
 
 
 @router.get("/runs/{run_id}/units")
-def units_fragment(request: Request, run_id: str, web: WebContext = Depends(get_web)) -> Response:
+def units_fragment(request: Request, run_id: str, web: Web) -> Response:
     """The per-unit table alone (HTMX swaps it into the result page)."""
-    run = stored_run(web, run_id)
-    return render(request, web, "_units.html", run=run, table=unit_table(run, UnitQuery.of(request)))
+    cached = cached_run(web, run_id)
+    return render(
+        request, web, "_units.html", run=cached.run, table=unit_table(cached, UnitQuery.of(request))
+    )
 
 
-def map_json(run: StoredRun, kpi: str, lang: str) -> str:
+def map_json(cached: CachedRun, kpi: str, lang: str) -> str:
     """The plotly figure (JSON) of the run's units coloured by ``kpi``, Côn Đảo in an inset."""
     from optimizer.export.report import geojson_of_run, load_geojson, map_figure, map_shapes
 
-    frame = run_units(run)
-    geo = geojson_of_run(run)
+    frame = cached.units()
+    geo = geojson_of_run(cached.run)
     polygons = load_geojson(geo) if geo is not None and geo.exists() else None
     values = dict(zip(frame["unit_id"].astype(str), frame[kpi].astype(float), strict=True))
     label = t(f"kpi.unit.{kpi}", lang)
@@ -237,49 +226,43 @@ def map_json(run: StoredRun, kpi: str, lang: str) -> str:
 
 
 @router.get("/runs/{run_id}/map")
-def map_fragment(request: Request, run_id: str, web: WebContext = Depends(get_web)) -> Response:
+def map_fragment(request: Request, run_id: str, web: Web) -> Response:
     """The map of a run's units, coloured by ``?kpi=fill_rate`` (default) or ``moves``."""
     kpi = request.query_params.get("kpi", "fill_rate")
     if kpi not in MAP_CHOICES:
         kpi = "fill_rate"
-    run = stored_run(web, run_id)
-    text = map_json(run, kpi, get_lang(request))
+    cached = cached_run(web, run_id)
+    text = map_json(cached, kpi, get_lang(request))
     # safe inside <script type="application/json">: no "<", ">" or "&" left
     safe = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return render(request, web, "_map.html", run=run, kpi=kpi, map_choices=MAP_CHOICES, figure=Markup(safe))
-
-
-def search_people(run: StoredRun, q: str, redacted: bool) -> list[dict[str, Any]]:
-    """People of a run whose name or id contains ``q`` (accents and case ignored)."""
-    needle = fold(q)
-    if not needle:
-        return []
-    cols = ["staff_id", "full_name", "birth_date", "unit_id", "unit_name", "position", "category"]
-    placed = run.tables.placements[cols].assign(placed=True)
-    unplaced = run.tables.unplaced[["staff_id", "full_name", "birth_date", "category"]].assign(
-        placed=False, unit_id="", unit_name="", position=""
+    return render(
+        request, web, "_map.html", run=cached.run, kpi=kpi, map_choices=MAP_CHOICES, figure=Markup(safe)
     )
-    people = pd.concat([placed, unplaced[[*cols, "placed"]]], ignore_index=True)
-    by_id = people["staff_id"].astype(str).map(fold).str.contains(needle, regex=False)
-    by_name = people["full_name"].astype(str).map(fold).str.contains(needle, regex=False)
-    found = people[by_id | (by_name if not redacted else False)].head(SEARCH_LIMIT)
-    if redacted:
-        found = redact(found)
-    return list(found.to_dict("records"))
 
 
 @router.get("/runs/{run_id}/people")
 def people_fragment(
     request: Request,
     run_id: str,
-    web: WebContext = Depends(get_web),
-    user: User = Depends(current_user),
+    web: Web,
+    user: CurrentUser,
 ) -> Response:
-    """People matching ``?q=`` (name or id), each linking to their explanation."""
-    run = stored_run(web, run_id)
-    q = request.query_params.get("q", "")[:100]
+    """People matching ``?q=`` (name or id; a viewer who may not see names: id only), each
+    linking to their explanation, or with ``?for=edit`` to the edit form."""
+    cached = cached_run(web, run_id)
+    q = request.query_params.get("q", "")[:100].strip()
+    found = page(
+        cached.people(), limit=SEARCH_LIMIT, query=q, search=PEOPLE_SEARCH, redact=not user.see_names
+    )
     return render(
-        request, web, "_people.html", run=run, q=q, people=search_people(run, q, not user.see_names)
+        request,
+        web,
+        "_people.html",
+        run=cached.run,
+        q=q,
+        people=found["rows"] if q else [],
+        total=found["total"] if q else 0,
+        for_edit=request.query_params.get("for") == "edit",
     )
 
 
@@ -288,8 +271,8 @@ def person_page(
     request: Request,
     run_id: str,
     staff_id: str,
-    web: WebContext = Depends(get_web),
-    user: User = Depends(current_user),
+    web: Web,
+    user: CurrentUser,
 ) -> Response:
     """Where one person is and why; the nearest other units with the rule or the cost."""
     run = stored_run(web, run_id)

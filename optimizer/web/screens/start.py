@@ -12,14 +12,13 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from optimizer import service
 from optimizer.i18n import LANGS, t
-from optimizer.web.auth import User
-from optimizer.web.deps import LANG_COOKIE, WebContext, current_user, get_lang, get_web
-from optimizer.web.views.common import render
+from optimizer.web.deps import LANG_COOKIE, CurrentUser, Web, get_lang
+from optimizer.web.screens.common import render, safe_next
 from optimizer.web.uploads import list_scenarios
 
 router = APIRouter()
@@ -31,9 +30,7 @@ LANG_COOKIE_AGE_S = 365 * 24 * 3600
 
 
 @router.get("/")
-def start_page(
-    request: Request, web: WebContext = Depends(get_web), user: User = Depends(current_user)
-) -> Response:
+def start_page(request: Request, web: Web, user: CurrentUser) -> Response:
     """The workspace at a glance."""
     store = web.store()
     jobs = [j for j in web.jobs.recent(20) if j["state"] in ("queued", "running")]
@@ -50,9 +47,7 @@ def start_page(
 
 
 @router.get("/runs")
-def runs_page(
-    request: Request, web: WebContext = Depends(get_web), user: User = Depends(current_user)
-) -> Response:
+def runs_page(request: Request, web: Web, user: CurrentUser) -> Response:
     """Every run of the store, newest first, and the recent solves of the web app."""
     return render(
         request,
@@ -66,7 +61,7 @@ def runs_page(
 
 
 @router.get("/jobs/{job_id}")
-def job_page(request: Request, job_id: str, web: WebContext = Depends(get_web)) -> Response:
+def job_page(request: Request, job_id: str, web: Web) -> Response:
     """A solve: live progress while it waits or runs; its run once stored."""
     job = web.jobs.get(job_id)
     if job is None:
@@ -89,10 +84,7 @@ def job_page(request: Request, job_id: str, web: WebContext = Depends(get_web)) 
 @router.get("/lang/{code}")
 def switch_language(code: str, request: Request) -> Response:
     """Choose the language (kept in a cookie) and go back to ``?next=`` (a local address)."""
-    target = request.query_params.get("next", "/")
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        target = "/"
-    response = RedirectResponse(target, status_code=303)
+    response = RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
     if code in LANGS:
         response.set_cookie(LANG_COOKIE, code, max_age=LANG_COOKIE_AGE_S, httponly=True, samesite="lax")
     return response
@@ -109,4 +101,6 @@ def plotly_file() -> Path:
 @router.get("/assets/plotly.min.js")
 def plotly_js() -> Response:
     """plotly.js, served from the installed package (not copied into this one)."""
-    return FileResponse(plotly_file(), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
+    return FileResponse(
+        plotly_file(), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"}
+    )

@@ -13,17 +13,17 @@ import csv
 import io
 import secrets
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import RedirectResponse, Response
 
 from optimizer import service
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t
-from optimizer.web.auth import User, audit
-from optimizer.web.deps import WebContext, current_user, get_lang, get_web, require_planner
-from optimizer.web.views.common import render, stored_run
-from optimizer.web.views.scenario import make_variant, scenario, setting_value
+from optimizer.web.auth import audit
+from optimizer.web.deps import CurrentUser, Planner, Web, get_lang
+from optimizer.web.screens.common import render, stored_run
+from optimizer.web.screens.scenario import make_variant, scenario, setting_value
 
 router = APIRouter()
 
@@ -34,9 +34,7 @@ XLSX_MAGIC = b"PK\x03\x04"
 
 
 @router.get("/scenarios/{sid:path}/diagnose")
-def diagnose_page(
-    request: Request, sid: str, web: WebContext = Depends(get_web), user: User = Depends(current_user)
-) -> Response:
+def diagnose_page(request: Request, sid: str, web: Web, user: CurrentUser) -> Response:
     """Why the scenario has no placement, and the fixes that have been checked."""
     entry = scenario(web, sid)
     lang = get_lang(request)
@@ -51,7 +49,10 @@ def diagnose_page(
         web,
         "diagnose.html",
         active="scenarios",
-        crumbs=[(t("page.nav.scenarios", lang), "/scenarios"), (entry.name, f"/scenarios/{entry.scenario_id}")],
+        crumbs=[
+            (t("page.nav.scenarios", lang), "/scenarios"),
+            (entry.name, f"/scenarios/{entry.scenario_id}"),
+        ],
         entry=entry,
         diagnosis=diagnosis,
         issues=issues,
@@ -60,9 +61,7 @@ def diagnose_page(
 
 
 @router.post("/scenarios/{sid:path}/fix")
-async def apply_fix(
-    request: Request, sid: str, web: WebContext = Depends(get_web), user: User = Depends(require_planner)
-) -> Response:
+async def apply_fix(request: Request, sid: str, web: Web, user: Planner) -> Response:
     """Make the variant of a fix (a ``--set`` setting the diagnosis offered)."""
     entry = scenario(web, sid)
     form = await request.form()
@@ -78,9 +77,7 @@ async def apply_fix(
 
 
 @router.get("/runs/{run_id}/replan")
-def replan_page(
-    request: Request, run_id: str, web: WebContext = Depends(get_web), user: User = Depends(require_planner)
-) -> Response:
+def replan_page(request: Request, run_id: str, web: Web, user: Planner) -> Response:
     """The re-plan form: departures by staff id, or a changes file."""
     run = stored_run(web, run_id)
     lang = get_lang(request)
@@ -108,9 +105,7 @@ def departures_csv(text: str, reason: str) -> str:
 
 
 @router.post("/runs/{run_id}/replan")
-async def replan(
-    request: Request, run_id: str, web: WebContext = Depends(get_web), user: User = Depends(require_planner)
-) -> Response:
+async def replan(request: Request, run_id: str, web: Web, user: Planner) -> Response:
     """Re-plan the run after the changes given; show who moves against the base run."""
     run = stored_run(web, run_id)
     lang = get_lang(request)
@@ -132,7 +127,9 @@ async def replan(
     try:
         done = service.replan(web.store(), run.run_id, path)
     except (InputError, ValueError) as exc:
-        issues = list(exc.issues) if isinstance(exc, InputError) else [Issue(file=path.name, message=str(exc))]
+        issues = (
+            list(exc.issues) if isinstance(exc, InputError) else [Issue(file=path.name, message=str(exc))]
+        )
         return render(
             request,
             web,

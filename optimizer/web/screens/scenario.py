@@ -19,16 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from starlette.responses import RedirectResponse, Response
 
 from optimizer.data import TERMS
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t
+from optimizer.io.vocab import fold
 from optimizer.web.auth import User, audit
-from optimizer.web.deps import WebContext, current_user, get_lang, get_web, require_planner
+from optimizer.web.deps import CurrentUser, Planner, Web, WebContext, get_lang
+from optimizer.web.screens.common import render
 from optimizer.web.uploads import SCENARIOS, ScenarioEntry, find_scenario, list_scenarios
-from optimizer.web.views.common import fold, render
 
 router = APIRouter()
 
@@ -75,7 +76,9 @@ def slug(text: str) -> str:
     return stem[:48] or "variant"
 
 
-def current_values(entry: ScenarioEntry) -> tuple[dict[str, Any], list[str], dict[str, int] | None, list[Issue]]:
+def current_values(
+    entry: ScenarioEntry,
+) -> tuple[dict[str, Any], list[str], dict[str, int] | None, list[Issue]]:
     """The scenario's resolved values (after ``extends``): fields, priorities, weights, issues."""
     from optimizer.io import load_scenario
 
@@ -109,7 +112,9 @@ def _parse(field: Field, raw: str | None) -> Any:
     return int(number) if field.kind == "int" and number == int(number) else number
 
 
-def updated_document(doc: Mapping[str, Any], form: Mapping[str, Any], lang: str) -> tuple[dict[str, Any], list[str]]:
+def updated_document(
+    doc: Mapping[str, Any], form: Mapping[str, Any], lang: str
+) -> tuple[dict[str, Any], list[str]]:
     """The scenario's TOML document with the form's values; the problems found."""
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in doc.items()}
     problems = []
@@ -196,7 +201,9 @@ def setting_value(raw: str) -> Any:
         return raw
 
 
-def make_variant(web: WebContext, entry: ScenarioEntry, name: str, settings: Mapping[str, Any] | None = None) -> str:
+def make_variant(
+    web: WebContext, entry: ScenarioEntry, name: str, settings: Mapping[str, Any] | None = None
+) -> str:
     """Write a variant of ``entry`` named ``name`` into the workspace's ``scenarios/``
     folder, with the ``settings`` (dotted keys, e.g. ``rules.min_is_hard``) changed, and
     return its id.  It reads the same data files (its paths are rewritten relative to
@@ -229,16 +236,16 @@ def make_variant(web: WebContext, entry: ScenarioEntry, name: str, settings: Map
 
 
 @router.get("/scenarios")
-def scenarios_page(
-    request: Request, web: WebContext = Depends(get_web), user: User = Depends(current_user)
-) -> Response:
+def scenarios_page(request: Request, web: Web, user: CurrentUser) -> Response:
     """Every scenario of the workspace."""
     listed = list_scenarios(web.config.workspace, web.store())
-    return render(request, web, "scenarios.html", active="scenarios", scenarios=listed, can_edit=user.is_planner)
+    return render(
+        request, web, "scenarios.html", active="scenarios", scenarios=listed, can_edit=user.is_planner
+    )
 
 
 @router.get("/scenarios/{sid:path}/toml")
-def scenario_toml(request: Request, sid: str, web: WebContext = Depends(get_web)) -> Response:
+def scenario_toml(request: Request, sid: str, web: Web) -> Response:
     """The scenario file as saved."""
     entry = scenario(web, sid)
     lang = get_lang(request)
@@ -247,16 +254,17 @@ def scenario_toml(request: Request, sid: str, web: WebContext = Depends(get_web)
         web,
         "toml.html",
         active="scenarios",
-        crumbs=[(t("page.nav.scenarios", lang), "/scenarios"), (entry.name, f"/scenarios/{entry.scenario_id}")],
+        crumbs=[
+            (t("page.nav.scenarios", lang), "/scenarios"),
+            (entry.name, f"/scenarios/{entry.scenario_id}"),
+        ],
         entry=entry,
         text=entry.path.read_text(encoding="utf-8"),
     )
 
 
 @router.post("/scenarios/{sid:path}/copy")
-async def copy_scenario(
-    request: Request, sid: str, web: WebContext = Depends(get_web), user: User = Depends(require_planner)
-) -> Response:
+async def copy_scenario(request: Request, sid: str, web: Web, user: Planner) -> Response:
     """A variant: a copy of the scenario under a new name (same data)."""
     entry = scenario(web, sid)
     form = await request.form()
@@ -268,9 +276,7 @@ async def copy_scenario(
 
 
 @router.post("/scenarios/{sid:path}/run")
-async def run_scenario(
-    request: Request, sid: str, web: WebContext = Depends(get_web), user: User = Depends(require_planner)
-) -> Response:
+async def run_scenario(request: Request, sid: str, web: Web, user: Planner) -> Response:
     """Queue a solve of the scenario and follow it on its job page."""
     entry = scenario(web, sid)
     if entry.valid is False:
@@ -283,18 +289,14 @@ async def run_scenario(
 
 
 @router.get("/scenarios/{sid:path}")
-def scenario_page(
-    request: Request, sid: str, web: WebContext = Depends(get_web), user: User = Depends(current_user)
-) -> Response:
+def scenario_page(request: Request, sid: str, web: Web, user: CurrentUser) -> Response:
     """The scenario as a form."""
     entry = scenario(web, sid)
     return _form_page(request, web, entry, user, saved=request.query_params.get("saved") == "1")
 
 
 @router.post("/scenarios/{sid:path}")
-async def save_scenario(
-    request: Request, sid: str, web: WebContext = Depends(get_web), user: User = Depends(require_planner)
-) -> Response:
+async def save_scenario(request: Request, sid: str, web: Web, user: Planner) -> Response:
     """Save the form into the scenario's TOML file (nothing written when it is wrong)."""
     entry = scenario(web, sid)
     form = await request.form()

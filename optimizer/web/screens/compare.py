@@ -10,17 +10,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from optimizer import service
 from optimizer.compare import kpi_kind, redact
 from optimizer.errors import InputError
 from optimizer.i18n import t
-from optimizer.web.auth import User
-from optimizer.web.deps import WebContext, current_user, get_lang, get_web
-from optimizer.web.views.common import render
-from optimizer.web.views.result import SUMMARY_KPIS
+from optimizer.web.deps import CurrentUser, Web, get_lang
+from optimizer.web.screens.common import render
+from optimizer.web.screens.result import SUMMARY_KPIS
 
 router = APIRouter()
 
@@ -39,9 +38,7 @@ def _signed(value: Any) -> str:
 
 
 @router.get("/compare")
-def compare_page(
-    request: Request, web: WebContext = Depends(get_web), user: User = Depends(current_user)
-) -> Response:
+def compare_page(request: Request, web: Web, user: CurrentUser) -> Response:
     """Runs side by side (``?run=`` twice or more), or the list to pick them from."""
     lang = get_lang(request)
     refs = list(dict.fromkeys(request.query_params.getlist("run")))[:MAX_RUNS]

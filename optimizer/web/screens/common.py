@@ -11,23 +11,21 @@ and ``kpi(value, kind)``.  Codes are never shown raw: every code goes through
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
-from collections import OrderedDict
 from collections.abc import Sequence
-from threading import Lock
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import HTTPException, Request
 from starlette.responses import Response
 
-from optimizer import __version__, service
+from optimizer import __version__
 from optimizer.compare import format_value
 from optimizer.errors import InputError
 from optimizer.i18n import t
 from optimizer.labels import CodeKind, label, number
 from optimizer.store import StoredRun
 from optimizer.web.deps import WebContext, get_lang
+from optimizer.web.views import CachedRun
 
 #: The navigation bar: (key of ``page.nav.<key>``, address).
 NAV: tuple[tuple[str, str], ...] = (
@@ -37,11 +35,6 @@ NAV: tuple[tuple[str, str], ...] = (
     ("runs", "/runs"),
     ("compare", "/compare"),
 )
-#: How many stored runs are kept in memory (a run never changes once stored).
-RUN_CACHE_SIZE = 6
-
-_runs: OrderedDict[tuple[str, str], StoredRun] = OrderedDict()
-_runs_lock = Lock()
 
 
 def render(
@@ -102,30 +95,26 @@ def _here(request: Request) -> str:
     return f"{request.url.path}?{urlencode(params)}" if params else request.url.path
 
 
-def stored_run(web: WebContext, ref: str) -> StoredRun:
-    """A stored run (kept in a small cache: runs never change); 404 when unknown."""
+def safe_next(target: str | None) -> str:
+    """``target`` when it is an address of this app (``/…``), else ``/`` (no open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def cached_run(web: WebContext, ref: str) -> CachedRun:
+    """A stored run with what the pages derive from it (the app's run cache); 404 when unknown."""
     store = web.store()
     try:
         run_id = store.resolve(ref)
     except InputError as exc:
         raise HTTPException(status_code=404, detail=exc.issues[0].message) from exc
-    key = (str(store.path), run_id)
-    with _runs_lock:
-        if key in _runs:
-            _runs.move_to_end(key)
-            return _runs[key]
-    run = service.get_run(store, run_id)
-    with _runs_lock:
-        _runs[key] = run
-        while len(_runs) > RUN_CACHE_SIZE:
-            _runs.popitem(last=False)
-    return run
+    return web.runs.get(store, run_id)
 
 
-def fold(text: object) -> str:
-    """``text`` for searching: lower case, without accents (``"Đặng Thị"`` → ``"dang thi"``)."""
-    decomposed = unicodedata.normalize("NFD", str(text)).replace("đ", "d").replace("Đ", "D")
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().strip()
+def stored_run(web: WebContext, ref: str) -> StoredRun:
+    """A stored run (see :func:`cached_run`)."""
+    return cached_run(web, ref).run
 
 
 def message(lang: str, key: str, **kwargs: object) -> str:

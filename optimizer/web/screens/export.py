@@ -17,15 +17,15 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from starlette.responses import FileResponse, Response
 
 from optimizer import service
 from optimizer.errors import InputError
 from optimizer.i18n import t
-from optimizer.web.auth import User, audit
-from optimizer.web.deps import WebContext, current_user, get_lang, get_web
-from optimizer.web.views.common import render, stored_run
+from optimizer.web.auth import audit
+from optimizer.web.deps import CurrentUser, Web, WebContext, get_lang
+from optimizer.web.screens.common import render, stored_run
 
 router = APIRouter()
 
@@ -61,7 +61,12 @@ def formats() -> tuple[str, ...]:
 def _work(web: WebContext, task: ExportTask, per_unit: bool, redact: bool) -> None:
     try:
         exported = service.export(
-            web.store(), task.run_id, task.fmt, task.folder, per_unit=per_unit, redact=redact  # type: ignore[arg-type]
+            web.store(),
+            task.run_id,
+            task.fmt,
+            task.folder,
+            per_unit=per_unit,
+            redact=redact,  # type: ignore[arg-type]
         )
         files = list(exported.paths)
         if per_unit and len(files) > 1:
@@ -80,9 +85,7 @@ def _work(web: WebContext, task: ExportTask, per_unit: bool, redact: bool) -> No
 
 
 @router.get("/runs/{run_id}/export")
-def export_page(
-    request: Request, run_id: str, web: WebContext = Depends(get_web), user: User = Depends(current_user)
-) -> Response:
+def export_page(request: Request, run_id: str, web: Web, user: CurrentUser) -> Response:
     """The export form."""
     run = stored_run(web, run_id)
     lang = get_lang(request)
@@ -99,9 +102,7 @@ def export_page(
 
 
 @router.post("/runs/{run_id}/export")
-async def start_export(
-    request: Request, run_id: str, web: WebContext = Depends(get_web), user: User = Depends(current_user)
-) -> Response:
+async def start_export(request: Request, run_id: str, web: Web, user: CurrentUser) -> Response:
     """Start an export; answer the fragment that follows it."""
     run = stored_run(web, run_id)
     form = await request.form()
@@ -117,7 +118,9 @@ async def start_export(
     with _tasks_lock:
         _tasks[token] = task
     audit(web.store(), user, "export", run.run_id, format=fmt, redact=redact, per_unit=per_unit)
-    threading.Thread(target=_work, args=(web, task, per_unit, redact), name=f"export-{token}", daemon=True).start()
+    threading.Thread(
+        target=_work, args=(web, task, per_unit, redact), name=f"export-{token}", daemon=True
+    ).start()
     return render(request, web, "_export_task.html", task=task, elapsed=0.0)
 
 
@@ -130,7 +133,7 @@ def _task(token: str) -> ExportTask:
 
 
 @router.get("/exports/{token}")
-def export_status(request: Request, token: str, web: WebContext = Depends(get_web)) -> Response:
+def export_status(request: Request, token: str, web: Web) -> Response:
     """The export's state: still working (the fragment polls again), its files, or the error."""
     task = _task(token)
     return render(request, web, "_export_task.html", task=task, elapsed=time.monotonic() - task.started)
