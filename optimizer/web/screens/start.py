@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from optimizer import service
-from optimizer.i18n import LANGS, t
-from optimizer.web.deps import LANG_COOKIE, CurrentUser, Web, get_lang
+from optimizer.data import TERMS
+from optimizer.i18n import LANGS, catalogue, t
+from optimizer.labels import terms_label
+from optimizer.web.deps import LANG_COOKIE, CurrentUser, RequestLang, Web
 from optimizer.web.screens.common import render, safe_next
 from optimizer.web.uploads import list_scenarios
 
@@ -60,16 +63,31 @@ def runs_page(request: Request, web: Web, user: CurrentUser) -> Response:
     )
 
 
-@router.get("/jobs/{job_id}")
-def job_page(request: Request, job_id: str, web: Web) -> Response:
-    """A solve: live progress while it waits or runs; its run once stored."""
+def stage_label(stage: object, lang: str) -> str:
+    """A solver stage in words: its objective terms' names, or the name of a step."""
+    if not stage:
+        return "–"
+    text = str(stage)
+    if text in TERMS or "+" in text:
+        return terms_label(text, lang)
+    key = f"page.stage.{text}"
+    return t(key, lang) if key in catalogue() else text
+
+
+def _job(web: Web, job_id: str, lang: str) -> dict[str, Any]:
     job = web.jobs.get(job_id)
     if job is None:
-        raise HTTPException(status_code=404, detail=t("page.job.unknown", get_lang(request), id=job_id))
+        raise HTTPException(status_code=404, detail=t("page.job.unknown", lang, id=job_id))
+    return job
+
+
+@router.get("/jobs/{job_id}")
+def job_page(request: Request, job_id: str, web: Web, lang: RequestLang) -> Response:
+    """A solve: live progress while it waits or runs; its run once stored."""
+    job = _job(web, job_id, lang)
     run_id = (job.get("result") or {}).get("run_id")
     if run_id:
         return RedirectResponse(f"/runs/{run_id}", status_code=303)
-    lang = get_lang(request)
     return render(
         request,
         web,
@@ -78,6 +96,20 @@ def job_page(request: Request, job_id: str, web: Web) -> Response:
         crumbs=[(t("page.nav.runs", lang), "/runs")],
         job=job,
         position=web.jobs.position(job_id),
+        stage_label=lambda stage: stage_label(stage, lang),
+    )
+
+
+@router.get("/jobs/{job_id}/progress")
+def job_progress(request: Request, job_id: str, web: Web, lang: RequestLang) -> Response:
+    """The progress fields alone (the page asks for them at each server-sent event)."""
+    return render(
+        request,
+        web,
+        "_progress.html",
+        job=_job(web, job_id, lang),
+        position=web.jobs.position(job_id),
+        stage_label=lambda stage: stage_label(stage, lang),
     )
 
 

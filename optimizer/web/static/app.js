@@ -79,35 +79,30 @@
     });
   }
 
-  /* Live progress of a run: server-sent events fill the fields of #progress. */
+  /* Live progress of a run: at each server-sent event the page asks the server for the
+     progress fields (rendered in the planner's language); when the run is over it goes on
+     to the run's page. */
   function setUpProgress(root) {
     var box = root.querySelector("#progress[data-events]");
     if (!box || box.dataset.ready || !window.EventSource) { return; }
     box.dataset.ready = "1";
     var source = new EventSource(box.getAttribute("data-events"));
-    function fill(data) {
-      Object.keys(data).forEach(function (key) {
-        box.querySelectorAll('[data-field="' + key + '"]').forEach(function (el) {
-          el.textContent = data[key] === null || data[key] === undefined ? "–" : String(data[key]);
-        });
-      });
-      var bar = box.querySelector(".bar > span");
-      if (bar && typeof data.percent === "number") { bar.style.width = data.percent + "%"; }
+    var busy = false, again = false;
+    function refresh() {
+      if (busy) { again = true; return; }
+      busy = true;
+      window.htmx.ajax("GET", box.getAttribute("data-fragment"), { target: "#progress-fields", swap: "innerHTML" })
+        .then(function () { busy = false; if (again) { again = false; refresh(); } });
     }
-    function handle(event) {
-      var data;
-      try { data = JSON.parse(event.data); } catch (e) { return; }
-      fill(data.shown || data);
-      if (data.finished) {
-        source.close();
-        window.location.assign(box.getAttribute("data-done"));
-      }
+    function finish() {
+      source.close();
+      window.location.assign(box.getAttribute("data-done"));
     }
-    source.onmessage = handle;
-    ["progress", "status", "done", "end"].forEach(function (name) { source.addEventListener(name, handle); });
+    source.addEventListener("progress", refresh);
+    source.addEventListener("done", finish);
     source.onerror = function () {
-      /* the server closed the stream: the run is over (or the server stopped) */
-      if (source.readyState === EventSource.CLOSED) { window.location.assign(box.getAttribute("data-done")); }
+      /* the stream ended without "done" (the server stopped): show the job as it is */
+      if (source.readyState === EventSource.CLOSED) { finish(); }
     };
   }
 

@@ -1,0 +1,234 @@
+"""The pages of the web app (optimizer/web/pages.py, screens/, templates/pages/), through
+FastAPI's TestClient: every page renders in Vietnamese and in English, a hostile name is
+shown as text (never as markup), forms carry the CSRF token and work.
+
+The runs are solved once per module, straight through the service (the browser test,
+tests/test_web_e2e.py, runs them through the job queue as a planner does).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from optimizer import service
+from optimizer.web.app import create_app
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "scenarios" / "tiny"
+#: A name that would run a script if a page printed it as markup.
+HOSTILE = '<script>alert("x")</script><b>Bình</b> & "Ân"'
+SCENARIO_ID = "scenarios/tiny/scenario.toml"
+
+
+def hostile_tiny(folder: Path) -> Path:
+    """The tiny scenario in ``folder``, with person S02 renamed to :data:`HOSTILE`."""
+    shutil.copytree(TINY, folder)
+    staff = folder / "staff.csv"
+    text = staff.read_text(encoding="utf-8")
+    staff.write_text(text.replace("Trần Thị Bình", HOSTILE.replace('"', '""').join('""')), encoding="utf-8")
+    return folder / "scenario.toml"
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[str]]:
+    """A workspace holding the tiny scenario (hostile name) and a store with two runs of it."""
+    ws = tmp_path_factory.mktemp("web") / "ws"
+    scenario = hostile_tiny(ws / "scenarios" / "tiny")
+    store_path = ws / "staffplan.db"
+    store = service.open_store(store_path, create=True)
+    ids = [
+        service.solve_and_record(service.load(scenario, overrides), store).run_id
+        for overrides in ((), ("rules.max_commute_km=20",))
+    ]
+    return ws, store_path, ids
+
+
+@pytest.fixture
+def client(workspace: tuple[Path, Path, list[str]]) -> Iterator[TestClient]:
+    ws, store_path, _ = workspace
+    with TestClient(create_app(ws, store=store_path, max_parallel=1)) as c:
+        yield c
+
+
+@pytest.fixture
+def run_ids(workspace: tuple[Path, Path, list[str]]) -> list[str]:
+    return workspace[2]
+
+
+def token(client: TestClient) -> str:
+    """The session's CSRF token, as the pages put it in their forms."""
+    page = client.get("/").text
+    found = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', page) or re.search(
+        r'"X-CSRF-Token": "([0-9a-f]{64})"', page
+    )
+    assert found, "the Start page carries no CSRF token"
+    return found.group(1)
+
+
+def pages(run_ids: list[str]) -> list[tuple[str, str, str]]:
+    """(address, Vietnamese text, English text) of every page."""
+    a, b = run_ids
+    return [
+        ("/", "Các lần chạy gần đây", "Recent runs"),
+        ("/runs", "Các lần chạy đã lưu", "Stored runs"),
+        ("/scenarios", "tiny", "tiny"),
+        ("/data", "Tải dữ liệu lên", "Upload data"),
+        (f"/scenarios/{SCENARIO_ID}", "Quãng đường đi làm tối đa (km)", "Longest commute (km)"),
+        (f"/scenarios/{SCENARIO_ID}/toml", "Tệp kịch bản", "Scenario file"),
+        (f"/scenarios/{SCENARIO_ID}/diagnose", "có lời giải", "has a solution"),
+        (f"/runs/{a}", "Tóm tắt cho lãnh đạo", "Summary for leaders"),
+        (f"/runs/{a}/units?sort=fill_rate&desc=1", "Tỷ lệ lấp đầy", "Fill rate"),
+        (f"/runs/{a}/map", "Tô màu theo", "Colour by"),
+        (f"/runs/{a}/people?q=S02", "Vì sao?", "Why?"),
+        (f"/runs/{a}/people/S02", "Các nơi khác gần nhất", "The nearest other units"),
+        (f"/runs/{a}/edit?staff_id=S02", "Chuyển đến", "Move to"),
+        (f"/runs/{a}/replan", "Người nghỉ việc", "Departures"),
+        (f"/runs/{a}/export", "Che tên", "Redact names"),
+        ("/compare", "Chọn hai lần chạy trở lên", "Pick two runs or more"),
+        (f"/compare?run={a}&run={b}", "Người được bố trí khác nhau", "People placed differently"),
+    ]
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_every_page_renders_in_both_languages(client: TestClient, run_ids: list[str], lang: str) -> None:
+    for address, vi, en in pages(run_ids):
+        sep = "&" if "?" in address else "?"
+        answer = client.get(f"{address}{sep}lang={lang}")
+        assert answer.status_code == 200, (address, answer.text[:300])
+        assert (vi if lang == "vi" else en) in answer.text, address
+        if vi != en:
+            assert (en if lang == "vi" else vi) not in answer.text, address
+        assert "snake" not in answer.text
+
+
+def test_no_code_is_shown_raw(client: TestClient, run_ids: list[str]) -> None:
+    text = client.get(f"/runs/{run_ids[0]}").text
+    assert "Chủ tịch" not in text or "committee_chair" not in text
+    for code in ("shortfall", "long_commute", "civil_servant", "government"):
+        assert f">{code}<" not in text, code
+    assert "thiếu so với tối thiểu" in text  # the term "shortfall" by its Vietnamese name
+
+
+def test_a_hostile_name_is_text_not_markup(client: TestClient, run_ids: list[str]) -> None:
+    a, b = run_ids
+    for address in (
+        f"/runs/{a}/people?q=S02",
+        f"/runs/{a}/people/S02",
+        f"/runs/{a}/edit?staff_id=S02",
+        f"/compare?run={a}&run={b}",
+    ):
+        text = client.get(address).text
+        assert '<script>alert("x")</script>' not in text, address
+        assert "<b>Bình</b>" not in text, address
+    people = client.get(f"/runs/{a}/people?q=S02").text
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;b&gt;Bình&lt;/b&gt; &amp; &#34;Ân&#34;" in people
+
+
+def test_the_language_switch_is_kept_in_a_cookie(client: TestClient) -> None:
+    answer = client.get("/lang/en?next=/runs", follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/runs"
+    assert "Stored runs" in client.get("/runs").text
+    assert client.get("/lang/vi?next=//evil.example", follow_redirects=False).headers["location"] == "/"
+    assert "Các lần chạy đã lưu" in client.get("/runs").text
+
+
+def test_assets_are_served_from_the_package(client: TestClient) -> None:
+    htmx = client.get("/static/vendor/htmx.min.js")
+    assert htmx.status_code == 200 and "htmx" in htmx.text[:200]
+    assert "Zero-Clause BSD" in client.get("/static/vendor/htmx.LICENSE").text
+    plotly = client.get("/assets/plotly.min.js")
+    assert plotly.status_code == 200 and len(plotly.content) > 1_000_000
+    page = client.get("/").text
+    assert "http://" not in page and "https://" not in page  # nothing from the network
+
+
+def test_unit_table_is_sorted_filtered_and_paged_on_the_server(client: TestClient, run_ids: list[str]) -> None:
+    a = run_ids[0]
+    down = client.get(f"/runs/{a}/units?sort=unit_name&desc=1").text
+    up = client.get(f"/runs/{a}/units?sort=unit_name").text
+    names = ("Phường An Bình", "Xã Bình Phú", "Đặc khu Hòn Ngọc")
+    assert sorted(names, key=up.index) == list(reversed(sorted(names, key=down.index)))
+    assert 'aria-sort="descending"' in down and 'aria-sort="ascending"' in up
+    only = client.get(f"/runs/{a}/units?q=hon+ngoc").text
+    assert "Đặc khu Hòn Ngọc" in only and "Xã Bình Phú" not in only
+    assert "Trang 1/1" in only
+
+
+def test_forms_without_the_csrf_token_are_refused(client: TestClient, run_ids: list[str]) -> None:
+    assert client.post(f"/scenarios/{SCENARIO_ID}/copy", data={"name": "x"}).status_code == 403
+    assert client.post(f"/runs/{run_ids[0]}/export", data={"format": "csv"}).status_code == 403
+
+
+def test_scenario_form_saves_toml_and_makes_a_variant(client: TestClient, workspace: tuple[Path, Path, list[str]]) -> None:
+    ws = workspace[0]
+    csrf = token(client)
+    answer = client.post(
+        f"/scenarios/{SCENARIO_ID}/copy", data={"csrf_token": csrf, "name": "Đi lại 25 km"}, follow_redirects=False
+    )
+    assert answer.status_code == 303
+    variant = answer.headers["location"].removeprefix("/scenarios/")
+    assert variant == "scenarios/di-lai-25-km.toml"
+    form = client.get(f"/scenarios/{variant}").text
+    assert 'value="30.0"' in form  # the copy starts with the base's rules
+    fields = {
+        "csrf_token": csrf,
+        "rules.max_commute_km": "25",
+        "rules.long_commute_km": "20",
+        "rules.road_factor": "1,3",
+        "rules.relatives_scope": "any",
+        "rules.bloc_change": "forbid",
+        "rules.min_service_months": "60",
+        "rules.reference_date": "01/07/2025",
+        "solver.time_limit_s": "10",
+        "solver.workers": "1",
+        "solver.seed": "0",
+        "mode": "priorities",
+        "priorities": ["unplaced", "shortfall", "moves", "long_commute", "commute", "preference"],
+    }
+    saved = client.post(f"/scenarios/{variant}", data=fields, follow_redirects=False)
+    assert saved.status_code == 303, saved.text[:500]
+    toml = (ws / variant).read_text(encoding="utf-8")
+    assert "max_commute_km = 25" in toml and 'bloc_change = "forbid"' in toml
+    assert 'priorities = [\n    "unplaced",\n    "shortfall",' in toml or '"unplaced", "shortfall"' in toml
+    assert service.validate(ws / variant).valid  # the variant still reads its data
+    bad = client.post(f"/scenarios/{variant}", data={**fields, "rules.max_commute_km": "xa"})
+    assert bad.status_code == 422 and "không hợp lệ" in bad.text
+    assert "max_commute_km = 25" in (ws / variant).read_text(encoding="utf-8")  # unchanged
+
+
+def test_upload_with_a_mistake_lists_it_and_offers_the_errors_sheet(client: TestClient) -> None:
+    staff = (TINY / "staff.csv").read_text(encoding="utf-8").replace("1978-09-05", "31/02/1978")
+    files = [("files", (name, (TINY / name).read_bytes(), "text/csv")) for name in ("units.csv", "posts.csv")]
+    files.append(("files", ("staff.csv", staff.encode(), "text/csv")))
+    answer = client.post("/data", data={"csrf_token": token(client)}, files=files)
+    assert answer.status_code == 200, answer.text[:300]
+    assert "Dữ liệu chưa hợp lệ" in answer.text
+    assert "31/02/1978" in answer.text
+    sheet = re.search(r'href="(/data/u[0-9a-f]{12}/errors\.xlsx)"', answer.text)
+    assert sheet
+    book = client.get(sheet.group(1))
+    assert book.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(book.content)) as z:
+        assert "xl/workbook.xml" in z.namelist()
+
+
+def test_export_runs_in_the_background_and_gives_the_files(client: TestClient, run_ids: list[str]) -> None:
+    started = client.post(f"/runs/{run_ids[0]}/export", data={"csrf_token": token(client), "format": "csv"})
+    assert started.status_code == 200
+    poll = re.search(r'hx-get="(/exports/[0-9a-f]{24})"', started.text)
+    assert poll
+    for _ in range(100):
+        state = client.get(poll.group(1)).text
+        if "Đã xuất xong" in state:
+            break
+    assert "placements.csv" in state
+    link = re.search(r'href="(/exports/[0-9a-f]{24}/\d+)"', state)
+    assert link and client.get(link.group(1)).status_code == 200
