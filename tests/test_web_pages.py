@@ -129,7 +129,9 @@ def test_a_hostile_name_is_text_not_markup(client: TestClient, run_ids: list[str
         assert '<script>alert("x")</script>' not in text, address
         assert "<b>Bình</b>" not in text, address
     people = client.get(f"/runs/{a}/people?q=S02").text
-    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;b&gt;Bình&lt;/b&gt; &amp; &#34;Ân&#34;" in people
+    assert (
+        "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;b&gt;Bình&lt;/b&gt; &amp; &#34;Ân&#34;" in people
+    )
 
 
 def test_the_language_switch_is_kept_in_a_cookie(client: TestClient) -> None:
@@ -150,7 +152,9 @@ def test_assets_are_served_from_the_package(client: TestClient) -> None:
     assert "http://" not in page and "https://" not in page  # nothing from the network
 
 
-def test_unit_table_is_sorted_filtered_and_paged_on_the_server(client: TestClient, run_ids: list[str]) -> None:
+def test_unit_table_is_sorted_filtered_and_paged_on_the_server(
+    client: TestClient, run_ids: list[str]
+) -> None:
     a = run_ids[0]
     down = client.get(f"/runs/{a}/units?sort=unit_name&desc=1").text
     up = client.get(f"/runs/{a}/units?sort=unit_name").text
@@ -167,11 +171,15 @@ def test_forms_without_the_csrf_token_are_refused(client: TestClient, run_ids: l
     assert client.post(f"/runs/{run_ids[0]}/export", data={"format": "csv"}).status_code == 403
 
 
-def test_scenario_form_saves_toml_and_makes_a_variant(client: TestClient, workspace: tuple[Path, Path, list[str]]) -> None:
+def test_scenario_form_saves_toml_and_makes_a_variant(
+    client: TestClient, workspace: tuple[Path, Path, list[str]]
+) -> None:
     ws = workspace[0]
     csrf = token(client)
     answer = client.post(
-        f"/scenarios/{SCENARIO_ID}/copy", data={"csrf_token": csrf, "name": "Đi lại 25 km"}, follow_redirects=False
+        f"/scenarios/{SCENARIO_ID}/copy",
+        data={"csrf_token": csrf, "name": "Đi lại 25 km"},
+        follow_redirects=False,
     )
     assert answer.status_code == 303
     variant = answer.headers["location"].removeprefix("/scenarios/")

@@ -10,6 +10,7 @@ never be solved.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -113,5 +114,5 @@ def errors_sheet(sid: str, web: Web, user: CurrentUser) -> Response:
         path,
         filename=f"loi-{sid}.xlsx",
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        background=BackgroundTask(lambda: (path.unlink(missing_ok=True), folder.rmdir())),
+        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
     )

@@ -125,7 +125,8 @@ async def replan(request: Request, run_id: str, web: Web, user: Planner) -> Resp
         path = folder / f"{token}.csv"
         path.write_text(text, encoding="utf-8")
     try:
-        done = service.replan(web.store(), run.run_id, path)
+        store = web.store()
+        done = service.replan(store, service.prepare_replan(store, run.run_id, path))
     except (InputError, ValueError) as exc:
         issues = (
             list(exc.issues) if isinstance(exc, InputError) else [Issue(file=path.name, message=str(exc))]

@@ -39,7 +39,7 @@ def person_row(run: StoredRun, staff_id: str) -> dict[str, Any] | None:
     for frame, placed in ((run.tables.placements, True), (run.tables.unplaced, False)):
         rows = frame[frame["staff_id"].astype(str) == staff_id]
         if len(rows):
-            return {**rows.iloc[0].to_dict(), "placed": placed}
+            return {**{str(k): v for k, v in rows.iloc[0].to_dict().items()}, "placed": placed}
     return None
 
 
@@ -55,7 +55,9 @@ def post_lines(run: StoredRun, unit_id: str) -> list[dict[str, Any]]:
     """The post lines of a unit: bloc, department, position, category, min, max, filled."""
     lines = run.tables.units[run.tables.units["unit_id"].astype(str) == unit_id]
     cols = ["bloc", "department", "position", "category", "min", "max", "filled"]
-    return [{**r, "key": i} for i, r in enumerate(lines[cols].to_dict("records"))]
+    return [
+        {**{str(k): v for k, v in r.items()}, "key": i} for i, r in enumerate(lines[cols].to_dict("records"))
+    ]
 
 
 @router.get("/runs/{run_id}/edit")

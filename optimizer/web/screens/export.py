@@ -16,6 +16,7 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, HTTPException, Request
 from starlette.responses import FileResponse, Response
@@ -26,6 +27,9 @@ from optimizer.i18n import t
 from optimizer.web.auth import audit
 from optimizer.web.deps import CurrentUser, Web, WebContext, get_lang
 from optimizer.web.screens.common import render, stored_run
+
+if TYPE_CHECKING:
+    from optimizer.export.annex import ExportFormat
 
 router = APIRouter()
 
@@ -39,7 +43,7 @@ class ExportTask:
 
     token: str
     run_id: str
-    fmt: str
+    fmt: ExportFormat
     folder: Path
     started: float = field(default_factory=time.monotonic)
     files: list[Path] = field(default_factory=list)
@@ -51,7 +55,7 @@ _tasks: dict[str, ExportTask] = {}
 _tasks_lock = threading.Lock()
 
 
-def formats() -> tuple[str, ...]:
+def formats() -> tuple[ExportFormat, ...]:
     """The formats offered: those of ``staffplan export``."""
     from optimizer.export.annex import FORMATS
 
@@ -66,7 +70,7 @@ def _work(web: WebContext, task: ExportTask, per_unit: bool, redact: bool) -> No
             task.fmt,
             task.folder,
             per_unit=per_unit,
-            redact=redact,  # type: ignore[arg-type]
+            redact=redact,
         )
         files = list(exported.paths)
         if per_unit and len(files) > 1:
@@ -106,9 +110,9 @@ async def start_export(request: Request, run_id: str, web: Web, user: CurrentUse
     """Start an export; answer the fragment that follows it."""
     run = stored_run(web, run_id)
     form = await request.form()
-    fmt = str(form.get("format", ""))
-    if fmt not in formats():
-        raise HTTPException(status_code=422, detail=fmt)
+    fmt = next((f for f in formats() if f == form.get("format")), None)
+    if fmt is None:
+        raise HTTPException(status_code=422, detail=str(form.get("format", "")))
     redact = form.get("redact") == "on" or not user.see_names
     per_unit = form.get("per_unit") == "on" and fmt != "csv"
     token = secrets.token_hex(12)
