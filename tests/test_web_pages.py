@@ -89,7 +89,6 @@ def pages(run_ids: list[str]) -> list[tuple[str, str, str]]:
         (f"/runs/{a}/map", "Tô màu theo", "Colour by"),
         (f"/runs/{a}/people?q=S02", "Vì sao?", "Why?"),
         (f"/runs/{a}/people/S02", "Các nơi khác gần nhất", "The nearest other units"),
-        (f"/runs/{a}/edit?staff_id=S02", "Chuyển đến", "Move to"),
         (f"/runs/{a}/replan", "Người nghỉ việc", "Departures"),
         (f"/runs/{a}/export", "Che tên", "Redact names"),
         ("/compare", "Chọn hai lần chạy trở lên", "Pick two runs or more"),
@@ -122,7 +121,6 @@ def test_a_hostile_name_is_text_not_markup(client: TestClient, run_ids: list[str
     for address in (
         f"/runs/{a}/people?q=S02",
         f"/runs/{a}/people/S02",
-        f"/runs/{a}/edit?staff_id=S02",
         f"/compare?run={a}&run={b}",
     ):
         text = client.get(address).text
@@ -185,7 +183,7 @@ def test_scenario_form_saves_toml_and_makes_a_variant(
     variant = answer.headers["location"].removeprefix("/scenarios/")
     assert variant == "scenarios/di-lai-25-km.toml"
     form = client.get(f"/scenarios/{variant}").text
-    assert 'value="30.0"' in form  # the copy starts with the base's rules
+    assert 'value="30"' in form  # the copy starts with the base's rules (30 km)
     fields = {
         "csrf_token": csrf,
         "rules.max_commute_km": "25",
@@ -240,3 +238,15 @@ def test_export_runs_in_the_background_and_gives_the_files(client: TestClient, r
     assert "placements.csv" in state
     link = re.search(r'href="(/exports/[0-9a-f]{24}/\d+)"', state)
     assert link and client.get(link.group(1)).status_code == 200
+
+
+def test_replan_after_a_departure_shows_who_moves(client: TestClient, run_ids: list[str]) -> None:
+    a = run_ids[0]
+    data = {"csrf_token": token(client), "departures": "S05\n", "reason": "nghỉ hưu"}
+    answer = client.post(f"/runs/{a}/replan", data=data, follow_redirects=False)
+    assert answer.status_code == 303, answer.text[:500]
+    assert answer.headers["location"].startswith(f"/compare?run={a}&run=")
+    shown = client.get(answer.headers["location"]).text
+    assert "Người được bố trí khác nhau" in shown and "S05" in shown
+    unknown = client.post(f"/runs/{a}/replan", data={**data, "departures": "NOBODY"})
+    assert unknown.status_code == 422 and "NOBODY" in unknown.text

@@ -20,17 +20,17 @@ from starlette.responses import RedirectResponse, Response
 from optimizer import service
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t
+from optimizer.store import StoredRun
 from optimizer.web.auth import audit
 from optimizer.web.deps import CurrentUser, Planner, Web, get_lang
 from optimizer.web.screens.common import render, stored_run
 from optimizer.web.screens.scenario import make_variant, scenario, setting_value
+from optimizer.web.uploads import sniff
 
 router = APIRouter()
 
 #: Folder of the workspace where the changes of re-plans are kept.
 REPLANS_DIR = "replans"
-#: Accepted file types of a changes upload, by their first bytes (zip = xlsx).
-XLSX_MAGIC = b"PK\x03\x04"
 
 
 @router.get("/scenarios/{sid:path}/diagnose")
@@ -76,10 +76,9 @@ async def apply_fix(request: Request, sid: str, web: Web, user: Planner) -> Resp
     return RedirectResponse(f"/scenarios/{variant}", status_code=303)
 
 
-@router.get("/runs/{run_id}/replan")
-def replan_page(request: Request, run_id: str, web: Web, user: Planner) -> Response:
-    """The re-plan form: departures by staff id, or a changes file."""
-    run = stored_run(web, run_id)
+def _replan_page(
+    request: Request, web: Web, run: StoredRun, issues: list[Issue], status_code: int = 200
+) -> Response:
     lang = get_lang(request)
     return render(
         request,
@@ -88,8 +87,15 @@ def replan_page(request: Request, run_id: str, web: Web, user: Planner) -> Respo
         active="runs",
         crumbs=[(t("page.nav.runs", lang), "/runs"), (run.run_id, f"/runs/{run.run_id}")],
         run=run,
-        issues=[],
+        issues=issues,
+        status_code=status_code,
     )
+
+
+@router.get("/runs/{run_id}/replan")
+def replan_page(request: Request, run_id: str, web: Web, user: Planner) -> Response:
+    """The re-plan form: departures by staff id, or a changes file."""
+    return _replan_page(request, web, stored_run(web, run_id), [])
 
 
 def departures_csv(text: str, reason: str) -> str:
@@ -118,38 +124,24 @@ async def replan(request: Request, run_id: str, web: Web, user: Planner) -> Resp
         content = await upload.read(web.config.max_upload_bytes + 1)
         if len(content) > web.config.max_upload_bytes:
             raise HTTPException(status_code=413, detail=t("page.data.too_large", lang))
-        path = folder / (f"{token}.xlsx" if content.startswith(XLSX_MAGIC) else f"{token}.csv")
+        kind = sniff(content)
+        if kind not in ("xlsx", "csv"):
+            issue = Issue(file=upload.filename, message=t("server.upload_bad_type", lang))
+            return _replan_page(request, web, run, [issue], 422)
+        path = folder / f"{token}.{kind}"
         path.write_bytes(content)
     else:
         text = departures_csv(str(form.get("departures", "")), str(form.get("reason", ""))[:200])
         path = folder / f"{token}.csv"
         path.write_text(text, encoding="utf-8")
     try:
-        store = web.store()
-        done = service.replan(store, service.prepare_replan(store, run.run_id, path))
-    except (InputError, ValueError) as exc:
-        issues = (
-            list(exc.issues) if isinstance(exc, InputError) else [Issue(file=path.name, message=str(exc))]
-        )
-        return render(
-            request,
-            web,
-            "replan.html",
-            active="runs",
-            crumbs=[(t("page.nav.runs", lang), "/runs"), (run.run_id, f"/runs/{run.run_id}")],
-            run=run,
-            issues=issues,
-            status_code=422,
-        )
+        done = service.replan(web.store(), run.run_id, path)
+    except InputError as exc:
+        return _replan_page(request, web, run, list(exc.issues), 422)
+    except ValueError as exc:
+        return _replan_page(request, web, run, [Issue(file=path.name, message=str(exc))], 422)
     if done.run is None:
-        return render(
-            request,
-            web,
-            "replan.html",
-            active="runs",
-            run=run,
-            issues=[Issue(file=path.name, message=t("page.replan.no_placement", lang))],
-            status_code=422,
-        )
+        issue = Issue(file=path.name, message=t("page.replan.no_placement", lang))
+        return _replan_page(request, web, run, [issue], 422)
     audit(web.store(), user, "replan", done.run.run_id, base=run.run_id)
     return RedirectResponse(f"/compare?run={run.run_id}&run={done.run.run_id}", status_code=303)

@@ -17,7 +17,7 @@ from markupsafe import Markup
 from starlette.responses import Response
 
 from optimizer import service
-from optimizer.compare import kpi_kind
+from optimizer.compare import UNIT_COMPARE_METRICS, kpi_kind
 from optimizer.errors import InputError
 from optimizer.i18n import t
 from optimizer.store import StoredRun
@@ -28,18 +28,7 @@ from optimizer.web.views import CachedRun, page
 router = APIRouter()
 
 #: The columns of the per-unit table, in order.
-UNIT_COLUMNS: tuple[str, ...] = (
-    "unit_name",
-    "quota",
-    "filled",
-    "shortfall",
-    "vacant",
-    "fill_rate",
-    "moves",
-    "commute_mean_km",
-    "long_commute",
-    "unplaced_origin",
-)
+UNIT_COLUMNS: tuple[str, ...] = ("unit_name", "quota", *UNIT_COMPARE_METRICS)
 #: Rows of the per-unit table per page.
 PAGE_SIZE = 25
 #: People listed by a search at most.
