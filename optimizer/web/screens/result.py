@@ -33,9 +33,6 @@ UNIT_COLUMNS: tuple[str, ...] = ("unit_name", "quota", *UNIT_COMPARE_METRICS)
 PAGE_SIZE = 25
 #: People listed by a search at most.
 SEARCH_LIMIT = 20
-#: Columns the unit filter and the person search look in.
-UNIT_SEARCH = ("unit_id", "unit_name")
-PEOPLE_SEARCH = ("staff_id", "full_name")
 #: The leaders' summary: KPI cards (name, kind of value).
 SUMMARY_KPIS: tuple[tuple[str, str], ...] = (
     ("placed", "count"),
@@ -87,17 +84,16 @@ class UnitQuery:
 
 def unit_table(cached: CachedRun, query: UnitQuery) -> dict[str, Any]:
     """One page of the per-unit table (filtered and sorted on the server), and the paging facts."""
-    units = cached.units()
 
     def cut(number: int) -> dict[str, Any]:
         return page(
-            units,
+            cached,
+            "units",
             offset=(number - 1) * PAGE_SIZE,
             limit=PAGE_SIZE,
             sort=query.sort,
             descending=query.desc,
             query=query.q,
-            search=UNIT_SEARCH,
         )
 
     shown = cut(query.page)
@@ -204,7 +200,7 @@ def map_json(cached: CachedRun, kpi: str, lang: str) -> str:
     """The plotly figure (JSON) of the run's units coloured by ``kpi``, Côn Đảo in an inset."""
     from optimizer.export.report import geojson_of_run, load_geojson, map_figure, map_shapes
 
-    frame = cached.units()
+    frame = cached.table("units")
     geo = geojson_of_run(cached.run)
     polygons = load_geojson(geo) if geo is not None and geo.exists() else None
     values = dict(zip(frame["unit_id"].astype(str), frame[kpi].astype(float), strict=True))
@@ -240,9 +236,7 @@ def people_fragment(
     linking to their explanation, or with ``?for=edit`` to the edit form."""
     cached = cached_run(web, run_id)
     q = request.query_params.get("q", "")[:100].strip()
-    found = page(
-        cached.people(), limit=SEARCH_LIMIT, query=q, search=PEOPLE_SEARCH, redact=not user.see_names
-    )
+    found = page(cached, "people", limit=SEARCH_LIMIT, query=q, redact=not user.see_names)
     return render(
         request,
         web,
