@@ -14,12 +14,13 @@ returns ``True`` where the rule removes the pair; ``unit`` is the post line's un
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from optimizer.data import CATEGORIES, BoolArray, IntArray, Problem
+from optimizer.data import BLOCS, CATEGORIES, BoolArray, IntArray, Problem
 from optimizer.rules.reason import Reason
 
 #: Index arrays a rule accepts: any integer dtype, or a single index.
@@ -46,6 +47,14 @@ class PairRule:
         return True
 
 
+@lru_cache(maxsize=16)
+def codes(values: tuple[str, ...], vocabulary: tuple[str, ...]) -> npt.NDArray[np.int8]:
+    """Each value's index in ``vocabulary`` (a column of the problem as small integers,
+    kept for the problems in use: the tuples are immutable)."""
+    index = {c: k for k, c in enumerate(vocabulary)}
+    return np.array([index[v] for v in values], dtype=np.int8)
+
+
 def _zeros(*arrays: Index) -> BoolArray:
     return np.zeros(np.broadcast_shapes(*(np.shape(a) for a in arrays)), dtype=bool)
 
@@ -56,9 +65,8 @@ class Qualification(PairRule):
 
     def removes(self, problem: Problem, person: Index, post: Index, unit: Index) -> BoolArray:
         """Pairs whose position or category does not match."""
-        cat = {c: k for k, c in enumerate(CATEGORIES)}
-        staff_cat = np.array([cat[c] for c in problem.staff.category], dtype=np.int8)
-        post_cat = np.array([cat[c] for c in problem.posts.category], dtype=np.int8)
+        staff_cat = codes(problem.staff.category, CATEGORIES)
+        post_cat = codes(problem.posts.category, CATEGORIES)
         holds = problem.staff_position_mask[person, problem.post_position_idx[post]]
         return ~holds | (staff_cat[person] != post_cat[post])
 
@@ -109,9 +117,7 @@ class BlocChange(PairRule):
 
     def crosses(self, problem: Problem, person: Index, post: Index) -> BoolArray:
         """Pairs whose post line is in the other bloc than the person's (forbidden or not)."""
-        staff_bloc = np.array([b == "party" for b in problem.staff.bloc], dtype=bool)
-        post_bloc = np.array([b == "party" for b in problem.posts.bloc], dtype=bool)
-        return staff_bloc[person] != post_bloc[post]
+        return codes(problem.staff.bloc, BLOCS)[person] != codes(problem.posts.bloc, BLOCS)[post]
 
     def removes(self, problem: Problem, person: Index, post: Index, unit: Index) -> BoolArray:
         """Bloc-changing pairs when forbidden."""
