@@ -13,6 +13,7 @@ exits 2, the web app shows them); :func:`validate` alone returns the problems in
 * re-plan after changes: :func:`replan` (or :func:`prepare_replan` then
   :func:`solve_replan`);
 * compare runs: :func:`compare`; files of a run: :func:`export`, :func:`write_tables`;
+* edit a run by hand: :func:`check_edit` (violations and term changes of moves);
 * stored runs: :func:`open_store`, :func:`runs`, :func:`get_run`, :func:`run_head`,
   :func:`delete_run`.
 
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from optimizer.compare import Comparison
     from optimizer.data import Problem
     from optimizer.diagnose import Diagnosis
+    from optimizer.edit import EditCheck, EditMove, EditSession
     from optimizer.explain import Explainer, PersonExplanation
     from optimizer.export.annex import ExportFormat
     from optimizer.export.model import DocumentFields
@@ -706,3 +708,59 @@ def write_tables(run: StoredRun, out_dir: str | Path) -> list[Path]:
     from optimizer.export.annex import write_csv_tables
 
     return write_csv_tables(run.tables, Path(out_dir))
+
+
+# --------------------------------------------------------------------------- edit by hand
+
+#: Runs kept open for editing (the web page checks every move of a planner on one run).
+EDIT_SESSIONS_KEPT = 4
+_edit_sessions: dict[tuple[str, str], EditSession] = {}
+
+
+def edit_session(store: RunStore, run_ref: str) -> EditSession:
+    """A stored run open for editing: its problem rebuilt once, kept for the next checks.
+
+    Raises
+    ------
+    InputError
+        For an unknown run, or inputs changed since the run.
+    """
+    from optimizer.edit import EditSession
+    from optimizer.replan import load_run
+
+    run_id = store.resolve(run_ref)
+    key = (str(store.path), run_id)
+    if key not in _edit_sessions:
+        ctx = load_run(store, run_ref)
+        while len(_edit_sessions) >= EDIT_SESSIONS_KEPT:
+            _edit_sessions.pop(next(iter(_edit_sessions)))
+        _edit_sessions[key] = EditSession(ctx.problem, ctx.assignment, ctx.reference)
+    return _edit_sessions[key]
+
+
+def check_edit(store: RunStore, run_ref: str, moves: Sequence[EditMove | Mapping[str, Any]]) -> EditCheck:
+    """The hard rules that ``moves`` break in a stored run, with who is concerned, and the
+    change of every objective term — no re-solve (DESIGN §10, the web page's edit check).
+
+    Parameters
+    ----------
+    store, run_ref
+        The run (rebuilt once from its inputs, then kept open: see :func:`edit_session`).
+    moves
+        :class:`~optimizer.edit.EditMove` values or ``{"staff_id", "unit_id", "position"?}``
+        mappings; an empty or missing ``unit_id`` leaves the person without a post.
+
+    Raises
+    ------
+    InputError
+        For an unknown run, or inputs changed since the run.
+    """
+    from optimizer.edit import EditMove
+
+    read = [
+        m
+        if isinstance(m, EditMove)
+        else EditMove(str(m["staff_id"]), m.get("unit_id") or None, m.get("position") or None)
+        for m in moves
+    ]
+    return edit_session(store, run_ref).check(read)
