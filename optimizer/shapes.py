@@ -14,6 +14,7 @@ knows no solver.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -109,35 +110,32 @@ class Shape:
     rules: Mapping[str, object] = field(default_factory=dict)
 
 
+#: The province of the robustness issue (the first shape of the registry).
+_PINNED_RELATIVES = Shape(
+    "pinned-relatives-any",
+    "The province of the robustness issue: one or two posts per line, relatives "
+    "(scope any) of fix-pinned leaders from the unit they are pinned to, no bloc "
+    "change, long commutes before moves, two islands, an uninhabited unit with one "
+    "line of min 0.",
+    line_people=1.5,
+    islands=2,
+    uninhabited="empty_line",
+    relatives_share=0.03,
+    relatives_scope="any",
+    pinned_relatives=0.5,
+    bloc_change="forbid",
+    priorities=COMMUTE_FIRST,
+)
+
 SHAPES: dict[str, Shape] = {
     s.name: s
     for s in (
-        Shape(
-            "pinned-relatives-any",
-            "The province of the robustness issue: one or two posts per line, relatives "
-            "(scope any) of fix-pinned leaders from the unit they are pinned to, no bloc "
-            "change, long commutes before moves, two islands, an uninhabited unit with one "
-            "line of min 0.",
-            line_people=1.5,
-            islands=2,
-            uninhabited="empty_line",
-            relatives_share=0.03,
-            relatives_scope="any",
-            pinned_relatives=0.5,
-            bloc_change="forbid",
-            priorities=COMMUTE_FIRST,
-        ),
-        Shape(
-            "pinned-relatives-leadership",
-            "The same province with relatives scope leadership.",
-            line_people=1.5,
-            islands=2,
-            uninhabited="empty_line",
-            relatives_share=0.03,
+        _PINNED_RELATIVES,
+        dataclasses.replace(
+            _PINNED_RELATIVES,
+            name="pinned-relatives-leadership",
+            description="The same province with relatives scope leadership.",
             relatives_scope="leadership",
-            pinned_relatives=0.5,
-            bloc_change="forbid",
-            priorities=COMMUTE_FIRST,
         ),
         Shape("city-like", "Like the HCMC roster: about six people per line, default rules."),
         Shape(

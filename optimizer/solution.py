@@ -18,6 +18,24 @@ Status = Literal["optimal", "feasible", "infeasible", "no_solution"]
 ENGINE = "flow+lagrange+mip"
 
 
+UnprovenCause = Literal["time_limit", "stopped", "gap"]
+
+
+@dataclass(frozen=True)
+class Unproven:
+    """Why a stage ended without a proof, in codes a planner's message is made from.
+
+    ``cause`` is ``time_limit`` (the solve's time limit passed), ``stopped`` (Ctrl-C or a
+    stop request) or ``gap`` (the bound and the best placement did not meet within the
+    search); ``conflicts`` are the relatives ``(person, person, unit)`` that the stage's
+    last relaxed flow still put together — the part of the problem left open.
+    """
+
+    stage: str
+    cause: UnprovenCause
+    conflicts: tuple[tuple[int, int, int], ...] = ()
+
+
 @dataclass(frozen=True)
 class StageResult:
     """One lexicographic stage (or the single weighted stage).
@@ -62,6 +80,8 @@ class SolveResult:
     candidate_counts: dict[str, int] = field(default_factory=dict)
     interrupted: bool = False
     message: str = ""
+    #: why each stage not proven optimal ended so (empty when every stage is proven)
+    unproven: tuple[Unproven, ...] = ()
 
     @property
     def proven(self) -> bool:

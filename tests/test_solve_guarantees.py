@@ -181,3 +181,33 @@ def test_the_whole_model_mip_agrees_on_the_pinned_pair() -> None:
     exact = highs_mip(problem, 30.0)
     assert exact.status == "optimal" and result.proven
     assert result.assignment.tolist() == exact.assignment.tolist()
+
+
+def test_an_unproven_stage_says_why_for_whom_and_what_to_try(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stopped after the first multiplier iteration of a stage whose relaxed flow puts a
+    chair and their relative in one unit: the result names the cause and the pair, and
+    the planner reads it in Vietnamese and in English."""
+    from test_solve_rules import chair_and_relative, no_relaxation
+
+    from optimizer.solve.unproven import unproven_lines
+
+    monkeypatch.setattr(engine, "relax_stage", no_relaxation)
+    problem = chair_and_relative()
+    stop = threading.Event()
+
+    def progress(event: engine.Progress) -> None:
+        if event.note == "iteration":
+            stop.set()
+
+    result = engine.solve(problem, progress=progress, stop=stop)
+    assert not result.proven and result.unproven
+    first = result.unproven[0]
+    assert first.cause == "stopped"
+    assert first.conflicts and set(first.conflicts[0][:2]) == {0, 1}
+    english = "\n".join(unproven_lines(problem, result, "r0001", "en"))
+    vietnamese = "\n".join(unproven_lines(problem, result, "r0001", "vi"))
+    for text in (english, vietnamese):
+        assert "S0" in text and "S1" in text and "r0001" in text and "--time-limit" in text
+    assert "stopped" in english and "dừng" in vietnamese
+    proven = engine.solve(problem)
+    assert proven.proven and proven.unproven == ()

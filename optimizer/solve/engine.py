@@ -34,7 +34,15 @@ from optimizer.data import CHANGES, TERMS, IntArray, Objective, Problem
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t as message
 from optimizer.labels import label, number, terms_label
-from optimizer.solution import SolveResult, StageResult, Status, gap_decimals, relative_gap
+from optimizer.solution import (
+    SolveResult,
+    StageResult,
+    Status,
+    Unproven,
+    UnprovenCause,
+    gap_decimals,
+    relative_gap,
+)
 from optimizer.solve.baselines import greedy, highs_mip
 from optimizer.solve.candidates import Candidates, build_candidates
 from optimizer.solve.exact import OPEN_PART_MAX_ARCS, finish_neighbourhood, finish_stage, relax_stage
@@ -270,6 +278,7 @@ def solve(
     if incumbent is not None:
         s.emit("greedy", stage_value(incumbent.values, *plan[0]), None, "greedy")
     relaxed: IntArray | None = None
+    open_conflicts: dict[str, list[tuple[int, int, int]]] = {}
     interrupted = False
     timings["flow"] = timings["repair"] = 0.0
     k = 0
@@ -323,6 +332,7 @@ def solve(
             if search.relax_s:
                 timings["exact"] = timings.get("exact", 0.0) + search.relax_s
             incumbent = search.incumbent
+            open_conflicts["+".join(plan[k][0])] = search.open_conflicts
             if relaxed is None and search.relaxed is not None:
                 relaxed = model.assignment(search.relaxed.flow)
         if interrupted:
@@ -381,6 +391,7 @@ def solve(
         k += 1
 
     exact_proven = False
+    whole: IntArray | None = None  # the whole-model MIP's placement, when kept
     proven_flow = not interrupted and all(r.value is not None and r.value == r.bound for r in reports)
     if (
         (incumbent is None or not proven_flow)
@@ -402,17 +413,18 @@ def solve(
                 s,
             )
         if exact.status == "optimal":
-            assignment, exact_proven = exact.assignment, True
-        elif incumbent is None and exact.status == "feasible":
-            assignment = exact.assignment
-    if not exact_proven:
-        if incumbent is not None:
-            assignment = model.assignment(incumbent.flow)
-        elif relaxed is not None and interrupted:
-            assignment = _fallback_feasible(problem, relaxed)
-        else:
-            assignment = np.full(problem.num_staff, -1, dtype=np.int64)
-            interrupted = True
+            whole, exact_proven = exact.assignment, True
+        elif exact.status == "feasible" and _better(problem, plan, exact.assignment, incumbent, reference):
+            whole = exact.assignment  # stopped early, yet better than every placement so far
+    if whole is not None:
+        assignment = whole
+    elif incumbent is not None:
+        assignment = model.assignment(incumbent.flow)
+    elif relaxed is not None and interrupted:
+        assignment = _fallback_feasible(problem, relaxed)
+    else:
+        assignment = np.full(problem.num_staff, -1, dtype=np.int64)
+        interrupted = True
 
     if check_placement(problem, assignment):
         # Stopped before any repair ended, and unplacing one relative per conflict would
@@ -421,13 +433,19 @@ def solve(
     t = time.perf_counter()
     assert_valid(problem, assignment)
     values = objective_terms(problem, assignment, reference)
-    if incumbent is not None and not exact_proven:
+    if incumbent is not None and whole is None:
         for term, v in incumbent.values.items():
             if values[term] != v:
                 raise AssertionError(f"term {term}: flow says {v}, recomputed {values[term]}")
     timings["check"] = time.perf_counter() - t
 
     stages, bounds = _stage_results(plan, reports, values, interrupted, exact_proven)
+    cause: UnprovenCause = ("time_limit" if s.left() < 0 else "stopped") if interrupted else "gap"
+    unproven = tuple(
+        Unproven(st.name, cause, tuple(open_conflicts.get(st.name, ())))
+        for st in stages
+        if st.status != "optimal"
+    )
     timings["total"] = s.elapsed()
     status: Status = "optimal" if all(st.status == "optimal" for st in stages) else "feasible"
     log.info("solve %s in %.2f s", status, timings["total"])
@@ -442,7 +460,23 @@ def solve(
         peak_memory_mb=_peak_memory_mb(),
         candidate_counts=_counts(cand),
         interrupted=interrupted,
+        unproven=unproven,
     )
+
+
+def _better(
+    problem: Problem,
+    plan: list[tuple[tuple[str, ...], tuple[int, ...]]],
+    assignment: IntArray,
+    incumbent: Incumbent | None,
+    reference: IntArray | None,
+) -> bool:
+    """Whether ``assignment`` (valid) is lexicographically better than the incumbent."""
+    if incumbent is None:
+        return True
+    values = objective_terms(problem, assignment, reference)
+    key = [stage_value(values, *stage) for stage in plan]
+    return key < [stage_value(incumbent.values, *stage) for stage in plan]
 
 
 def capped_workers(workers: int) -> int:

@@ -273,6 +273,8 @@ class StageSearch:
         self.bound: int | None = None
         #: the bound of the stage's linear relaxation, once solved
         self.relaxed_bound = -UNFIXED
+        #: relatives ``(person, person, unit)`` together in the last flow solved
+        self.open_conflicts: list[tuple[int, int, int]] = []
 
     # -- values --------------------------------------------------------------------------
 
@@ -318,6 +320,7 @@ class StageSearch:
                 stall += 1
                 if stall >= STALL:
                     theta, stall = theta / 2, 0
+            self.open_conflicts = relative_conflicts(model.problem, model.assignment(sol.flow))
             violated = rows.violated(model.assignment(sol.flow))
             conflicts = len(violated)
             lam = self._grow(lam)
