@@ -676,7 +676,7 @@ def _member(problem: Problem, g: Group) -> str:
         pins = problem.pins
         s = int(pins.staff_idx[g.index])
         pos = pins.position[g.index]
-        where = problem.units.names[pins.unit_idx[g.index]] + (f" ({pos})" if pos else "")
+        where = problem.units.names[pins.unit_idx[g.index]] + (f" ({label(pos, 'position')})" if pos else "")
         key = "diagnose.member.pin_fix" if pins.mode[g.index] == "fix" else "diagnose.member.pin_forbid"
         return t(key, name=st.full_name[s], id=st.ids[s], unit=where)
     if g.rule == "one_post":

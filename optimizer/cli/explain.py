@@ -379,9 +379,8 @@ def replan(
         table.add_column(t(f"cli_explain.col.{col}"))
     for c in plan.changes:
         why = t(f"replan.why.{c.why}")
-        table.add_row(
-            c.staff_id, c.full_name, c.from_unit, c.from_position, c.to_unit, c.to_position, why, c.note
-        )
+        old, new = label(c.from_position, "position"), label(c.to_position, "position")
+        table.add_row(c.staff_id, c.full_name, c.from_unit, old, c.to_unit, new, why, c.note)
     console.print(table)
     if out_path is not None:
         from optimizer.io.outputs import write_csv_frame
