@@ -29,7 +29,7 @@ import numpy as np
 
 from optimizer.data import BoolArray, IntArray, Problem
 from optimizer.rules import relatives
-from optimizer.rules.pair import COMMUTE_CAP, PAIR_RULES, QUALIFICATION, qualified_pairs
+from optimizer.rules.pair import COMMUTE_CAP, ISLAND, PAIR_RULES, QUALIFICATION, qualified_pairs
 from optimizer.rules.reason import Reason
 
 Kind = Literal["rules", "relatives", "full", "room"]
@@ -65,7 +65,7 @@ class Verdict:
 def full_reason(problem: Problem, unit: int, lines: tuple[int, ...] | IntArray) -> Reason:
     """Every open line (``lines``) of ``unit`` is full: the unit and their positions."""
     positions = list(dict.fromkeys(problem.posts.position[k] for k in lines))
-    return Reason("full", {"unit": problem.units.names[unit], "positions": positions})
+    return Reason("full", {"positions": positions})
 
 
 def _fill_without(problem: Problem, x: IntArray, person: IntArray, post: IntArray) -> IntArray:
@@ -151,37 +151,37 @@ def unplaced_reason(problem: Problem, assignment: IntArray, person: int, found: 
     """Why ``person`` (unplaced) has no post, from the verdicts of the units where they
     are qualified (``found``, any order).
 
-    No qualified line anywhere: ``no_post``.  Every unit they could reach (not removed by
-    the commute cap alone) full: ``unplaced_full`` with the positions.  Otherwise the
-    nearest :data:`UNITS_NAMED` units, each with its binding (``unplaced_units``).
+    No qualified line anywhere: ``no_post``.  Every unit within reach (not kept out by
+    the commute cap or the island rule) full: ``unplaced_full``, the surplus.  Otherwise
+    ``unplaced_units``: the nearest :data:`UNITS_NAMED` units that are not merely full,
+    each with its binding, then how many units within reach are full and how many more
+    units there are.
     """
     staff = problem.staff
     if not found:
         return Reason(
-            "no_post", {"positions": ", ".join(staff.positions[person]), "category": staff.category[person]}
+            "no_post", {"positions": list(staff.positions[person]), "category": staff.category[person]}
         )
     dist = problem.dist_km[person]
     found = sorted(found, key=lambda v: (float(dist[v.unit]), v.unit))
-    reachable = [v for v in found if v.rules != ("commute_cap",)]
-    if reachable and all(v.kind == "full" for v in reachable):
-        lines = [k for v in reachable for k in v.open_lines]
+    far = {ISLAND.id, COMMUTE_CAP.id}
+    near = [v for v in found if not far.intersection(v.rules)]
+    full = [v for v in found if v.kind == "full"]
+    if near and len(full) == len(near):
+        lines = [k for v in near for k in v.open_lines]
         positions = list(dict.fromkeys(problem.posts.position[k] for k in lines))
-        return Reason("unplaced_full", {"positions": positions, "units": len(reachable)})
-    if not reachable:
-        near = found[0]
-        return Reason("unplaced_far", {"km": float(dist[near.unit]), "cap": COMMUTE_CAP.cap(problem)})
+        return Reason("unplaced_full", {"positions": positions, "units": len(near)})
+    others = [v for v in found if v.kind != "full"]
     items = []
-    for v in found[:UNITS_NAMED]:
+    for v in others[:UNITS_NAMED]:
         why = v.reasons(problem, assignment)
         inner = [r.to_dict() for _, r in why] if why else [Reason("room").to_dict()]
         items.append(Reason("at_unit", {"unit": problem.units.names[v.unit], "why": inner}).to_dict())
-    more = len(found) - UNITS_NAMED
-    params: dict[str, object] = {"items": items}
-    code = "unplaced_units"
-    if more > 0:
-        params["more"] = more
-        code = "unplaced_units_more"
-    return Reason(code, params)
+    if full:
+        items.append(Reason("units_full", {"count": len(full)}).to_dict())
+    if len(others) > UNITS_NAMED:
+        items.append(Reason("units_more", {"count": len(others) - UNITS_NAMED}).to_dict())
+    return Reason("unplaced_units", {"items": items})
 
 
 def unplaced_reasons(problem: Problem, assignment: IntArray) -> dict[int, Reason]:
