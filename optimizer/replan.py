@@ -556,6 +556,7 @@ def _subset_staff(st: Staff, keep: IntArray) -> Staff:
         pick(st.local_idx),
         st.island_ok[keep],
         pick(st.preferences),
+        None if st.home_approx is None else st.home_approx[keep],
     )
 
 
@@ -576,7 +577,13 @@ def _concat_staff(a: Staff, b: Staff) -> Staff:
         local_idx=a.local_idx + b.local_idx,
         island_ok=np.concatenate([a.island_ok, b.island_ok]),
         preferences=a.preferences + b.preferences,
+        home_approx=_arrivals_exact(a.home_approx, len(b)),
     )
+
+
+def _arrivals_exact(approx: np.ndarray | None, arrivals: int) -> np.ndarray | None:
+    """Approximate homes after arrivals, who always come with coordinates."""
+    return None if approx is None else np.concatenate([approx, np.zeros(arrivals, dtype=bool)])
 
 
 def _arrival_staff(arrivals: tuple[Arrival, ...], units: Any, nearest: Callable[..., np.ndarray]) -> Staff:

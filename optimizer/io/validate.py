@@ -644,7 +644,7 @@ def check_capacity(
                 value=str(int(ps.min[p])),
                 count=int(count[p]),
                 cap=f"{COMMUTE_CAP.cap(problem):g}",
-                position=ps.position[p],
+                position=label(ps.position[p], "position"),
                 unit=problem.units.ids[u],
             )
         )
