@@ -216,3 +216,11 @@ def test_shipped_successors_have_points() -> None:
     assert len(places.former.code) >= 440
     lats = np.array([p.lat for p in places.former.code.values()])
     assert ((lats > 8.5) & (lats < 11.5)).all()
+
+
+def test_an_unusual_age_names_the_reference_date_day_first(tmp_path: Path) -> None:
+    scenario = copy_clean(tmp_path)
+    edit(scenario.parent, "staff", lambda rows: rows[0].update(birth_date="15/03/2008"))
+    _, issues = load(scenario)
+    [warning] = of_code(issues, "age_unusual")
+    assert "01/07/2025" in warning.message + warning.hint and "2025-07-01" not in warning.message

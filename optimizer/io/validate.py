@@ -34,7 +34,7 @@ from optimizer.io.encodings import FONT_GLYPHS_PATTERN
 from optimizer.io.resolve import gazetteer, unit_suggestion
 from optimizer.io.tables import RawTable
 from optimizer.io.vocab import TABLES, ColumnSpec, TableSpec, fold
-from optimizer.labels import label
+from optimizer.labels import day, label
 from optimizer.rules.pair import CAPACITY_RULES, COMMUTE_CAP, ISLAND, allowed
 
 #: Ages (years at ``reference_date``) outside which a birth date is impossible (error).
@@ -270,7 +270,7 @@ def check_table(raw: RawTable, rules: Rules) -> list[Issue]:
             birth = pd.Timestamp(str(values.at[row, column]))
             age = _age_years(birth, pd.Timestamp(ref))
             issues.append(
-                raw.issue("birth_range", row=row, column=column, value=value, age=age, ref=ref.isoformat())
+                raw.issue("birth_range", row=row, column=column, value=value, age=age, ref=day(ref))
             )
         elif check in ("number", "integer", "bool", "date"):
             issues.append(raw.issue(check, row=row, column=column, value=value))
@@ -493,7 +493,7 @@ def _age_warnings(staff: RawTable | None, rules: Rules) -> list[Issue]:
             column="birth_date",
             value=staff.value_at(int(row), "birth_date"),
             age=_age_years(birth[row], ref),
-            ref=rules.reference_date.isoformat(),
+            ref=day(rules.reference_date),
         )
         for row in birth.index[odd.to_numpy()]
     ]
