@@ -9,7 +9,7 @@ DEMO_OUT ?= demo-out
 export STAFFPLAN_STORE ?= $(abspath $(DEMO_OUT))/staffplan.db
 CITY := scenarios/hcmc-2025/generated
 
-.PHONY: setup system demo test lint bench clean
+.PHONY: setup system demo test lint bench fuzz clean
 
 setup: system $(STAMP)
 
@@ -37,6 +37,12 @@ lint: setup
 
 bench: setup $(CITY)/staff.csv
 	$(BIN)/python benchmarks/bench_solve.py
+
+# The long fuzz run of the CLI (issue 17): FUZZ_CASES random cases on FUZZ_JOBS processes.
+FUZZ_CASES ?= 10000
+FUZZ_JOBS ?= 2
+fuzz: setup
+	$(BIN)/python benchmarks/fuzz.py --cases $(FUZZ_CASES) --jobs $(FUZZ_JOBS)
 
 clean:
 	rm -rf $(DEMO_OUT) $(CITY)

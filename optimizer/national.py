@@ -126,7 +126,7 @@ def is_national(path: str | Path) -> bool:
     """
     try:
         doc = tomllib.loads(Path(path).read_bytes().decode("utf-8-sig"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return False
     return PROVINCES_KEY in doc
 

@@ -27,7 +27,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -237,10 +237,11 @@ def publish(tmp: Path, path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
+def atomic_output(path: Path, header: Sequence[str] | None = None) -> Iterator[Path]:
     """Yield a private temporary path next to ``path``; publish it onto ``path`` on success.
 
-    The temporary file (mode 0600) is in the same folder, so the final rename is atomic;
+    The folder is created when missing (mode 0700).  The temporary file (mode 0600) is
+    in the same folder, so the final rename is atomic;
     it is synced to the disk first (:func:`publish`), and removed if the block raises,
     including on Ctrl-C.  The folder's leftovers of killed writers are removed first.
 
@@ -248,6 +249,9 @@ def atomic_output(path: Path) -> Iterator[Path]:
     ----------
     path
         The final file.
+    header
+        For a CSV file, the header row it will have: an existing file with that very
+        header is a previous output and may be replaced.
 
     Yields
     ------
@@ -257,11 +261,19 @@ def atomic_output(path: Path) -> Iterator[Path]:
     Raises
     ------
     InputError
-        When ``path`` is an input (:func:`guard_inputs`), or on a full disk, a refused
+        When ``path`` is an input (:func:`guard_inputs`), an existing file that is an
+        input table of some scenario (:func:`input_table_of`) or an SQLite database (a
+        run store), or on a full disk, a refused
         permission or a folder that is a file — with the path and what to do.
     """
     path = Path(path)
     check_not_input(path)
+    table = input_table_of(path, header) if path.is_file() else None
+    if table is not None:
+        raise _issue(path, "files.replaces_input_table", table=table)
+    if _is_database(path):
+        raise _issue(path, "files.replaces_database")
+    make_out_dir(path.parent)
     clean_leftovers(path.parent)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=PART_SUFFIX)
@@ -280,9 +292,11 @@ def atomic_output(path: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_text(path: Path, encoding: str = "utf-8") -> Iterator[IO[str]]:
+def atomic_text(
+    path: Path, encoding: str = "utf-8", header: Sequence[str] | None = None
+) -> Iterator[IO[str]]:
     """:func:`atomic_output` for text: yield an open text file (``newline=""``)."""
-    with atomic_output(path) as tmp:
+    with atomic_output(path, header) as tmp:
         try:
             with open(tmp, "w", encoding=encoding, newline="") as fh:
                 yield fh
@@ -320,11 +334,45 @@ def csv_cells(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _is_database(path: Path) -> bool:
+    """An existing SQLite database (a run store, or another program's): never an output."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
+
+
+def input_table_of(path: Path, header: Sequence[str] | None = None) -> str | None:
+    """The input table (``units``, ``staff``…) an existing CSV file is, judged by its
+    header row naming every required column of that table — unless its header is
+    ``header`` itself (a previous output of the same kind); ``None`` otherwise."""
+    from optimizer.io.vocab import TABLES, fold
+
+    try:
+        with open(path, "rb") as fh:
+            first = fh.read(1 << 16).split(b"\n", 1)[0].decode("utf-8-sig", "replace").strip()
+    except OSError:
+        return None
+    delimiter = max(",;\t", key=first.count)
+    cells = [c.strip().strip('"') for c in first.split(delimiter)]
+    if header is not None and cells == list(header):
+        return None
+    for name, spec in TABLES.items():
+        found = {spec.header_lookup.get(fold(c)) for c in cells}
+        if all(col.name in found for col in spec.columns if col.required):
+            return name
+    return None
+
+
 def write_csv_frame(frame: pd.DataFrame, path: Path) -> Path:
     """Write one frame as CSV (UTF-8 with BOM) through :func:`atomic_output`; return ``path``.
 
-    Every text cell goes through :func:`neutralise`.
+    Every text cell goes through :func:`neutralise`.  An existing file that is an input
+    table of some scenario (:func:`input_table_of`) is never replaced, even when no
+    guard names it (a scenario other than the run's own); one with the same header (a
+    previous output) is.
     """
-    with atomic_text(path, CSV_ENCODING) as fh:
+    with atomic_text(path, CSV_ENCODING, [str(c) for c in frame.columns]) as fh:
         csv_cells(frame).to_csv(fh, index=False, lineterminator="\n")
     return path

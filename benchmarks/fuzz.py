@@ -1,0 +1,122 @@
+"""Long fuzz run of the CLI (issue 17, point 6): ten thousand random cases or more.
+
+Usage::
+
+    .venv/bin/python benchmarks/fuzz.py [--cases 10000] [--seed 0] [--jobs 2]
+        [--minutes 0] [--out benchmarks/results/fuzz.json]
+
+Each case is drawn by a seeded generator from the corpus of ``tests/fuzz_cases.py``
+(one to three damages to the tiny scenario, its tables or a store with two runs; one
+command; one output place) and run in process through click's CliRunner, in a fresh
+folder; the property is checked after each (exit 0, 1 or 2 without a traceback, no input
+changed, no incomplete file under a final name).  ``--jobs`` processes share the cases
+(case ``k`` always draws the same damages for a given seed).  ``--minutes`` stops early
+(the count reached is reported).  The counts by command, exit code and damage, and every
+failing case with its failures, go to ``--out`` as JSON; ``make fuzz`` runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from fuzz_cases import COMMANDS, DAMAGES, OUTPUTS, Case, run_case
+
+#: Relative weight of each command (the HTML reports embed plotly, 5 MB: drawn less).
+WEIGHTS = {c: (1 if c.endswith("html") or c.startswith("run") else 3) for c in COMMANDS}
+
+
+def draw(seed: int, k: int) -> Case:
+    """Case ``k`` of the run seeded ``seed``."""
+    rng = random.Random(f"{seed}-{k}")
+    names = sorted(DAMAGES)
+    damages = tuple((n, rng.randrange(DAMAGES[n])) for n in rng.sample(names, rng.randint(1, 3)))
+    commands = sorted(COMMANDS)
+    command = rng.choices(commands, weights=[WEIGHTS[c] for c in commands])[0]
+    return Case(damages, command, rng.choice(OUTPUTS))
+
+
+def work(seed: int, ks: list[int], stop_at: float) -> list[dict[str, object]]:
+    """Run cases ``ks`` (until ``stop_at``, a ``time.time()``) and return their outcomes."""
+    os.environ.setdefault("STAFFPLAN_LANG", "en")
+    out = []
+    for k in ks:
+        if stop_at and time.time() > stop_at:
+            break
+        case = draw(seed, k)
+        with tempfile.TemporaryDirectory(prefix="staffplan-fuzz-") as folder:
+            started = time.perf_counter()
+            outcome = run_case(case, Path(folder))
+        out.append(
+            {
+                "k": k,
+                "damages": [list(d) for d in case.damages],
+                "command": case.command,
+                "output": case.output,
+                "exit_code": outcome.exit_code,
+                "failures": list(outcome.failures),
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+        )
+    return out
+
+
+def main() -> None:
+    """Run the cases, print a summary and write the JSON results."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cases", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--minutes", type=float, default=0.0, help="stop after this long (0: no limit)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "fuzz.json")
+    args = parser.parse_args()
+    started = time.time()
+    stop_at = started + 60 * args.minutes if args.minutes else 0.0
+    chunks = [list(range(j, args.cases, args.jobs)) for j in range(args.jobs)]
+    with ProcessPoolExecutor(args.jobs) as pool:
+        results = [
+            r for part in pool.map(work, [args.seed] * args.jobs, chunks, [stop_at] * args.jobs) for r in part
+        ]
+    failed = [r for r in results if r["failures"]]
+    summary = {
+        "cases": len(results),
+        "asked": args.cases,
+        "seed": args.seed,
+        "jobs": args.jobs,
+        "wall_s": round(time.time() - started, 1),
+        "load_average": os.getloadavg(),
+        "failed": len(failed),
+        "by_command": dict(Counter(str(r["command"]) for r in results)),
+        "by_exit_code": dict(Counter(str(r["exit_code"]) for r in results)),
+        "by_damage": dict(Counter(str(d[0]) for r in results for d in r["damages"])),  # type: ignore[attr-defined]
+        "by_output": dict(Counter(str(r["output"]) for r in results)),
+        "mean_case_s": round(sum(float(r["seconds"]) for r in results) / max(1, len(results)), 3),  # type: ignore[arg-type]
+        "failures": failed,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(summary, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps({k: v for k, v in summary.items() if k != "failures"}, indent=1))
+    for r in failed[:20]:
+        print(
+            r["k"],
+            r["command"],
+            r["output"],
+            r["damages"],
+            "\n  " + "\n  ".join(map(str, r["failures"]))[:1500],
+        )
+
+
+if __name__ == "__main__":
+    main()
