@@ -250,3 +250,13 @@ def test_replan_after_a_departure_shows_who_moves(client: TestClient, run_ids: l
     assert "Người được bố trí khác nhau" in shown and "S05" in shown
     unknown = client.post(f"/runs/{a}/replan", data={**data, "departures": "NOBODY"})
     assert unknown.status_code == 422 and "NOBODY" in unknown.text
+
+
+def test_the_template_of_a_new_province_downloads(client: TestClient) -> None:
+    from openpyxl import load_workbook
+
+    answer = client.get("/template.xlsx")
+    assert answer.status_code == 200
+    assert "tinh-mau.xlsx" in answer.headers["content-disposition"]
+    book = load_workbook(io.BytesIO(answer.content))
+    assert {"Đơn vị", "Biên chế", "Nhân sự"} <= set(book.sheetnames)

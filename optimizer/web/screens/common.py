@@ -11,7 +11,9 @@ and ``kpi(value, kind)``.  Codes are never shown raw: every code goes through
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from threading import Lock
 from typing import Any
 from urllib.parse import urlencode
 
@@ -115,6 +117,29 @@ def cached_run(web: WebContext, ref: str) -> CachedRun:
 def stored_run(web: WebContext, ref: str) -> StoredRun:
     """A stored run (see :func:`cached_run`)."""
     return cached_run(web, ref).run
+
+
+class Memo:
+    """The last ``size`` values made, by key (thread-safe): what a page derives from runs,
+    which never change once stored (a map, a comparison)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._values: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = Lock()
+
+    def get(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        """The value of ``key``, made by ``make()`` unless kept."""
+        with self._lock:
+            if key in self._values:
+                self._values.move_to_end(key)
+                return self._values[key]
+        value = make()
+        with self._lock:
+            self._values[key] = value
+            while len(self._values) > self.size:
+                self._values.popitem(last=False)
+        return value
 
 
 def message(lang: str, key: str, **kwargs: object) -> str:

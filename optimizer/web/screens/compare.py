@@ -18,7 +18,7 @@ from optimizer.compare import kpi_kind, redact
 from optimizer.errors import InputError
 from optimizer.i18n import t
 from optimizer.web.deps import CurrentUser, Web, get_lang
-from optimizer.web.screens.common import render
+from optimizer.web.screens.common import Memo, render
 from optimizer.web.screens.result import SUMMARY_KPIS
 
 router = APIRouter()
@@ -29,6 +29,8 @@ PEOPLE_PAGE = 50
 MAX_RUNS = 6
 #: Per-unit metrics shown for the units that changed.
 UNIT_METRICS = ("filled", "shortfall", "fill_rate", "moves", "commute_mean_km")
+
+_comparisons = Memo(2)
 
 
 def _signed(value: Any) -> str:
@@ -48,7 +50,8 @@ def compare_page(request: Request, web: Web, user: CurrentUser) -> Response:
             request, web, "compare_pick.html", active="compare", runs=service.runs(store), picked=refs
         )
     try:
-        compared = service.compare(store, refs)
+        resolved = tuple(dict.fromkeys(store.resolve(r) for r in refs))
+        compared = _comparisons.get(resolved, lambda: service.compare(store, resolved))
     except (InputError, ValueError) as exc:
         text = exc.issues[0].message if isinstance(exc, InputError) else str(exc)
         return render(

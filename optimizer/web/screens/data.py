@@ -30,6 +30,9 @@ from optimizer.web.uploads import UploadedFile, find_scenario, store_upload
 
 router = APIRouter()
 
+#: The media type of an Excel workbook.
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
 #: The fields of :class:`~optimizer.errors.Issue`, to rebuild one from its stored JSON.
 ISSUE_FIELDS = ("file", "message", "hint", "sheet", "row", "column", "value", "severity", "code")
 
@@ -104,6 +107,22 @@ def upload_page(request: Request, sid: str, web: Web, user: CurrentUser) -> Resp
     return _upload_page(request, web, entry=entry, issues=entry.issues)
 
 
+@router.get("/template.xlsx")
+def template(user: CurrentUser) -> Response:
+    """The workbook of a new province (``staffplan template``): Vietnamese-headed sheets with
+    example rows, the code lists and drop-downs, ready to fill in and upload."""
+    from optimizer.io.template import WORKBOOK, write_template
+
+    folder = Path(tempfile.mkdtemp(prefix="staffplan-template-"))
+    write_template(folder)
+    return FileResponse(
+        folder / WORKBOOK,
+        filename=WORKBOOK,
+        media_type=XLSX_TYPE,
+        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
+    )
+
+
 @router.get("/data/{sid}/errors.xlsx")
 def errors_sheet(sid: str, web: Web, user: CurrentUser) -> Response:
     """The upload's problems as an Excel sheet ("Lỗi") to work through."""
@@ -113,6 +132,6 @@ def errors_sheet(sid: str, web: Web, user: CurrentUser) -> Response:
     return FileResponse(
         path,
         filename=f"loi-{sid}.xlsx",
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        media_type=XLSX_TYPE,
         background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
     )

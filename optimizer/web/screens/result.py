@@ -22,7 +22,7 @@ from optimizer.errors import InputError
 from optimizer.i18n import t
 from optimizer.store import StoredRun
 from optimizer.web.deps import CurrentUser, Web, get_lang
-from optimizer.web.screens.common import cached_run, render, stored_run
+from optimizer.web.screens.common import Memo, cached_run, render, stored_run
 from optimizer.web.views import CachedRun, page
 
 router = APIRouter()
@@ -46,6 +46,8 @@ SUMMARY_KPIS: tuple[tuple[str, str], ...] = (
 )
 #: The KPIs a map can be coloured by on this page.
 MAP_CHOICES = ("fill_rate", "moves")
+
+_maps = Memo(8)
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,8 @@ def map_fragment(request: Request, run_id: str, web: Web) -> Response:
     if kpi not in MAP_CHOICES:
         kpi = "fill_rate"
     cached = cached_run(web, run_id)
-    text = map_json(cached, kpi, get_lang(request))
+    lang = get_lang(request)
+    text = _maps.get((cached.run.run_id, kpi, lang), lambda: map_json(cached, kpi, lang))
     # safe inside <script type="application/json">: no "<", ">" or "&" left
     safe = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return render(
