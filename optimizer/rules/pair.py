@@ -229,8 +229,10 @@ class PinsRule(PairRule):
             return remove
         person_b, post_b, unit_b = (np.broadcast_to(a, shape).ravel() for a in (person, post, unit))
         flat = remove.ravel()
+        sub = np.flatnonzero(np.isin(person_b, problem.pins.staff_idx))  # pairs of pinned people
+        person_s, post_s, unit_s = person_b[sub], post_b[sub], unit_b[sub]
         for k in range(len(problem.pins)):
-            flat |= self.row_removes(problem, k, person_b, post_b, unit_b)
+            flat[sub] |= self.row_removes(problem, k, person_s, post_s, unit_s)
         return flat.reshape(shape)
 
     def row_removes(
