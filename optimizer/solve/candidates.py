@@ -95,13 +95,19 @@ def build_candidates(problem: Problem, reference: IntArray | None = None) -> Can
     person, post = qualified_pairs(problem)
     removed = {QUALIFICATION.id: problem.num_staff * problem.num_posts - len(person)}
     unit = posts.unit_idx[post].astype(np.int64)
+    keep = np.ones(len(person), dtype=bool)
     for rule in PAIR_RULES:
         if rule is QUALIFICATION:
             continue
-        bad = rule.removes(problem, person, post, unit) if rule.applies(problem) else np.zeros(0, bool)
+        if not rule.applies(problem):
+            removed[rule.id] = 0
+            continue
+        bad = rule.removes(problem, person, post, unit) & keep
         removed[rule.id] = int(bad.sum())
-        if removed[rule.id]:
-            person, post, unit = person[~bad], post[~bad], unit[~bad]
+        keep &= ~bad
+        if 4 * int(keep.size - np.count_nonzero(keep)) > keep.size:  # compact once a quarter is gone
+            person, post, unit, keep = person[keep], post[keep], unit[keep], keep[keep]
+    person, post, unit = person[keep], post[keep], unit[keep]
 
     dist = problem.dist_km[person, unit].astype(np.float64)
     moves = (staff.origin_idx[person] != unit).astype(np.int64)
