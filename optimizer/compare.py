@@ -278,6 +278,46 @@ def write_csv(comparison: Comparison, folder: str | Path, *, redacted: bool = Fa
     return [write_csv_frame(frame, folder / name) for name, frame in frames.items()]
 
 
+#: KPIs (flattened names, or their family before the dot) where more is better.
+HIGHER_IS_BETTER = frozenset(
+    {
+        "placed", "fill_rate", "preference_first", "preference_top3", "units_with_woman_leader",
+        "woman_leader_rate", "non_local_compliant", "non_local_compliance",
+    }
+)  # fmt: skip
+#: KPIs where less is better; families (``terms``, ``shortfall_by_position``…) by prefix.
+LOWER_IS_BETTER = frozenset(
+    {
+        "unplaced", "unplaced_by_category", "unplaced_by_position", "shortfall",
+        "shortfall_by_position", "commute_mean_km", "commute_median_km", "commute_p95_km",
+        "commute_max_km", "long_commute", "moves", "bloc_changes", "relatives_conflicts",
+        "surplus", "surplus_by_position", "shortage", "shortage_by_position", "terms",
+        "fairness.blocking_pairs", "fairness.people_blocked", "fairness.holders_outranked",
+        "fairness.units_involved", "fairness.blocked_rate", "vacant", "unplaced_origin",
+    }
+)  # fmt: skip
+
+
+def kpi_direction(name: str) -> int:
+    """Which way a (flattened) KPI is good: ``+1`` more is better, ``-1`` less is better,
+    ``0`` neither (a size such as the quota or the number of units)."""
+    family = name.split(".", 1)[0]
+    if name in HIGHER_IS_BETTER or family in HIGHER_IS_BETTER:
+        return 1
+    if name in LOWER_IS_BETTER or family in LOWER_IS_BETTER:
+        return -1
+    return 0
+
+
+def delta_quality(name: str, delta: Any) -> str:
+    """``"good"``, ``"bad"`` or ``""`` (no change, no direction, or no value) for the change
+    ``delta`` of KPI ``name`` — by the KPI's direction, never by the sign alone."""
+    if delta is None or (isinstance(delta, float) and not np.isfinite(delta)) or delta == 0:
+        return ""
+    score = kpi_direction(name) * (1 if delta > 0 else -1)
+    return "good" if score > 0 else "bad" if score < 0 else ""
+
+
 def kpi_kind(name: str) -> str:
     """How a (flattened) KPI is shown: ``"rate"``, ``"km"`` or ``"count"``."""
     base = name.split(".", 1)[0]

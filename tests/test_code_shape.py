@@ -30,7 +30,6 @@ PENDING: dict[str, str] = {
     "optimizer.solve.lagrange.StageSearch.run": "solver",
     "optimizer.solve.candidates.build_candidates": "rules (pair masks)",
     "optimizer.diagnose.FeasibilityModel.check": "rules (issue 16 part 7)",
-    "optimizer.export.report.map_figure": "outputs",
     "optimizer.synth._roster": "solver",
     "optimizer.cli.runs.show": "service, once hardening's output guards land",
 }

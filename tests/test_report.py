@@ -25,16 +25,15 @@ from optimizer.cli import main
 from optimizer.cli.runs import MAP_KPI_CHOICES
 from optimizer.data import Rules
 from optimizer.errors import InputError
-from optimizer.export.report import (
+from optimizer.export.report import build_report, write_report
+from optimizer.export.report_map import (
     NO_DATA_COLOR,
     Shape,
-    build_report,
     geojson_of_run,
     inset_units,
     load_geojson,
     map_figure,
     map_shapes,
-    write_report,
 )
 from optimizer.kpis import MAP_KPIS, unit_kpis
 from optimizer.store import RunStore, StoredRun
@@ -94,9 +93,9 @@ def test_report_is_self_contained_vietnamese_and_private(
     assert "<script src" not in text and "<link" not in text and "<iframe" not in text
     assert text.count('class="plotly-graph-div"') == 5  # 3 charts + one map per run
     for label in (
-        "Các chỉ tiêu chính",
+        "Tóm tắt",
         "Phân bố quãng đường đi làm",
-        "Tỷ lệ lấp đầy biên chế",
+        "đơn vị thiếu nhiều nhất",
         "Dôi dư và thiếu theo vị trí việc làm",
         "Bản đồ các đơn vị",
         "Người được bố trí khác nhau",
@@ -138,9 +137,11 @@ def test_map_uses_polygons_points_and_colours(tmp_path: Path, tiny_pair: tuple[S
     assert set(fills) == {"Phường An", "Xã Bình"}
     assert fills["Phường An"] != fills["Xã Bình"]
     assert all(
-        tr.mode != "markers" or tr.hoverinfo == "skip" or "Đặc khu Cồn" in tr.text[0] for tr in fig.data
+        not tr.mode.startswith("markers") or tr.hoverinfo == "skip" or "Đặc khu Cồn" in tr.hovertext[0]
+        for tr in fig.data
     )
-    point = next(tr for tr in fig.data if tr.mode == "markers" and tr.hoverinfo != "skip")
+    point = next(tr for tr in fig.data if tr.mode == "markers+text" and tr.hoverinfo != "skip")
+    assert list(point.text) == ["Đặc khu Cồn"]  # few units: named on the map
     assert point.marker.color[0] == NO_DATA_COLOR  # U3 has no value
     assert all(tr.type == "scatter" for tr in fig.data)  # no geo traces, no tiles
     # a shared colour range (several runs): value 1 is now mid-scale, not the top

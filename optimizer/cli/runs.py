@@ -117,7 +117,7 @@ def kpi_table(kpis_by_run: Mapping[str, Mapping[str, Any]], title: str | None = 
         Table title; default: the catalogue's KPI title.
     """
     from optimizer.compare import delta_column, flatten_kpis, kpi_kind
-    from optimizer.export.report import kpi_label
+    from optimizer.export.report_summary import kpi_label
 
     ids = list(kpis_by_run)
     flat = {i: flatten_kpis(k) for i, k in kpis_by_run.items()}
