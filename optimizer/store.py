@@ -305,6 +305,9 @@ class StoredRunSummary:
     shortfall: int
     fill_rate: float | None
     total_time_s: float | None
+    #: The run's ``--label`` (``""`` when none) and its ``--set`` overrides.
+    label: str = ""
+    overrides: tuple[str, ...] = ()
 
 
 def jsonable(value: Any) -> Any:
@@ -861,7 +864,8 @@ class RunStore:
         for row in rows:
             try:
                 kpis = _json_object(row[8])
-                timings = _json_object(row[9]).get("timings") or {}
+                meta = _json_object(row[9])
+                timings = meta.get("timings") or {}
                 total = timings.get("total", sum(timings.values()) if timings else None)
                 out.append(
                     StoredRunSummary(
@@ -878,6 +882,8 @@ class RunStore:
                         shortfall=int(kpis["shortfall"]),
                         fill_rate=kpis["fill_rate"],
                         total_time_s=total,
+                        label=str((meta.get("tags") or {}).get("label") or ""),
+                        overrides=tuple(str(o) for o in meta.get("overrides") or ()),
                     )
                 )
             except (ValueError, TypeError, KeyError) as exc:

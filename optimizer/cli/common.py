@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import click
+from rich.console import Console
 
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+#: Width of printed tables when the output is not a terminal (a file or a pipe).
+NON_TERMINAL_WIDTH = 160
 
 EXIT_INFEASIBLE = 1
 EXIT_BAD_INPUT = 2
@@ -125,3 +129,10 @@ def guard_outputs(
         for file in files:
             check_not_input(file)
         yield
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A rich console for tables: as wide as the terminal, or :data:`NON_TERMINAL_WIDTH`
+    columns when the output is a file or a pipe (not 80, which squeezes the tables)."""
+    out = Console(highlight=False, stderr=stderr)
+    return out if out.is_terminal else Console(highlight=False, stderr=stderr, width=NON_TERMINAL_WIDTH)

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import rich_click as click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from optimizer.cli.common import bad_input_exits, guard_outputs, store_option
+from optimizer.cli.common import bad_input_exits, console, guard_outputs, store_option
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import get_lang, t
 from optimizer.labels import CodeKind, label, yes_no
@@ -25,6 +26,7 @@ from optimizer.labels import CodeKind, label, yes_no
 if TYPE_CHECKING:
     import pandas as pd
 
+    from optimizer.compare import Comparison
     from optimizer.store import RunStore, StoredRun
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -88,7 +90,7 @@ def open_store(store_path: Path | None) -> RunStore:
 
 
 def _console() -> Console:
-    return Console(highlight=False)
+    return console()
 
 
 def _fmt(value: Any, kind: str, *, signed: bool = False) -> str:
@@ -137,9 +139,21 @@ def kpi_table(kpis_by_run: Mapping[str, Mapping[str, Any]], title: str | None = 
         cells = [_fmt(v, kind) for v in values]
         for v in values[1:]:
             delta = None if v is None or values[0] is None else v - values[0]
-            cells.append(_fmt(delta, kind, signed=True))
-        table.add_row(kpi_label(name, get_lang()), *cells)
+            cells.append(_coloured(name, delta, _fmt(delta, kind, signed=True)))
+        table.add_row(escape(kpi_label(name, get_lang())), *cells)
     return table
+
+
+#: Rich styles of a change that is better or worse (by the KPI's direction).
+_QUALITY_STYLES = {"good": "green", "bad": "red"}
+
+
+def _coloured(name: str, delta: Any, text: str) -> str:
+    """``text`` in green or red when the change ``delta`` of KPI ``name`` is better or worse."""
+    from optimizer.compare import delta_quality
+
+    style = _QUALITY_STYLES.get(delta_quality(name, delta))
+    return f"[{style}]{escape(text)}[/]" if style else escape(text)
 
 
 def print_kpis(kpis_by_run: Mapping[str, Mapping[str, Any]], console: Console | None = None) -> None:
@@ -168,13 +182,19 @@ def _frame_table(frame: pd.DataFrame, columns: Sequence[str], title: str, label_
                 cells.append(v)
             else:
                 cells.append(_fmt(v, kpi_kind(col)))
-        table.add_row(*cells)
+        table.add_row(*(escape(c) for c in cells))  # names are data, never markup
     return table
 
 
 def _print_header(console: Console, run: StoredRun) -> None:
-    total = run.meta.get("timings", {}).get("total")
-    console.print(t("runs.run_header", run_id=run.run_id, scenario=run.scenario_name, created=run.created_at))
+    from optimizer.localtime import local_time, zone_name
+
+    meta = run.meta
+    total = meta.get("timings", {}).get("total")
+    created = f"{local_time(run.created_at)} ({zone_name()})"
+    console.print(
+        escape(t("runs.run_header", run_id=run.run_id, scenario=run.scenario_name, created=created))
+    )
     console.print(
         t(
             "runs.status_line",
@@ -184,12 +204,15 @@ def _print_header(console: Console, run: StoredRun) -> None:
             hash=run.manifest_hash,
         )
     )
-    description = run.meta.get("resolved_scenario", {}).get("description", "")
-    if description:
-        console.print(description, highlight=False)
-    overrides = run.meta.get("resolved_scenario", {}).get("overrides", [])
+    run_label = (meta.get("tags") or {}).get("label")
+    if run_label:
+        console.print(escape(t("runs.label_line", label=run_label)))
+    overrides = meta.get("overrides") or []
     if overrides:
-        console.print("--set " + " --set ".join(overrides), highlight=False)
+        console.print(escape("--set " + " --set ".join(overrides)))
+    description = meta.get("resolved_scenario", {}).get("description", "")
+    if description:
+        console.print(escape(description))
     values, bounds = run.meta.get("values", {}), run.meta.get("bounds", {})
     if values:
         table = Table(title=t("runs.terms_title"), title_justify="left")
@@ -215,28 +238,31 @@ def runs(scenario: str | None, sweep: str | None, store_path: Path | None) -> No
     if not summaries:
         console.print(t("runs.none"))
         return
-    table = Table(title=t("runs.list_title", store=str(store.path)), title_justify="left")
+    from optimizer.localtime import local_time, zone_name
+
+    table = Table(title=escape(t("runs.list_title", store=str(store.path))), title_justify="left")
     with_base = any(s.base_run for s in summaries)
     numeric = ("placed", "unplaced", "shortfall", "fill_rate")
-    heads = ("run_id", "created", "scenario", "status", *numeric)
+    heads = ("run_id", "created", "scenario", "label", "status", *numeric)
     for h in (*heads, "base_run") if with_base else heads:
         table.add_column(
-            t(f"runs.col.{h}"),
+            t(f"runs.col.{h}", zone=zone_name()),
             justify="right" if h in numeric else "left",
-            no_wrap=h in ("run_id", "base_run", *numeric),
+            no_wrap=h in ("run_id", "base_run", "created", *numeric),
         )
     for s in summaries:
         cells = [
             s.run_id,
-            s.created_at[:16].replace("T", " "),
+            local_time(s.created_at),
             s.scenario_name,
-            label(s.status, "status"),
+            " ".join([s.label, *(f"--set {o}" for o in s.overrides)]).strip(),
+            label(s.status, "status") + ("" if s.proven or s.status != "optimal" else " *"),
             _fmt(s.placed, "count"),
             _fmt(s.unplaced, "count"),
             _fmt(s.shortfall, "count"),
             _fmt(s.fill_rate, "rate"),
         ]
-        table.add_row(*cells, *([s.base_run or ""] if with_base else []))
+        table.add_row(*(escape(c) for c in cells), *([s.base_run or ""] if with_base else []))
     console.print(table)
 
 
@@ -358,6 +384,51 @@ def rm(run: str, store_path: Path | None) -> None:
     _console().print(t("runs.deleted", run_id=run_id))
 
 
+def _unit_delta_table(comparison: Comparison) -> Table:
+    """The units × blocs that changed, with the change of each metric, coloured."""
+    from optimizer.compare import kpi_kind
+
+    ids = comparison.run_ids
+    changed = comparison.units[comparison.units["changed"]]
+    metrics = ("filled", "shortfall", "fill_rate", "moves", "commute_mean_km")
+    table = Table(title=t("runs.unit_deltas_title", n=len(changed)), title_justify="left")
+    table.add_column(t("kpi.unit.unit_name"))
+    table.add_column(t("kpi.unit.bloc"))
+    for m in metrics:
+        for i in ids[1:]:
+            table.add_column(f"Δ {t(f'kpi.unit.{m}')} · {i}", justify="right")
+    for rec in changed.to_dict("records"):
+        deltas = [(m, rec[f"Δ{m}@{i}"]) for m in metrics for i in ids[1:]]
+        table.add_row(
+            escape(str(rec["unit_name"])),
+            t(f"report.bloc.{rec['bloc']}", get_lang()),
+            *(_coloured(m, d, _fmt(d, kpi_kind(m), signed=True)) for m, d in deltas),
+        )
+    return table
+
+
+def _people_table(people: pd.DataFrame, ids: Sequence[str]) -> Table:
+    """The first :data:`PEOPLE_PRINTED` people placed differently: where, in each run."""
+    table = Table(title=t("runs.people_changed_title", n=len(people)), title_justify="left")
+    for key in ("staff_id", "full_name", "change"):
+        table.add_column(t(f"runs.col.{key}"))
+    for i in ids:
+        table.add_column(i)
+    for rec in people.head(PEOPLE_PRINTED).to_dict("records"):
+        where = []
+        for i in ids:
+            status = rec[f"status@{i}"]
+            post = (
+                f"{label(rec[f'position@{i}'], 'position')} ({label(rec[f'department@{i}'], 'department')})"
+            )
+            where.append(
+                f"{rec[f'unit_name@{i}']} · {post}" if status == "placed" else t(f"compare.status.{status}")
+            )
+        cells = [str(rec["staff_id"]), str(rec["full_name"]), t(f"compare.change.{rec['change']}"), *where]
+        table.add_row(*(escape(c) for c in cells))
+    return table
+
+
 @click.command("compare")
 @click.argument("refs", metavar="RUN RUN [RUN]...", nargs=-1, required=False)
 @click.option(
@@ -389,6 +460,7 @@ def compare(
     """Compare runs: KPIs side by side with deltas (against the first run), per-unit deltas,
     and the people placed differently."""
     from optimizer import service
+    from optimizer.compare import redact as redact_frame
     from optimizer.compare import write_csv
 
     store = open_store(store_path)
@@ -403,52 +475,13 @@ def compare(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     stored, comparison = list(compared.runs), compared.comparison
-    ids = list(comparison.run_ids)
     console = _console()
     for r in stored:
         _print_header(console, r)
     print_kpis({r.run_id: r.kpis for r in stored}, console)
-    changed = comparison.units[comparison.units["changed"]]
-    metrics = ("filled", "shortfall", "fill_rate", "moves", "commute_mean_km")
-    table = Table(title=t("runs.unit_deltas_title", n=len(changed)), title_justify="left")
-    table.add_column(t("kpi.unit.unit_name"))
-    table.add_column(t("kpi.unit.bloc"))
-    for m in metrics:
-        for i in ids[1:]:
-            table.add_column(f"Δ {t(f'kpi.unit.{m}')} · {i}", justify="right")
-    from optimizer.compare import kpi_kind
-
-    for rec in changed.to_dict("records"):
-        table.add_row(
-            str(rec["unit_name"]),
-            t(f"report.bloc.{rec['bloc']}", get_lang()),
-            *(_fmt(rec[f"Δ{m}@{i}"], kpi_kind(m), signed=True) for m in metrics for i in ids[1:]),
-        )
-    console.print(table)
-    from optimizer.compare import redact as redact_frame
-
+    console.print(_unit_delta_table(comparison))
     people = redact_frame(comparison.people) if redact else comparison.people
-    ptable = Table(title=t("runs.people_changed_title", n=len(people)), title_justify="left")
-    for key in ("staff_id", "full_name", "change"):
-        ptable.add_column(t(f"runs.col.{key}"))
-    for i in ids:
-        ptable.add_column(i)
-    for rec in people.head(PEOPLE_PRINTED).to_dict("records"):
-        where = []
-        for i in ids:
-            status = rec[f"status@{i}"]
-            where.append(
-                f"{rec[f'unit_name@{i}']} · {label(rec[f'position@{i}'], 'position')}"
-                if status == "placed"
-                else t(f"compare.status.{status}")
-            )
-        ptable.add_row(
-            str(rec["staff_id"]),
-            str(rec["full_name"]),
-            t(f"compare.change.{rec['change']}"),
-            *where,
-        )
-    console.print(ptable)
+    console.print(_people_table(people, comparison.run_ids))
     if len(people) > PEOPLE_PRINTED:
         console.print(t("runs.people_more", n=len(people) - PEOPLE_PRINTED))
     if csv_dir is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import unicodedata
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,6 +60,13 @@ def progress_display() -> Iterator[Callable[[Progress], None]]:
 @click.option("--time-limit", type=float, help="Solver time limit in seconds (default: the scenario's).")
 @click.option("--workers", type=int, help="Solver threads (default: the scenario's).")
 @click.option("--seed", type=int, help="Random seed (default: the scenario's).")
+@click.option(
+    "--label",
+    "run_label",
+    default="",
+    metavar="TEXT",
+    help="A few words that tell this run apart, stored with it and shown by runs, show and compare.",
+)
 @store_option
 @bad_input_exits
 def run(
@@ -68,6 +76,7 @@ def run(
     time_limit: float | None,
     workers: int | None,
     seed: int | None,
+    run_label: str,
     store_path: Path | None,
 ) -> None:
     """Solve SCENARIO, store the run and print its id and KPI table.
@@ -97,7 +106,14 @@ def run(
             service.StopOnSignal(lambda: click.echo(t("run.stopping"), err=True)) as interrupts,
             progress_display() as progress,
         ):
-            recorded = service.solve_and_record(loaded, store, progress=progress, stop=interrupts.stop)
+            tags = (
+                {"label": " ".join(unicodedata.normalize("NFC", run_label).split())}
+                if run_label.strip()
+                else {}
+            )
+            recorded = service.solve_and_record(
+                loaded, store, progress=progress, stop=interrupts.stop, tags=tags
+            )
     except KeyboardInterrupt:
         click.echo(t("run.aborted"), err=True)
         sys.exit(EXIT_ABORTED)

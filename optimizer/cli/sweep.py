@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import rich_click as click
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from optimizer.cli.common import EXIT_INFEASIBLE, bad_input_exits, print_issues, store_option
+from optimizer.cli.common import EXIT_INFEASIBLE, bad_input_exits, store_option
+from optimizer.cli.common import console as wide_console
 from optimizer.i18n import get_lang, t
+from optimizer.labels import number
 
 if TYPE_CHECKING:
     from optimizer.errors import Issue
@@ -27,10 +31,6 @@ if TYPE_CHECKING:
 
 #: KPIs of the printed sweep table (short headers; ``compare --sweep`` shows them all).
 PRINTED_KPIS = ("placed", "unplaced", "shortfall", "moves", "long_commute", "commute_mean_km")
-#: Width of the printed table when the output is not a terminal.
-NON_TERMINAL_WIDTH = 160
-#: Warnings printed in full at the end of a sweep (the rest are counted).
-WARNINGS_PRINTED = 20
 
 
 def print_sweep(store: RunStore, sweep_id: str, console: Console | None = None) -> list[str]:
@@ -54,36 +54,71 @@ def print_sweep(store: RunStore, sweep_id: str, console: Console | None = None) 
     leaves = [k.rsplit(".", 1)[-1] for k in keys]
     if len(set(leaves)) < len(leaves):
         leaves = keys
-    table = Table(title=t("sweep.table_title", sweep=sweep_id), title_justify="left", box=box.SIMPLE_HEAD)
-    table.add_column(t("sweep.col.run_id"), no_wrap=True)
+    table = Table(
+        title=t("sweep.table_title", sweep=sweep_id),
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_footer=True,
+    )
+    table.add_column(t("sweep.col.run_id"), footer=t("sweep.col.total"), no_wrap=True)
     for leaf in leaves:
-        table.add_column(leaf)
+        table.add_column(escape(leaf))
     table.add_column(t("sweep.col.status"))
-    for name in (*PRINTED_KPIS, "time_s"):
+    for name in PRINTED_KPIS:
         table.add_column(t(f"sweep.col.{name}"), justify="right")
+    total = format_value(frame["time_s"].fillna(0).sum(), "km", lang)
+    table.add_column(t("sweep.col.time_s"), footer=total, justify="right")
     for rec in frame.to_dict("records"):
         status = t(f"store.status.{rec['status']}")
         table.add_row(
             str(rec["run_id"]),
-            *(str(rec[k]) for k in keys),
+            *(escape(str(rec[k])) for k in keys),
             f"{status} *" if rec["status"] == "optimal" and not rec["proven"] else status,
             *(format_value(rec[name], kpi_kind(name), lang) for name in PRINTED_KPIS),
             format_value(rec["time_s"], "km", lang),
         )
-    if console is None:
-        console = Console(highlight=False)
-        if not console.is_terminal:  # a file or a pipe: do not wrap at 80 columns
-            console = Console(highlight=False, width=NON_TERMINAL_WIDTH)
-    console.print(table)
+    (console or wide_console()).print(table)
     return [str(r) for r in frame["run_id"]]
 
 
-def _print_warnings(warnings: tuple[Issue, ...]) -> None:
+def summarise_warnings(warnings: Sequence[Issue]) -> list[tuple[int, Issue]]:
+    """The warnings of a sweep once each kind: ``(count, first example)`` per issue code
+    (or message when it has none), most frequent first, in first-seen order for ties."""
+    groups: dict[str, list[Issue]] = {}
+    for issue in warnings:
+        groups.setdefault(issue.code or issue.message, []).append(issue)
+    ordered = sorted(groups.values(), key=lambda g: -len(g))
+    return [(len(g), g[0]) for g in ordered]
+
+
+def _print_warnings(warnings: Sequence[Issue], scenario: Path) -> None:
+    """The sweep's input warnings summed up once, one line per kind, and where to read
+    them all (``staffplan validate``)."""
     if not warnings:
         return
-    print_issues(list(warnings[:WARNINGS_PRINTED]))
-    if len(warnings) > WARNINGS_PRINTED:
-        click.echo(t("sweep.warnings_more", n=len(warnings) - WARNINGS_PRINTED), err=True)
+    groups = summarise_warnings(warnings)
+    click.echo(t("sweep.warnings_summary", n=len(warnings), kinds=len(groups)), err=True)
+    for count, issue in groups:
+        value = f" [{issue.value}]" if issue.value != "" else ""
+        click.echo(f"  {count} × {issue.location()}{value}: {issue.message}", err=True)
+    click.echo(t("sweep.warnings_hint", scenario=str(scenario)), err=True)
+
+
+def print_times(store: RunStore, sweep_id: str, wall_s: float, slots: int) -> None:
+    """Say how the run times of the table add up to the time the sweep took."""
+    from optimizer.sweep import sweep_table
+
+    total = float(sweep_table(store, sweep_id)["time_s"].fillna(0).sum())
+    lang = get_lang()
+    click.echo(
+        t(
+            "sweep.times",
+            total=number(total, 1, lang),
+            wall=number(wall_s, 1, lang),
+            slots=slots,
+            busy=number(wall_s * slots, 1, lang),
+        )
+    )
 
 
 class _ProgressReport:
@@ -240,7 +275,7 @@ def sweep(
             except KeyboardInterrupt:
                 click.echo(t("sweep.interrupted", sweep=plan.sweep_id), err=True)
                 sys.exit(EXIT_INFEASIBLE)
-        _print_warnings(outcome.warnings)
+        _print_warnings(outcome.warnings, scenario)
         stored = sum(not r.reused for r in outcome.runs)
         click.echo(
             t(
@@ -248,13 +283,15 @@ def sweep(
                 sweep=plan.sweep_id,
                 stored=stored,
                 reused=len(outcome.runs) - stored,
-                time=f"{outcome.wall_s:.1f}",
+                time=number(outcome.wall_s, 1, get_lang()),
             )
         )
         not_solved = sum(r.status in ("infeasible", "no_solution") for r in outcome.runs)
     else:
         not_solved = sum(h.status in ("infeasible", "no_solution") for h in finished.values())
     print_sweep(store, plan.sweep_id)
+    if num_tasks:
+        print_times(store, plan.sweep_id, outcome.wall_s, slots)
     click.echo(t("sweep.compare_hint", sweep=plan.sweep_id))
     if not_solved:
         click.echo(t("sweep.not_solved", n=not_solved), err=True)

@@ -35,13 +35,22 @@ from optimizer.export.report_map import (
     map_figure,
     map_shapes,
 )
-from optimizer.export.report_summary import kpi_details, runs_section, summary_section, table, text_cell
+from optimizer.export.report_summary import (
+    kpi_details,
+    kpi_label,
+    runs_section,
+    summary_section,
+    table,
+    text_cell,
+)
 from optimizer.i18n import t
 from optimizer.io.outputs import atomic_text, make_out_dir
 from optimizer.kpis import MAP_KPIS, UNIT_SUMMARY_COLUMNS, unit_kpis
 from optimizer.labels import day, label, labels
 from optimizer.localtime import local_time, zone_name
 from optimizer.store import StoredRun
+
+__all__ = ["build_report", "kpi_label", "write_report"]
 
 logger = logging.getLogger(__name__)
 
