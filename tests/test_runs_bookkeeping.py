@@ -6,30 +6,22 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from rich.console import Console
+from test_report_summary import default_zone  # noqa: F401  (an autouse fixture)
 from test_sweep import invoke, vietnamese  # noqa: F401  (vietnamese: an autouse fixture)
 
 from optimizer.cli.runs import _frame_table
 from optimizer.cli.sweep import summarise_warnings
 from optimizer.errors import Issue
-from optimizer.localtime import TZ_ENV, local_time, set_zone
+from optimizer.localtime import TZ_ENV, local_time
 from optimizer.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "scenarios" / "tiny"
-
-
-@pytest.fixture(autouse=True)
-def default_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv(TZ_ENV, raising=False)
-    set_zone(None)
-    yield
-    set_zone(None)
 
 
 @pytest.fixture(scope="module")
