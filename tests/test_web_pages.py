@@ -89,6 +89,7 @@ def pages(run_ids: list[str]) -> list[tuple[str, str, str]]:
         (f"/runs/{a}/map", "Tô màu theo", "Colour by"),
         (f"/runs/{a}/people?q=S02", "Vì sao?", "Why?"),
         (f"/runs/{a}/people/S02", "Các nơi khác gần nhất", "The nearest other units"),
+        (f"/runs/{a}/edit?staff_id=S02", "Chuyển đến", "Move to"),
         (f"/runs/{a}/replan", "Người nghỉ việc", "Departures"),
         (f"/runs/{a}/export", "Che tên", "Redact names"),
         ("/compare", "Chọn hai lần chạy trở lên", "Pick two runs or more"),
@@ -121,6 +122,7 @@ def test_a_hostile_name_is_text_not_markup(client: TestClient, run_ids: list[str
     for address in (
         f"/runs/{a}/people?q=S02",
         f"/runs/{a}/people/S02",
+        f"/runs/{a}/edit?staff_id=S02",
         f"/compare?run={a}&run={b}",
     ):
         text = client.get(address).text
@@ -260,3 +262,21 @@ def test_the_template_of_a_new_province_downloads(client: TestClient) -> None:
     assert "tinh-mau.xlsx" in answer.headers["content-disposition"]
     book = load_workbook(io.BytesIO(answer.content))
     assert {"Đơn vị", "Biên chế", "Nhân sự"} <= set(book.sheetnames)
+
+
+def test_a_move_by_hand_shows_the_rules_it_breaks_and_the_terms(client: TestClient, run_ids: list[str]) -> None:
+    a = run_ids[0]
+    assert "Chuyển đến" in client.get(f"/runs/{a}/edit?staff_id=S02").text
+    lines = client.get(f"/runs/{a}/edit/posts?unit_id=T03").text
+    assert "Y tế" in lines or "health" not in lines  # positions by their names
+    # S02, a committee chair, onto the island's health desk: not qualified (and not for islands)
+    data = {"csrf_token": token(client), "staff_id": "S02", "unit_id": "T03", "line": "1"}
+    checked = client.post(f"/runs/{a}/edit/check", data=data)
+    assert checked.status_code == 200, checked.text[:300]
+    assert "vi phạm" in checked.text and 'class="badge bad"' in checked.text
+    assert "đúng vị trí việc làm" in checked.text  # the qualification rule, by its name
+    assert "&lt;script&gt;" in checked.text and "<script>alert" not in checked.text  # who: the hostile name
+    assert "Giữ thay đổi" in checked.text
+    unplaced = client.post(f"/runs/{a}/edit/check", data={**data, "unit_id": "-"})
+    assert "chưa bố trí" in unplaced.text  # the unplaced term changes
+    assert client.post(f"/runs/{a}/edit/check", data={**data, "staff_id": "NOBODY"}).status_code == 422

@@ -14,6 +14,7 @@ data upload and validation, template     :mod:`optimizer.web.screens.data`
 scenario form, TOML, variants, run       :mod:`optimizer.web.screens.scenario`
 result: summary, units, map, people      :mod:`optimizer.web.screens.result`
 sign in and out                          :mod:`optimizer.web.screens.login`
+edit by hand                             :mod:`optimizer.web.screens.edit`
 diagnose, re-plan                        :mod:`optimizer.web.screens.diagnose`
 compare                                  :mod:`optimizer.web.screens.compare`
 export                                   :mod:`optimizer.web.screens.export`
@@ -24,9 +25,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from optimizer.web.screens import compare, data, diagnose, export, login, result, scenario, start
+from optimizer.web.screens import compare, data, diagnose, edit, export, login, result, scenario, start
 
 router = APIRouter(include_in_schema=False)
 # diagnose before scenario: its /scenarios/{id}/diagnose must win over /scenarios/{id}
-for _module in (login, start, data, diagnose, scenario, result, compare, export):
+for _module in (login, start, data, diagnose, scenario, result, edit, compare, export):
     router.include_router(_module.router)
