@@ -264,7 +264,9 @@ def test_the_template_of_a_new_province_downloads(client: TestClient) -> None:
     assert {"Đơn vị", "Biên chế", "Nhân sự"} <= set(book.sheetnames)
 
 
-def test_a_move_by_hand_shows_the_rules_it_breaks_and_the_terms(client: TestClient, run_ids: list[str]) -> None:
+def test_a_move_by_hand_shows_the_rules_it_breaks_and_the_terms(
+    client: TestClient, run_ids: list[str]
+) -> None:
     a = run_ids[0]
     assert "Chuyển đến" in client.get(f"/runs/{a}/edit?staff_id=S02").text
     lines = client.get(f"/runs/{a}/edit/posts?unit_id=T03").text
