@@ -10,6 +10,7 @@ from typing import Literal
 import numpy as np
 
 from optimizer.data import IntArray
+from optimizer.rules.reason import Reason
 
 Status = Literal["optimal", "feasible", "infeasible", "no_solution"]
 
@@ -65,8 +66,9 @@ class SolveResult:
 
     ``assignment[i]`` is the post line of person ``i``, or ``-1`` when unplaced.
     ``values`` and ``bounds`` map each objective term to its value in the placement and
-    its proven lower bound.  ``unplaced_reasons`` maps each unplaced person's index to a
-    sentence a planner can act on.
+    its proven lower bound.  ``unplaced_reasons`` maps each unplaced person's index to
+    why, as a :class:`~optimizer.rules.reason.Reason` (a code and its parameters, made a
+    sentence in the reader's language when shown).
     """
 
     status: Status
@@ -74,7 +76,7 @@ class SolveResult:
     stages: tuple[StageResult, ...] = ()
     values: dict[str, int] = field(default_factory=dict)
     bounds: dict[str, int] = field(default_factory=dict)
-    unplaced_reasons: dict[int, str] = field(default_factory=dict)
+    unplaced_reasons: dict[int, Reason] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     peak_memory_mb: float = 0.0
     candidate_counts: dict[str, int] = field(default_factory=dict)

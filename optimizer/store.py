@@ -107,6 +107,8 @@ TABLE_SCHEMAS: dict[str, tuple[str, dict[str, str]]] = {
             "former_unit": _TEXT,
             "origin_unit": _TEXT,
             "reason": _TEXT,
+            "reason_code": _TEXT,
+            "reason_params": _TEXT,
         },
     ),
     "units": (
@@ -220,9 +222,17 @@ CREATE TABLE web_scenarios (
 );
 """
 
+#: Why a person is unplaced, as data: the reason's code and its parameters (JSON), made a
+#: sentence in the reader's language when shown (:func:`optimizer.tables.reason_texts`).
+#: Rows of runs stored before keep their sentence in ``reason`` and get blank codes.
+_V3 = """
+ALTER TABLE run_unplaced ADD COLUMN reason_code TEXT;
+ALTER TABLE run_unplaced ADD COLUMN reason_params TEXT
+"""
+
 #: Schema migrations: entry ``k`` brings a store from ``user_version`` k to k + 1.
 #: Never edit a released entry; append a new one.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 #: The schema version this code reads and writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -2,17 +2,25 @@
 
 These three tables are what a run stores, what ``--out`` and ``export --format csv``
 write, and what the annexes list: one definition, used everywhere.
+
+Why a person is unplaced is kept as data: ``reason_code`` and ``reason_params`` (JSON)
+of a :class:`~optimizer.rules.reason.Reason`, made a sentence in the reader's language
+when shown (:func:`reason_texts`, :func:`readable`).  The ``reason`` column holds the
+sentence only for runs stored before reasons were codes (and is blank otherwise).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from optimizer.data import IntArray, Problem
 from optimizer.rules import relatives
+from optimizer.rules.reason import Reason
 
 PLACEMENT_COLUMNS = (
     "staff_id",
@@ -49,6 +57,8 @@ UNPLACED_COLUMNS = (
     "former_unit",
     "origin_unit",
     "reason",
+    "reason_code",
+    "reason_params",
 )
 UNIT_COLUMNS = (
     "unit_id",
@@ -109,7 +119,7 @@ def relatives_conflicts(problem: Problem, assignment: IntArray) -> np.ndarray:
 
 
 def run_tables(
-    problem: Problem, assignment: IntArray, unplaced_reasons: dict[int, str] | None = None
+    problem: Problem, assignment: IntArray, unplaced_reasons: Mapping[int, Reason] | None = None
 ) -> RunTables:
     """Build the three tables of a placement.
 
@@ -169,7 +179,9 @@ def run_tables(
             "positions": [";".join(st.positions[i]) for i in unplaced_idx],
             "former_unit": [st.former_unit[i] for i in unplaced_idx],
             "origin_unit": [units.ids[st.origin_idx[i]] for i in unplaced_idx],
-            "reason": [reasons.get(int(i), "") for i in unplaced_idx],
+            "reason": [""] * len(unplaced_idx),
+            "reason_code": [reasons[int(i)].code if int(i) in reasons else "" for i in unplaced_idx],
+            "reason_params": [_params_json(reasons.get(int(i))) for i in unplaced_idx],
         },
         columns=list(UNPLACED_COLUMNS),
     )
@@ -199,3 +211,30 @@ def _lines_table(problem: Problem, post_of: IntArray) -> pd.DataFrame:
         },
         columns=list(UNIT_COLUMNS),
     )
+
+
+def _params_json(reason: Reason | None) -> str:
+    """The parameters of a reason as canonical JSON text (blank without a reason)."""
+    if reason is None:
+        return ""
+    return json.dumps(dict(reason.params), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def reason_texts(unplaced: pd.DataFrame, lang: str | None = None) -> list[str]:
+    """Why each unplaced person is unplaced, as a sentence in ``lang`` (default: the
+    current language): rendered from the reason code and parameters, or the stored
+    sentence of a run saved before reasons were codes."""
+    codes = unplaced["reason_code"].tolist() if "reason_code" in unplaced else [""] * len(unplaced)
+    params = unplaced["reason_params"].tolist() if "reason_params" in unplaced else [""] * len(unplaced)
+    texts = unplaced["reason"].tolist()
+    return [
+        Reason(str(code), json.loads(args) if args else {}).render(lang) if code else str(text)
+        for code, args, text in zip(codes, params, texts, strict=True)
+    ]
+
+
+def readable(tables: RunTables, lang: str | None = None) -> RunTables:
+    """The tables with the ``reason`` column written out in ``lang`` (see
+    :func:`reason_texts`): what a reader or another tool is shown."""
+    unplaced = tables.unplaced.assign(reason=reason_texts(tables.unplaced, lang))
+    return replace(tables, unplaced=unplaced)

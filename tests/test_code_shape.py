@@ -28,10 +28,10 @@ PENDING: dict[str, str] = {
     "optimizer.solve.engine.solve": "solver (issue 15 part 4)",
     "optimizer.solve.baselines.highs_mip": "solver (issue 15 part 4: HiGHS set-up)",
     "optimizer.solve.lagrange.StageSearch.run": "solver",
-    "optimizer.solve.candidates.build_candidates": "rules (pair masks)",
     "optimizer.diagnose.FeasibilityModel.check": "rules (issue 16 part 7)",
     "optimizer.synth._roster": "solver",
     "optimizer.cli.runs.show": "service, once hardening's output guards land",
+    "optimizer.cli.runs.compare": "service, once hardening's output guards land",
 }
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_export_support import PEOPLE, SURPLUS_NAMES, make_run
+from test_export_support import PEOPLE, SURPLUS_NAMES, SURPLUS_REASON, make_run
 
 from optimizer.cli.export import FORMAT_CHOICES
 from optimizer.errors import InputError
@@ -324,7 +324,7 @@ def test_csv_annex_lists_every_row_in_order(tmp_path: Path) -> None:
     assert list(surplus.columns[:3]) == ["STT", "Đơn vị gốc", "Họ và tên"]
     assert list(surplus["Họ và tên"]) == SURPLUS_NAMES
     assert list(surplus["Đơn vị gốc"]) == ["Phường Sài Gòn", "Xã Bình Chánh", "Đặc khu Côn Đảo"]
-    assert set(surplus["Lý do chưa bố trí được"]) == {"Không còn chỗ trống"}
+    assert set(surplus["Lý do chưa bố trí được"]) == {SURPLUS_REASON.render("vi")}
     assert all(is_private(p) for p in paths)
 
 
@@ -357,7 +357,7 @@ def test_xlsx_reads_back_with_print_setup(tmp_path: Path) -> None:
     assert book.sheetnames == ["Phụ lục I", "Phụ lục II", "Phụ lục III"]
     surplus = _xlsx_people(book["Phụ lục III"])
     assert [r[1] for r in surplus] == SURPLUS_NAMES
-    assert [r[7] for r in surplus] == ["Không còn chỗ trống"] * len(surplus)
+    assert [r[7] for r in surplus] == [SURPLUS_REASON.render("vi")] * len(surplus)
     sheet = book["Phụ lục I"]
     people = _xlsx_people(sheet)
     assert [r[1] for r in people] == [n for _, n in expected_people()]

@@ -14,6 +14,7 @@ from test_export_support import assignment, make_problem
 
 from optimizer.cli import main
 from optimizer.data import TERMS
+from optimizer.rules.reason import Reason
 from optimizer.solution import SolveResult, StageResult
 from optimizer.store import NewRun, RunStore, manifest_hash, run_manifest
 from optimizer.tables import run_tables
@@ -27,7 +28,7 @@ def invoke(*args: str) -> Result:
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     problem = make_problem()
     placed = assignment()
-    tables = run_tables(problem, placed, {7: "x", 10: "x", 11: "x"})
+    tables = run_tables(problem, placed, {7: Reason("room"), 10: Reason("room"), 11: Reason("room")})
     result = SolveResult(
         status="optimal",
         assignment=placed,

@@ -14,7 +14,7 @@ from docx.enum.section import WD_ORIENT
 from docx.oxml.ns import qn
 from docx.shared import Cm
 from docxtpl import DocxTemplate
-from test_export_support import PEOPLE, SURPLUS_NAMES, make_run
+from test_export_support import PEOPLE, SURPLUS_NAMES, SURPLUS_REASON, make_run
 
 from optimizer.errors import InputError
 from optimizer.export.annex import DocumentFields, build_annex, export_annexes
@@ -168,7 +168,7 @@ def test_surplus_annex_lists_the_unplaced_by_unit_of_origin(annex_docx: Path) ->
     rows = person_rows(document, "III")
     # grouped by unit of origin in the annex order: Sài Gòn, Bình Chánh, Côn Đảo
     assert [r[1] for r in rows] == SURPLUS_NAMES
-    assert [r[7] for r in rows] == ["Không còn chỗ trống"] * len(un)  # the reason, in words
+    assert [r[7] for r in rows] == [SURPLUS_REASON.render("vi")] * len(un)  # the reason, in words
     assert [r[6] for r in rows] == ["Tài chính", "Y tế", "Hành chính – văn phòng"]
     former = dict(zip(un["full_name"].map(nfc), un["former_unit"].map(nfc), strict=True))
     assert [r[5] for r in rows] == [former[n] for n in SURPLUS_NAMES]

@@ -15,6 +15,7 @@ from functools import cache
 import numpy as np
 
 from optimizer.data import Pins, Posts, Problem, Rules, Staff, Units
+from optimizer.rules.reason import Reason
 from optimizer.store import StoredRun, manifest_hash, run_manifest
 from optimizer.tables import run_tables
 
@@ -118,13 +119,17 @@ def assignment() -> np.ndarray:
     return np.array([p[9] for p in PEOPLE], dtype=np.int32)
 
 
+#: Why the surplus people of :func:`make_run` are unplaced (stored as this code).
+SURPLUS_REASON = Reason("unplaced_full", {"positions": ["vh_xh"], "units": 2})
+
+
 @cache
 def make_run(nobody_placed: bool = False) -> StoredRun:
     """A stored run of the tiny problem (or one that places nobody), with a manifest hash
     that certifies it."""
     problem = make_problem()
     placed = np.full(len(PEOPLE), -1, dtype=np.int32) if nobody_placed else assignment()
-    reasons = {int(i): "Không còn chỗ trống" for i in np.flatnonzero(placed < 0)}
+    reasons = {int(i): SURPLUS_REASON for i in np.flatnonzero(placed < 0)}
     tables = run_tables(problem, placed, reasons)
     meta = {
         "scenario_hash": "0" * 64,

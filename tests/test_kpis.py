@@ -52,6 +52,7 @@ from optimizer.kpis import (
     position_balance,
     unit_kpis,
 )
+from optimizer.rules.reason import Reason
 from optimizer.tables import RunTables, run_tables
 
 D_U1_U2 = 6371.0088 * math.radians(0.1) * 1.3  # 14.45536 km
@@ -197,7 +198,7 @@ def tiny_assignment() -> Int32Array:
 def tiny_tables(rules: Rules | None = None) -> tuple[Problem, RunTables]:
     """The tiny problem and the tables of its hand-made placement."""
     problem = tiny_problem(rules)
-    reasons = {5: "non_local", 7: "qualification"}
+    reasons = {5: Reason("non_local"), 7: Reason("qualification")}
     return problem, run_tables(problem, tiny_assignment(), reasons)
 
 

@@ -7,7 +7,10 @@ The tiny scenario (``scenarios/tiny``) and two tiny synthetic provinces (those o
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import shutil
+import sqlite3
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,10 +26,10 @@ from optimizer.fairness import fairness_kpis
 from optimizer.i18n import set_lang
 from optimizer.io import load_problem, load_scenario
 from optimizer.national import load_national, write_national
-from optimizer.replan import load_run
-from optimizer.solve import solve
-from optimizer.store import RunStore
-from optimizer.sweep import plan_sweep, run_sweep, with_threads
+from optimizer.replan import assignment_of, load_run
+from optimizer.store import SCHEMA_VERSION, RunStore
+from optimizer.sweep import plan_sweep, run_sweep
+from optimizer.tables import readable, reason_texts
 
 TINY = Path(__file__).resolve().parents[1] / "scenarios" / "tiny"
 
@@ -95,10 +98,13 @@ def test_a_national_run_adds_up_its_provinces_fairness(tmp_path: Path, store: Ru
     with ThreadPoolExecutor(1) as pool:
         outcome = run_sweep(plan_sweep(national), store, pool, threads=1)
     stored = store.get(outcome.runs[0].run_id)
-    parts = []
+    parts = []  # each province's fairness, recomputed from its share of the stored placement
     for path in load_national(national).provinces:
-        problem, _ = load_problem(with_threads(load_scenario(path), 1))
-        parts.append(fairness_kpis(problem, solve(problem).assignment))
+        problem, _ = load_problem(load_scenario(path))
+        placements = stored.tables.placements
+        mine = placements[placements["staff_id"].isin(list(problem.staff.ids))]
+        share = dataclasses.replace(stored, tables=dataclasses.replace(stored.tables, placements=mine))
+        parts.append(fairness_kpis(problem, assignment_of(share, problem, store)))
     fairness = stored.kpis["fairness"]
     for key in ("blocking_pairs", "people_blocked", "people_with_preferences", "units_involved"):
         assert fairness[key] == sum(int(p[key]) for p in parts)
@@ -201,3 +207,44 @@ def test_a_replan_in_two_steps_shows_the_changes_before_solving(
     assert {c.staff_id for c in done.plan.changes if c.why == "left"} == {"S04", "S10"}
     with pytest.raises(ValueError):
         service.replan_mode(3, changes_first=True)
+
+
+# --------------------------------------------------------------------------- reasons as codes
+
+
+def test_unplaced_reasons_are_stored_as_codes_and_read_in_the_readers_language(
+    tiny: Path, store: RunStore, tmp_path: Path
+) -> None:
+    run = service.solve_and_record(service.load(tiny), store).run  # solved in English
+    unplaced = run.tables.unplaced
+    assert len(unplaced) > 0 and (unplaced["reason_code"] != "").all()
+    with sqlite3.connect(store.path) as conn:
+        stored = conn.execute("SELECT reason, reason_code FROM run_unplaced").fetchall()
+    assert stored and all(text == "" and code for text, code in stored)  # no sentence kept
+    english, vietnamese = reason_texts(unplaced, "en"), reason_texts(unplaced, "vi")
+    assert all(english) and all(vietnamese) and english != vietnamese
+    set_lang("vi")  # a Vietnamese reader of the run solved in English
+    (path,) = [
+        p for p in service.write_tables(service.get_run(store, run.run_id), tmp_path) if p.stem == "unplaced"
+    ]
+    with path.open(encoding="utf-8-sig") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["reason"] for r in rows] == vietnamese
+    assert [r["reason_code"] for r in rows] == list(unplaced["reason_code"])
+
+
+def test_a_store_from_before_reason_codes_keeps_its_sentences(tiny: Path, store: RunStore) -> None:
+    run_id = service.solve_and_record(service.load(tiny), store).run_id
+    sentence = "Không có vị trí phù hợp (lưu trước khi lý do là mã)"
+    with sqlite3.connect(store.path) as conn:  # the store as schema 2 left it
+        conn.execute("ALTER TABLE run_unplaced DROP COLUMN reason_code")
+        conn.execute("ALTER TABLE run_unplaced DROP COLUMN reason_params")
+        conn.execute("UPDATE run_unplaced SET reason = ?", (sentence,))
+        conn.execute("PRAGMA user_version = 2")
+    reopened = RunStore(store.path)
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    unplaced = reopened.get(run_id).tables.unplaced
+    assert len(unplaced) > 0 and (unplaced["reason_code"] == "").all()
+    assert reason_texts(unplaced, "en") == reason_texts(unplaced, "vi") == [sentence] * len(unplaced)
+    assert readable(reopened.get(run_id).tables).unplaced["reason"].tolist() == [sentence] * len(unplaced)

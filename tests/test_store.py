@@ -34,6 +34,7 @@ from optimizer.data import (
 )
 from optimizer.errors import InputError
 from optimizer.kpis import compute_kpis, objective_terms
+from optimizer.rules.reason import Reason
 from optimizer.solution import SolveResult, StageResult
 from optimizer.store import (
     APPLICATION_ID,
@@ -163,7 +164,7 @@ def new_run(
     **extra: object,
 ) -> NewRun:
     """A :class:`NewRun` as ``staffplan run`` would build it."""
-    tables = run_tables(problem, assignment, {int(i): "no_post" for i in np.flatnonzero(assignment < 0)})
+    tables = run_tables(problem, assignment, {int(i): Reason("room") for i in np.flatnonzero(assignment < 0)})
     terms = objective_terms(tables, problem.rules)
     stage = StageResult("all", tuple(terms), "optimal", 7, 7, 0.25)
     result = SolveResult(

@@ -18,7 +18,7 @@ from optimizer.export.files import make_out_dir, output_path
 from optimizer.export.labels import code_label, nfc, vi
 from optimizer.export.model import Annex, PersonRow, SurplusGroup, UnitGroup
 from optimizer.io.outputs import write_csv_frame
-from optimizer.tables import RunTables
+from optimizer.tables import RunTables, readable
 
 #: File names of the machine tables (DESIGN §7).
 TABLE_FILES = {"placements": "placements.csv", "unplaced": "unplaced.csv", "units": "units.csv"}
@@ -67,6 +67,7 @@ def write_csv_tables(tables: RunTables, out_dir: Path) -> list[Path]:
         The three files written.
     """
     out_dir = make_out_dir(Path(out_dir))
+    tables = readable(tables)  # why each one is unplaced, in the reader's language
     frames = {"placements": tables.placements, "unplaced": tables.unplaced, "units": tables.units}
     return [write_csv(frames[name], out_dir / file) for name, file in TABLE_FILES.items()]
 

@@ -33,7 +33,7 @@ from optimizer.export.labels import (
 )
 from optimizer.i18n import t
 from optimizer.store import StoredRun, manifest_hash, run_manifest
-from optimizer.tables import RunTables
+from optimizer.tables import RunTables, reason_texts
 
 #: Unit kinds in the order the annex title names them ("CÁC XÃ, PHƯỜNG, ĐẶC KHU").
 TITLE_KIND_ORDER = ("commune", "ward", "special_zone")
@@ -489,8 +489,9 @@ def surplus_rows(unplaced: pd.DataFrame, redact: bool) -> list[SurplusRow]:
     The position is the person's current one (the first of their list), by its name.
     """
     rows = []
-    columns = (*_PERSON_COLUMNS, "positions", "reason")
-    for no, rec in enumerate(zip(*(unplaced[c] for c in columns), strict=True), start=1):
+    columns = (*_PERSON_COLUMNS, "positions")
+    reasons = reason_texts(unplaced, "vi")  # annexes are Vietnamese documents
+    for no, rec in enumerate(zip(*(unplaced[c] for c in columns), reasons, strict=True), start=1):
         positions, reason = rec[6:]
         current = nfc(positions).split(";")[0].strip()
         rows.append(

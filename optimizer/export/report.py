@@ -49,6 +49,7 @@ from optimizer.kpis import MAP_KPIS, UNIT_SUMMARY_COLUMNS, unit_kpis
 from optimizer.labels import day, label, labels
 from optimizer.localtime import local_time, zone_name
 from optimizer.store import StoredRun
+from optimizer.tables import reason_texts
 
 __all__ = ["build_report", "kpi_label", "write_report"]
 
@@ -161,6 +162,7 @@ def _unplaced_section(run: StoredRun, redacted: bool) -> str:
     if unplaced.empty:
         return _note(_l("report.no_unplaced"))
     shown = unplaced.head(MAX_PEOPLE_ROWS)
+    reasons = reason_texts(shown, "vi")
     header = [
         _l("report.col_staff_id"),
         _l("report.col_name"),
@@ -178,9 +180,9 @@ def _unplaced_section(run: StoredRun, redacted: bool) -> str:
             (label(rec["category"], "category", "vi"), ""),
             (labels(str(rec["positions"]).split(";"), "position", "vi"), ""),
             (str(rec["origin_unit"]), ""),
-            (str(rec["reason"]), ""),
+            (reason, ""),
         ]
-        for rec in shown.to_dict("records")
+        for rec, reason in zip(shown.to_dict("records"), reasons, strict=True)
     ]
     note = ""
     if len(unplaced) > len(shown):

@@ -34,6 +34,7 @@ from optimizer.data import CHANGES, TERMS, IntArray, Objective, Problem
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t as message
 from optimizer.labels import label, number, terms_label
+from optimizer.rules.binding import unplaced_reasons
 from optimizer.solution import (
     SolveResult,
     StageResult,
@@ -49,7 +50,6 @@ from optimizer.solve.exact import OPEN_PART_MAX_ARCS, finish_neighbourhood, fini
 from optimizer.solve.flow import FlowInfeasible, FlowModel, open_arcs
 from optimizer.solve.lagrange import MAX_ITERATIONS, Incumbent, Rows, StageReport, StageSearch, stage_value
 from optimizer.solve.memory import available_bytes, check_memory
-from optimizer.solve.reasons import unplaced_reasons
 from optimizer.solve.side import choose_to_move, relative_conflicts
 
 log = logging.getLogger(__name__)

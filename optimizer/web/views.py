@@ -142,9 +142,12 @@ def people_frame(run: StoredRun) -> pd.DataFrame:
     reason, in :data:`PEOPLE_COLUMNS`."""
     import pandas as pd
 
+    from optimizer.tables import reason_texts
+
     pl, un = run.tables.placements, run.tables.unplaced
     placed = pl.assign(placed=True, reason="")
     unplaced = un.assign(
+        reason=reason_texts(un),  # stored as a code and parameters: made a sentence here
         placed=False,
         unit_id="",
         unit_name="",
