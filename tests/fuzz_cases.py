@@ -21,6 +21,7 @@ scenario and of a store with two runs, applies the damages, runs the command and
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import os
@@ -148,6 +149,7 @@ def template_store() -> Path:
     """A store with two runs of the tiny scenario (made once per process)."""
     if "store" not in _TEMPLATE:
         folder = Path(tempfile.mkdtemp(prefix="staffplan-fuzz-"))
+        atexit.register(shutil.rmtree, folder, True)
         store = folder / "s.db"
         for cap in ("30", "12"):
             result = CliRunner().invoke(

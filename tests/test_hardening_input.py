@@ -228,3 +228,20 @@ def test_atomic_output_never_leaves_a_part_file(tmp_path: Path) -> None:
         tmp.write_text("half", encoding="utf-8")
         raise RuntimeError
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_unit_in_paris_is_named_and_a_coordinate_hint_only_for_coordinates(tmp_path: Path) -> None:
+    scenario = copy_tiny(tmp_path)
+    units = scenario.parent / "units.csv"
+    units.write_text(
+        units.read_text(encoding="utf-8").replace("10.00,106.70", "48.85,2.35", 1), encoding="utf-8"
+    )
+    posts = scenario.parent / "posts.csv"
+    lines = posts.read_text(encoding="utf-8").splitlines()
+    head, first = lines[0].split(","), lines[1].split(",")
+    first[head.index("max")] = "-3"
+    posts.write_text("\n".join([lines[0], ",".join(first), *lines[2:]]) + "\n", encoding="utf-8")
+    out = invoke("validate", str(scenario)).output
+    assert "units.csv:2:lat [48.85, 2.35]: The unit's coordinates (48.85, 2.35) lie outside Vietnam" in out
+    posts_line = next(line for line in out.splitlines() if "posts.csv:2:max" in line)
+    assert "decimal degrees" not in posts_line

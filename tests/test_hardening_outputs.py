@@ -259,3 +259,36 @@ def test_guard_refuses_hard_links_too(tmp_path: Path) -> None:
         tmp.write_text("x", encoding="utf-8")
     assert "is the input file" in str(refused.value.issues[0].message)  # type: ignore[attr-defined]
     assert source.read_text(encoding="utf-8") == "unit_id\n1\n"
+
+
+def test_sigterm_during_an_export_leaves_nothing_behind(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = """
+import sys, time
+from pathlib import Path
+import optimizer.cli as cli
+from optimizer.io.outputs import atomic_output, private_workdir
+out = Path(sys.argv[1])
+
+@cli.main.command("slow")
+def slow() -> None:
+    with private_workdir(out) as work, atomic_output(out / "annex.docx") as tmp:
+        (work / "annex.docx").write_text("unredacted")
+        tmp.write_text("half")
+        print("ready", flush=True)
+        time.sleep(60)
+
+cli.main(["slow"])
+"""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    assert len(list(tmp_path.iterdir())) == 2  # the work folder and the .part file
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []

@@ -8,7 +8,9 @@ Exit codes: 0 done, 1 infeasible or no solution, 2 bad input.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+from types import FrameType
 
 import rich_click as click
 
@@ -23,6 +25,12 @@ def _choose_lang(ctx: click.Context, param: click.Parameter, lang: str) -> str:
     set_lang(lang)
     localise(ctx.find_root().command, lang)
     return lang
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM ends the command like Ctrl-C's abort: through the clean-ups (temporary
+    files and export work folders removed, the store's transaction rolled back)."""
+    raise SystemExit(128 + signum)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -43,6 +51,7 @@ def main(lang: str) -> None:
     Exit codes: 0 done, 1 infeasible or no solution, 2 bad input.
     """
     set_lang(lang)
+    signal.signal(signal.SIGTERM, _terminate)
 
 
 for _module in (validate, template, synth, solve, runs, export, explain, sweep, serve):

@@ -182,11 +182,16 @@ def _choice_issue(raw: RawTable, row: int, col: ColumnSpec, value: str) -> Issue
     return raw.issue("choice", row=row, column=col.name, value=value, hint=hint)
 
 
+#: Columns holding coordinates (their range error explains decimal degrees).
+COORDINATE_COLUMNS = ("lat", "lon", "home_lat", "home_lon")
+
+
 def _range_issue(raw: RawTable, row: int, col: ColumnSpec, value: str) -> Issue:
     lo = "" if col.lo is None else f"{col.lo:g}"
     hi = "" if col.hi is None else f"{col.hi:g}"
     key = "range_gt" if col.lo_strict else "range"
-    return raw.issue(key, row=row, column=col.name, value=value, lo=lo, hi=hi)
+    hint = t("io.range_coordinate.hint", lo=lo, hi=hi) if col.name in COORDINATE_COLUMNS else None
+    return raw.issue(key, row=row, column=col.name, value=value, lo=lo, hi=hi, hint=hint)
 
 
 def check_table(raw: RawTable, rules: Rules) -> list[Issue]:
@@ -567,6 +572,31 @@ def check_references(tables: Mapping[str, RawTable], rules: Rules) -> list[Issue
     issues += _relation_duplicates(relations)
     issues += _pin_checks(pins, staff, posts)
     issues += _age_warnings(staff, rules)
+    issues += _units_outside_vietnam(units)
+    return issues
+
+
+#: Latitude and longitude bounds of Vietnam with its islands (Trường Sa reaches 117.8° E).
+VIETNAM_BOUNDS = ((8.0, 23.5), (102.0, 118.0))
+
+
+def _units_outside_vietnam(units: RawTable | None) -> list[Issue]:
+    """A unit placed outside Vietnam (swapped or mistyped coordinates) is named directly,
+    not only through the commute warnings it causes."""
+    values = _usable(units, "lat", "lon")
+    if units is None or values is None:
+        return []
+    (lat_lo, lat_hi), (lon_lo, lon_hi) = VIETNAM_BOUNDS
+    issues = []
+    for row, lat, lon in zip(values.index, values["lat"], values["lon"], strict=True):
+        if not (isinstance(lat, float) and isinstance(lon, float)) or abs(lat) > 90 or abs(lon) > 180:
+            continue  # unreadable or out of range: already an error
+        if not (lat_lo <= lat <= lat_hi and lon_lo <= lon <= lon_hi):
+            issues.append(
+                units.issue(
+                    "unit_outside_vietnam", "warning", row=int(row), column="lat", value=f"{lat:g}, {lon:g}"
+                )
+            )
     return issues
 
 
