@@ -417,7 +417,7 @@ class FeasibilityModel:
         sub-instance exceeds :data:`MIP_MAX_PAIRS` pairs."""
         import highspy
 
-        from optimizer.solve.baselines import pass_model, run_highs
+        from optimizer.solve.highs import pass_model, run_highs
 
         p = self.problem
         posts = p.posts

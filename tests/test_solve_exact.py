@@ -15,7 +15,7 @@ import pytest
 from builders import build
 from hypothesis import HealthCheck, given, settings
 from test_solve_properties import instances
-from test_solve_rules import chair_and_relative, no_relaxation, relaxed
+from test_solve_rules import chair_and_relative, relaxed
 
 from optimizer.check import check_placement, objective_terms
 from optimizer.data import Problem
@@ -102,8 +102,7 @@ def test_the_finish_starts_from_the_best_placement_and_a_stop_keeps_it() -> None
 def test_a_stop_during_the_finish_keeps_a_valid_placement_not_proven(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C while HiGHS finishes a stage: the solve returns at once with a placement that
     obeys every rule, marked interrupted, with the stage's bound still below its value."""
-    monkeypatch.setattr(engine, "MAX_ITERATIONS", 1)  # leave the stage with a gap
-    monkeypatch.setattr(engine, "relax_stage", no_relaxation)
+    params = engine.EngineParams(max_iterations=1, relaxation=False)  # leave the stage with a gap
     problem = chair_and_relative()
     stop = threading.Event()
 
@@ -111,7 +110,7 @@ def test_a_stop_during_the_finish_keeps_a_valid_placement_not_proven(monkeypatch
         if event.note == "open_part":  # just before the exact finish
             stop.set()
 
-    result = engine.solve(problem, progress=progress, stop=stop)
+    result = engine.solve(problem, progress=progress, stop=stop, params=params)
     assert result.interrupted and not result.proven and result.status == "feasible"
     assert "exact" in result.timings
     assert check_placement(problem, result.assignment) == []
@@ -166,10 +165,9 @@ def test_a_misreported_objective_proves_nothing(
     assert "its bound is not used" in caplog.text
     assert check_placement(problem, model.assignment(finish.flow)) == []
 
-    monkeypatch.setattr(engine, "MAX_ITERATIONS", 1)  # leave the stage to the finish
-    monkeypatch.setattr(engine, "relax_stage", no_relaxation)
-    monkeypatch.setattr(engine, "HIGHS_BYTES_PER_PAIR", 2**62)  # and no whole-model MIP
-    result = engine.solve(problem)
+    # leave the stage to the finish, and no whole-model MIP
+    params = engine.EngineParams(max_iterations=1, relaxation=False, highs_bytes_per_pair=2**62)
+    result = engine.solve(problem, params=params)
     assert "exact" in result.timings
     assert not result.proven
     first = result.stages[0]

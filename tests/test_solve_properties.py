@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import pytest
 from builders import build
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -126,11 +125,9 @@ def test_multiplier_bounds_alone_are_sound(problem: Problem, open_part: bool) ->
     """With the whole-instance MIP switched off (only the multipliers, and the exact
     finish of the open part when ``open_part``), every bound is at most the MIP's
     lexicographic optimum, and a stage claimed optimal equals it."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(engine, "HIGHS_BYTES_PER_PAIR", 2**62)
-        if not open_part:
-            mp.setattr(engine, "OPEN_PART_MAX_ARCS", -1)
-        result = solve(problem)
+    limit = engine.OPEN_PART_MAX_ARCS if open_part else -1
+    params = engine.EngineParams(highs_bytes_per_pair=2**62, open_part_max_arcs=limit)
+    result = solve(problem, params=params)
     exact = highs_mip(problem, time_limit_s=30)
     if exact.status == "infeasible" or not result.has_placement:
         assert result.status in ("infeasible", "no_solution") or exact.status != "infeasible"

@@ -250,13 +250,12 @@ def test_multipliers_prove_a_placement_where_relatives_bind(monkeypatch: pytest.
     def no_exact(*args: object, **kwargs: object) -> None:
         raise AssertionError("no exact solve may run here")
 
-    monkeypatch.setattr(engine, "HIGHS_BYTES_PER_PAIR", 2**62)
-    monkeypatch.setattr(engine, "OPEN_PART_MAX_ARCS", -1)
-    monkeypatch.setattr(engine, "relax_stage", no_relaxation)
+    monkeypatch.setattr(engine, "relax_stage", no_exact)
     monkeypatch.setattr(engine, "finish_stage", no_exact)
     monkeypatch.setattr(engine, "highs_mip", no_exact)
     p = chair_and_relative()
-    result = solve(p)
+    params = engine.EngineParams(highs_bytes_per_pair=2**62, open_part_max_arcs=-1, relaxation=False)
+    result = solve(p, params=params)
     assert result.proven and result.status == "optimal"
     assert result.values["moves"] == 1 and result.bounds["moves"] == 1
     assert check_placement(p, result.assignment) == []

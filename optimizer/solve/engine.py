@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ from optimizer.solution import (
 )
 from optimizer.solve.baselines import greedy, highs_mip
 from optimizer.solve.candidates import Candidates, build_candidates
-from optimizer.solve.exact import OPEN_PART_MAX_ARCS, finish_neighbourhood, finish_stage, relax_stage
+from optimizer.solve.exact import OPEN_PART_MAX_ARCS, Stage, finish_neighbourhood, finish_stage, relax_stage
 from optimizer.solve.flow import FlowInfeasible, FlowModel, open_arcs
 from optimizer.solve.lagrange import MAX_ITERATIONS, Incumbent, Rows, StageReport, StageSearch, stage_value
 from optimizer.solve.memory import available_bytes, check_memory
@@ -121,7 +122,7 @@ class Interrupted(Exception):
     """The stop event was set or the time limit passed."""
 
 
-def stage_plan(problem: Problem, model: FlowModel) -> list[tuple[tuple[str, ...], tuple[int, ...]]]:
+def stage_plan(problem: Problem, model: FlowModel) -> list[Stage]:
     """The stages to solve: lexicographic groups of the priorities, or one weighted stage.
 
     With ``min_is_hard`` a first stage minimises shortfall alone (it must reach 0).
@@ -164,35 +165,113 @@ def _peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-class _Solver:
-    """One solve: holds the clock, the stop event and the progress callback."""
+@dataclass(frozen=True)
+class EngineParams:
+    """Settings of the search itself (tests and benchmarks change them; a scenario's
+    ``[solver]`` table does not need them).
 
-    def __init__(self, problem: Problem, progress: ProgressFn | None, stop: threading.Event | None) -> None:
-        self.problem = problem
-        self.progress = progress
-        self.stop = stop
+    Attributes
+    ----------
+    max_iterations:
+        Flow solves per stage at most (multiplier iterations).
+    open_part_max_arcs:
+        A stage left with a gap goes to the exact finish of its open part when at most
+        this many pair arcs are still free (``-1``: never).
+    highs_bytes_per_pair:
+        Memory the whole-model MIP needs per candidate pair: it runs on a solve left
+        unproven when this estimate fits in the memory available.
+    relaxation:
+        Solve each stage's linear relaxation once (column generation) when the first
+        flow leaves a gap.
+    greedy_floor:
+        Start from the greedy baseline as the first incumbent (when it is valid).
+    """
+
+    max_iterations: int = MAX_ITERATIONS
+    open_part_max_arcs: int = OPEN_PART_MAX_ARCS
+    highs_bytes_per_pair: int = HIGHS_BYTES_PER_PAIR
+    relaxation: bool = True
+    greedy_floor: bool = True
+
+
+class Stop:
+    """The one stop of a solve: its deadline (the time limit) and the stop event (set
+    on Ctrl-C).  Calling it says whether the solve must stop; HiGHS gets it as its
+    interrupt callback, the stage search through :meth:`checkpoint`."""
+
+    def __init__(self, time_limit_s: float, event: threading.Event | None = None) -> None:
+        self.event = event
         self.t0 = time.perf_counter()
-        self.deadline = self.t0 + problem.solver.time_limit_s
+        self.deadline = self.t0 + time_limit_s
 
     def elapsed(self) -> float:
+        """Seconds since the solve started."""
         return time.perf_counter() - self.t0
 
     def left(self) -> float:
+        """Seconds left before the time limit (negative once it passed)."""
         return self.deadline - time.perf_counter()
 
-    def stopped(self) -> bool:
-        return (self.stop is not None and self.stop.is_set()) or time.perf_counter() > self.deadline
+    def __call__(self) -> bool:
+        return (self.event is not None and self.event.is_set()) or time.perf_counter() > self.deadline
 
     def checkpoint(self) -> None:
-        if self.stopped():
+        """Raise :class:`Interrupted` when the solve must stop."""
+        if self():
             raise Interrupted
+
+    @property
+    def cause(self) -> UnprovenCause:
+        """Why a stopped solve stopped."""
+        return "time_limit" if self.left() < 0 else "stopped"
+
+
+class _Failed(Exception):
+    """A solve that ends without a placement (infeasible, or stopped with nothing)."""
+
+    def __init__(self, status: Status, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class _Run:
+    """The state one solve's steps share."""
+
+    problem: Problem
+    params: EngineParams
+    prove: bool
+    reference: IntArray | None
+    stop: Stop
+    progress: ProgressFn | None
+    threads: int
+    cand: Candidates
+    model: FlowModel
+    plan: list[Stage]
+    rows: Rows
+    timings: dict[str, float]
+    incumbent: Incumbent | None = None
+    reports: list[StageReport] = field(default_factory=list)
+    relaxed: IntArray | None = None
+    open_conflicts: dict[str, list[tuple[int, int, int]]] = field(default_factory=dict)
+    interrupted: bool = False
 
     def emit(
         self, stage: str, objective: int | None, bound: int | None, note: str = "", **args: object
     ) -> None:
+        """Send a progress event (values in the scenario's units)."""
         if self.progress is not None:
             scale = self.problem.objective.weights_scale if self.problem.objective.weights else 1
-            self.progress(Progress(stage, objective, bound, self.elapsed(), note, args, scale))
+            self.progress(Progress(stage, objective, bound, self.stop.elapsed(), note, args, scale))
+
+    def add_time(self, phase: str, seconds: float) -> None:
+        """Count ``seconds`` under ``phase`` in the timings."""
+        self.timings[phase] = self.timings.get(phase, 0.0) + seconds
+
+    def highs(self) -> dict[str, Any]:
+        """HiGHS settings of this solve: threads, seed and the stop."""
+        return {"threads": self.threads, "seed": self.problem.solver.seed, "stop": self.stop}
 
 
 def _fallback_feasible(problem: Problem, assignment: IntArray) -> IntArray:
@@ -207,21 +286,6 @@ def _fallback_feasible(problem: Problem, assignment: IntArray) -> IntArray:
     return out
 
 
-def _failed(
-    status: Status, cand: Candidates, timings: dict[str, float], message: str, s: _Solver
-) -> SolveResult:
-    timings["total"] = s.elapsed()
-    return SolveResult(
-        status,
-        np.full(s.problem.num_staff, -1, dtype=np.int64),
-        timings=timings,
-        peak_memory_mb=_peak_memory_mb(),
-        candidate_counts=_counts(cand),
-        interrupted=status == "no_solution",
-        message=message,
-    )
-
-
 def solve(
     problem: Problem,
     *,
@@ -229,8 +293,13 @@ def solve(
     stop: threading.Event | None = None,
     reference: IntArray | None = None,
     prove: bool = True,
+    params: EngineParams | None = None,
 ) -> SolveResult:
     """Place everyone: the lexicographic (or weighted) optimum under every hard rule.
+
+    The steps (``docs/ALGORITHM.md``): candidates and the flow model, the greedy floor,
+    each stage (:func:`_run_stage`, with :func:`_finish_open_part`), the whole-model
+    fallback (:func:`_whole_model`) and the checked result (:func:`_assemble`).
 
     Parameters
     ----------
@@ -248,207 +317,240 @@ def solve(
         ``False`` for a quick placement (re-plans, explanations): each stage solves its
         relaxation and repairs it, with no multiplier search and no MIP; the stages
         are still reported with the bounds that come for free.
+    params:
+        Settings of the search (:class:`EngineParams`; the defaults otherwise).
 
     Raises
     ------
     MemoryLimitError
         Before building anything, when the estimated memory exceeds what is available.
     """
-    s = _Solver(problem, progress, stop)
+    run = _start(problem, progress, Stop(problem.solver.time_limit_s, stop), reference, prove, params)
+    try:
+        k: int | None = 0
+        while k is not None and k < len(run.plan):
+            k = _run_stage(run, k)
+        whole, exact_proven = _whole_model(run)
+        return _assemble(run, whole, exact_proven)
+    except _Failed as failed:
+        run.timings["total"] = run.stop.elapsed()
+        return SolveResult(
+            failed.status,
+            np.full(problem.num_staff, -1, dtype=np.int64),
+            timings=run.timings,
+            peak_memory_mb=_peak_memory_mb(),
+            candidate_counts=_counts(run.cand),
+            interrupted=failed.status == "no_solution",
+            message=failed.message,
+        )
+
+
+def _start(
+    problem: Problem,
+    progress: ProgressFn | None,
+    stop: Stop,
+    reference: IntArray | None,
+    prove: bool,
+    params: EngineParams | None,
+) -> _Run:
+    """Check the memory, cap the workers, build the candidates and the flow model, plan
+    the stages and take the greedy floor as the first incumbent."""
     estimate = check_memory(problem)
-    s.emit("memory", None, None, "memory", mb=round(estimate / 2**20))
-    threads = capped_workers(problem.solver.workers)
-    if threads != problem.solver.workers:
-        log.warning("solver.workers = %d capped at %d cores", problem.solver.workers, threads)
-        s.emit("workers", None, None, "workers", asked=problem.solver.workers, cores=threads)
-    seed = problem.solver.seed
     timings: dict[str, float] = {}
     t = time.perf_counter()
     cand = build_candidates(problem, reference)
     model = FlowModel(problem, cand)
     timings["candidates"] = time.perf_counter() - t
-    s.emit("candidates", None, None, "candidates", pairs=len(cand))
-
-    plan = stage_plan(problem, model)
-    rows = Rows(model)
-    reports: list[StageReport] = []
-    t = time.perf_counter()
-    incumbent = floor_incumbent(model, reference)
-    timings["greedy"] = time.perf_counter() - t
-    if incumbent is not None:
-        s.emit("greedy", stage_value(incumbent.values, *plan[0]), None, "greedy")
-    relaxed: IntArray | None = None
-    open_conflicts: dict[str, list[tuple[int, int, int]]] = {}
-    interrupted = False
+    run = _Run(
+        problem,
+        params or EngineParams(),
+        prove,
+        reference,
+        stop,
+        progress,
+        capped_workers(problem.solver.workers),
+        cand,
+        model,
+        stage_plan(problem, model),
+        Rows(model),
+        timings,
+    )
+    run.emit("memory", None, None, "memory", mb=round(estimate / 2**20))
+    if run.threads != problem.solver.workers:
+        log.warning("solver.workers = %d capped at %d cores", problem.solver.workers, run.threads)
+        run.emit("workers", None, None, "workers", asked=problem.solver.workers, cores=run.threads)
+    run.emit("candidates", None, None, "candidates", pairs=len(cand))
+    if run.params.greedy_floor:
+        t = time.perf_counter()
+        run.incumbent = floor_incumbent(model, reference)
+        timings["greedy"] = time.perf_counter() - t
+        if run.incumbent is not None:
+            run.emit("greedy", stage_value(run.incumbent.values, *run.plan[0]), None, "greedy")
     timings["flow"] = timings["repair"] = 0.0
-    k = 0
-    while k < len(plan):
-        name = "+".join(plan[k][0])
+    return run
 
-        def step(iteration: int, value: int | None, bound: int, conflicts: int, name: str = name) -> None:
-            s.emit(name, value, bound, "iteration", iteration=iteration, conflicts=conflicts)
 
-        relax = functools.partial(
-            relax_stage,
-            model,
-            rows,
-            plan,
-            k,
-            time_limit_s=s.left(),
-            threads=threads,
-            seed=seed,
-            stop=s.stopped,
-        )
+def _search(run: _Run, k: int) -> StageSearch:
+    """The search of stage ``k``, with its relaxation and neighbourhood finish bound."""
+    model, rows, plan, stop = run.model, run.rows, run.plan, run.stop
+    name = "+".join(plan[k][0])
 
-        def neighbourhood(flow: IntArray, people: IntArray, k: int = k) -> IntArray | None:
-            return finish_neighbourhood(
-                model, rows, plan, k, flow, people, s.left(), threads=threads, seed=seed, stop=s.stopped
-            )
+    def step(iteration: int, value: int | None, bound: int, conflicts: int) -> None:
+        run.emit(name, value, bound, "iteration", iteration=iteration, conflicts=conflicts)
 
-        search = StageSearch(
-            model,
-            rows,
-            plan,
-            k,
-            s.checkpoint,
-            step,
-            OPEN_PART_MAX_ARCS,
-            MAX_ITERATIONS if prove else 1,
-            relax if prove else None,
-            neighbourhood,
-        )
-        t = time.perf_counter()
-        try:
-            if k > 0:
-                s.checkpoint()
-            report = search.run(incumbent)
-        except Interrupted:
-            interrupted = True
-        except FlowInfeasible as exc:  # only the first flow can be infeasible
-            return _failed("infeasible", cand, timings, str(exc), s)
-        finally:
-            timings["flow"] += time.perf_counter() - t - search.repair_s - search.relax_s
-            timings["repair"] += search.repair_s
-            if search.relax_s:
-                timings["exact"] = timings.get("exact", 0.0) + search.relax_s
-            incumbent = search.incumbent
-            open_conflicts["+".join(plan[k][0])] = search.open_conflicts
-            if relaxed is None and search.relaxed is not None:
-                relaxed = model.assignment(search.relaxed.flow)
-        if interrupted:
-            if search.bound is not None and search.incumbent is not None:
-                # The stage's bound so far still holds: report it (not proven).
-                value = search.value()
-                reports.append(StageReport(*plan[k], value, min(search.bound, value or 0), 0, 0))
-            break
-        if problem.rules.min_is_hard and k == 0 and report.bound > 0:
-            return _failed("infeasible", cand, timings, "hard minimums cannot all be met", s)
-        open_part = open_arcs(model) if report.value != report.bound else 0
-        if report.value != report.bound:
-            s.emit(name, report.value, report.bound, "open_part", arcs=open_part)
-        if (
-            prove
-            and report.value != report.bound
-            and search.incumbent is not None
-            and open_part <= OPEN_PART_MAX_ARCS
-        ):
-            t_exact = time.perf_counter()
-            finish = finish_stage(
-                model,
-                rows,
-                plan,
-                k,
-                search.incumbent.flow,
-                s.left(),
-                threads=threads,
-                seed=seed,
-                stop=s.stopped,
-            )
-            timings["exact"] = timings.get("exact", 0.0) + time.perf_counter() - t_exact
-            if finish.flow is not None:
-                search.offer(finish.flow)
-            incumbent = search.incumbent
-            report.value = search.value()
-            if incumbent is not None and report.value is not None and finish.reduced is not None:
-                model.fix_relaxed(finish.reduced, incumbent.flow, report.value - finish.lp_bound)
-            if math.isfinite(finish.bound):
-                report.bound = min(report.value or 0, max(report.bound, math.ceil(finish.bound - 1e-6)))
-            s.emit(name, report.value, report.bound, "exact", status=finish.status)
-            if s.stopped():  # HiGHS was interrupted: keep the placement and the bound
-                interrupted = True
+    relax = functools.partial(relax_stage, model, rows, plan, k, time_limit_s=stop.left(), **run.highs())
+
+    def neighbourhood(flow: IntArray, people: IntArray) -> IntArray | None:
+        return finish_neighbourhood(model, rows, plan, k, flow, people, stop.left(), **run.highs())
+
+    return StageSearch(
+        model,
+        rows,
+        plan,
+        k,
+        stop.checkpoint,
+        step,
+        run.params.open_part_max_arcs,
+        run.params.max_iterations if run.prove else 1,
+        relax if run.prove and run.params.relaxation else None,
+        neighbourhood,
+    )
+
+
+def _run_stage(run: _Run, k: int) -> int | None:
+    """Search stage ``k``, finish its open part exactly when small, and merge it into the
+    next stage when a gap is left; the next stage's index, or ``None`` once stopped."""
+    plan, model = run.plan, run.model
+    name = "+".join(plan[k][0])
+    search = _search(run, k)
+    t = time.perf_counter()
+    try:
+        if k > 0:
+            run.stop.checkpoint()
+        report = search.run(run.incumbent)
+    except Interrupted:
+        run.interrupted = True
+    except FlowInfeasible as exc:  # only the first flow can be infeasible
+        raise _Failed("infeasible", str(exc)) from exc
+    finally:
+        run.add_time("flow", time.perf_counter() - t - search.repair_s - search.relax_s)
+        run.add_time("repair", search.repair_s)
+        if search.relax_s:
+            run.add_time("exact", search.relax_s)
+        run.incumbent = search.incumbent
+        run.open_conflicts[name] = search.open_conflicts
+        if run.relaxed is None and search.relaxed is not None:
+            run.relaxed = model.assignment(search.relaxed.flow)
+    if run.interrupted:
+        if search.bound is not None and search.incumbent is not None:
+            # The stage's bound so far still holds: report it (not proven).
+            value = search.value()
+            run.reports.append(StageReport(*plan[k], value, min(search.bound, value or 0), 0, 0))
+        return None
+    if run.problem.rules.min_is_hard and k == 0 and report.bound > 0:
+        raise _Failed("infeasible", "hard minimums cannot all be met")
+    if report.value != report.bound:
+        open_part = open_arcs(model)
+        run.emit(name, report.value, report.bound, "open_part", arcs=open_part)
+        if run.prove and search.incumbent is not None and open_part <= run.params.open_part_max_arcs:
+            _finish_open_part(run, k, search, report)
+            if run.interrupted:
                 report.time_s = time.perf_counter() - t
-                reports.append(report)
-                break
-        gap_left = prove and report.value != report.bound and k + 1 < len(plan)
-        merged = model.merge(plan[k], plan[k + 1]) if gap_left else None
-        if merged is not None and model.fits(merged):
-            # Left with a gap: the next stage's bound would be conditional on a value
-            # not proven, so the stage is carried into the next one lexicographically.
-            plan[k : k + 2] = [merged]
-            continue
-        report.time_s = time.perf_counter() - t
-        reports.append(report)
-        k += 1
+                run.reports.append(report)
+                return None
+    gap_left = run.prove and report.value != report.bound and k + 1 < len(plan)
+    merged = model.merge(plan[k], plan[k + 1]) if gap_left else None
+    if merged is not None and model.fits(merged):
+        # Left with a gap: the next stage's bound would be conditional on a value not
+        # proven, so the stage is carried into the next one lexicographically.
+        plan[k : k + 2] = [merged]
+        return k
+    report.time_s = time.perf_counter() - t
+    run.reports.append(report)
+    return k + 1
 
-    exact_proven = False
-    whole: IntArray | None = None  # the whole-model MIP's placement, when kept
-    proven_flow = not interrupted and all(r.value is not None and r.value == r.bound for r in reports)
-    if (
-        (incumbent is None or not proven_flow)
-        and not interrupted
-        and s.left() > 1.0
-        and (incumbent is None or prove)
-        and whole_model_fits(len(cand))
+
+def _finish_open_part(run: _Run, k: int, search: StageSearch, report: StageReport) -> None:
+    """HiGHS over stage ``k``'s open part (the arcs not fixed) from the best placement:
+    its placement is offered, its reduced costs fix arcs, its bound raises the stage's."""
+    assert search.incumbent is not None
+    t = time.perf_counter()
+    finish = finish_stage(
+        run.model, run.rows, run.plan, k, search.incumbent.flow, run.stop.left(), **run.highs()
+    )
+    run.add_time("exact", time.perf_counter() - t)
+    if finish.flow is not None:
+        search.offer(finish.flow)
+    run.incumbent = search.incumbent
+    report.value = search.value()
+    if run.incumbent is not None and report.value is not None and finish.reduced is not None:
+        run.model.fix_relaxed(finish.reduced, run.incumbent.flow, report.value - finish.lp_bound)
+    if math.isfinite(finish.bound):
+        report.bound = min(report.value or 0, max(report.bound, math.ceil(finish.bound - 1e-6)))
+    run.emit("+".join(run.plan[k][0]), report.value, report.bound, "exact", status=finish.status)
+    if run.stop():  # HiGHS was interrupted: keep the placement and the bound
+        run.interrupted = True
+
+
+def _whole_model(run: _Run) -> tuple[IntArray | None, bool]:
+    """The whole-model MIP on a solve left unproven (or without any placement), in the
+    time left, where the memory estimate says it fits: its placement when it is optimal
+    or better than every placement so far, and whether it is proven optimal."""
+    proven_flow = not run.interrupted and all(r.value is not None and r.value == r.bound for r in run.reports)
+    wanted = run.incumbent is None or (run.prove and not proven_flow)
+    fits = whole_model_fits(len(run.cand), bytes_per_pair=run.params.highs_bytes_per_pair)
+    if not wanted or run.interrupted or run.stop.left() <= 1.0 or not fits:
+        return None, False
+    t = time.perf_counter()
+    exact = highs_mip(run.problem, run.stop.left(), run.cand, **run.highs())
+    run.add_time("exact", time.perf_counter() - t)
+    run.emit("exact", None, None, "exact", status=exact.status)
+    if exact.status == "infeasible":
+        raise _Failed("infeasible", "the relatives rule cannot be met together with the other hard rules")
+    if exact.status == "optimal":
+        return exact.assignment, True
+    if exact.status == "feasible" and _better(
+        run.problem, run.plan, exact.assignment, run.incumbent, run.reference
     ):
-        t = time.perf_counter()
-        exact = highs_mip(problem, s.left(), cand, threads=threads, seed=problem.solver.seed, stop=s.stopped)
-        timings["exact"] = timings.get("exact", 0.0) + time.perf_counter() - t
-        s.emit("exact", None, None, "exact", status=exact.status)
-        if exact.status == "infeasible":
-            return _failed(
-                "infeasible",
-                cand,
-                timings,
-                "the relatives rule cannot be met together with the other hard rules",
-                s,
-            )
-        if exact.status == "optimal":
-            whole, exact_proven = exact.assignment, True
-        elif exact.status == "feasible" and _better(problem, plan, exact.assignment, incumbent, reference):
-            whole = exact.assignment  # stopped early, yet better than every placement so far
+        return exact.assignment, False  # stopped early, yet better than every placement so far
+    return None, False
+
+
+def _assemble(run: _Run, whole: IntArray | None, exact_proven: bool) -> SolveResult:
+    """The best placement, checked by the independent checker, with every term
+    recomputed, each stage's value, bound and status, and why a stage is not proven."""
+    problem = run.problem
     if whole is not None:
         assignment = whole
-    elif incumbent is not None:
-        assignment = model.assignment(incumbent.flow)
-    elif relaxed is not None and interrupted:
-        assignment = _fallback_feasible(problem, relaxed)
+    elif run.incumbent is not None:
+        assignment = run.model.assignment(run.incumbent.flow)
+    elif run.relaxed is not None and run.interrupted:
+        assignment = _fallback_feasible(problem, run.relaxed)
     else:
         assignment = np.full(problem.num_staff, -1, dtype=np.int64)
-        interrupted = True
-
+        run.interrupted = True
     if check_placement(problem, assignment):
         # Stopped before any repair ended, and unplacing one relative per conflict would
         # break require_all_placed or a pin: no valid placement to keep.
-        return _failed("no_solution", cand, timings, "stopped before the relatives rule could be met", s)
+        raise _Failed("no_solution", "stopped before the relatives rule could be met")
     t = time.perf_counter()
     assert_valid(problem, assignment)
-    values = objective_terms(problem, assignment, reference)
-    if incumbent is not None and whole is None:
-        for term, v in incumbent.values.items():
+    values = objective_terms(problem, assignment, run.reference)
+    if run.incumbent is not None and whole is None:
+        for term, v in run.incumbent.values.items():
             if values[term] != v:
                 raise AssertionError(f"term {term}: flow says {v}, recomputed {values[term]}")
-    timings["check"] = time.perf_counter() - t
-
-    stages, bounds = _stage_results(plan, reports, values, interrupted, exact_proven)
-    cause: UnprovenCause = ("time_limit" if s.left() < 0 else "stopped") if interrupted else "gap"
+    run.timings["check"] = time.perf_counter() - t
+    stages, bounds = _stage_results(run.plan, run.reports, values, run.interrupted, exact_proven)
+    cause: UnprovenCause = run.stop.cause if run.interrupted else "gap"
     unproven = tuple(
-        Unproven(st.name, cause, tuple(open_conflicts.get(st.name, ())))
+        Unproven(st.name, cause, tuple(run.open_conflicts.get(st.name, ())))
         for st in stages
         if st.status != "optimal"
     )
-    timings["total"] = s.elapsed()
+    run.timings["total"] = run.stop.elapsed()
     status: Status = "optimal" if all(st.status == "optimal" for st in stages) else "feasible"
-    log.info("solve %s in %.2f s", status, timings["total"])
+    log.info("solve %s in %.2f s", status, run.timings["total"])
     return SolveResult(
         status=status,
         assignment=assignment,
@@ -456,17 +558,17 @@ def solve(
         values=values,
         bounds=bounds,
         unplaced_reasons=unplaced_reasons(problem, assignment),
-        timings=timings,
+        timings=run.timings,
         peak_memory_mb=_peak_memory_mb(),
-        candidate_counts=_counts(cand),
-        interrupted=interrupted,
+        candidate_counts=_counts(run.cand),
+        interrupted=run.interrupted,
         unproven=unproven,
     )
 
 
 def _better(
     problem: Problem,
-    plan: list[tuple[tuple[str, ...], tuple[int, ...]]],
+    plan: list[Stage],
     assignment: IntArray,
     incumbent: Incumbent | None,
     reference: IntArray | None,
@@ -485,10 +587,12 @@ def capped_workers(workers: int) -> int:
     return max(1, min(int(workers), os.cpu_count() or 1))
 
 
-def whole_model_fits(pairs: int, available: int | None = None) -> bool:
+def whole_model_fits(
+    pairs: int, available: int | None = None, bytes_per_pair: int = HIGHS_BYTES_PER_PAIR
+) -> bool:
     """Whether the whole-model MIP over ``pairs`` candidate pairs fits in the memory left."""
     have = available_bytes() if available is None else available
-    return HIGHS_BYTES_PER_PAIR * pairs <= have
+    return bytes_per_pair * pairs <= have
 
 
 def floor_incumbent(model: FlowModel, reference: IntArray | None = None) -> Incumbent | None:
@@ -510,7 +614,7 @@ def _counts(cand: Candidates) -> dict[str, int]:
 
 
 def _stage_results(
-    plan: list[tuple[tuple[str, ...], tuple[int, ...]]],
+    plan: list[Stage],
     reports: list[StageReport],
     values: dict[str, int],
     interrupted: bool,

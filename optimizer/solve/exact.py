@@ -34,8 +34,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from optimizer.data import IntArray
-from optimizer.solve.baselines import new_highs, pass_model, run_highs
 from optimizer.solve.flow import PAIR, UNPLACED, FlowModel, Relaxation, shortfall_constant
+from optimizer.solve.highs import new_highs, pass_model, run_highs
 from optimizer.solve.lagrange import Rows
 from optimizer.solve.side import relative_rows
 

@@ -1,0 +1,107 @@
+"""HiGHS set-up shared by every HiGHS solve of the package (layer 5).
+
+One place for what HiGHS needs around it: a silent instance with a seed and an
+interrupt callback (:func:`new_highs`), a model passed from sparse arrays
+(:func:`pass_model`), and runs serialised per process with the thread pool rebuilt when
+its size changes (:func:`run_highs`; HiGHS keeps one pool per process and fails without
+a word when a run asks for another size).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+
+@contextlib.contextmanager
+def native_stdout_silenced() -> Iterator[None]:
+    """Send file descriptor 1 to /dev/null for the duration (native code's prints)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+_HIGHS_LOCK = threading.Lock()
+#: size of HiGHS's thread pool in this process (0: not made yet)
+_highs_pool = [0]
+
+
+def run_highs(h: Any, threads: int) -> None:
+    """Run the HiGHS instance ``h`` with ``threads`` threads.
+
+    HiGHS keeps one thread pool per process, sized by its first run: a later run that
+    sets another ``threads`` fails without a word (model status "not set").  The pool is
+    rebuilt when the size changes, and the runs of one process are serialised so that
+    no pool is rebuilt under a running solve.
+    """
+    import highspy
+
+    threads = max(1, int(threads))
+    with _HIGHS_LOCK:
+        if _highs_pool[0] != threads:
+            highspy.Highs.resetGlobalScheduler(True)
+            _highs_pool[0] = threads
+        h.setOptionValue("threads", threads)
+        h.run()
+
+
+def new_highs(seed: int = 0, stop: Callable[[], bool] | None = None) -> Any:
+    """A silent HiGHS instance with random seed ``seed``; ``stop()`` returning true
+    interrupts its runs (between simplex iterations and MIP nodes)."""
+    import highspy
+
+    with native_stdout_silenced():  # HiGHS prints a banner on construction
+        h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("random_seed", int(seed))
+    if stop is not None:
+
+        def interrupt(event: highspy.HighsCallbackEvent) -> None:
+            if stop():
+                event.interrupt()
+
+        h.cbMipInterrupt += interrupt
+        h.cbSimplexInterrupt += interrupt
+    return h
+
+
+def pass_model(
+    h: Any,
+    a: sp.csc_matrix,
+    cost: np.ndarray,
+    col_upper: np.ndarray,
+    row_lower: np.ndarray,
+    row_upper: np.ndarray,
+    integer: np.ndarray,
+) -> None:
+    """Give ``h`` the model: minimise ``cost · x`` with ``0 ≤ x ≤ col_upper``,
+    ``row_lower ≤ a x ≤ row_upper`` and ``x`` integer where ``integer``."""
+    import highspy
+
+    lp = highspy.HighsLp()
+    lp.num_row_, lp.num_col_ = a.shape
+    lp.col_cost_ = np.asarray(cost, dtype=float)
+    lp.col_lower_ = np.zeros(a.shape[1])
+    lp.col_upper_ = np.asarray(col_upper, dtype=float)
+    lp.row_lower_ = np.asarray(row_lower, dtype=float)
+    lp.row_upper_ = np.asarray(row_upper, dtype=float)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = a.indptr
+    lp.a_matrix_.index_ = a.indices
+    lp.a_matrix_.value_ = a.data
+    kinds = (highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger)
+    lp.integrality_ = [kinds[int(i)] for i in integer]
+    h.passModel(lp)
