@@ -29,7 +29,7 @@ import numpy as np
 from optimizer.check import objective_terms
 from optimizer.data import LEADERSHIP_SHORTFALL_WEIGHT, IntArray, Problem
 from optimizer.rules import relatives
-from optimizer.rules.pair import PAIR_RULES, QUALIFICATION
+from optimizer.rules.pair import PAIR_RULES, PINS, QUALIFICATION
 from optimizer.rules.reason import Reason
 
 
@@ -216,10 +216,21 @@ class EditSession:
             post = x[placed]
             unit = p.posts.unit_idx[post].astype(np.int64)
             for rule in PAIR_RULES:
+                if rule is PINS:
+                    continue
                 bad = rule.removes(p, placed, post, unit)
                 for k in np.flatnonzero(bad).tolist():
                     i, u = int(placed[k]), int(unit[k])
                     out.append(EditViolation(rule.id, rule.reason(p, i, u), (ids[i],), int(post[k])))
+            pins = p.pins
+            for row in range(len(pins)):  # one violation per pin broken, as the checker counts
+                for k in np.flatnonzero(PINS.row_removes(p, row, placed, post, unit)).tolist():
+                    i = int(placed[k])
+                    if pins.mode[row] == "fix":
+                        reason = Reason("pins_fixed", {"fixed": p.units.names[pins.unit_idx[row]]})
+                    else:
+                        reason = Reason("pins_forbid", {"unit": p.units.names[unit[k]]})
+                    out.append(EditViolation(PINS.id, reason, (ids[i],), int(post[k])))
         for i in people[x[people] < 0].tolist():
             if p.rules.require_all_placed:
                 out.append(EditViolation("one_post", Reason("edit_must_be_placed"), (ids[i],)))

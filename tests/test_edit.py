@@ -192,3 +192,14 @@ def test_service_check_edit_on_a_stored_run(tmp_path: Path) -> None:
     assert service.edit_session(store, "latest") is service.edit_session(store, run.run_id)  # kept open
     with pytest.raises(InputError):
         service.check_edit(store, "r9999", [])
+
+
+def test_one_violation_per_pin_broken() -> None:
+    p = build(
+        [0, 5],
+        [{"unit": 0, **A}, {"unit": 1, **A}],
+        [{"origin": 0, "positions": ["a"]}],
+        pins=[(0, 0, None, "fix"), (0, 1, None, "forbid")],
+    )
+    assert check(p, [0], EditMove("S0", "U1")) == [("pins", ("S0",)), ("pins", ("S0",))]
+    assert len([v for v in check_placement(p, np.array([1])) if v.rule == "pins"]) == 2
