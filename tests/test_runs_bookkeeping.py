@@ -17,7 +17,7 @@ from test_sweep import invoke, vietnamese  # noqa: F401  (vietnamese: an autouse
 from optimizer.cli.runs import _frame_table
 from optimizer.cli.sweep import summarise_warnings
 from optimizer.errors import Issue
-from optimizer.localtime import TZ_ENV, local_time
+from optimizer.localtime import TZ_ENV, local_time, set_zone
 from optimizer.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +62,12 @@ def test_times_are_shown_in_local_time(labelled: Path, monkeypatch: pytest.Monke
     utc = invoke("--lang", "en", "runs", "--store", str(labelled)).output
     stamp = pd.Timestamp(run.created_at).tz_convert("UTC").strftime("%Y-%m-%d %H:%M")
     assert stamp in utc and "UTC" in utc
+    monkeypatch.delenv(TZ_ENV)
+    by_option = invoke("--lang", "en", "--tz", "UTC", "runs", "--store", str(labelled)).output
+    assert stamp in by_option
+    bad = invoke("--tz", "Mars/Olympus", "runs", "--store", str(labelled))
+    assert bad.exit_code == 2 and "Mars/Olympus" in bad.output and "Traceback" not in bad.output
+    set_zone(None)
     shown = invoke("show", run.run_id, "--store", str(labelled)).output
     assert local_time(run.created_at, "vi") in shown
 

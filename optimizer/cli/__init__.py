@@ -17,7 +17,8 @@ import rich_click as click
 from optimizer import __version__
 from optimizer.cli import common, explain, export, runs, serve, solve, sweep, synth, template, validate
 from optimizer.cli.help import localise, start_lang
-from optimizer.i18n import set_lang
+from optimizer.i18n import set_lang, t
+from optimizer.localtime import TZ_ENV, set_zone
 
 
 def _choose_lang(ctx: click.Context, param: click.Parameter, lang: str) -> str:
@@ -33,6 +34,15 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
+def _choose_zone(ctx: click.Context, param: click.Parameter, zone: str | None) -> str | None:
+    """``--tz``: the zone times are shown in (checked at once)."""
+    try:
+        set_zone(zone)
+    except ValueError as exc:
+        raise click.BadParameter(t("cli.bad_tz", zone=zone), ctx, param) from exc
+    return zone
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="staffplan")
 @click.option(
@@ -44,6 +54,15 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     is_eager=True,
     callback=_choose_lang,
     help="Language of messages: Vietnamese (vi) or English (en).",
+)
+@click.option(
+    "--tz",
+    default=None,
+    envvar=TZ_ENV,
+    metavar="ZONE",
+    expose_value=False,
+    callback=_choose_zone,
+    help="Time zone times are shown in (an IANA name); default Asia/Ho_Chi_Minh.",
 )
 def main(lang: str) -> None:
     """staffplan: place commune-level staff under quotas and rules, explain, export.

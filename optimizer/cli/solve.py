@@ -65,7 +65,8 @@ def progress_display() -> Iterator[Callable[[Progress], None]]:
     "run_label",
     default="",
     metavar="TEXT",
-    help="A few words that tell this run apart, stored with it and shown by runs, show and compare.",
+    help="A few words that tell this run apart, stored with it and shown by runs, show, compare "
+    "and the report.",
 )
 @store_option
 @bad_input_exits
