@@ -56,6 +56,9 @@ BUSY_TIMEOUT_S = 120.0
 #: (runs stored before it) covered the placement keys only; format 2 covers every stored
 #: column of the three run tables, names and birth dates included.
 MANIFEST_FORMAT = 2
+#: Columns added by migrations after manifest format 2 existed and before new runs listed
+#: their manifest columns in their meta: a format-2 run without that list left them out.
+MANIFEST_LATER_COLUMNS: dict[str, tuple[str, ...]] = {"unplaced": ("reason_code", "reason_params")}
 #: ``PRAGMA application_id`` of a staffplan store ("SPLN"): SQLite files of other
 #: programs are refused, never converted.
 APPLICATION_ID = 0x53504C4E
@@ -410,11 +413,25 @@ def run_manifest(run: NewRun | StoredRun) -> dict[str, Any]:
         placements = run.tables.placements[cols].astype(str).to_numpy().tolist()
         unplaced = sorted(run.tables.unplaced["staff_id"].astype(str))
         return {"format": 1, **head, "placements": placements, "unplaced": unplaced}
-    tables = {
-        name: {col: _manifest_values(getattr(run.tables, name), col, kind) for col, kind in kinds.items()}
-        for name, (_, kinds) in TABLE_SCHEMAS.items()
-    }
+    columns = manifest_columns() if isinstance(run, NewRun) else run.meta.get("manifest_columns")
+    if not isinstance(columns, dict):  # stored before the columns were listed in the meta
+        columns = manifest_columns(without=MANIFEST_LATER_COLUMNS)
+    tables = {}
+    for name, cols in columns.items():
+        kinds = TABLE_SCHEMAS[name][1]
+        frame = getattr(run.tables, name)
+        tables[name] = {c: _manifest_values(frame, c, kinds[c]) for c in cols}
     return {"format": fmt, **head, "tables": tables}
+
+
+def manifest_columns(without: Mapping[str, tuple[str, ...]] | None = None) -> dict[str, list[str]]:
+    """The columns a format-2 manifest covers, by run table: every stored column (less
+    ``without``).  New runs keep the list in their meta, so that a column a later schema
+    migration adds to old rows never changes an old run's manifest."""
+    drop = without or {}
+    return {
+        name: [c for c in kinds if c not in drop.get(name, ())] for name, (_, kinds) in TABLE_SCHEMAS.items()
+    }
 
 
 def _manifest_values(frame: pd.DataFrame, column: str, kind: str) -> list[Any]:
@@ -475,6 +492,7 @@ def _meta(run: NewRun) -> dict[str, Any]:
             "sweep_id": run.sweep_id,
             "tags": run.tags,
             "manifest_format": MANIFEST_FORMAT,
+            "manifest_columns": manifest_columns(),
         }
     )
 

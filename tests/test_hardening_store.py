@@ -189,3 +189,20 @@ def test_a_full_disk_while_storing_is_exit_2_and_stores_nothing(
     assert full.value.issues[0].code == "store.disk_full"
     monkeypatch.undo()
     assert RunStore(path).list() == []
+
+
+def test_a_column_added_by_a_later_migration_leaves_old_manifests_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from optimizer import store as store_module
+    from optimizer.store import TABLE_SCHEMAS, manifest_hash, run_manifest
+
+    path = tmp_path / "s.db"
+    run_id = RunStore(path).save(tiny_run())
+    with damaged(path, "ALTER TABLE run_unplaced ADD COLUMN later_note TEXT"):
+        sql, kinds = TABLE_SCHEMAS["unplaced"]
+        schemas = {**TABLE_SCHEMAS, "unplaced": (sql, {**kinds, "later_note": "text"})}
+        monkeypatch.setattr(store_module, "TABLE_SCHEMAS", schemas)
+        got = RunStore(path).get(run_id)
+    assert "later_note" in got.tables.unplaced.columns
+    assert manifest_hash(run_manifest(got)) == got.manifest_hash
