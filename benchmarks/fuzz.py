@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -30,8 +31,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from fuzz_cases import COMMANDS, DAMAGES, OUTPUTS, Case, run_case
+from fuzz_cases import COMMANDS, DAMAGES, OUTPUTS, Case, Outcome, run_case
 
+#: A case that takes longer is a hang (a failure), e.g. a FIFO opened for reading.
+CASE_TIMEOUT_S = 120
 #: Relative weight of each command (the HTML reports embed plotly, 5 MB: drawn less).
 WEIGHTS = {c: (1 if c.endswith("html") or c.startswith("run") else 3) for c in COMMANDS}
 
@@ -46,9 +49,15 @@ def draw(seed: int, k: int) -> Case:
     return Case(damages, command, rng.choice(OUTPUTS))
 
 
+def _hang(signum: int, frame: object) -> None:
+    raise TimeoutError
+
+
 def work(seed: int, ks: list[int], stop_at: float) -> list[dict[str, object]]:
-    """Run cases ``ks`` (until ``stop_at``, a ``time.time()``) and return their outcomes."""
+    """Run cases ``ks`` (until ``stop_at``, a ``time.time()``) and return their outcomes;
+    a case that takes more than :data:`CASE_TIMEOUT_S` counts as a failure (a hang)."""
     os.environ.setdefault("STAFFPLAN_LANG", "en")
+    signal.signal(signal.SIGALRM, _hang)
     out = []
     for k in ks:
         if stop_at and time.time() > stop_at:
@@ -56,7 +65,13 @@ def work(seed: int, ks: list[int], stop_at: float) -> list[dict[str, object]]:
         case = draw(seed, k)
         with tempfile.TemporaryDirectory(prefix="staffplan-fuzz-") as folder:
             started = time.perf_counter()
-            outcome = run_case(case, Path(folder))
+            signal.alarm(CASE_TIMEOUT_S)
+            try:
+                outcome = run_case(case, Path(folder))
+            except TimeoutError:
+                outcome = Outcome(case, -1, (f"hang: no answer in {CASE_TIMEOUT_S} s",))
+            finally:
+                signal.alarm(0)
         out.append(
             {
                 "k": k,

@@ -271,7 +271,7 @@ def atomic_output(path: Path, header: Sequence[str] | None = None) -> Iterator[P
     table = input_table_of(path, header) if path.is_file() else None
     if table is not None:
         raise _issue(path, "files.replaces_input_table", table=table)
-    if _is_database(path):
+    if path.is_file() and _is_database(path):  # never open a FIFO or a device
         raise _issue(path, "files.replaces_database")
     make_out_dir(path.parent)
     clean_leftovers(path.parent)
