@@ -26,6 +26,7 @@ from optimizer.check import CHECKS, check_placement
 from optimizer.data import RULE_IDS, Problem
 from optimizer.explain import Explainer
 from optimizer.i18n import set_lang, t
+from optimizer.io.validate import line_supply
 from optimizer.rules import PAIR_RULES, RULES, binding, relatives
 from optimizer.rules.pair import allowed
 from optimizer.rules.reason import Reason, render
@@ -333,3 +334,16 @@ def test_no_rule_predicate_outside_the_rules_and_the_checker() -> None:
             if isinstance(node, ast.Attribute) and node.attr in TELLTALES:
                 found.append(f"{rel}:{node.lineno} .{node.attr}")
     assert found == [], "a rule predicate outside optimizer/rules/ — ask the rule object instead"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances())
+def test_validate_capacity_counts_are_the_candidates_without_pins(problem: Problem) -> None:
+    """validate's supply of each post line (people who could take it, pins aside) is the
+    number of people the solver's candidates put on it once the pins are gone."""
+    unpinned = dataclasses.replace(problem, pins=build([0], [], []).pins)
+    cand = build_candidates(unpinned)
+    count, can_work = line_supply(problem)
+    pairs = set(zip(cand.person.tolist(), cand.post.tolist(), strict=True))
+    assert count.tolist() == [sum(1 for _, k in pairs if k == line) for line in range(problem.num_posts)]
+    assert can_work.tolist() == [any(i == j for j, _ in pairs) for i in range(problem.num_staff)]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from optimizer.data import Problem, Rules
+from optimizer.data import BoolArray, IntArray, Problem, Rules
 from optimizer.errors import Issue, Severity
 from optimizer.i18n import t
 from optimizer.io.encodings import FONT_GLYPHS_PATTERN
@@ -612,6 +612,31 @@ class Rows:
     pins: np.ndarray
 
 
+def qualified_groups(problem: Problem) -> Iterator[tuple[str, int, IntArray, IntArray]]:
+    """Per (category, position index) of the post lines: its lines and the people of that
+    category who hold the position (rule qualification, group by group)."""
+    staff_cat = np.array(problem.staff.category, dtype=object)
+    post_cat = np.array(problem.posts.category, dtype=object)
+    pos_idx = problem.post_position_idx
+    for cat, k in sorted(set(zip(problem.posts.category, pos_idx.tolist(), strict=True))):
+        lines = np.flatnonzero((post_cat == cat) & (pos_idx == k))
+        people = np.flatnonzero((staff_cat == cat) & problem.staff_position_mask[:, k])
+        yield cat, k, lines, people
+
+
+def line_supply(problem: Problem) -> tuple[IntArray, BoolArray]:
+    """How many people could take each post line, and whether each person could take
+    any: qualified and allowed by :data:`optimizer.rules.pair.CAPACITY_RULES` (pins are
+    decisions, not capacity)."""
+    count = np.zeros(problem.num_posts, dtype=np.int64)
+    can_work = np.zeros(problem.num_staff, dtype=bool)
+    for _, _, lines, people in qualified_groups(problem):
+        ok = allowed(problem, people[:, None], lines[None, :], CAPACITY_RULES)
+        count[lines] = ok.sum(axis=0)
+        can_work[people] |= ok.any(axis=1)
+    return count, can_work
+
+
 def check_capacity(
     problem: Problem, posts: RawTable, staff: RawTable, pins: RawTable | None, rows: Rows
 ) -> list[Issue]:
@@ -635,19 +660,9 @@ def check_capacity(
     hard_min: Severity = "error" if rules.min_is_hard else "warning"
     all_placed: Severity = "error" if rules.require_all_placed else "warning"
     st, ps = problem.staff, problem.posts
-    staff_cat = np.array(st.category, dtype=object)
-    post_cat = np.array(ps.category, dtype=object)
-    pos_idx = problem.post_position_idx
-    has_pos = problem.staff_position_mask
-    count = np.zeros(problem.num_posts, dtype=np.int64)
-    can_work = np.zeros(problem.num_staff, dtype=bool)
+    count, can_work = line_supply(problem)
     issues: list[Issue] = []
-    for cat, k in sorted(set(zip(ps.category, pos_idx.tolist(), strict=True))):
-        lines = np.flatnonzero((post_cat == cat) & (pos_idx == k))
-        people = np.flatnonzero((staff_cat == cat) & has_pos[:, k])
-        ok = allowed(problem, people[:, None], lines[None, :], CAPACITY_RULES)
-        count[lines] = ok.sum(axis=0)
-        can_work[people] |= ok.any(axis=1)
+    for cat, k, lines, people in qualified_groups(problem):
         total_min = int(ps.min[lines].sum())
         if total_min > len(people):
             code = problem.position_codes[k]
