@@ -111,3 +111,14 @@ def test_workbook_with_vietnamese_sheet_names(client: TestClient, tmp_path: Path
     refused = upload(client, "wrong.xlsx", wrong.read_bytes())
     assert refused.status_code == 422
     assert refused.json()["detail"]["issues"][0]["code"] == "server.upload_sheets_missing"
+
+
+def test_the_template_workbook_uploads_as_a_valid_scenario(client: TestClient, tmp_path: Path) -> None:
+    from optimizer.io.template import WORKBOOK, write_template
+
+    write_template(tmp_path)
+    answer = upload(client, WORKBOOK, (tmp_path / WORKBOOK).read_bytes())
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["valid"] is True, answer.json()["issues"]
+    toml = client.get(f"/api/scenarios/{answer.json()['id']}").json()["toml"]
+    assert 'relations = "book.xlsx#Quan hệ gia đình"' in toml and 'pins = "book.xlsx#Ghim"' in toml

@@ -41,6 +41,7 @@ from typing import Any, Literal
 
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t
+from optimizer.io.template import SHEETS
 from optimizer.io.vocab import fold
 from optimizer.store import RunStore, jsonable
 
@@ -54,13 +55,17 @@ MAX_FILES = 64
 ZIP_KINDS = (".toml", ".csv", ".xlsx", ".parquet", ".geojson", ".json")
 #: An uploaded scenario's id: ``u`` and 12 hex digits.
 UPLOAD_ID = re.compile(r"^u[0-9a-f]{12}$")
-#: Table → accepted sheet or file names (folded, see :func:`optimizer.io.vocab.fold`).
+#: Table → accepted sheet or file names (folded, see :func:`optimizer.io.vocab.fold`): the
+#: table's name, its sheet in ``staffplan template``'s workbook, and a few usual others.
 TABLE_NAMES: dict[str, tuple[str, ...]] = {
-    "units": ("units", "don_vi", "don_vi_hanh_chinh", "dvhc"),
-    "posts": ("posts", "posts_transition", "posts_norm", "bien_che", "vi_tri"),
-    "staff": ("staff", "nhan_su", "can_bo", "danh_sach"),
-    "relations": ("relations", "quan_he", "nguoi_than", "quan_he_gia_dinh"),
-    "pins": ("pins", "ghim", "co_dinh", "quyet_dinh"),
+    table: (table, fold(SHEETS[table]), *others)
+    for table, others in {
+        "units": ("don_vi_hanh_chinh", "dvhc"),
+        "posts": ("posts_transition", "posts_norm2030", "vi_tri"),
+        "staff": ("can_bo", "danh_sach"),
+        "relations": ("quan_he", "nguoi_than"),
+        "pins": ("co_dinh", "quyet_dinh"),
+    }.items()
 }
 _REQUIRED = ("units", "posts", "staff")
 
