@@ -41,8 +41,10 @@ log = logging.getLogger(__name__)
 
 #: Job states before the run is stored; afterwards a job takes its run's status.
 JobState = Literal["queued", "running", "done", "failed", "cancelled", "interrupted"]
-#: Seconds the server waits at shutdown for stopped solves to store their runs.
-SHUTDOWN_GRACE_S = 60.0
+#: Seconds the server waits at shutdown for stopped solves to store their runs (a solve
+#: stops at its next check, then computes its tables and KPIs and stores them: seconds on
+#: the city on a quiet machine, minutes on a loaded one).
+SHUTDOWN_GRACE_S = 300.0
 _POLL_S = 0.2
 
 
@@ -123,6 +125,9 @@ def _progress_dict(event: Any) -> dict[str, Any]:
 def run_job(spec: JobSpec, events: Any) -> None:
     """Body of a worker process: load, solve and store one scenario, reporting on ``events``.
 
+    ``SIGTERM`` stops the solve (the best placement is stored, not proven); a second one
+    aborts it (nothing stored).  ``SIGINT`` is ignored: the server relays Ctrl-C.
+
     Sends ``("ready", {})`` once a stop signal is honoured (before, the server holds it
     back), ``("progress", dict)`` per solver report, then one of ``("done", {"run_id",
     "status", "proven", "interrupted"})``, ``("error", {"issues": [...]})`` (bad input or
@@ -134,7 +139,10 @@ def run_job(spec: JobSpec, events: Any) -> None:
     from optimizer.store import jsonable
 
     set_lang(spec.lang)
-    with service.StopOnSignal(signals=(signal.SIGTERM, signal.SIGINT)) as stopper:
+    # Ctrl-C on the server's terminal reaches the workers too: the server relays it as one
+    # SIGTERM (see JobManager.shutdown), so that the solve stops once and stores its run
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with service.StopOnSignal(signals=(signal.SIGTERM,)) as stopper:
         events.put(("ready", {}))
         try:
             loaded = service.load(spec.scenario_path, spec.overrides)
@@ -268,16 +276,19 @@ class JobManager:
             self._stopping = True
             queued = list(self._queue)
             self._lock.notify_all()
-        for job_id in queued:
-            self.cancel(job_id)
         running = [j for j in self._jobs.values() if j.state == "running"]
-        for job in running:
-            self._signal(job)
+        for job_id in queued + [j.spec.job_id for j in running]:
+            self.cancel(job_id)
+        if running:
+            log.warning(
+                "waiting up to %.0f s for %d stopped solve(s) to store their runs", grace_s, len(running)
+            )
         deadline = time.monotonic() + grace_s
         for job in running:
             if job.process is not None:
                 job.process.join(max(0.0, deadline - time.monotonic()))
                 if job.process.is_alive():
+                    log.warning("solve %s did not store its run in time: ended", job.spec.job_id)
                     job.process.kill()
         if self._dispatcher is not None:
             self._dispatcher.join(5)
@@ -345,6 +356,8 @@ class JobManager:
             job = self._jobs.get(job_id)
             if job is None or job.finished:
                 return False
+            if job.cancel_requested:  # asked already: a second signal would abort the solve
+                return True
             job.cancel_requested = True
             if job.state == "queued":
                 self._queue.remove(job_id)

@@ -374,7 +374,8 @@ def workspace_scenarios(workspace: Path) -> list[ScenarioEntry]:
         for path in root.glob(depth):
             if path.is_file():
                 rel = path.relative_to(workspace).as_posix()
-                found.append(ScenarioEntry(rel, rel, path, "workspace"))
+                # resolved: a linked scenarios/ folder keeps its files' relative paths
+                found.append(ScenarioEntry(rel, rel, path.resolve(), "workspace"))
     return sorted(found, key=lambda e: e.scenario_id)
 
 
