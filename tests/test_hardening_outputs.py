@@ -292,3 +292,21 @@ cli.main(["slow"])
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143 and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_refused_permission_is_exit_2_with_the_path(
+    tiny: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, store = tiny
+    real = outputs.tempfile.mkstemp
+
+    def refused(*args: object, **kwargs: object) -> tuple[int, str]:
+        if str(kwargs.get("dir", "")).startswith(str(tmp_path)):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(outputs.tempfile, "mkstemp", refused)
+    target = tmp_path / "r.html"
+    result = invoke("compare", "r0001", "r0002", "--html", str(target), "--store", str(store))
+    assert result.exit_code == 2 and no_traceback(result), result.output
+    assert f"No permission to write {target}" in result.output
