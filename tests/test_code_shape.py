@@ -29,8 +29,6 @@ PENDING: dict[str, str] = {
     "optimizer.solve.lagrange.StageSearch.run": "solver",
     "optimizer.diagnose.FeasibilityModel.check": "rules (issue 16 part 7)",
     "optimizer.synth._roster": "solver",
-    "optimizer.cli.runs.show": "service, once hardening's output guards land",
-    "optimizer.cli.runs.compare": "service, once hardening's output guards land",
 }
 
 

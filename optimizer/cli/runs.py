@@ -287,11 +287,8 @@ def show(
     store_path: Path | None,
 ) -> None:
     """Show one run (RUN: a run id, a unique prefix, or 'latest'): KPIs and per-unit table."""
-    from optimizer.kpis import UNIT_SUMMARY_COLUMNS, position_balance, unit_kpis
-
-    unit_columns = ("unit_id", *UNIT_SUMMARY_COLUMNS)
-
     from optimizer import service
+    from optimizer.kpis import unit_kpis
 
     store = open_store(store_path)
     stored = service.get_run(store, run)
@@ -299,77 +296,60 @@ def show(
     _print_header(console, stored)
     uk = unit_kpis(stored.tables, stored.rules)
     if unit is None:
-        print_kpis({stored.run_id: stored.kpis}, console)
-        console.print(
-            _frame_table(
-                position_balance(stored.tables),
-                [
-                    "position",
-                    "quota",
-                    "placed",
-                    "shortfall",
-                    "shortage",
-                    "surplus",
-                    "net",
-                ],
-                t("runs.balance_title"),
-                "kpi.balance",
-            )
-        )
-        console.print(_frame_table(uk, unit_columns, t("runs.units_title"), "kpi.unit"))
+        _print_city(console, stored, uk)
     else:
-        unit = unicodedata.normalize("NFC", unit.strip())
-        sel = uk[(uk["unit_id"] == unit) | (uk["unit_name"] == unit)]
-        if sel.empty:
-            raise InputError(
-                [
-                    Issue(
-                        file=str(store.path),
-                        message=t("runs.unknown_unit", unit=unit, run_id=stored.run_id),
-                        hint=t("runs.unknown_unit_hint"),
-                        code="runs.unknown_unit",
-                    )
-                ]
-            )
-        unit_id = str(sel["unit_id"].iloc[0])
-        console.print(_frame_table(sel, unit_columns, t("runs.units_title"), "kpi.unit"))
-        lines = stored.tables.units[stored.tables.units["unit_id"] == unit_id]
-        console.print(
-            _frame_table(
-                lines,
-                ["bloc", "department", "position", "category", "min", "max", "filled", "shortfall"],
-                t("runs.lines_title"),
-                "runs.col",
-            )
-        )
-        people = stored.tables.placements[stored.tables.placements["unit_id"] == unit_id]
-        if redact:
-            from optimizer.compare import redact as redact_frame
-
-            people = redact_frame(people)
-        console.print(
-            _frame_table(
-                people,
-                [
-                    "staff_id",
-                    "full_name",
-                    "bloc",
-                    "department",
-                    "position",
-                    "distance_km",
-                    "moved",
-                    "origin_unit",
-                ],
-                t("runs.people_title", unit=str(sel["unit_name"].iloc[0]), n=len(people)),
-                "runs.col",
-            )
-        )
+        _print_unit(console, store, stored, uk, unicodedata.normalize("NFC", unit.strip()), redact)
     if html_path is not None:
         from optimizer.export.report import write_report
 
         with guard_outputs(store, [stored]):
             path = write_report(html_path, [stored], geojson=geojson, map_kpi=map_kpi, redacted=redact)
         console.print(t("runs.html_written", path=str(path)))
+
+
+def _print_city(console: Console, stored: StoredRun, uk: pd.DataFrame) -> None:
+    """``show`` without ``--unit``: the KPIs, the balance per position, the unit table."""
+    from optimizer.kpis import UNIT_SUMMARY_COLUMNS, position_balance
+
+    print_kpis({stored.run_id: stored.kpis}, console)
+    balance = ["position", "quota", "placed", "shortfall", "shortage", "surplus", "net"]
+    console.print(
+        _frame_table(position_balance(stored.tables), balance, t("runs.balance_title"), "kpi.balance")
+    )
+    console.print(_frame_table(uk, ("unit_id", *UNIT_SUMMARY_COLUMNS), t("runs.units_title"), "kpi.unit"))
+
+
+def _print_unit(
+    console: Console, store: RunStore, stored: StoredRun, uk: pd.DataFrame, unit: str, redact: bool
+) -> None:
+    """``show --unit``: the unit's row, its post lines and its people."""
+    from optimizer.kpis import UNIT_SUMMARY_COLUMNS
+
+    sel = uk[(uk["unit_id"] == unit) | (uk["unit_name"] == unit)]
+    if sel.empty:
+        raise InputError(
+            [
+                Issue(
+                    file=str(store.path),
+                    message=t("runs.unknown_unit", unit=unit, run_id=stored.run_id),
+                    hint=t("runs.unknown_unit_hint"),
+                    code="runs.unknown_unit",
+                )
+            ]
+        )
+    unit_id = str(sel["unit_id"].iloc[0])
+    console.print(_frame_table(sel, ("unit_id", *UNIT_SUMMARY_COLUMNS), t("runs.units_title"), "kpi.unit"))
+    lines = stored.tables.units[stored.tables.units["unit_id"] == unit_id]
+    line_columns = ["bloc", "department", "position", "category", "min", "max", "filled", "shortfall"]
+    console.print(_frame_table(lines, line_columns, t("runs.lines_title"), "runs.col"))
+    people = stored.tables.placements[stored.tables.placements["unit_id"] == unit_id]
+    if redact:
+        from optimizer.compare import redact as redact_frame
+
+        people = redact_frame(people)
+    people_columns = ["staff_id", "full_name", "bloc", "department", "position", "distance_km", "moved"]
+    title = t("runs.people_title", unit=str(sel["unit_name"].iloc[0]), n=len(people))
+    console.print(_frame_table(people, [*people_columns, "origin_unit"], title, "runs.col"))
 
 
 @click.command("rm")
