@@ -715,6 +715,9 @@ def write_tables(run: StoredRun, out_dir: str | Path) -> list[Path]:
 #: Runs kept open for editing (the web page checks every move of a planner on one run).
 EDIT_SESSIONS_KEPT = 4
 _edit_sessions: dict[tuple[str, str], EditSession] = {}
+#: Held while a session is opened: the web app checks from several threads at once, and a
+#: run is rebuilt once, not once per thread.
+_edit_lock = threading.Lock()
 
 
 def edit_session(store: RunStore, run_ref: str) -> EditSession:
@@ -730,12 +733,13 @@ def edit_session(store: RunStore, run_ref: str) -> EditSession:
 
     run_id = store.resolve(run_ref)
     key = (str(store.path), run_id)
-    if key not in _edit_sessions:
-        ctx = load_run(store, run_ref)
-        while len(_edit_sessions) >= EDIT_SESSIONS_KEPT:
-            _edit_sessions.pop(next(iter(_edit_sessions)))
-        _edit_sessions[key] = EditSession(ctx.problem, ctx.assignment, ctx.reference)
-    return _edit_sessions[key]
+    with _edit_lock:
+        if key not in _edit_sessions:
+            ctx = load_run(store, run_ref)
+            while len(_edit_sessions) >= EDIT_SESSIONS_KEPT:
+                _edit_sessions.pop(next(iter(_edit_sessions)))
+            _edit_sessions[key] = EditSession(ctx.problem, ctx.assignment, ctx.reference)
+        return _edit_sessions[key]
 
 
 def check_edit(store: RunStore, run_ref: str, moves: Sequence[EditMove | Mapping[str, Any]]) -> EditCheck:
