@@ -85,6 +85,8 @@ def test_viewer_cannot_solve_nor_export_names(client: TestClient, setup: tuple[P
     assert login(client, "minh") == 200
     refused = client.post("/api/runs", json={"scenario": "u000000000000"}, headers=csrf(client))
     assert refused.status_code == 403
+    move = {"moves": [{"staff_id": "S01", "unit_id": "T02"}]}
+    assert client.post(f"/api/runs/{run_id}/check", json=move, headers=csrf(client)).status_code == 403
     assert client.get(f"/api/runs/{run_id}/export", params={"redact": False}).status_code == 403
     redacted = client.get(f"/api/runs/{run_id}/export", params={"format": "csv"})
     assert redacted.status_code == 200

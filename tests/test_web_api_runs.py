@@ -183,3 +183,43 @@ def test_refusals(web: tuple[TestClient, Path], tiny_id: str, solved: dict[str, 
     assert "rules.max_commute_km" in json.dumps(bad_key.json(), ensure_ascii=False)
     no_token = client.post("/api/runs", json={"scenario": tiny_id})
     assert no_token.status_code == 403
+
+
+def test_edit_check_lists_broken_rules_and_term_changes(
+    web: tuple[TestClient, Path], solved: dict[str, object]
+) -> None:
+    client, store_path = web
+    run = RunStore(store_path).get(str(solved["run_id"]))
+    where = dict(zip(run.tables.placements["staff_id"], run.tables.placements["unit_id"], strict=True))
+    url = f"/api/runs/{solved['run_id']}/check"
+    # S04 (health, not an island resident) onto the island's health post line
+    island = client.post(
+        url,
+        json={"moves": [{"staff_id": "S04", "unit_id": "T03", "position": "health"}]},
+        headers=csrf(client),
+    )
+    assert island.status_code == 200, island.text
+    body = island.json()
+    assert body["ok"] is False
+    assert "island" in [v["rule"] for v in body["violations"]]
+    assert any(v["staff_ids"] == ["S04"] and v["who"] == ["Phạm Thị Dung (S04)"] for v in body["violations"])
+    # leaving a placed person without a post: one more unplaced, nothing broken
+    placed = next(s for s in ("S13", "S12", "S11") if s in where)
+    leave = client.post(
+        url, json={"moves": [{"staff_id": placed, "unit_id": None}]}, headers=csrf(client)
+    ).json()
+    assert leave["terms"]["unplaced"]["delta"] == 1
+    assert leave["terms"]["unplaced"]["after"] == leave["terms"]["unplaced"]["before"] + 1
+    assert leave["terms"]["unplaced"]["before"] == solved["terms"]["unplaced"]["value"]  # type: ignore[index]
+    # a move that cannot be read is listed, not a failure
+    odd = client.post(
+        url, json={"moves": [{"staff_id": "S99", "unit_id": "T01"}]}, headers=csrf(client)
+    ).json()
+    assert odd["ok"] is False and odd["problems"]
+    assert client.post(url, json={"moves": []}, headers=csrf(client)).status_code == 422
+    assert (
+        client.post(
+            "/api/runs/r9999/check", json={"moves": [{"staff_id": "S01"}]}, headers=csrf(client)
+        ).status_code
+        == 404
+    )

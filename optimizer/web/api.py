@@ -36,7 +36,7 @@ from optimizer.store import jsonable
 from optimizer.web.auth import User, audit, sign_out
 from optimizer.web.deps import CurrentUser, Planner, RequestLang, Web, WebContext, csrf_token, log_in
 from optimizer.web.uploads import UploadedFile, find_scenario, list_scenarios, store_upload
-from optimizer.web.views import page
+from optimizer.web.views import edit_violations, page
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -502,3 +502,32 @@ def export_run(
     return FileResponse(
         path, filename=name, background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True)
     )
+
+
+@router.post("/runs/{run_id}/check")
+def check_moves(run_id: str, body: Moves, web: Web, user: Planner, lang: RequestLang) -> dict[str, Any]:
+    """The edit-by-hand check: the hard rules the moves break (rule id, in words, who) and
+    the change of every objective term, without solving again.  A move with ``unit_id``
+    null leaves the person unplaced; moves that cannot be read (unknown person, unit or
+    position) are listed in ``problems`` and left out."""
+    from optimizer import service
+
+    stored = stored_run_id(web, run_id, lang)
+    moves = [m.model_dump() for m in body.moves]
+    try:
+        checked = service.check_edit(web.store(), stored, moves)
+    except InputError as exc:
+        raise bad_input(exc) from exc
+    audit(web.store(), user, "edit_check", stored, moves=moves)
+    cached = web.runs.get(web.store(), stored)
+    return {
+        "run_id": stored,
+        "ok": checked.ok,
+        "violations": edit_violations(checked, cached, user.see_names, lang),
+        "problems": [p.render(lang) for p in checked.problems],
+        "terms": {
+            term: {"before": checked.before[term], "after": checked.after[term], "delta": delta}
+            for term, delta in checked.deltas.items()
+        },
+        "time_s": round(checked.time_s, 4),
+    }

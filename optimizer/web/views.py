@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     import pandas as pd
 
+    from optimizer.edit import EditCheck
     from optimizer.store import RunStore, StoredRun
 
 #: Columns of :func:`people_frame`.
@@ -124,13 +125,16 @@ class RunCache:
             return cached
 
     def prefetch(self, store: RunStore, run_id: str) -> None:
-        """Read a run and derive its tables in a background thread, so that its first
-        page is served from memory (called when a run is stored, and at start for the
-        newest run)."""
+        """Read a run, derive its tables and open it for editing in a background thread,
+        so that its first page and its first edit check are served from memory (called
+        when a run is stored, and at start for the newest run)."""
 
         def work() -> None:
+            from optimizer import service
+
             try:
                 self.get(store, run_id).warm(SEARCHED)
+                service.edit_session(store, run_id)
             except Exception:  # a prefetch is only a head start: the page reads it again
                 log.exception("prefetch of run %s failed", run_id)
 
@@ -225,3 +229,22 @@ def page(
         "limit": limit,
         "rows": jsonable(rows.to_dict(orient="records")),
     }
+
+
+def edit_violations(
+    checked: EditCheck, cached: CachedRun, see_names: bool, lang: str
+) -> list[dict[str, Any]]:
+    """The hard rules an edit check found broken, for a page or the API: the rule id, the
+    reason in ``lang``, the staff ids concerned and who they are (``Name (id)``, or the id
+    alone for a user who does not see names)."""
+    people = cached.table("people")
+    names = dict(zip(people["staff_id"].astype(str), people["full_name"].astype(str), strict=True))
+    return [
+        {
+            "rule": v.rule,
+            "text": v.reason.render(lang),
+            "staff_ids": list(v.staff_ids),
+            "who": [f"{names.get(s, s)} ({s})" if see_names else s for s in v.staff_ids],
+        }
+        for v in checked.violations
+    ]

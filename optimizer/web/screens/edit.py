@@ -27,6 +27,7 @@ from optimizer.web.auth import audit
 from optimizer.web.deps import Planner, RequestLang, Web, get_lang
 from optimizer.web.screens.common import cached_run, render, stored_run
 from optimizer.web.uploads import SCENARIOS
+from optimizer.web.views import edit_violations
 
 router = APIRouter()
 
@@ -119,17 +120,8 @@ async def check(request: Request, run_id: str, web: Web, user: Planner) -> Respo
     except InputError as exc:
         return render(request, web, "_edit_check.html", run=run, move=move, error=exc.issues[0].message)
     audit(web.store(), user, "edit_check", run.run_id, staff_id=move["staff_id"], unit_id=move["unit_id"])
-    people = cached.table("people")
-    names = dict(zip(people["staff_id"].astype(str), people["full_name"].astype(str), strict=True))
     lang = get_lang(request)
-    violations = [
-        {
-            "rule": v.rule,
-            "text": v.reason.render(lang),
-            "who": [f"{names.get(s, s)} ({s})" if user.see_names else s for s in v.staff_ids],
-        }
-        for v in checked.violations
-    ]
+    violations = edit_violations(checked, cached, user.see_names, lang)
     return render(
         request,
         web,
