@@ -78,7 +78,7 @@ def _convert_batch(soffice: str, docx_files: Sequence[Path], out_dir: Path) -> l
     with tempfile.TemporaryDirectory(prefix="lo-", dir=out_dir) as profile:
         command = [
             soffice,
-            f"-env:UserInstallation={Path(profile).as_uri()}",
+            f"-env:UserInstallation={Path(profile).absolute().as_uri()}",  # --out may be relative
             "--headless", "--norestore", "--nologo", "--nodefault", "--nolockcheck",
             "--convert-to", "pdf:writer_pdf_Export",
             "--outdir", str(out_dir),
