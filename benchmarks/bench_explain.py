@@ -53,9 +53,9 @@ def store_base_run(scenario_path: Path, store_path: Path) -> tuple[str, dict[str
     """Solve the scenario and store it as ``staffplan run`` does; return the run id and timings."""
     from optimizer import __version__
     from optimizer.io import load_problem, load_scenario
+    from optimizer.placement_tables import run_tables
     from optimizer.solve import solve
     from optimizer.store import NewRun, RunStore
-    from optimizer.tables import run_tables
 
     t0 = time.perf_counter()
     sc = load_scenario(scenario_path)

@@ -12,7 +12,7 @@ full-city run built in this process: the roster and staffing table of
 through :mod:`optimizer.io`, and a placement of everyone (each person to a free seat of
 their origin unit, bloc, current position and category; the surplus to a post line of
 their origin unit and bloc beyond its maximum), turned into the run tables of
-:mod:`optimizer.tables`.  That placement is neither optimal nor feasible; an annex
+:mod:`optimizer.placement_tables`.  That placement is neither optimal nor feasible; an annex
 only needs a placement of the right size and shape: 15,997 rows in 168 units.
 
 Each repeat times, in this process: building the annex model, the whole-city workbook,
@@ -104,8 +104,8 @@ def synthetic_city_run(seed: int, work: Path) -> StoredRun:
     """The synthetic full-city run described in the module docstring."""
     from optimizer import __version__, synth
     from optimizer.io import load_problem, load_scenario
+    from optimizer.placement_tables import run_tables
     from optimizer.store import manifest_hash, run_manifest
-    from optimizer.tables import run_tables
 
     data = synth.shipped_data_dir()
     if data is None:

@@ -1,7 +1,7 @@
 """Key performance indicators of a placement, recomputed from its tables (layer 3).
 
 Every KPI has exactly one definition, here, and is computed from the three tables of
-:mod:`optimizer.tables` alone, so that a stored run (which keeps those tables) yields the
+:mod:`optimizer.placement_tables` alone, so that a stored run (which keeps those tables) yields the
 same numbers as the solve that produced it.  The run store, ``staffplan run``,
 ``show``, ``compare`` and the HTML report all call these functions.
 
@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.data import BLOCS, LEADERSHIP_SHORTFALL_WEIGHT, TERMS, Rules
-from optimizer.tables import RunTables
+from optimizer.placement_tables import RunTables
 
 #: Columns of :func:`position_balance`, in order.
 BALANCE_COLUMNS = (
@@ -238,7 +238,7 @@ def compute_kpis(tables: RunTables, rules: Rules) -> dict[str, Any]:
     Parameters
     ----------
     tables
-        The placement's tables (from :func:`optimizer.tables.run_tables` or a stored run).
+        The placement's tables (from :func:`optimizer.placement_tables.run_tables` or a stored run).
     rules
         The scenario's rules (``long_commute_km`` and ``bloc_change`` matter).
 

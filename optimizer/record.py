@@ -5,7 +5,7 @@ app all store their solves through :func:`record_run`; what a run holds is decid
 and nowhere else:
 
 * :func:`solved_run` turns a problem and its :class:`~optimizer.solution.SolveResult`
-  into a :class:`SolvedRun`: the result, its run tables (:func:`optimizer.tables.run_tables`)
+  into a :class:`SolvedRun`: the result, its run tables (:func:`optimizer.placement_tables.run_tables`)
   and the KPIs that need the problem and not only the tables (the fairness audit of
   :func:`optimizer.fairness.fairness_kpis`).  It runs where the problem is: in the
   calling process, or in a sweep's worker.
@@ -29,9 +29,9 @@ from optimizer import __version__
 from optimizer.errors import InputError, Issue
 from optimizer.fairness import fairness_kpis
 from optimizer.i18n import t
+from optimizer.placement_tables import RunTables, run_tables
 from optimizer.solution import ENGINE, SolveResult
 from optimizer.store import NewRun, RunStore
-from optimizer.tables import RunTables, run_tables
 
 if TYPE_CHECKING:
     from optimizer.data import Problem, Rules

@@ -41,8 +41,8 @@ from optimizer.data import Rules
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t
 from optimizer.kpis import compute_kpis
+from optimizer.placement_tables import RunTables
 from optimizer.solution import SolveResult
-from optimizer.tables import RunTables
 
 logger = logging.getLogger(__name__)
 
@@ -226,7 +226,7 @@ CREATE TABLE web_scenarios (
 """
 
 #: Why a person is unplaced, as data: the reason's code and its parameters (JSON), made a
-#: sentence in the reader's language when shown (:func:`optimizer.tables.reason_texts`).
+#: sentence in the reader's language when shown (:func:`optimizer.placement_tables.reason_texts`).
 #: Rows of runs stored before keep their sentence in ``reason`` and get blank codes.
 _V3 = """
 ALTER TABLE run_unplaced ADD COLUMN reason_code TEXT;

@@ -56,6 +56,7 @@ from optimizer.io import load_problem, load_scenario
 from optimizer.io.scenario import Scenario
 from optimizer.io.tables import TableSource
 from optimizer.national import NationalScenario, is_national, load_national, load_provinces
+from optimizer.placement_tables import RunTables
 from optimizer.record import (
     RunSource,
     SolvedRun,
@@ -66,7 +67,6 @@ from optimizer.record import (
 )
 from optimizer.solution import SolveResult, StageResult, Status
 from optimizer.store import RunStore, StoredRunHead, canonical_json
-from optimizer.tables import RunTables
 
 logger = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from test_export_support import assignment, make_problem
 
 from optimizer.cli import main
 from optimizer.data import TERMS
+from optimizer.placement_tables import run_tables
 from optimizer.rules.reason import Reason
 from optimizer.solution import SolveResult, StageResult
 from optimizer.store import NewRun, RunStore, manifest_hash, run_manifest
-from optimizer.tables import run_tables
 
 
 def invoke(*args: str) -> Result:

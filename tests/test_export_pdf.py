@@ -18,8 +18,8 @@ from test_export_support import make_run
 from optimizer.errors import InputError
 from optimizer.export import pdf_annex
 from optimizer.export.annex import DocumentFields, export_annexes
+from optimizer.placement_tables import RunTables
 from optimizer.store import StoredRun, manifest_hash, run_manifest
-from optimizer.tables import RunTables
 
 needs_libreoffice = pytest.mark.skipif(
     shutil.which("soffice") is None or shutil.which("pdftotext") is None,

@@ -15,9 +15,9 @@ from functools import cache
 import numpy as np
 
 from optimizer.data import Pins, Posts, Problem, Rules, Staff, Units
+from optimizer.placement_tables import run_tables
 from optimizer.rules.reason import Reason
 from optimizer.store import StoredRun, manifest_hash, run_manifest
-from optimizer.tables import run_tables
 
 UNITS = (
     ("26734", "Phường Sài Gòn", "ward"),

@@ -52,8 +52,8 @@ from optimizer.kpis import (
     position_balance,
     unit_kpis,
 )
+from optimizer.placement_tables import RunTables, run_tables
 from optimizer.rules.reason import Reason
-from optimizer.tables import RunTables, run_tables
 
 D_U1_U2 = 6371.0088 * math.radians(0.1) * 1.3  # 14.45536 km
 KM = {"abs": 1e-5}  # the distance matrix is float32

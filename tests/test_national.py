@@ -36,11 +36,11 @@ from optimizer.national import (
     synthetic_units,
     write_national,
 )
+from optimizer.placement_tables import RunTables, run_tables
 from optimizer.solution import SolveResult
 from optimizer.solve import solve
 from optimizer.store import RunStore
 from optimizer.sweep import merge_results, plan_sweep, run_sweep, with_threads
-from optimizer.tables import RunTables, run_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 ALPHA = ProvinceSpec("alpha", "Tỉnh An Phú", "ALP", 4, 1, 10.0, 106.0, 300.0)

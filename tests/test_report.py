@@ -36,8 +36,8 @@ from optimizer.export.report_map import (
     map_shapes,
 )
 from optimizer.kpis import MAP_KPIS, unit_kpis
+from optimizer.placement_tables import RunTables
 from optimizer.store import RunStore, StoredRun
-from optimizer.tables import RunTables
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -319,7 +319,7 @@ ALLOWED = {
     "optimizer/synth.py": "the generator writes the fields",
     "optimizer/shapes.py": "the province-shape generator writes the fields",
     "optimizer/replan.py": "parses a change file's fields into new problem data",
-    "optimizer/tables.py": "copies non_local / local into the run's tables (no decision)",
+    "optimizer/placement_tables.py": "copies non_local / local into the run's tables (no decision)",
     "optimizer/kpis.py": "compliance KPIs recomputed from stored tables, like the checker",
 }
 

@@ -26,10 +26,10 @@ from optimizer.fairness import fairness_kpis
 from optimizer.i18n import set_lang
 from optimizer.io import load_problem, load_scenario
 from optimizer.national import load_national, write_national
+from optimizer.placement_tables import readable, reason_texts
 from optimizer.replan import assignment_of, load_run
 from optimizer.store import SCHEMA_VERSION, RunStore
 from optimizer.sweep import plan_sweep, run_sweep
-from optimizer.tables import readable, reason_texts
 
 TINY = Path(__file__).resolve().parents[1] / "scenarios" / "tiny"
 

@@ -34,6 +34,13 @@ from optimizer.data import (
 )
 from optimizer.errors import InputError
 from optimizer.kpis import compute_kpis, objective_terms
+from optimizer.placement_tables import (
+    PLACEMENT_COLUMNS,
+    UNIT_COLUMNS,
+    UNPLACED_COLUMNS,
+    RunTables,
+    run_tables,
+)
 from optimizer.rules.reason import Reason
 from optimizer.solution import SolveResult, StageResult
 from optimizer.store import (
@@ -44,13 +51,6 @@ from optimizer.store import (
     RunStore,
     manifest_hash,
     run_manifest,
-)
-from optimizer.tables import (
-    PLACEMENT_COLUMNS,
-    UNIT_COLUMNS,
-    UNPLACED_COLUMNS,
-    RunTables,
-    run_tables,
 )
 
 TESTS_DIR = Path(__file__).resolve().parent

@@ -22,6 +22,7 @@ from optimizer.cli import main
 from optimizer.errors import InputError
 from optimizer.i18n import set_lang
 from optimizer.io import load_problem, load_scenario
+from optimizer.placement_tables import run_tables
 from optimizer.solve import solve
 from optimizer.store import RunStore
 from optimizer.sweep import (
@@ -37,7 +38,6 @@ from optimizer.sweep import (
     sweep_table,
     with_threads,
 )
-from optimizer.tables import run_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "scenarios" / "tiny"

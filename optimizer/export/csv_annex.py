@@ -18,7 +18,7 @@ from optimizer.export.files import make_out_dir, output_path
 from optimizer.export.labels import code_label, nfc, vi
 from optimizer.export.model import Annex, PersonRow, SurplusGroup, UnitGroup
 from optimizer.io.outputs import write_csv_frame
-from optimizer.tables import RunTables, readable
+from optimizer.placement_tables import RunTables, readable
 
 #: File names of the machine tables (DESIGN §7).
 TABLE_FILES = {"placements": "placements.csv", "unplaced": "unplaced.csv", "units": "units.csv"}
@@ -51,7 +51,7 @@ def redact_tables(tables: RunTables) -> RunTables:
 def write_csv_tables(tables: RunTables, out_dir: Path) -> list[Path]:
     """Write ``placements.csv``, ``unplaced.csv`` and ``units.csv`` into ``out_dir``.
 
-    The columns are those of :mod:`optimizer.tables` (DESIGN §3 names), so any other tool
+    The columns are those of :mod:`optimizer.placement_tables` (DESIGN §3 names), so any other tool
     can check a run against its inputs.
 
     Parameters

@@ -32,8 +32,8 @@ from optimizer.export.labels import (
     vi,
 )
 from optimizer.i18n import t
+from optimizer.placement_tables import RunTables, reason_texts
 from optimizer.store import StoredRun, manifest_hash, run_manifest
-from optimizer.tables import RunTables, reason_texts
 
 #: Unit kinds in the order the annex title names them ("CÁC XÃ, PHƯỜNG, ĐẶC KHU").
 TITLE_KIND_ORDER = ("commune", "ward", "special_zone")

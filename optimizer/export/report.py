@@ -48,8 +48,8 @@ from optimizer.io.outputs import atomic_text, make_out_dir
 from optimizer.kpis import MAP_KPIS, UNIT_SUMMARY_COLUMNS, unit_kpis
 from optimizer.labels import day, label, labels
 from optimizer.localtime import local_time, zone_name
+from optimizer.placement_tables import reason_texts
 from optimizer.store import StoredRun
-from optimizer.tables import reason_texts
 
 __all__ = ["build_report", "kpi_label", "write_report"]
 

@@ -146,7 +146,7 @@ def people_frame(run: StoredRun) -> pd.DataFrame:
     reason, in :data:`PEOPLE_COLUMNS`."""
     import pandas as pd
 
-    from optimizer.tables import reason_texts
+    from optimizer.placement_tables import reason_texts
 
     pl, un = run.tables.placements, run.tables.unplaced
     placed = pl.assign(placed=True, reason="")
