@@ -132,7 +132,12 @@ class Journey:
             shutil.copy(path, self.keep / path.name)
 
     def sees(self, text: str, timeout_ms: int = 20_000) -> None:
-        self.page.get_by_text(text).first.wait_for(timeout=timeout_ms)  # type: ignore[attr-defined]
+        """Wait until ``text`` shows; on failure keep the page as it was (``web-failed.png``)."""
+        try:
+            self.page.get_by_text(text).first.wait_for(timeout=timeout_ms)  # type: ignore[attr-defined]
+        except Exception:
+            self.shot("failed")
+            raise
 
 
 def test_planner_journey(server: str, browser: object, tmp_path: Path) -> None:
@@ -206,10 +211,13 @@ def test_planner_journey(server: str, browser: object, tmp_path: Path) -> None:
     assert page.locator("#check .badge.bad").count() >= 1  # each rule broken, by its name
     j.shot("edit")
 
-    # 8. A second run (the variant of a rule), then compare the two
+    # 8. A variant with a shorter commute (20 km: two people placed differently), its run, the two compared
     page.goto(f"{server}/scenarios")
     page.locator("table a").first.click()
-    page.fill("input[name='rules.max_commute_km']", "15")
+    page.fill("input[name=name]", "Đi lại 20 km")
+    page.get_by_role("button", name="Sao chép").click()
+    j.sees("Kịch bản: Đi lại 20 km")
+    page.fill("input[name='rules.max_commute_km']", "20")
     page.get_by_role("button", name="Lưu kịch bản").click()
     j.sees("Đã lưu kịch bản.")
     page.get_by_role("button", name="Chạy", exact=True).click()
@@ -219,7 +227,7 @@ def test_planner_journey(server: str, browser: object, tmp_path: Path) -> None:
         box.check()
     page.get_by_role("button", name="So sánh các lần chạy đã chọn").click()
     j.sees("Tóm tắt")
-    j.sees("Người được bố trí khác nhau")
+    j.sees("Người được bố trí khác nhau (2)")
     j.shot("compare")
 
     # 9. The annexes: xlsx and pdf

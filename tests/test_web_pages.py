@@ -94,6 +94,7 @@ def pages(run_ids: list[str]) -> list[tuple[str, str, str]]:
         (f"/runs/{a}/export", "Che tên", "Redact names"),
         ("/compare", "Chọn hai lần chạy trở lên", "Pick two runs or more"),
         (f"/compare?run={a}&run={b}", "Người được bố trí khác nhau", "People placed differently"),
+        (f"/compare/map?run={a}&run={b}", "Tô màu theo", "Colour by"),
     ]
 
 
@@ -282,3 +283,12 @@ def test_a_move_by_hand_shows_the_rules_it_breaks_and_the_terms(
     unplaced = client.post(f"/runs/{a}/edit/check", data={**data, "unit_id": "-"})
     assert "chưa bố trí" in unplaced.text  # the unplaced term changes
     assert client.post(f"/runs/{a}/edit/check", data={**data, "staff_id": "NOBODY"}).status_code == 422
+
+
+def test_errors_of_pages_are_pages(client: TestClient) -> None:
+    missing = client.get("/runs/r9999-000000")
+    assert missing.status_code == 404
+    assert "Không làm được việc này" in missing.text and "<html" in missing.text
+    fragment = client.get("/runs/r9999-000000/units", headers={"HX-Request": "true"})
+    assert fragment.status_code == 404 and "<html" not in fragment.text and "Không tìm thấy" in fragment.text
+    assert client.get("/api/runs/r9999-000000").headers["content-type"].startswith("application/json")

@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from optimizer import __version__
@@ -155,6 +156,7 @@ def create_app(
     app.state.web = web
     app.include_router(api.router, dependencies=[Depends(require_csrf)])
     app.include_router(pages.router, dependencies=[Depends(require_csrf)])
+    app.add_exception_handler(StarletteHTTPException, pages.http_error)  # type: ignore[arg-type]
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
     @app.get("/api/docs", include_in_schema=False)

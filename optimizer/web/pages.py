@@ -23,7 +23,10 @@ export                                   :mod:`optimizer.web.screens.export`
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.exception_handlers import http_exception_handler
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
 
 from optimizer.web.screens import compare, data, diagnose, edit, export, login, result, scenario, start
 
@@ -31,3 +34,23 @@ router = APIRouter(include_in_schema=False)
 # diagnose before scenario: its /scenarios/{id}/diagnose must win over /scenarios/{id}
 for _module in (login, start, data, diagnose, scenario, result, edit, compare, export):
     router.include_router(_module.router)
+
+
+async def http_error(request: Request, exc: HTTPException) -> Response:
+    """An error of a page shown as a page (or, for an HTMX request, as a message in place);
+    the API's errors stay JSON."""
+    if request.url.path.startswith("/api/"):
+        return await http_exception_handler(request, exc)
+    from optimizer.web.screens.common import render
+
+    web = request.app.state.web
+    detail = exc.detail if isinstance(exc.detail, str) else ""
+    fragment = request.headers.get("HX-Request") == "true"
+    return render(
+        request,
+        web,
+        "_error.html" if fragment else "error.html",
+        status_code=exc.status_code,
+        code=exc.status_code,
+        detail=detail,
+    )

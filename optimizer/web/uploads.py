@@ -363,9 +363,18 @@ def _uploaded(workspace: Path, row: tuple[Any, ...]) -> ScenarioEntry:
 _COLUMNS = "scenario_id, created_at, user, name, folder, entry, valid, issues"
 
 
+def _toml_name(path: Path, default: str) -> str:
+    """The ``name`` a scenario file gives itself, else ``default``."""
+    try:
+        name = tomllib.loads(path.read_text(encoding="utf-8")).get("name")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return default
+    return name if isinstance(name, str) and name.strip() else default
+
+
 def workspace_scenarios(workspace: Path) -> list[ScenarioEntry]:
     """The scenario files of the workspace's ``scenarios/`` folder (at most three levels
-    deep), by path."""
+    deep), by path; each named by its ``name`` key (else its path)."""
     root = workspace / SCENARIOS
     if not root.is_dir():
         return []
@@ -375,7 +384,7 @@ def workspace_scenarios(workspace: Path) -> list[ScenarioEntry]:
             if path.is_file():
                 rel = path.relative_to(workspace).as_posix()
                 # resolved: a linked scenarios/ folder keeps its files' relative paths
-                found.append(ScenarioEntry(rel, rel, path.resolve(), "workspace"))
+                found.append(ScenarioEntry(rel, _toml_name(path, rel), path.resolve(), "workspace"))
     return sorted(found, key=lambda e: e.scenario_id)
 
 

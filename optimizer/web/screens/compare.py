@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 from typing import Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from starlette.responses import Response
 
 from optimizer import service
@@ -18,8 +19,16 @@ from optimizer.compare import kpi_kind, redact
 from optimizer.errors import InputError
 from optimizer.i18n import t
 from optimizer.web.deps import CurrentUser, Web, get_lang
-from optimizer.web.screens.common import Memo, render
-from optimizer.web.screens.result import SUMMARY_KPIS
+from optimizer.web.screens.common import Memo, cached_run, render
+from optimizer.web.screens.result import (
+    MAP_CHOICES,
+    SUMMARY_KPIS,
+    figure_markup,
+    map_choice,
+    map_json,
+    maps,
+    unit_values,
+)
 
 router = APIRouter()
 
@@ -50,7 +59,8 @@ def compare_page(request: Request, web: Web, user: CurrentUser) -> Response:
             request, web, "compare_pick.html", active="compare", runs=service.runs(store), picked=refs
         )
     try:
-        resolved = tuple(dict.fromkeys(store.resolve(r) for r in refs))
+        # the oldest run first: it is the baseline the others are compared with
+        resolved = tuple(sorted(dict.fromkeys(store.resolve(r) for r in refs)))
         compared = _comparisons.get(resolved, lambda: service.compare(store, resolved))
     except (InputError, ValueError) as exc:
         text = exc.issues[0].message if isinstance(exc, InputError) else str(exc)
@@ -114,4 +124,40 @@ def compare_page(request: Request, web: Web, user: CurrentUser) -> Response:
         unit_metrics=[(m, kpi_kind(m)) for m in UNIT_METRICS],
         signed=_signed,
         title=t("page.compare.title", lang, runs=", ".join(ids)),
+    )
+
+
+@router.get("/compare/map")
+def compare_map(request: Request, web: Web) -> Response:
+    """The map of the differences: per unit, the last run's KPI minus the first run's."""
+    refs = list(dict.fromkeys(request.query_params.getlist("run")))[:MAX_RUNS]
+    if len(refs) < 2:
+        raise HTTPException(status_code=422, detail=t("runs.compare_need_two", get_lang(request)))
+    first, last = cached_run(web, refs[0]), cached_run(web, refs[-1])
+    kpi = map_choice(request)
+    lang = get_lang(request)
+
+    def make() -> str:
+        before = unit_values(first, kpi)
+        after = unit_values(last, kpi)
+        delta = {u: after[u] - before[u] for u in after if u in before}
+        label = t(
+            "page.compare.map_label",
+            lang,
+            kpi=t(f"kpi.unit.{kpi}", lang),
+            last=last.run.run_id,
+            first=first.run.run_id,
+        )
+        return map_json(last.run, last.table("units"), delta, label, kpi_kind(kpi))
+
+    text = maps.get(("Δ", first.run.run_id, last.run.run_id, kpi, lang), make)
+    query = "&".join(f"run={quote(r)}" for r in (first.run.run_id, last.run.run_id))
+    return render(
+        request,
+        web,
+        "_map.html",
+        map_url=f"/compare/map?{query}&",
+        kpi=kpi,
+        map_choices=MAP_CHOICES,
+        figure=figure_markup(text),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, HTTPException, Request
 from markupsafe import Markup
@@ -24,6 +24,9 @@ from optimizer.store import StoredRun
 from optimizer.web.deps import CurrentUser, Web, get_lang
 from optimizer.web.screens.common import Memo, cached_run, render, stored_run
 from optimizer.web.views import CachedRun, page
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 router = APIRouter()
 
@@ -47,7 +50,8 @@ SUMMARY_KPIS: tuple[tuple[str, str], ...] = (
 #: The KPIs a map can be coloured by on this page.
 MAP_CHOICES = ("fill_rate", "moves")
 
-_maps = Memo(8)
+#: Maps already drawn, by run (or pair of runs), KPI and language.
+maps = Memo(8)
 
 
 @dataclass(frozen=True)
@@ -198,33 +202,55 @@ def units_fragment(request: Request, run_id: str, web: Web) -> Response:
     )
 
 
-def map_json(cached: CachedRun, kpi: str, lang: str) -> str:
-    """The plotly figure (JSON) of the run's units coloured by ``kpi``, Côn Đảo in an inset."""
+def map_json(run: StoredRun, units: pd.DataFrame, values: dict[str, float], label: str, kind: str) -> str:
+    """The plotly figure (JSON) of ``units`` (a per-unit KPI frame of ``run``) coloured by
+    ``values`` (by unit id), drawn from the run's GeoJSON, far islands in an inset."""
     from optimizer.export.report import geojson_of_run, load_geojson, map_figure, map_shapes
 
-    frame = cached.table("units")
-    geo = geojson_of_run(cached.run)
+    geo = geojson_of_run(run)
     polygons = load_geojson(geo) if geo is not None and geo.exists() else None
-    values = dict(zip(frame["unit_id"].astype(str), frame[kpi].astype(float), strict=True))
-    label = t(f"kpi.unit.{kpi}", lang)
-    fig = map_figure(map_shapes(frame, polygons), values, label, kpi_kind(kpi), "")
+    fig = map_figure(map_shapes(units, polygons), values, label, kind, "")
     fig.update_layout(height=640, title=None, margin={"l": 0, "r": 0, "t": 10, "b": 0})
     return str(fig.to_json())
+
+
+def unit_values(cached: CachedRun, kpi: str) -> dict[str, float]:
+    """A per-unit KPI of a run, by unit id."""
+    frame = cached.table("units")
+    return dict(zip(frame["unit_id"].astype(str), frame[kpi].astype(float), strict=True))
+
+
+def map_choice(request: Request) -> str:
+    """The KPI of ``?kpi=`` when the maps offer it, else the fill rate."""
+    kpi = request.query_params.get("kpi", "fill_rate")
+    return kpi if kpi in MAP_CHOICES else "fill_rate"
+
+
+def figure_markup(text: str) -> Markup:
+    """A figure's JSON, safe inside ``<script type="application/json">`` (no ``<``, ``>``, ``&``)."""
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
 @router.get("/runs/{run_id}/map")
 def map_fragment(request: Request, run_id: str, web: Web) -> Response:
     """The map of a run's units, coloured by ``?kpi=fill_rate`` (default) or ``moves``."""
-    kpi = request.query_params.get("kpi", "fill_rate")
-    if kpi not in MAP_CHOICES:
-        kpi = "fill_rate"
+    kpi = map_choice(request)
     cached = cached_run(web, run_id)
     lang = get_lang(request)
-    text = _maps.get((cached.run.run_id, kpi, lang), lambda: map_json(cached, kpi, lang))
-    # safe inside <script type="application/json">: no "<", ">" or "&" left
-    safe = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+    def make() -> str:
+        label = t(f"kpi.unit.{kpi}", lang)
+        return map_json(cached.run, cached.table("units"), unit_values(cached, kpi), label, kpi_kind(kpi))
+
+    text = maps.get((cached.run.run_id, kpi, lang), make)
     return render(
-        request, web, "_map.html", run=cached.run, kpi=kpi, map_choices=MAP_CHOICES, figure=Markup(safe)
+        request,
+        web,
+        "_map.html",
+        map_url=f"/runs/{cached.run.run_id}/map?",
+        kpi=kpi,
+        map_choices=MAP_CHOICES,
+        figure=figure_markup(text),
     )
 
 

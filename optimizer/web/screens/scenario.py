@@ -208,13 +208,14 @@ def make_variant(
     folder, with the ``settings`` (dotted keys, e.g. ``rules.min_is_hard``) changed, and
     return its id.  It reads the same data files (its paths are rewritten relative to
     its own folder)."""
-    root = web.config.workspace / SCENARIOS
-    root.mkdir(parents=True, exist_ok=True)
+    folder = web.config.workspace / SCENARIOS
+    folder.mkdir(parents=True, exist_ok=True)
+    root = folder.resolve()  # a linked folder: paths relative to where the file really is
     doc = tomllib.loads(entry.path.read_text(encoding="utf-8"))
 
     def moved(value: str) -> str:
         path, sep, sheet = value.partition("#")
-        absolute = Path(path) if Path(path).is_absolute() else entry.path.parent / path
+        absolute = Path(path) if Path(path).is_absolute() else entry.path.resolve().parent / path
         return Path(os.path.relpath(absolute, root)).as_posix() + sep + sheet
 
     if isinstance(doc.get("extends"), str):
@@ -232,7 +233,7 @@ def make_variant(
         target = root / f"{stem}-{n}.toml"
         n += 1
     target.write_text(tomli_w.dumps(doc), encoding="utf-8")
-    return target.relative_to(web.config.workspace).as_posix()
+    return (folder / target.name).relative_to(web.config.workspace).as_posix()
 
 
 @router.get("/scenarios")
