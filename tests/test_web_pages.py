@@ -292,3 +292,23 @@ def test_errors_of_pages_are_pages(client: TestClient) -> None:
     fragment = client.get("/runs/r9999-000000/units", headers={"HX-Request": "true"})
     assert fragment.status_code == 404 and "<html" not in fragment.text and "Không tìm thấy" in fragment.text
     assert client.get("/api/runs/r9999-000000").headers["content-type"].startswith("application/json")
+
+
+def test_a_variant_in_a_linked_scenarios_folder_reads_its_data(tmp_path: Path) -> None:
+    # make demo links the workspace's scenarios/ to the project's: a variant's paths must
+    # be relative to where its file really is
+    real = tmp_path / "project-scenarios"
+    shutil.copytree(TINY, real / "tiny")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "scenarios").symlink_to(real, target_is_directory=True)
+    with TestClient(create_app(ws, store=tmp_path / "s.db", max_parallel=1)) as c:
+        answer = c.post(
+            f"/scenarios/{SCENARIO_ID}/copy",
+            data={"csrf_token": token(c), "name": "Biến thể"},
+            follow_redirects=False,
+        )
+        assert answer.status_code == 303
+        variant = answer.headers["location"].removeprefix("/scenarios/")
+        assert "Kịch bản: Biến thể" in c.get(f"/scenarios/{variant}").text
+    assert service.validate(ws / variant).valid
