@@ -23,9 +23,11 @@ the request to the last byte of the answer, JSON or HTML rendering included).  T
 * ``people_search``: ``GET /api/runs/{id}/people?query=…`` (a surname; accents ignored);
 * ``page_*``: the HTML pages of the run (result page, its tables) that exist in this
   version of the app, first and warm;
+* ``page_result_cold``: the result page ``GET /runs/{id}`` with nothing cached;
 * ``check``: ``POST /api/runs/{id}/check`` moving one placed person, drawn with
-  ``--seed``, to the first post line of another unit of their category (where the app
-  offers the check).
+  ``--seed``, to the first post line of another unit of their category: ``first_s`` with
+  the run not yet open for editing (its problem rebuilt from its inputs: what the app
+  does ahead, in the background, for a run it stores and for the newest run), then warm.
 
 Each warm figure is the median and the maximum of ``--repeat`` calls.  Results, with
 the machine's load average (wall times drift on a shared machine), go to
@@ -51,7 +53,7 @@ DEFAULT_SCENARIO = ROOT / "scenarios" / "hcmc-2025" / "transition.toml"
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "web.json"
 TARGETS_S = {"page": 0.3, "check": 1.0}
 #: Pages of a run the pages half of the app may offer (``{run}`` is the run id).
-PAGE_PATHS = ("/runs/{run}", "/runs/{run}/units", "/runs/{run}/people")
+PAGE_PATHS = ("/runs/{run}", "/runs/{run}/units", "/runs/{run}/people", "/runs/{run}/map", "/runs/{run}/edit")
 
 
 def timed(call: Callable[[], Any]) -> tuple[float, Any]:
@@ -104,10 +106,17 @@ def main() -> None:
         results["run"] = {"first_s": round(timed(lambda: client.get(f"/api/runs/{run_id}"))[0], 4)}
         results["run"].update(warm(lambda: client.get(f"/api/runs/{run_id}"), args.repeat))
         web = client.app.state.web  # type: ignore[attr-defined]
-        web.runs.get(web.store(), run_id)  # the prefetch of the newest run at start, finished
-        web.runs = RunCache()  # then forgotten: the next page is served cold
+        service.edit_session(web.store(), run_id)  # the prefetch of the newest run at start, finished
+        web.runs = RunCache()  # then forgotten: the next answer is served cold
         first, answer = timed(lambda: client.get(f"/api/runs/{run_id}/units", params={"limit": 50}))
         results["units_cold"] = {"first_s": round(first, 4), "total_units": answer.json()["total"]}
+        web.runs = RunCache()
+        probe = client.get(f"/runs/{run_id}")
+        if probe.status_code != 404:
+            web.runs = RunCache()
+            results["page_result_cold"] = {
+                "first_s": round(timed(lambda: client.get(f"/runs/{run_id}"))[0], 4)
+            }
         results["units"] = warm(
             lambda: client.get(
                 f"/api/runs/{run_id}/units",
@@ -126,8 +135,7 @@ def main() -> None:
                 continue
             name = "page_" + (path.rsplit("/", 1)[-1] if path.count("/") > 2 else "result")
             results[name] = warm(lambda url=url: client.get(url), args.repeat)
-        routes = {getattr(r, "path", "") for r in client.app.routes}  # type: ignore[attr-defined]
-        if "/api/runs/{run_id}/check" in routes:
+        if "/api/runs/{run_id}/check" in client.get("/api/openapi.json").json()["paths"]:
             run = RunStore(store_path).get(run_id)
             pl, lines = run.tables.placements, run.tables.units
             rng = np.random.default_rng(args.seed)
@@ -141,6 +149,7 @@ def main() -> None:
             }
             body = {"moves": [move]}
             token = {"X-CSRF-Token": client.get("/api/session").json()["csrf_token"]}
+            service._edit_sessions.clear()  # cold: the run's problem is rebuilt by the first check
             first, answer = timed(lambda: client.post(f"/api/runs/{run_id}/check", json=body, headers=token))
             results["check"] = {"first_s": round(first, 4), "move": move}
             results["check"].update(
@@ -153,6 +162,7 @@ def main() -> None:
             args.scenario.relative_to(ROOT) if args.scenario.is_relative_to(ROOT) else args.scenario
         ),
         "run_id": run_id,
+        "run_from": "stored run given with --store/--run" if solve_s is None else "solved and stored here",
         "solve_and_store_s": solve_s,
         "targets_s": TARGETS_S,
         "results": results,
