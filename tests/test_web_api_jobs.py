@@ -32,7 +32,7 @@ def test_a_worker_killed_is_a_failed_job(tmp_path: Path) -> None:
             time.sleep(0.05)
         view = jobs.get(job_id)
         assert view is not None and view["state"] == "failed"
-        assert "-9" in view["error"]["message"]
+        assert view["error"]["exitcode"] == -9 and "-9" in view["error"]["message"]
         assert RunStore(jobs.store_path).list() == []
     finally:
         jobs.shutdown(grace_s=5)

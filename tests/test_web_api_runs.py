@@ -135,6 +135,9 @@ def test_export_xlsx_and_csv(web: tuple[TestClient, Path], solved: dict[str, obj
         text = bundle.read(placements).decode("utf-8-sig")
     assert {"placements.csv", "unplaced.csv", "units.csv"} <= names
     assert "Nguyễn Văn An" not in text  # redacted
+    decision = client.get(f"/api/runs/{solved['run_id']}/export", params={"format": "decision"})
+    assert decision.status_code == 200 and decision.content[:4] == b"PK\x03\x04"
+    assert ".docx" in decision.headers["content-disposition"]
 
 
 def test_cancel_a_queued_run_stores_nothing(web: tuple[TestClient, Path], tiny_id: str) -> None:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from optimizer.i18n import t
 from optimizer.store import RunStore
 
 log = logging.getLogger(__name__)
@@ -409,7 +410,11 @@ class JobManager:
                         continue
                     with self._lock:
                         job.state = "failed"
-                        job.error = {"message": f"worker exited with code {job.process.exitcode}"}
+                        code = job.process.exitcode
+                        job.error = {
+                            "message": t("server.worker_died", job.spec.lang, code=code),
+                            "exitcode": code,
+                        }
                     break
                 if kind == "ready":
                     job.ready = True
