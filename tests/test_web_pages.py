@@ -312,3 +312,33 @@ def test_a_variant_in_a_linked_scenarios_folder_reads_its_data(tmp_path: Path) -
         variant = answer.headers["location"].removeprefix("/scenarios/")
         assert "Kịch bản: Biến thể" in c.get(f"/scenarios/{variant}").text
     assert service.validate(ws / variant).valid
+
+
+def test_a_viewer_signs_in_sees_no_names_and_cannot_change_anything(tmp_path: Path) -> None:
+    from optimizer.web.auth import add_user
+
+    ws = tmp_path / "ws"
+    scenario = hostile_tiny(ws / "scenarios" / "tiny")
+    store = service.open_store(tmp_path / "s.db", create=True)
+    run_id = service.solve_and_record(service.load(scenario), store).run_id
+    add_user(store, "minh", "viewer", "mat-khau-dai")
+    with TestClient(create_app(ws, store=tmp_path / "s.db", max_parallel=1)) as c:
+        assert c.get("/", follow_redirects=False).headers["location"].startswith("/login")
+        login = c.get("/login").text
+        assert "Đăng nhập" in login and "Trang đầu" not in login  # no navigation before signing in
+        csrf = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', login)
+        assert csrf
+        wrong = c.post(
+            "/login", data={"csrf_token": csrf.group(1), "name": "minh", "password": "sai-mat-khau"}
+        )
+        assert wrong.status_code == 401 and "Sai tên đăng nhập hoặc mật khẩu" in wrong.text
+        form = {"csrf_token": csrf.group(1), "name": "minh", "password": "mat-khau-dai", "next": "/runs"}
+        signed = c.post("/login", data=form, follow_redirects=False)
+        assert signed.status_code == 303 and signed.headers["location"] == "/runs"
+        people = c.get(f"/runs/{run_id}/people?q=S02").text
+        assert "S02" in people and "&lt;b&gt;Bình" not in people and "alert" not in people
+        assert c.get(f"/runs/{run_id}/people?q=Binh").text.count("<tr>") == 0  # no search by name
+        assert "Điều chỉnh bằng tay" not in c.get(f"/runs/{run_id}").text
+        for address in ("/data", f"/runs/{run_id}/edit", f"/runs/{run_id}/replan"):
+            assert c.get(address).status_code == 403, address
+        assert "chỉ được xuất bản đã che tên" in c.get(f"/runs/{run_id}/export").text
