@@ -13,14 +13,14 @@ from test_solve_rules import chair_and_relative
 from optimizer.check import check_placement
 from optimizer.solve.candidates import build_candidates
 from optimizer.solve.flow import FlowModel
-from optimizer.solve.lagrange import Rows, StageSearch
+from optimizer.solve.lagrange import RelativesRows, StageSearch
 
 PLAN = [(("unplaced", "moves"), (100, 1)), (("commute",), (1,))]
 
 
 def test_rows_carry_multipliers_rescaled_and_projected() -> None:
     problem = chair_and_relative()
-    rows = Rows(FlowModel(problem, build_candidates(problem)))
+    rows = RelativesRows(FlowModel(problem, build_candidates(problem)))
     for key in ((0, 1, 0), (1, 0, 0), (0, 1, 1)):
         rows._add(key)
     rows.equality[1] = True
@@ -33,7 +33,7 @@ def test_rows_carry_multipliers_rescaled_and_projected() -> None:
 def _second_stage_first_bound(carry: bool) -> tuple[int, int, int]:
     problem = chair_and_relative()
     model = FlowModel(problem, build_candidates(problem))
-    rows = Rows(model)
+    rows = RelativesRows(model)
     first = StageSearch(model, rows, PLAN, 0, lambda: None, lambda *_: None)
     first.run(None)
     assert rows.carried.any()  # the relatives row bound the first stage

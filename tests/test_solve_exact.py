@@ -25,7 +25,7 @@ from optimizer.solve.candidates import build_candidates
 from optimizer.solve.engine import stage_plan
 from optimizer.solve.exact import Finish, Stage, finish_stage, relax_stage
 from optimizer.solve.flow import FlowInfeasible, FlowModel
-from optimizer.solve.lagrange import Rows, StageSearch, stage_value
+from optimizer.solve.lagrange import RelativesRows, StageSearch, stage_value
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -35,7 +35,7 @@ def test_open_part_mip_finds_the_first_stage_optimum(problem: Problem) -> None:
         return
     model = FlowModel(problem, build_candidates(problem))
     plan = stage_plan(problem, model)
-    search = StageSearch(model, Rows(model), plan, 0, lambda: None, lambda *_: None)
+    search = StageSearch(model, RelativesRows(model), plan, 0, lambda: None, lambda *_: None)
     try:
         report = search.run(None)
     except FlowInfeasible:
@@ -60,11 +60,13 @@ def test_open_part_mip_finds_the_first_stage_optimum(problem: Problem) -> None:
     assert finish.bound == optimum
 
 
-def _one_iteration(problem: Problem) -> tuple[FlowModel, Rows, list[Stage], StageSearch]:
+def _one_iteration(problem: Problem) -> tuple[FlowModel, RelativesRows, list[Stage], StageSearch]:
     """The first stage searched by one flow and its repair only: left with a gap."""
     model = FlowModel(problem, build_candidates(problem))
     plan = stage_plan(problem, model)
-    search = StageSearch(model, Rows(model), plan, 0, lambda: None, lambda *_: None, max_iterations=1)
+    search = StageSearch(
+        model, RelativesRows(model), plan, 0, lambda: None, lambda *_: None, max_iterations=1
+    )
     search.run(None)
     return model, search.rows, plan, search
 
@@ -198,7 +200,7 @@ def _finish_of_moves_stage(problem: Problem) -> tuple[FlowModel, Finish, int]:
     with the stage's value in the finish's placement."""
     model = FlowModel(problem, build_candidates(problem))
     plan = stage_plan(problem, model)
-    rows = Rows(model)
+    rows = RelativesRows(model)
     incumbent = None
     k = next(i for i, (terms, _) in enumerate(plan) if "moves" in terms)
     for i in range(k + 1):
@@ -260,7 +262,7 @@ def test_the_relaxation_prices_every_free_arc_and_bounds_the_stage(problem: Prob
         return
     model = FlowModel(problem, build_candidates(problem))
     plan = stage_plan(problem, model)
-    rows = Rows(model)
+    rows = RelativesRows(model)
     search = StageSearch(model, rows, plan, 0, lambda: None, lambda *_: None, max_iterations=1)
     try:
         search.run(None)
@@ -293,7 +295,7 @@ def test_a_fractional_relaxation_leaves_the_proof_to_the_finish() -> None:
     problem = triangle_of_relatives()
     model = FlowModel(problem, build_candidates(problem))
     plan = stage_plan(problem, model)
-    rows = Rows(model)
+    rows = RelativesRows(model)
     incumbent = None
     k = next(i for i, (terms, _) in enumerate(plan) if "moves" in terms)
     for i in range(k):

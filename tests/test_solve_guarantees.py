@@ -28,8 +28,8 @@ from optimizer.solve.baselines import highs_mip
 from optimizer.solve.candidates import build_candidates
 from optimizer.solve.exact import finish_neighbourhood
 from optimizer.solve.flow import FlowModel
-from optimizer.solve.lagrange import Rows, StageSearch
-from optimizer.solve.side import relative_conflicts
+from optimizer.solve.lagrange import RelativesRows, StageSearch
+from optimizer.solve.relatives import relative_conflicts
 
 CHAIR = {"position": "chair", "leadership": True, "min": 1}
 
@@ -57,7 +57,9 @@ def test_a_repair_never_bans_a_pinned_arc() -> None:
     model = FlowModel(problem, build_candidates(problem))
     plan = engine.stage_plan(problem, model)
     steps: list[tuple[int, int | None]] = []
-    search = StageSearch(model, Rows(model), plan, 0, lambda: None, lambda i, v, b, c: steps.append((i, v)))
+    search = StageSearch(
+        model, RelativesRows(model), plan, 0, lambda: None, lambda i, v, b, c: steps.append((i, v))
+    )
     report = search.run(None)
     assert steps[0][1] is not None  # a placement at the first iteration
     assert report.value == report.bound
@@ -88,7 +90,7 @@ def test_conflicts_no_ban_can_clear_go_to_the_exact_finish_of_their_neighbourhoo
     plan = engine.stage_plan(problem, model)
     relaxed = model.solve(model.stage_cost(*plan[0]), np.ones(model.num_arcs, dtype=bool))
     assert relative_conflicts(problem, model.assignment(relaxed.flow))
-    flow = finish_neighbourhood(model, Rows(model), plan, 0, relaxed.flow, np.array([0, 1]), 30.0)
+    flow = finish_neighbourhood(model, RelativesRows(model), plan, 0, relaxed.flow, np.array([0, 1]), 30.0)
     assert flow is not None
     assignment = model.assignment(flow)
     assert relative_conflicts(problem, assignment) == []

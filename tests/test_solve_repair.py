@@ -18,8 +18,8 @@ from optimizer.solve import lagrange
 from optimizer.solve.candidates import build_candidates
 from optimizer.solve.engine import stage_plan
 from optimizer.solve.flow import FlowModel
-from optimizer.solve.lagrange import Rows, StageSearch
-from optimizer.solve.side import relative_conflicts
+from optimizer.solve.lagrange import RelativesRows, StageSearch
+from optimizer.solve.relatives import relative_conflicts
 
 CHAIR = {"position": "chair", "leadership": True}
 
@@ -51,7 +51,7 @@ def three_relatives(scope: str = "leadership") -> Problem:
 def _search(problem: Problem) -> tuple[FlowModel, StageSearch]:
     model = FlowModel(problem, build_candidates(problem))
     plan = stage_plan(problem, model)
-    return model, StageSearch(model, Rows(model), plan, 0, lambda: None, lambda *_: None)
+    return model, StageSearch(model, RelativesRows(model), plan, 0, lambda: None, lambda *_: None)
 
 
 def test_guards_keep_each_relative_out_of_the_others_unit_as_the_scope_says() -> None:

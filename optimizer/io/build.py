@@ -24,7 +24,7 @@ from optimizer.errors import InputError, Issue
 from optimizer.io.resolve import HOME_APPROX, resolve_references
 from optimizer.io.scenario import Scenario
 from optimizer.io.tables import RawTable, read_table
-from optimizer.io.validate import Rows, check_capacity, check_references, check_table
+from optimizer.io.validate import SourceRows, check_capacity, check_references, check_table
 from optimizer.io.vocab import TABLES
 
 logger = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def _unique_order(items: list[int]) -> tuple[int, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def build_problem(scenario: Scenario, tables: dict[str, RawTable]) -> tuple[Problem, Rows]:
+def build_problem(scenario: Scenario, tables: dict[str, RawTable]) -> tuple[Problem, SourceRows]:
     """Turn validated tables into problem data (no checks: call after passes 1 and 2).
 
     ``local_units`` defaults to the origin unit and the unit nearest home (DESIGN §3).
@@ -162,7 +162,7 @@ def build_problem(scenario: Scenario, tables: dict[str, RawTable]) -> tuple[Prob
         objective=scenario.objective,
         solver=scenario.solver,
     )
-    rows = Rows(
+    rows = SourceRows(
         posts=pv.index.to_numpy(dtype=np.int64),
         staff=_values(tables["staff"]).index.to_numpy(dtype=np.int64),
         pins=pin_rows,

@@ -604,7 +604,7 @@ def _units_outside_vietnam(units: RawTable | None) -> list[Issue]:
 
 
 @dataclass(frozen=True)
-class Rows:
+class SourceRows:
     """Where each record of a built problem came from (Excel rows, in problem order)."""
 
     posts: np.ndarray
@@ -638,7 +638,7 @@ def line_supply(problem: Problem) -> tuple[IntArray, BoolArray]:
 
 
 def check_capacity(
-    problem: Problem, posts: RawTable, staff: RawTable, pins: RawTable | None, rows: Rows
+    problem: Problem, posts: RawTable, staff: RawTable, pins: RawTable | None, rows: SourceRows
 ) -> list[Issue]:
     """Capacity checks of a built problem: unreachable ``min``, over-subscribed positions,
     people no post line can take, and fixed pins that break commute_cap or island.
@@ -708,7 +708,7 @@ def check_capacity(
     return issues
 
 
-def _pin_rule_warnings(problem: Problem, pins: RawTable, rows: Rows) -> list[Issue]:
+def _pin_rule_warnings(problem: Problem, pins: RawTable, rows: SourceRows) -> list[Issue]:
     issues = []
     for j, (s, u, mode) in enumerate(
         zip(problem.pins.staff_idx, problem.pins.unit_idx, problem.pins.mode, strict=True)

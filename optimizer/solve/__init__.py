@@ -1,4 +1,4 @@
-"""The solver package: candidates, the flow core, side rules and the stages (layers 4-6).
+"""The solver package: candidates, the flow core, the relatives rule and the stages (layers 4-6).
 
 OR-Tools is imported only inside this package.
 """

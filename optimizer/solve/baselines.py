@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from optimizer.data import CHANGES, LEADERSHIP_SHORTFALL_WEIGHT, TERMS, IntArray, Problem
 from optimizer.solve.candidates import Candidates, build_candidates
 from optimizer.solve.highs import new_highs, pass_model, run_highs
-from optimizer.solve.side import relative_conflicts, relative_rows
+from optimizer.solve.relatives import relative_conflicts, relative_rows
 
 
 @dataclass(frozen=True)

@@ -49,9 +49,16 @@ from optimizer.solve.baselines import greedy, highs_mip
 from optimizer.solve.candidates import Candidates, build_candidates
 from optimizer.solve.exact import OPEN_PART_MAX_ARCS, Stage, finish_neighbourhood, finish_stage, relax_stage
 from optimizer.solve.flow import FlowInfeasible, FlowModel, open_arcs
-from optimizer.solve.lagrange import MAX_ITERATIONS, Incumbent, Rows, StageReport, StageSearch, stage_value
+from optimizer.solve.lagrange import (
+    MAX_ITERATIONS,
+    Incumbent,
+    RelativesRows,
+    StageReport,
+    StageSearch,
+    stage_value,
+)
 from optimizer.solve.memory import available_bytes, check_memory
-from optimizer.solve.side import choose_to_move, relative_conflicts
+from optimizer.solve.relatives import choose_to_move, relative_conflicts
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +256,7 @@ class _Run:
     cand: Candidates
     model: FlowModel
     plan: list[Stage]
-    rows: Rows
+    rows: RelativesRows
     timings: dict[str, float]
     incumbent: Incumbent | None = None
     reports: list[StageReport] = field(default_factory=list)
@@ -372,7 +379,7 @@ def _start(
         cand,
         model,
         stage_plan(problem, model),
-        Rows(model),
+        RelativesRows(model),
         timings,
     )
     run.emit("memory", None, None, "memory", mb=round(estimate / 2**20))

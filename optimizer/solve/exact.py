@@ -34,10 +34,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from optimizer.data import IntArray
-from optimizer.solve.flow import PAIR, UNPLACED, FlowModel, Relaxation, shortfall_constant
+from optimizer.solve.flow import PAIR, UNPLACED, FlowModel, StageRelaxation, shortfall_constant
 from optimizer.solve.highs import new_highs, pass_model, run_highs
-from optimizer.solve.lagrange import Rows
-from optimizer.solve.side import relative_rows
+from optimizer.solve.lagrange import RelativesRows
+from optimizer.solve.relatives import relative_rows
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class StageProgram:
 
 
 def stage_program(
-    model: FlowModel, rows: Rows, plan: list[Stage], k: int, incumbent_flow: IntArray
+    model: FlowModel, rows: RelativesRows, plan: list[Stage], k: int, incumbent_flow: IntArray
 ) -> StageProgram:
     """Build :class:`StageProgram` for stage ``k``, the earlier stages held at their
     values in ``incumbent_flow``."""
@@ -202,7 +202,7 @@ def stage_program(
 
 def relax_stage(
     model: FlowModel,
-    rows: Rows,
+    rows: RelativesRows,
     plan: list[Stage],
     k: int,
     incumbent_flow: IntArray,
@@ -212,7 +212,7 @@ def relax_stage(
     threads: int = 1,
     seed: int = 0,
     stop: Callable[[], bool] | None = None,
-) -> Relaxation | None:
+) -> StageRelaxation | None:
     """Solve stage ``k``'s linear relaxation over every free arc by column generation:
     simplex over the arcs in ``active`` (and those of ``incumbent_flow``), then the free
     arcs whose reduced cost is negative join, warm-started, until none is.  ``None`` when
@@ -275,12 +275,12 @@ def relax_stage(
         return None
     reduced = np.full(model.num_arcs, np.inf)
     reduced[prog.free] = rc
-    return Relaxation(bound, reduced, flow)
+    return StageRelaxation(bound, reduced, flow)
 
 
 def finish_stage(
     model: FlowModel,
-    rows: Rows,
+    rows: RelativesRows,
     plan: list[Stage],
     k: int,
     incumbent_flow: IntArray,
@@ -370,7 +370,7 @@ def _checked(
 
 def finish_neighbourhood(
     model: FlowModel,
-    rows: Rows,
+    rows: RelativesRows,
     plan: list[Stage],
     k: int,
     flow: IntArray,

@@ -209,7 +209,7 @@ class FlowSolution:
 
 
 @dataclass(frozen=True)
-class Relaxation:
+class StageRelaxation:
     """A stage's linear relaxation over every free arc: a proven lower bound (stage
     units), the reduced cost of every arc under its duals (``inf`` where not free), and
     the optimal flow when the relaxation is integral."""

@@ -54,11 +54,11 @@ from optimizer.solve.flow import (
     FlowInfeasible,
     FlowModel,
     FlowSolution,
-    Relaxation,
+    StageRelaxation,
     open_arcs,
     shortfall_constant,
 )
-from optimizer.solve.side import choose_to_move, relative_conflicts
+from optimizer.solve.relatives import choose_to_move, relative_conflicts
 
 #: Subgradient iterations per stage before the stage is left with its gap.
 MAX_ITERATIONS = 40
@@ -91,7 +91,7 @@ MIN_THETA = 1 / 64
 RowKey = tuple[int, int, int]
 
 
-class Rows:
+class RelativesRows:
     """The relatives rows met so far, and which of them later stages keep as equalities.
 
     Row ``(first, second, unit)`` holds ``first``'s arcs into the leadership post lines
@@ -183,7 +183,7 @@ def stage_value(values: dict[str, int], terms: tuple[str, ...], weights: tuple[i
 
 
 StepFn = Callable[[int, int | None, int, int], None]
-RelaxFn = Callable[[IntArray, np.ndarray], Relaxation | None]
+RelaxFn = Callable[[IntArray, np.ndarray], StageRelaxation | None]
 NeighbourhoodFn = Callable[[IntArray, IntArray], IntArray | None]
 
 
@@ -218,7 +218,7 @@ class StageSearch:
     def __init__(
         self,
         model: FlowModel,
-        rows: Rows,
+        rows: RelativesRows,
         plan: list[tuple[tuple[str, ...], tuple[int, ...]]],
         stage: int,
         checkpoint: Callable[[], None],
