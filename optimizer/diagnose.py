@@ -61,8 +61,6 @@ from optimizer.rules.pair import (
 
 log = logging.getLogger(__name__)
 
-#: Group kinds, in the order they are listed.
-GROUP_RULES = ("post_min", "pins", "one_post", "bloc_change", "relatives")
 #: The commute-cap relaxation searches caps up to this factor of the scenario's cap.
 COMMUTE_SEARCH_FACTOR = 1.5
 #: A MIP sub-instance with more candidate pairs than this is not attempted.

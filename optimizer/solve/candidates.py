@@ -67,23 +67,6 @@ class Candidates:
             "changes": self.changes,
         }[name]
 
-    def subset(self, keep: np.ndarray) -> Candidates:
-        """The candidates where ``keep`` is true (same removal counts)."""
-        return Candidates(
-            self.person[keep],
-            self.post[keep],
-            self.unit[keep],
-            self.dist_km[keep],
-            self.moves[keep],
-            self.long_commute[keep],
-            self.commute[keep],
-            self.preference[keep],
-            dict(self.removed),
-            self.can_stay_unplaced,
-            self.changes[keep],
-            self.reference,
-        )
-
 
 def build_candidates(problem: Problem, reference: IntArray | None = None) -> Candidates:
     """Every (person, post line) pair that the pair-wise hard rules allow, with costs.
