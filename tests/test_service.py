@@ -248,3 +248,18 @@ def test_a_store_from_before_reason_codes_keeps_its_sentences(tiny: Path, store:
     assert len(unplaced) > 0 and (unplaced["reason_code"] == "").all()
     assert reason_texts(unplaced, "en") == reason_texts(unplaced, "vi") == [sentence] * len(unplaced)
     assert readable(reopened.get(run_id).tables).unplaced["reason"].tolist() == [sentence] * len(unplaced)
+
+
+def test_a_solve_too_large_for_memory_is_bad_input_for_run_and_sweep(
+    tiny: Path, store: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from optimizer.solve import memory
+    from optimizer.sweep import SolveTask, solve_task
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1024)
+    with pytest.raises(InputError) as err:
+        service.solve_and_record(service.load(tiny), store)
+    assert [(i.code, i.file) for i in err.value.issues] == [("memory", str(tiny))]
+    assert service.runs(store) == []  # nothing stored
+    done = solve_task(SolveTask(str(tiny), (), 1, 0, 0, "en"))
+    assert done.solved is None and [i.code for i in done.errors] == ["memory"]
