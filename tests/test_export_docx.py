@@ -38,11 +38,17 @@ def annex_docx(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def person_rows(document: docx.document.Document, annex: str = "I") -> list[list[str]]:
-    """The numbered rows of the person tables of Annex I (or III, by its last column)."""
+    """The numbered rows of the person tables of Annex I (or III, by its last heading);
+    a table without headings (the last rows, kept with the signature) belongs to the
+    annex of the table above it."""
     last = "Ghi chú" if annex == "I" else "Lý do chưa bố trí được"
-    rows = []
+    rows, current = [], ""
     for table in document.tables:
-        if table.rows[0].cells[-1].text != last:
+        if len(table.columns) != len(make_template.PLACEMENT_WIDTHS_CM):
+            continue
+        if not table.rows[0].cells[0].text.isdigit():  # a table with headings
+            current = table.rows[0].cells[-1].text
+        if current != last:
             continue
         for row in table.rows:
             cells = [c.text for c in row.cells]
@@ -113,7 +119,9 @@ def test_page_setup_header_rows_and_footer(annex_docx: Path) -> None:
             assert run.manifest_hash[:12] in footer.paragraphs[0].text
         field = section.header._element.find(".//" + qn("w:fldSimple"))
         assert field is not None and field.get(qn("w:instr")).strip() == "PAGE"
-    unit_tables = [t for t in document.tables if len(t.columns) == 8]
+    unit_tables = [
+        t for t in document.tables if len(t.columns) == 8 and not t.rows[0].cells[0].text.isdigit()
+    ]
     assert len(unit_tables) == 3 + 3  # Annex I: 3 receiving units; Annex III: 3 of origin
     for table in unit_tables:
         flags = [r._tr.trPr is not None and r._tr.trPr.find(qn("w:tblHeader")) is not None

@@ -164,10 +164,13 @@ SIGNED = DocumentFields(
 @pytest.mark.slow
 @needs_libreoffice
 def test_each_annex_starts_a_page_and_no_signature_stands_alone(tmp_path: Path) -> None:
-    runs = [_longer_run(k) for k in range(1, 8)]
+    # whole runs (the last table, Côn Đảo's, is short) and one unit whose table runs over
+    # several pages (its last rows must still travel with the signature)
+    runs = [_longer_run(k) for k in range(1, 8)] + [_longer_run(k) for k in range(7, 14)]
     paths = []
-    for k, run in enumerate(runs, start=1):
-        paths += export_annexes(run, "docx", tmp_path / f"d{k}", fields=SIGNED)
+    for k, run in enumerate(runs):
+        units = None if k < 7 else ["26734"]
+        paths += export_annexes(run, "docx", tmp_path / f"d{k}", fields=SIGNED, unit_ids=units)
     pdfs = pdf_annex.convert_to_pdf(paths, tmp_path)
     head = {"ỦY BAN NHÂN DÂN", "THÀNH PHỐ HỒ CHÍ MINH", "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
             "Độc lập - Tự do - Hạnh phúc"}  # fmt: skip

@@ -67,6 +67,8 @@ PLACEMENT_WIDTHS_CM = (1.2, 4.0, 2.3, 2.3, 2.8, 4.6, 5.2, 2.8)
 #: Annex III columns: STT, name, born (man), born (woman), post/grade, former workplace,
 #: current job position, reason.
 SURPLUS_WIDTHS_CM = (1.2, 4.0, 2.3, 2.3, 2.6, 4.0, 3.6, 5.2)
+#: People of the last group printed in a small table of their own, kept with the signature.
+TAIL_ROWS = 2
 #: Font size (points) of the tables' rows.
 TABLE_PT = 12
 #: Annex II table A: STT, unit, then 3 × (quota, present, surplus, shortfall).
@@ -311,13 +313,32 @@ def _signature(doc: DocumentObject) -> None:
     _para(cell.add_paragraph(), "{{ signer_name }}", bold=True)
 
 
+def _person_rows(table: Table, first: int, rows: str, fields: Sequence[str], keep: bool) -> None:
+    """Three template rows from ``first``: a loop over ``rows``, a person's cells, the loop's
+    end; the person's paragraphs keep with what follows when ``keep``."""
+    _cell(table.cell(first, 0), "{%tr for p in " + rows + " %}")
+    _row_flag(table.rows[first + 1], "w:cantSplit")
+    for col, key in enumerate(fields):
+        align = C if key in ("no", "birth_male", "birth_female") else WD_ALIGN_PARAGRAPH.LEFT
+        cell = _cell(table.cell(first + 1, col), _var(f"p.{key}"), align=align)
+        if keep:
+            _keep_with_next(*cell.paragraphs)
+    _cell(table.cell(first + 2, 0), "{%tr endfor %}")
+
+
 def _people(doc: DocumentObject, groups: str, widths: Sequence[float], last_keys: tuple[str, str]) -> None:
     """One table per group of people (Annex I by receiving unit, Annex III by unit of
-    origin): the header rows and the group's name repeat on every page; the last row of
-    the last table keeps with the signature that follows."""
+    origin): the header rows and the group's name repeat on every page.
+
+    The last :data:`TAIL_ROWS` people of the last group are a small table of their own
+    right under it, kept with the signature block: LibreOffice keeps a table that fits on
+    a page with the next paragraph, but not the last rows of a table of many pages, so a
+    big last table would otherwise leave the signature alone on a page.
+    """
     w = widths
+    fields = ("no", "name", "birth_male", "birth_female", "title", "former_unit", *last_keys)
     _tag(doc.add_paragraph(), "{%p for g in " + groups + " %}")
-    table = _table(doc, 10, w)
+    table = _table(doc, 7, w)
     for r in (0, 1, 2):
         _row_flag(table.rows[r], "w:cantSplit", "w:tblHeader")
     for col, key in ((0, "no"), (1, "name"), (4, "title"), (5, "former_unit"), (6, last_keys[0]),
@@ -330,20 +351,12 @@ def _people(doc: DocumentObject, groups: str, widths: Sequence[float], last_keys
         _cell(table.cell(2, col), f"({col + 1})", size=11, italic=True, align=C)
     _row_flag(table.rows[3], "w:cantSplit", "w:tblHeader")  # the unit's name on every page
     _cell(_merge(table, 3, 0, 3, len(w) - 1, w), "{{ g.label }}", bold=True)
-    fields = ("no", "name", "birth_male", "birth_female", "title", "former_unit", *last_keys)
-    # the rows; in the last group the last row is apart, kept with the signature
-    loops = ("(g.rows[:-1] if loop.last else g.rows)", "(g.rows[-1:] if loop.last else [])")
-    for first, rows in zip((4, 7), loops, strict=True):
-        _cell(table.cell(first, 0), "{%tr for p in " + rows + " %}")
-        _row_flag(table.rows[first + 1], "w:cantSplit")
-        for col, key in enumerate(fields):
-            align = C if key in ("no", "birth_male", "birth_female") else WD_ALIGN_PARAGRAPH.LEFT
-            cell = _cell(table.cell(first + 1, col), _var(f"p.{key}"), align=align)
-            if first == 7:
-                _keep_with_next(*cell.paragraphs)
-        _cell(table.cell(first + 2, 0), "{%tr endfor %}")
-    _tag(doc.add_paragraph(), "{%p if not loop.last %}")  # between tables only: the last
-    _para(doc.add_paragraph(), "", size=6)  # one is followed by the signature's spacer
+    _person_rows(table, 4, f"(g.rows[:-{TAIL_ROWS}] if loop.last else g.rows)", fields, keep=False)
+    _tag(doc.add_paragraph(), "{%p if loop.last %}")
+    _keep_with_next(_para(doc.add_paragraph(), "", size=1))  # keeps the two tables apart
+    _person_rows(_table(doc, 3, w), 0, f"g.rows[-{TAIL_ROWS}:]", fields, keep=True)
+    _tag(doc.add_paragraph(), "{%p else %}")
+    _para(doc.add_paragraph(), "", size=6)
     _tag(doc.add_paragraph(), "{%p endif %}")
     _tag(doc.add_paragraph(), "{%p endfor %}")
 
@@ -420,6 +433,21 @@ def _position_table(doc: DocumentObject) -> None:
     _keep_with_next(legend)
 
 
+def _new_section(doc: DocumentObject) -> Section:
+    """A new landscape section on a new page.  The paragraph that ends the previous section
+    is made 1 pt high, so that a full last page never spills it onto a blank page."""
+    section = doc.add_section(WD_SECTION.NEW_PAGE)
+    ending = doc.paragraphs[-1]
+    ending.paragraph_format.space_before = ending.paragraph_format.space_after = Pt(0)
+    mark = OxmlElement("w:rPr")
+    size = OxmlElement("w:sz")
+    size.set(qn("w:val"), "2")
+    mark.append(size)
+    ending._p.get_or_add_pPr().insert_element_before(mark, "w:sectPr", "w:pPrChange")
+    _setup_section(section)
+    return section
+
+
 def _annexes(doc: DocumentObject) -> None:
     """Annexes I, II and III, each in its own landscape section from the current one on."""
     parts = (
@@ -429,7 +457,7 @@ def _annexes(doc: DocumentObject) -> None:
     )
     for k, (number, title, writers) in enumerate(parts):
         if k:
-            _setup_section(doc.add_section(WD_SECTION.NEW_PAGE))
+            _new_section(doc)
         _frame(doc, number, title)
         for write in writers:
             write(doc)
@@ -537,7 +565,7 @@ def build_decision_template() -> DocumentObject:
     _decision_head(doc)
     _decision_body(doc)
     _decision_close(doc)
-    _setup_section(doc.add_section(WD_SECTION.NEW_PAGE))
+    _new_section(doc)
     _annexes(doc)
     return doc
 
