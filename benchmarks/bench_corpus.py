@@ -14,6 +14,7 @@ Usage::
 
     python benchmarks/bench_corpus.py [--sizes 7000,16000] [--shapes a,b] [--limit 300]
         [--highs-limit 300] [--no-highs] [--out benchmarks/results/corpus.json]
+    python benchmarks/bench_corpus.py --table benchmarks/results/corpus-*.json
 """
 
 from __future__ import annotations
@@ -96,6 +97,42 @@ def one(shape: str, people: int, limit: float, highs_limit: float, with_highs: b
     return record
 
 
+def table(paths: list[Path]) -> str:
+    """The records of the given JSON files as the markdown table of benchmarks/README.md."""
+    rows = [
+        "| shape | people | post lines | staffplan (s) | stages proven | ≥ greedy "
+        "| HiGHS (s) | HiGHS | same values | HiGHS / staffplan |",
+        "|---|---:|---:|---:|---|---|---:|---|---|---:|",
+    ]
+    for path in paths:
+        for r in json.loads(path.read_text(encoding="utf-8"))["records"]:
+            sp = r.get("staffplan", {})
+            stages = sp.get("stages", [])
+            proven = (
+                f"{sum(st['status'] == 'optimal' for st in stages)}/{len(stages)}"
+                if stages
+                else sp.get("status")
+            )
+            greedy = r.get("greedy") or {}
+            floor = (
+                "greedy invalid"
+                if greedy.get("valid") is False
+                else ("yes" if greedy.get("not_worse") else "–")
+            )
+            highs = r.get("highs")
+            hs = (
+                [str(highs["time_s"]), highs["status"], "yes" if highs["equal_stage_values"] else "no"]
+                if highs
+                else ["–"] * 3
+            )
+            ratio = str(highs["ratio"]) if highs and highs.get("ratio") is not None else "–"
+            rows.append(
+                f"| {r['shape']} | {r['people']:,} | {r.get('post_lines', '–')} | {sp.get('time_s', '–')} "
+                f"| {proven} | {floor} | {hs[0]} | {hs[1]} | {hs[2]} | {ratio} |"
+            )
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="7000,16000")
@@ -105,7 +142,11 @@ def main() -> None:
     parser.add_argument("--no-highs", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "corpus.json")
     parser.add_argument("--one", nargs=2, metavar=("SHAPE", "PEOPLE"), help=argparse.SUPPRESS)
+    parser.add_argument("--table", nargs="+", type=Path, help="print the README table of these JSON files")
     args = parser.parse_args()
+    if args.table:
+        print(table(args.table))
+        return
     if args.one:
         print(json.dumps(one(args.one[0], int(args.one[1]), args.limit, args.highs_limit, not args.no_highs)))
         return

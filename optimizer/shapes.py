@@ -81,7 +81,7 @@ class Shape:
         ``"transition"`` (quotas = people in post), ``"calibrated"`` (HCMC's surplus
         and shortage) or ``"norm2030"`` (the raw 2030 norm: a large surplus).
     slack:
-        Share of the professional lines given one more post.
+        Share of the post lines given one more post.
     min_share:
         ``min`` of a line as a share of its ``max`` (``None``: the generator's 0.8).
     weights:
@@ -216,12 +216,12 @@ SHAPES: dict[str, Shape] = {
         ),
         Shape(
             "short-commute",
-            "A 15 km commute cap, relatives scope any, no bloc change.",
+            "A 20 km commute cap (the pins' reach), relatives scope any, no bloc change.",
             line_people=2.0,
             relatives_share=0.04,
             relatives_scope="any",
             bloc_change="forbid",
-            max_commute_km=15.0,
+            max_commute_km=20.0,
         ),
     )
 }
@@ -283,11 +283,10 @@ def make_province(shape: Shape, people: int, seed: int = 0) -> tuple[dict[str, p
 
 
 def _reshape_posts(shape: Shape, posts: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    """Spare posts on a share of the professional lines, and ``min`` as a share of ``max``."""
+    """Spare posts on a share of the lines, and ``min`` as a share of ``max``."""
     posts = posts.reset_index(drop=True)
     if shape.slack > 0:
-        lead = posts["leadership"].to_numpy(dtype=bool)
-        extra = ~lead & (rng.random(len(posts)) < shape.slack)
+        extra = rng.random(len(posts)) < shape.slack
         posts.loc[extra, "max"] = posts.loc[extra, "max"] + 1
     if shape.min_share is not None:
         low = np.floor(posts["max"].to_numpy() * shape.min_share).astype(np.int64)

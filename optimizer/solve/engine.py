@@ -548,7 +548,7 @@ def _assemble(run: _Run, whole: IntArray | None, exact_proven: bool) -> SolveRes
             if values[term] != v:
                 raise AssertionError(f"term {term}: flow says {v}, recomputed {values[term]}")
     run.timings["check"] = time.perf_counter() - t
-    stages, bounds = _stage_results(run.plan, run.reports, values, run.interrupted, exact_proven)
+    stages, bounds = _stage_results(run.plan, run.reports, values, exact_proven)
     cause: UnprovenCause = run.stop.cause if run.interrupted else "gap"
     unproven = tuple(
         Unproven(st.name, cause, tuple(run.open_conflicts.get(st.name, ())))
@@ -556,7 +556,8 @@ def _assemble(run: _Run, whole: IntArray | None, exact_proven: bool) -> SolveRes
         if st.status != "optimal"
     )
     run.timings["total"] = run.stop.elapsed()
-    status: Status = "optimal" if all(st.status == "optimal" for st in stages) else "feasible"
+    proven = all(st.status == "optimal" for st in stages) and not run.interrupted
+    status: Status = "optimal" if proven else "feasible"
     log.info("solve %s in %.2f s", status, run.timings["total"])
     return SolveResult(
         status=status,
@@ -624,14 +625,14 @@ def _stage_results(
     plan: list[Stage],
     reports: list[StageReport],
     values: dict[str, int],
-    interrupted: bool,
     exact_proven: bool,
 ) -> tuple[list[StageResult], dict[str, int]]:
     """Stage statuses: the final placement's value against each stage's proven bound.
 
     A stage's bound is conditional on the earlier stages' values, so it is reported
     only while every earlier stage is proven optimal.  When the exact MIP proved the
-    placement optimal, every stage is.
+    placement optimal, every stage is.  A stage whose value meets its proven bound is
+    optimal even when a later one was stopped (the solve as a whole is then not proven).
     """
     stages: list[StageResult] = []
     bounds: dict[str, int] = {}
@@ -646,7 +647,7 @@ def _stage_results(
             bound = min(report.bound, value)
         if bound is not None:
             bounds.update(_term_bounds(terms, weights, values, bound))
-        proven = bound is not None and value == bound and not interrupted
+        proven = bound is not None and value == bound  # a stop keeps the stages it proved
         time_s = report.time_s if report is not None else 0.0
         stages.append(
             StageResult("+".join(terms), terms, "optimal" if proven else "feasible", value, bound, time_s)

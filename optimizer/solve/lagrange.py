@@ -67,6 +67,9 @@ MAX_ITERATIONS = 40
 HANDOVER_AFTER = 4
 #: Rounds of the ban-and-solve repair of one flow.
 MAX_REPAIR_ROUNDS = 12
+#: Exact finishes of a neighbourhood per stage, for the conflicts the bans cannot clear
+#: (each is a HiGHS solve; the first gives the stage a placement).
+MAX_NEIGHBOURHOODS = 3
 #: Repair rounds solved before the guards join (see ``StageSearch._guards``): the first
 #: ones find the better placements, the guards end the cascades of new conflicts.
 UNGUARDED_ROUNDS = 2
@@ -273,6 +276,8 @@ class StageSearch:
         self.bound: int | None = None
         #: the bound of the stage's linear relaxation, once solved
         self.relaxed_bound = -UNFIXED
+        #: exact finishes of a neighbourhood run so far (at most MAX_NEIGHBOURHOODS)
+        self.neighbourhoods = 0
         #: relatives ``(person, person, unit)`` together in the last flow solved
         self.open_conflicts: list[tuple[int, int, int]] = []
 
@@ -488,8 +493,9 @@ class StageSearch:
     def _finish_neighbourhood(self, flow: IntArray) -> IntArray | None:
         """The exact finish of the neighbourhood of the conflicts left in ``flow``."""
         conflicts = relative_conflicts(self.model.problem, self.model.assignment(flow))
-        if self.neighbourhood is None or not conflicts:
+        if self.neighbourhood is None or not conflicts or self.neighbourhoods >= MAX_NEIGHBOURHOODS:
             return None
+        self.neighbourhoods += 1
         people = np.unique(np.array([(a, b) for a, b, _ in conflicts], dtype=np.int64))
         t0 = time.perf_counter()
         out = self.neighbourhood(flow, people)
