@@ -26,9 +26,11 @@ from optimizer.errors import InputError
 from optimizer.i18n import t
 from optimizer.labels import CodeKind, label, number
 from optimizer.store import StoredRun
-from optimizer.web.deps import WebContext, get_lang
+from optimizer.web.deps import LANG_COOKIE, WebContext, get_lang
 from optimizer.web.views import CachedRun
 
+#: How long the language cookie lasts (seconds).
+LANG_COOKIE_AGE_S = 365 * 24 * 3600
 #: The navigation bar: (key of ``page.nav.<key>``, address).
 NAV: tuple[tuple[str, str], ...] = (
     ("start", "/"),
@@ -76,7 +78,10 @@ def render(
         "kpi": kpi,
         "when": when,
     }
-    return web.render(request, f"pages/{template}", {**common, **context}, status_code=status_code)
+    response = web.render(request, f"pages/{template}", {**common, **context}, status_code=status_code)
+    if request.query_params.get("lang") == lang:  # a shared ?lang= address: its fragments follow it
+        response.set_cookie(LANG_COOKIE, lang, max_age=LANG_COOKIE_AGE_S, httponly=True, samesite="lax")
+    return response
 
 
 def local_time(stamp: object, lang: str) -> str:

@@ -148,7 +148,7 @@ def compare_map(request: Request, web: Web) -> Response:
             last=last.run.run_id,
             first=first.run.run_id,
         )
-        return map_json(last.run, last.table("units"), delta, label, kpi_kind(kpi))
+        return map_json(last.run, last.table("units"), delta, label, kpi_kind(kpi), lang)
 
     text = maps.get(("Δ", first.run.run_id, last.run.run_id, kpi, lang), make)
     query = "&".join(f"run={quote(r)}" for r in (first.run.run_id, last.run.run_id))

@@ -202,7 +202,9 @@ def units_fragment(request: Request, run_id: str, web: Web) -> Response:
     )
 
 
-def map_json(run: StoredRun, units: pd.DataFrame, values: dict[str, float], label: str, kind: str) -> str:
+def map_json(
+    run: StoredRun, units: pd.DataFrame, values: dict[str, float], label: str, kind: str, lang: str
+) -> str:
     """The plotly figure (JSON) of ``units`` (a per-unit KPI frame of ``run``) coloured by
     ``values`` (by unit id), drawn from the run's GeoJSON, far islands in an inset."""
     from optimizer.export.report import geojson_of_run, load_geojson, map_figure, map_shapes
@@ -211,6 +213,7 @@ def map_json(run: StoredRun, units: pd.DataFrame, values: dict[str, float], labe
     polygons = load_geojson(geo) if geo is not None and geo.exists() else None
     fig = map_figure(map_shapes(units, polygons), values, label, kind, "")
     fig.update_layout(height=640, title=None, margin={"l": 0, "r": 0, "t": 10, "b": 0})
+    fig.for_each_annotation(lambda note: note.update(text=t("report.inset", lang)))  # the only note
     return str(fig.to_json())
 
 
@@ -240,7 +243,9 @@ def map_fragment(request: Request, run_id: str, web: Web) -> Response:
 
     def make() -> str:
         label = t(f"kpi.unit.{kpi}", lang)
-        return map_json(cached.run, cached.table("units"), unit_values(cached, kpi), label, kpi_kind(kpi))
+        return map_json(
+            cached.run, cached.table("units"), unit_values(cached, kpi), label, kpi_kind(kpi), lang
+        )
 
     text = maps.get((cached.run.run_id, kpi, lang), make)
     return render(

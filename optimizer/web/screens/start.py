@@ -21,15 +21,13 @@ from optimizer.data import TERMS
 from optimizer.i18n import LANGS, catalogue, t
 from optimizer.labels import terms_label
 from optimizer.web.deps import LANG_COOKIE, CurrentUser, RequestLang, Web
-from optimizer.web.screens.common import render, safe_next
+from optimizer.web.screens.common import LANG_COOKIE_AGE_S, render, safe_next
 from optimizer.web.uploads import list_scenarios
 
 router = APIRouter()
 
 #: Runs shown on the Start page (all of them on ``/runs``).
 START_RUNS = 8
-#: How long the language cookie lasts (seconds).
-LANG_COOKIE_AGE_S = 365 * 24 * 3600
 
 
 @router.get("/")
