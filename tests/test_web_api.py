@@ -91,3 +91,30 @@ def test_serve_refuses_another_address_without_users(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "without users" in result.output
+
+
+def test_browser_opens_only_with_a_display_and_not_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    from optimizer.cli.serve import app_url, is_loopback, should_open_browser
+
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    monkeypatch.setenv("DISPLAY", ":0")
+    assert should_open_browser(False) is True
+    assert should_open_browser(True) is False
+    monkeypatch.setenv("CI", "true")
+    assert should_open_browser(False) is False
+    monkeypatch.delenv("CI")
+    monkeypatch.delenv("DISPLAY")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert should_open_browser(False) is False
+    assert [
+        is_loopback(h) for h in ("127.0.0.1", "127.1.2.3", "::1", "localhost", "0.0.0.0", "10.0.0.5")
+    ] == [
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert app_url("::1", 8765) == "http://[::1]:8765/"

@@ -14,7 +14,7 @@ from optimizer import service
 from optimizer.cli import main
 from optimizer.store import RunStore
 from optimizer.web.app import create_app
-from optimizer.web.auth import add_user, audit_log, check_password, grant_names, remove_user
+from optimizer.web.auth import add_user, audit, audit_log, check_password, grant_names, remove_user
 
 PASSWORD = "mật-khẩu-dài"
 
@@ -152,3 +152,7 @@ def test_users_command(tmp_path: Path) -> None:
     assert "an\tviewer\tsees names" in runner.invoke(main, ["--lang", "en", "users", "list"], env=env).output
     assert runner.invoke(main, ["users", "remove", "an"], env=env).exit_code == 0
     assert runner.invoke(main, ["users", "remove", "an"], env=env).exit_code == 2
+    audit(RunStore(tmp_path / "s.db"), "an", "export", "r0001-abcdef", format="pdf", redact=True)
+    log = runner.invoke(main, ["users", "audit", "--limit", "5"], env=env).output.splitlines()
+    assert log[0].split("\t")[1:4] == ["an", "export", "r0001-abcdef"]
+    assert '"format": "pdf"' in log[0]

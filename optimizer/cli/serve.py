@@ -159,4 +159,20 @@ def users_grant(name: str, revoke: bool, store_path: Path | None) -> None:
     click.echo(t("server.user_revoked" if revoke else "server.user_granted", name=name))
 
 
+@users.command("audit")
+@click.option("--limit", type=int, default=50, show_default=True, help="How many rows, newest first.")
+@store_option
+@bad_input_exits
+def users_audit(limit: int, store_path: Path | None) -> None:
+    """Show the web app's audit log: every sign-in, upload, run, cancel, edit check and export."""
+    import json
+
+    from optimizer.store import RunStore
+    from optimizer.web.auth import audit_log
+
+    for entry in audit_log(RunStore(store_path), limit):
+        detail = json.dumps(entry.detail, ensure_ascii=False) if entry.detail else ""
+        click.echo("\t".join((entry.at, entry.user, entry.action, entry.target, detail)).rstrip())
+
+
 COMMANDS: list[click.Command] = [serve, users]
