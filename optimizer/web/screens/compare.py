@@ -22,7 +22,6 @@ from optimizer.web.deps import CurrentUser, Web, get_lang
 from optimizer.web.screens.common import Memo, cached_run, render
 from optimizer.web.screens.result import (
     MAP_CHOICES,
-    SUMMARY_KPIS,
     figure_markup,
     map_choice,
     map_json,
@@ -77,7 +76,7 @@ def compare_page(request: Request, web: Web, user: CurrentUser) -> Response:
     c = compared.comparison
     ids = list(c.run_ids)
     from optimizer.compare import delta_column
-    from optimizer.export.report import kpi_label
+    from optimizer.export.report_summary import SUMMARY_KPIS, kpi_label
 
     def kpi_rows(names: list[str]) -> list[dict[str, Any]]:
         rows = []
@@ -113,7 +112,7 @@ def compare_page(request: Request, web: Web, user: CurrentUser) -> Response:
         active="compare",
         runs=compared.runs,
         ids=ids,
-        summary=kpi_rows([name for name, _ in SUMMARY_KPIS]),
+        summary=kpi_rows(list(SUMMARY_KPIS)),
         all_kpis=kpi_rows([str(n) for n in c.kpis.index]),
         people=shown,
         people_total=len(people),

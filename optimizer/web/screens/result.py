@@ -17,7 +17,7 @@ from markupsafe import Markup
 from starlette.responses import Response
 
 from optimizer import service
-from optimizer.compare import UNIT_COMPARE_METRICS, kpi_kind
+from optimizer.compare import UNIT_COMPARE_METRICS, flatten_kpis, kpi_kind
 from optimizer.errors import InputError
 from optimizer.i18n import t
 from optimizer.store import StoredRun
@@ -36,17 +36,6 @@ UNIT_COLUMNS: tuple[str, ...] = ("unit_name", "quota", *UNIT_COMPARE_METRICS)
 PAGE_SIZE = 25
 #: People listed by a search at most.
 SEARCH_LIMIT = 20
-#: The leaders' summary: KPI cards (name, kind of value).
-SUMMARY_KPIS: tuple[tuple[str, str], ...] = (
-    ("placed", "count"),
-    ("unplaced", "count"),
-    ("fill_rate", "rate"),
-    ("shortfall", "count"),
-    ("moves", "count"),
-    ("commute_mean_km", "km"),
-    ("long_commute", "count"),
-    ("relatives_conflicts", "count"),
-)
 #: The KPIs a map can be coloured by on this page.
 MAP_CHOICES = ("fill_rate", "moves")
 
@@ -150,6 +139,14 @@ def leaders_summary(run: StoredRun, lang: str) -> list[str]:
     return lines
 
 
+def summary_cards(run: StoredRun, lang: str) -> list[tuple[str, str, Any]]:
+    """The leaders' figures (those of the report's summary): label, kind, value."""
+    from optimizer.export.report_summary import SUMMARY_KPIS, kpi_label
+
+    flat = flatten_kpis(run.kpis)
+    return [(kpi_label(name, lang), kpi_kind(name), flat.get(name)) for name in SUMMARY_KPIS]
+
+
 def terms_rows(run: StoredRun) -> list[dict[str, Any]]:
     """Every objective term of the run: value, bound, gap (in %), proven."""
     values = run.meta.get("values", {}) or {}
@@ -185,7 +182,7 @@ def result_page(
         run=run,
         label_text=run.meta.get("tags", {}).get("label", ""),
         summary=leaders_summary(run, lang),
-        summary_kpis=[(name, kind, run.kpis.get(name)) for name, kind in SUMMARY_KPIS],
+        summary_kpis=summary_cards(run, lang),
         terms=terms_rows(run),
         table=unit_table(cached, query),
         map_choices=MAP_CHOICES,
@@ -207,7 +204,7 @@ def map_json(
 ) -> str:
     """The plotly figure (JSON) of ``units`` (a per-unit KPI frame of ``run``) coloured by
     ``values`` (by unit id), drawn from the run's GeoJSON, far islands in an inset."""
-    from optimizer.export.report import geojson_of_run, load_geojson, map_figure, map_shapes
+    from optimizer.export.report_map import geojson_of_run, load_geojson, map_figure, map_shapes
 
     geo = geojson_of_run(run)
     polygons = load_geojson(geo) if geo is not None and geo.exists() else None
@@ -311,11 +308,11 @@ def person_page(
                 "unit_name": p.units.names[a.unit_idx],
                 "distance_km": a.distance_km,
                 "preference_rank": a.preference_rank,
-                "excluded": list(a.excluded),
+                "excluded": [(r.rule, r.reason.render(lang)) for r in a.excluded],
                 "feasible": forcing.feasible if forcing is not None else None,
                 "deltas": {k: v for k, v in (forcing.deltas if forcing else {}).items() if v},
                 "moves": len(forcing.moves) if forcing else 0,
-                "reason": forcing.reason if forcing is not None else None,
+                "reason": forcing.reason.reason.render(lang) if forcing and forcing.reason else "",
             }
         )
     unit = p.units.names[person.unit_idx] if person.unit_idx >= 0 else ""
