@@ -78,6 +78,9 @@ def test_bad_data_is_kept_invalid_with_its_problems_and_cannot_run(client: TestC
     assert "/" not in problem["location"].split(":")[0].replace("loi.zip/tiny/", "")
     run = client.post("/api/runs", json={"scenario": body["id"]}, headers=csrf(client))
     assert run.status_code == 409
+    assert _uploads(client) == []  # only its problems are kept, not the data
+    kept = client.get(f"/api/scenarios/{body['id']}").json()
+    assert kept["valid"] is False and kept["toml"] == "" and kept["issues"] == body["issues"]
 
 
 def test_csv_files_and_a_workbook_make_scenarios(client: TestClient) -> None:

@@ -308,7 +308,9 @@ async def upload_scenario(
 
 @router.get("/scenarios/{scenario_id:path}")
 def scenario(scenario_id: str, web: Web, user: CurrentUser, lang: RequestLang) -> dict[str, Any]:
-    """One scenario: its name, validation, problems and scenario file (TOML text)."""
+    """One scenario: its name, validation, problems and scenario file (TOML text; empty for
+    an upload that did not validate, whose files are not kept).  Users who do not see names
+    get the problems without the cell values."""
     entry = find_scenario(web.config.workspace, web.store(), scenario_id)
     if entry is None:
         raise HTTPException(status_code=404, detail=t("server.scenario_unknown", lang, id=scenario_id))
@@ -318,8 +320,8 @@ def scenario(scenario_id: str, web: Web, user: CurrentUser, lang: RequestLang) -
         "kind": entry.kind,
         "valid": entry.valid,
         "created_at": entry.created_at,
-        "issues": entry.issues,
-        "toml": entry.path.read_text(encoding="utf-8"),
+        "issues": entry.issues if user.see_names else [{**i, "value": ""} for i in entry.issues],
+        "toml": entry.path.read_text(encoding="utf-8") if entry.path.is_file() else "",
     }
 
 

@@ -18,8 +18,9 @@ absolute path or a file that is not in the zip is a problem reported to the plan
 Sizes are limited (the upload, and the unpacked zip), as is the number of files.
 
 The scenario is then validated by :func:`optimizer.service.validate`; the outcome (valid,
-issues) is recorded in the store's ``web_scenarios`` table.  An invalid upload is kept
-only to show its problems and the errors sheet; it cannot be solved.
+issues) is recorded in the store's ``web_scenarios`` table.  Of an invalid upload only
+its problems are kept (for its page and its errors sheet): its files are deleted, and it
+cannot be solved.
 """
 
 from __future__ import annotations
@@ -324,6 +325,8 @@ def store_upload(
         raise
     validation = service.validate(folder / entry)
     shown = [_display(i, names) for i in validation.issues]
+    if not validation.valid:  # nothing kept but the problems, until the data validates
+        shutil.rmtree(folder, ignore_errors=True)
     created = dt.datetime.now().astimezone().isoformat(timespec="seconds")
     display = unicodedata.normalize("NFC", uploads[0].name)[:200]
     with store.transaction() as conn:
