@@ -65,6 +65,7 @@ def post_lines(run: StoredRun, unit_id: str) -> list[dict[str, Any]]:
 def edit_page(request: Request, run_id: str, web: Web, user: Planner, lang: RequestLang) -> Response:
     """Pick a person (search) and where to move them."""
     run = stored_run(web, run_id)
+    web.runs.prefetch(web.store(), run.run_id)  # opens the run for editing while a move is picked
     staff_id = request.query_params.get("staff_id", "")[:64]
     person = person_row(run, staff_id) if staff_id else None
     return render(
