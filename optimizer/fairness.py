@@ -49,9 +49,28 @@ def _fixed(problem: Problem) -> np.ndarray:
     return fixed
 
 
-def _allowed_lines(problem: Problem, person: int, lines: IntArray) -> np.ndarray:
-    """Mask of ``lines`` that the pair-wise hard rules let ``person`` take."""
-    return allowed(problem, np.full(len(lines), person, dtype=np.int64), lines)
+def _contested(problem: Problem, x: IntArray, fixed: np.ndarray) -> tuple[IntArray, IntArray, IntArray]:
+    """Every (person, preferred unit, post line) a blocking pair may come from: the post
+    lines of the units each person ranks above their own that the pair-wise hard rules
+    let them take (one :func:`~optimizer.rules.pair.allowed` call for all), ordered by
+    person, then rank, then post line."""
+    posts = problem.posts
+    lines_of_unit = [np.flatnonzero(posts.unit_idx == u) for u in range(problem.num_units)]
+    person: list[IntArray] = [np.zeros(0, dtype=np.int64)]
+    unit: list[IntArray] = [np.zeros(0, dtype=np.int64)]
+    line: list[IntArray] = [np.zeros(0, dtype=np.int64)]
+    for i, prefs in enumerate(problem.staff.preferences):
+        if not prefs or fixed[i]:
+            continue
+        own = int(posts.unit_idx[x[i]]) if x[i] >= 0 else -1
+        for v in prefs[: prefs.index(own)] if own in prefs else prefs:
+            lines = lines_of_unit[v]
+            person.append(np.full(len(lines), i, dtype=np.int64))
+            unit.append(np.full(len(lines), v, dtype=np.int64))
+            line.append(lines.astype(np.int64))
+    p, u, k = np.concatenate(person), np.concatenate(unit), np.concatenate(line)
+    keep = allowed(problem, p, k)
+    return p[keep], u[keep], k[keep]
 
 
 def blocking_pairs(problem: Problem, assignment: IntArray) -> list[BlockingPair]:
@@ -70,26 +89,16 @@ def blocking_pairs(problem: Problem, assignment: IntArray) -> list[BlockingPair]
         Ordered by person, then by the rank of the preferred unit, then by post line.
     """
     x = np.asarray(assignment, dtype=np.int64)
-    posts, staff = problem.posts, problem.staff
     fixed = _fixed(problem)
-    lines_of_unit = [np.flatnonzero(posts.unit_idx == u) for u in range(problem.num_units)]
     order = np.argsort(x, kind="stable")
     starts = np.searchsorted(x[order], np.arange(problem.num_posts + 1))
-    dist = problem.dist_km
+    dist, origin = problem.dist_km, problem.staff.origin_idx
     out: list[BlockingPair] = []
-    for i, prefs in enumerate(staff.preferences):
-        if not prefs or fixed[i]:
-            continue
-        own = int(posts.unit_idx[x[i]]) if x[i] >= 0 else -1
-        better = prefs[: prefs.index(own)] if own in prefs else prefs
-        for v in better:
-            lines = lines_of_unit[v]
-            lines = lines[_allowed_lines(problem, i, lines)] if len(lines) else lines
-            for k in lines:
-                for j in order[starts[k] : starts[k + 1]]:
-                    if j == i or fixed[j] or staff.origin_idx[j] == v or dist[j, v] <= dist[i, v]:
-                        continue
-                    out.append(BlockingPair(i, int(v), int(j), int(k), float(dist[i, v]), float(dist[j, v])))
+    for i, v, k in zip(*(a.tolist() for a in _contested(problem, x, fixed)), strict=True):
+        for j in order[starts[k] : starts[k + 1]].tolist():
+            if j == i or fixed[j] or origin[j] == v or dist[j, v] <= dist[i, v]:
+                continue
+            out.append(BlockingPair(i, v, j, k, float(dist[i, v]), float(dist[j, v])))
     return out
 
 

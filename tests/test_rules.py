@@ -181,9 +181,15 @@ def test_candidates_registry_explain_fairness_and_checker_agree(problem: Problem
     none = np.full(problem.num_staff, -1)
     ex = Explainer(problem, none)
     pair_ids = {r.id for r in PAIR_RULES}
+    fixed = fairness._fixed(problem)
+    contested = fairness._contested(problem, none, fixed)  # nobody placed: every listed unit
+    listed = {
+        (i, k)
+        for i, k in in_cand
+        if not fixed[i] and int(problem.posts.unit_idx[k]) in problem.staff.preferences[i]
+    }
+    assert {(int(i), int(k)) for i, _, k in zip(*contested, strict=True)} == listed
     for i in range(problem.num_staff):
-        ok = fairness._allowed_lines(problem, i, np.arange(problem.num_posts))
-        assert {(i, int(k)) for k in np.flatnonzero(ok)} == {pk for pk in in_cand if pk[0] == i}
         for u in range(problem.num_units):
             some = any(problem.posts.unit_idx[k] == u for j, k in in_cand if j == i)
             excluded = ex.exclusions(i, u)
