@@ -104,10 +104,11 @@ def synthetic_city_run(seed: int, work: Path) -> StoredRun:
     """The synthetic full-city run described in the module docstring."""
     from optimizer import __version__, synth
     from optimizer.io import load_problem, load_scenario
+    from optimizer.io.places import shipped_data_dir
     from optimizer.placement_tables import run_tables
     from optimizer.store import manifest_hash, run_manifest
 
-    data = synth.shipped_data_dir()
+    data = shipped_data_dir()
     if data is None:
         raise SystemExit("data/hcmc/units.csv not found (set STAFFPLAN_HCMC_DATA)")
     units = synth.read_units(data / "units.csv")

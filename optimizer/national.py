@@ -48,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from optimizer import synth
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t
+from optimizer.io.places import shipped_data_dir
 from optimizer.io.scenario import Scenario, load_scenario
 from optimizer.io.tables import display_path
 
@@ -478,7 +479,7 @@ def province_tables(spec: ProvinceSpec, party: int, government: int, seed: int) 
     """
     former = None
     if spec.real_units:
-        folder = synth.shipped_data_dir()
+        folder = shipped_data_dir()
         if folder is None:
             raise InputError([_issue("data/hcmc/units.csv", "national_no_hcmc_units")])
         units = synth.read_units(folder / "units.csv")

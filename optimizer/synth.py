@@ -51,8 +51,6 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 #: File name of the workbook :func:`write_tables` writes (one sheet per table).
 WORKBOOK_NAME = "tables.xlsx"
-#: Environment variable naming a folder that holds the shipped HCMC data.
-DATA_ENV = "STAFFPLAN_HCMC_DATA"
 
 # --------------------------------------------------------------------------- calibration
 
@@ -399,24 +397,6 @@ def read_former_units(path: Path) -> pd.DataFrame:
     frame = _read_csv(path, {"old_name": str, "new_unit_name": str, "old_district": str})
     _require_columns(frame, path, ("old_name", "new_unit_name"))
     return frame
-
-
-def shipped_data_dir() -> Path | None:
-    """Locate the shipped ``data/hcmc`` folder, or return ``None``.
-
-    Looks, in order, at the folder named by the environment variable
-    ``STAFFPLAN_HCMC_DATA``, at ``data/hcmc`` next to the source tree this package was
-    imported from (a checkout or an editable install), and at ``./data/hcmc``.
-    """
-    candidates = []
-    if os.environ.get(DATA_ENV):
-        candidates.append(Path(os.environ[DATA_ENV]))
-    candidates.append(Path(__file__).resolve().parent.parent / "data" / "hcmc")
-    candidates.append(Path.cwd() / "data" / "hcmc")
-    for folder in candidates:
-        if (folder / "units.csv").is_file():
-            return folder
-    return None
 
 
 def government_norm(units: pd.DataFrame) -> npt.NDArray[np.int64]:

@@ -156,16 +156,22 @@ def test_a_home_without_coordinates_nor_unit_is_an_error(tmp_path: Path) -> None
     assert error.row == 4 and error.severity == "error"
 
 
-def test_a_home_given_as_a_current_unit_takes_its_point_and_is_counted(tmp_path: Path) -> None:
+def homes_as_units(tmp_path: Path, *written: str) -> Path:
+    """The clean scenario whose first people give their home as these units, no coordinates."""
     scenario = copy_clean(tmp_path)
 
     def homes(rows: list[dict[str, str]]) -> None:
-        rows[0].update(home_lat="", home_lon="", home_unit="Phường Bến Thành")
-        rows[1].update(home_lat="", home_lon="", home_unit="U3")
-        for r in rows[2:]:
-            r.setdefault("home_unit", "")
+        for row, text in zip(rows, written, strict=False):
+            row.update(home_lat="", home_lon="", home_unit=text)
+        for row in rows[len(written) :]:
+            row["home_unit"] = ""
 
     edit(scenario.parent, "staff", homes)
+    return scenario
+
+
+def test_a_home_given_as_a_current_unit_takes_its_point_and_is_counted(tmp_path: Path) -> None:
+    scenario = homes_as_units(tmp_path, "Phường Bến Thành", "U3")
     problem, issues = load(scenario)
     st, units = problem.staff, problem.units  # type: ignore[attr-defined]
     assert (st.home_lat[0], st.home_lon[0]) == (units.lat[1], units.lon[1])
@@ -193,15 +199,7 @@ def test_a_home_given_as_a_former_ward_takes_its_successor_point() -> None:
 def test_an_ambiguous_former_ward_asks_for_its_district(tmp_path: Path) -> None:
     if shipped_data_dir() is None:
         pytest.skip("the shipped data/hcmc folder is not here")
-    scenario = copy_clean(tmp_path)
-
-    def homes(rows: list[dict[str, str]]) -> None:
-        rows[0].update(home_lat="", home_lon="", home_unit="Phường 1")
-        rows[1].update(home_lat="", home_lon="", home_unit="Phường Không Có")
-        for r in rows[2:]:
-            r.setdefault("home_unit", "")
-
-    edit(scenario.parent, "staff", homes)
+    scenario = homes_as_units(tmp_path, "Phường 1", "Phường Không Có")
     issues = load_issues(scenario)
     [ambiguous] = of_code(issues, "home_unit_ambiguous")
     assert "Quận" in ambiguous.message or "Thành phố" in ambiguous.message

@@ -24,6 +24,7 @@ from optimizer.data import EARTH_RADIUS_KM
 from optimizer.errors import InputError
 from optimizer.i18n import set_lang
 from optimizer.io import load_problem, load_scenario
+from optimizer.io.places import shipped_data_dir
 from optimizer.national import (
     NATIONAL_PEOPLE,
     PROVINCES,
@@ -111,7 +112,7 @@ def test_the_shipped_national_file_lists_every_province_in_order() -> None:
 
 def test_the_hcmc_entry_matches_the_shipped_real_units() -> None:
     hcmc = next(p for p in PROVINCES if p.real_units)
-    folder = synth.shipped_data_dir()
+    folder = shipped_data_dir()
     assert folder is not None
     units = synth.read_units(folder / "units.csv")
     assert len(units) == hcmc.units

@@ -112,6 +112,7 @@ def synth(
     """
     from optimizer import synth as gen
     from optimizer.errors import InputError, Issue
+    from optimizer.io.places import shipped_data_dir
 
     if shape_name is not None:
         _write_shape(shape_name, people, out_dir, seed, FORMATS[fmt])
@@ -127,7 +128,7 @@ def synth(
         return
 
     if units_path is None:
-        folder = gen.shipped_data_dir()
+        folder = shipped_data_dir()
         if folder is None:
             raise InputError(
                 [
