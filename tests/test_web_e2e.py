@@ -171,6 +171,7 @@ def test_planner_journey(server: str, browser: object, tmp_path: Path) -> None:
     fixed = with_birth_date(template, tmp_path / "tinh.xlsx", dt.datetime(1976, 9, 5))
     page.set_input_files("input[name=files]", str(fixed))
     page.get_by_role("button", name="Tải lên và kiểm tra").click()
+    j.sees("Dữ liệu hợp lệ và đã được lưu thành kịch bản.")
     j.sees("Quãng đường đi làm tối đa (km)")
 
     # 4. The scenario form: a rule and the priorities, saved as TOML
@@ -223,6 +224,7 @@ def test_planner_journey(server: str, browser: object, tmp_path: Path) -> None:
     page.get_by_role("button", name="Chạy", exact=True).click()
     j.sees("Tóm tắt cho lãnh đạo", timeout_ms=120_000)
     page.locator("header nav").get_by_role("link", name="Các lần chạy").click()
+    j.sees("Phương án 25 km")  # the label given to the first run
     for box in page.locator("input[name=run]").all()[:2]:
         box.check()
     page.get_by_role("button", name="So sánh các lần chạy đã chọn").click()

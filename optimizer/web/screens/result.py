@@ -169,6 +169,8 @@ def result_page(
     user: CurrentUser,
 ) -> Response:
     """A stored run: the leaders' summary, the objectives, people, units and the map."""
+    from optimizer.export.report_summary import run_label
+
     cached = cached_run(web, run_id)
     run = cached.run
     lang = get_lang(request)
@@ -180,7 +182,7 @@ def result_page(
         active="runs",
         crumbs=[(t("page.nav.runs", lang), "/runs")],
         run=run,
-        label_text=run.meta.get("tags", {}).get("label", ""),
+        label_text=run_label(run),
         summary=leaders_summary(run, lang),
         summary_kpis=summary_cards(run, lang),
         terms=terms_rows(run),

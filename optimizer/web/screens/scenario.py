@@ -166,6 +166,7 @@ def _form_page(
     user: User,
     *,
     saved: bool = False,
+    uploaded: bool = False,
     problems: list[str] | None = None,
     issues: list[Issue] | None = None,
     status_code: int = 200,
@@ -185,6 +186,7 @@ def _form_page(
         weights=weights or {term: 0 for term in TERMS},
         weights_mode=weights is not None,
         saved=saved,
+        uploaded=uploaded,
         problems=problems or [],
         issues=(issues or []) + load_issues,
         can_edit=user.is_planner,
@@ -293,7 +295,10 @@ async def run_scenario(request: Request, sid: str, web: Web, user: Planner) -> R
 def scenario_page(request: Request, sid: str, web: Web, user: CurrentUser) -> Response:
     """The scenario as a form."""
     entry = scenario(web, sid)
-    return _form_page(request, web, entry, user, saved=request.query_params.get("saved") == "1")
+    query = request.query_params
+    return _form_page(
+        request, web, entry, user, saved=query.get("saved") == "1", uploaded=query.get("uploaded") == "1"
+    )
 
 
 @router.post("/scenarios/{sid:path}")
