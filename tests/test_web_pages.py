@@ -342,3 +342,36 @@ def test_a_viewer_signs_in_sees_no_names_and_cannot_change_anything(tmp_path: Pa
         for address in ("/data", f"/runs/{run_id}/edit", f"/runs/{run_id}/replan"):
             assert c.get(address).status_code == 403, address
         assert "chỉ được xuất bản đã che tên" in c.get(f"/runs/{run_id}/export").text
+
+
+def test_diagnose_an_infeasible_variant_and_make_the_fix(
+    client: TestClient, workspace: tuple[Path, Path, list[str]]
+) -> None:
+    ws = workspace[0]
+    csrf = token(client)
+    made = client.post(
+        f"/scenarios/{SCENARIO_ID}/copy",
+        data={"csrf_token": csrf, "name": "Tối thiểu bắt buộc"},
+        follow_redirects=False,
+    )
+    variant = made.headers["location"].removeprefix("/scenarios/")
+    path = ws / variant
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("min_is_hard = false", "min_is_hard = true"), "utf-8"
+    )
+    page = client.get(f"/scenarios/{variant}/diagnose").text
+    assert "Xung đột 1" in page and "Đặc khu Hòn Ngọc" in page  # the island's health minimum
+    assert 'value="rules.min_is_hard=false"' in page
+    fixed = client.post(
+        f"/scenarios/{variant}/fix",
+        data={"csrf_token": csrf, "setting": "rules.min_is_hard=false"},
+        follow_redirects=False,
+    )
+    assert fixed.status_code == 303
+    again = fixed.headers["location"].removeprefix("/scenarios/")
+    assert "min_is_hard = false" in (ws / again).read_text(encoding="utf-8")
+    assert "có lời giải" in client.get(f"/scenarios/{again}/diagnose").text
+    bad = client.post(
+        f"/scenarios/{variant}/fix", data={"csrf_token": csrf, "setting": "data.staff=/etc/passwd"}
+    )
+    assert bad.status_code == 422  # only rules and solver settings
