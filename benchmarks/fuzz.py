@@ -70,6 +70,8 @@ def work(seed: int, ks: list[int], stop_at: float) -> list[dict[str, object]]:
                 outcome = run_case(case, Path(folder))
             except TimeoutError:
                 outcome = Outcome(case, -1, (f"hang: no answer in {CASE_TIMEOUT_S} s",))
+            except Exception as exc:  # a bug of the harness itself: kept, never lost
+                outcome = Outcome(case, -2, (f"harness error: {exc!r}",))
             finally:
                 signal.alarm(0)
         out.append(

@@ -233,6 +233,8 @@ def _damage_store(name: str, k: int, store: Path) -> None:
             conn.executescript(
                 "CREATE TABLE runs (x); PRAGMA user_version = 1;" if k else "CREATE TABLE t (x);"
             )
+    elif not store.is_file() or store.stat().st_size == 0:
+        return  # an earlier damage left nothing to damage
     elif name == "store_truncate":
         data = store.read_bytes()
         store.write_bytes(data[: len(data) * (k + 1) // 5])
