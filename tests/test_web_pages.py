@@ -375,3 +375,21 @@ def test_diagnose_an_infeasible_variant_and_make_the_fix(
         f"/scenarios/{variant}/fix", data={"csrf_token": csrf, "setting": "data.staff=/etc/passwd"}
     )
     assert bad.status_code == 422  # only rules and solver settings
+
+
+def test_replan_from_an_uploaded_changes_file(client: TestClient, run_ids: list[str]) -> None:
+    a = run_ids[0]
+    changes = "action,staff_id,reason\nleave,S11,chuyển công tác\n".encode()
+    answer = client.post(
+        f"/runs/{a}/replan",
+        data={"csrf_token": token(client)},
+        files={"changes": ("thay-doi.csv", changes, "text/csv")},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303 and answer.headers["location"].startswith(f"/compare?run={a}&run=")
+    binary = client.post(
+        f"/runs/{a}/replan",
+        data={"csrf_token": token(client)},
+        files={"changes": ("x.csv", b"\x00\x01\x02binary", "text/csv")},
+    )
+    assert binary.status_code == 422  # typed by content, not by name
