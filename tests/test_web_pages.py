@@ -393,3 +393,15 @@ def test_replan_from_an_uploaded_changes_file(client: TestClient, run_ids: list[
         files={"changes": ("x.csv", b"\x00\x01\x02binary", "text/csv")},
     )
     assert binary.status_code == 422  # typed by content, not by name
+
+
+def test_changes_are_coloured_by_their_direction_not_their_sign(
+    client: TestClient, run_ids: list[str]
+) -> None:
+    a, b = run_ids  # b caps the commute at 20 km: one more person unplaced, fewer moves
+    page = client.get(f"/compare?run={b}&run={a}").text  # the oldest run is the baseline whatever the order
+    assert page.index(a) < page.index(b)
+    unplaced = page[page.index("Số người chưa bố trí") :]
+    assert re.match(
+        r'Số người chưa bố trí</td>\s*(<td class="n">[^<]*</td>\s*){2}<td class="n bad">\+1</td>', unplaced
+    )

@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Request
 from starlette.responses import Response
 
 from optimizer import service
-from optimizer.compare import kpi_kind, redact
+from optimizer.compare import delta_quality, kpi_kind, redact
 from optimizer.errors import InputError
 from optimizer.i18n import t
 from optimizer.web.deps import CurrentUser, Web, get_lang
@@ -39,12 +39,6 @@ MAX_RUNS = 6
 UNIT_METRICS = ("filled", "shortfall", "fill_rate", "moves", "commute_mean_km")
 
 _comparisons = Memo(2)
-
-
-def _signed(value: Any) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)) or value == 0:
-        return ""
-    return "pos" if value > 0 else "neg"
 
 
 @router.get("/compare")
@@ -90,7 +84,9 @@ def compare_page(request: Request, web: Web, user: CurrentUser) -> Response:
                     "label": kpi_label(name, lang),
                     "kind": kind,
                     "values": [row[i] for i in ids],
-                    "deltas": [(row[delta_column(i)], _signed(row[delta_column(i)])) for i in ids[1:]],
+                    "deltas": [
+                        (row[delta_column(i)], delta_quality(name, row[delta_column(i)])) for i in ids[1:]
+                    ],
                 }
             )
         return rows
@@ -121,7 +117,7 @@ def compare_page(request: Request, web: Web, user: CurrentUser) -> Response:
         base_query=base_query,
         units=changed,
         unit_metrics=[(m, kpi_kind(m)) for m in UNIT_METRICS],
-        signed=_signed,
+        quality=delta_quality,
         title=t("page.compare.title", lang, runs=", ".join(ids)),
     )
 
