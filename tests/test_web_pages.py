@@ -405,3 +405,28 @@ def test_changes_are_coloured_by_their_direction_not_their_sign(
     assert re.match(
         r'Số người chưa bố trí</td>\s*(<td class="n">[^<]*</td>\s*){2}<td class="n bad">\+1</td>', unplaced
     )
+
+
+def test_old_exports_are_deleted(
+    client: TestClient,
+    run_ids: list[str],
+    workspace: tuple[Path, Path, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from optimizer.web.screens import export
+
+    monkeypatch.setattr(export, "EXPORTS_KEPT", 1)
+    tokens = []
+    for _ in range(3):
+        started = client.post(
+            f"/runs/{run_ids[0]}/export", data={"csrf_token": token(client), "format": "csv"}
+        )
+        poll = re.search(r'hx-get="/exports/([0-9a-f]{24})"', started.text)
+        assert poll
+        tokens.append(poll.group(1))
+        for _ in range(200):
+            if "Đã xuất xong" in client.get(f"/exports/{tokens[-1]}").text:
+                break
+    assert client.get(f"/exports/{tokens[0]}").status_code == 404
+    assert not (workspace[0] / "exports" / tokens[0]).exists()
+    assert client.get(f"/exports/{tokens[-1]}").status_code == 200

@@ -11,6 +11,7 @@ right to see names always gets redacted files.
 from __future__ import annotations
 
 import secrets
+import shutil
 import threading
 import time
 import zipfile
@@ -35,6 +36,8 @@ router = APIRouter()
 
 #: Folder of the workspace where exports are written.
 EXPORTS_DIR = "exports"
+#: Finished exports kept for download (older ones are deleted, files and all).
+EXPORTS_KEPT = 20
 
 
 @dataclass
@@ -121,6 +124,10 @@ async def start_export(request: Request, run_id: str, web: Web, user: CurrentUse
     task = ExportTask(token, run.run_id, fmt, folder)
     with _tasks_lock:
         _tasks[token] = task
+        finished = [t for t in _tasks.values() if t.done]
+        for old in finished[: max(0, len(finished) - EXPORTS_KEPT)]:  # oldest first
+            del _tasks[old.token]
+            shutil.rmtree(old.folder, ignore_errors=True)
     audit(web.store(), user, "export", run.run_id, format=fmt, redact=redact, per_unit=per_unit)
     threading.Thread(
         target=_work, args=(web, task, per_unit, redact), name=f"export-{token}", daemon=True
