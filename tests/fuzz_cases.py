@@ -336,7 +336,7 @@ def run_case(case: Case, work: Path) -> Outcome:
     out_root.mkdir()
     settings: list[str] = []
     for name, k in case.damages:
-        with contextlib.suppress(OSError, sqlite3.DatabaseError):  # an earlier damage may be in the way
+        with contextlib.suppress(OSError, ValueError, sqlite3.DatabaseError):  # an earlier damage in the way
             _damage(name, k, folder, store, settings)
     before = _digests(folder)
     store_before = store.read_bytes() if store.is_file() and not store.is_symlink() else None

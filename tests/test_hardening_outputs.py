@@ -310,3 +310,21 @@ def test_a_refused_permission_is_exit_2_with_the_path(
     result = invoke("compare", "r0001", "r0002", "--html", str(target), "--store", str(store))
     assert result.exit_code == 2 and no_traceback(result), result.output
     assert f"No permission to write {target}" in result.output
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig", "cp1258"])
+def test_an_input_table_of_another_scenario_is_never_replaced(tmp_path: Path, encoding: str) -> None:
+    import pandas as pd
+
+    from optimizer.io.outputs import write_csv_frame
+
+    units = tmp_path / "units.csv"
+    text = "unit_id,name,kind,lat,lon\nT01,Phương An,ward,10.0,106.7\n"
+    units.write_bytes(text.encode(encoding))
+    frame = pd.DataFrame({"unit_id": ["T01"], "bloc": ["party"], "min": [1]})
+    with pytest.raises(Exception) as refused:
+        write_csv_frame(frame, units)
+    assert refused.value.issues[0].code == "files.replaces_input_table"  # type: ignore[attr-defined]
+    assert units.read_bytes() == text.encode(encoding)
+    write_csv_frame(frame, tmp_path / "own.csv")
+    write_csv_frame(frame, tmp_path / "own.csv")  # a previous output of the same kind is replaced

@@ -343,6 +343,17 @@ def _is_database(path: Path) -> bool:
         return False
 
 
+def _decoded(data: bytes) -> str:
+    """The text of a table file's first bytes, in whatever encoding it was saved in
+    (UTF-16 as Excel's "Unicode text", UTF-8, else a legacy Vietnamese code page)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:64]:
+        return data.decode("utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-16-le", "replace")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1258", "replace")
+
+
 def input_table_of(path: Path, header: Sequence[str] | None = None) -> str | None:
     """The input table (``units``, ``staff``…) an existing CSV file is, judged by its
     header row naming every required column of that table — unless its header is
@@ -351,9 +362,10 @@ def input_table_of(path: Path, header: Sequence[str] | None = None) -> str | Non
 
     try:
         with open(path, "rb") as fh:
-            first = fh.read(1 << 16).split(b"\n", 1)[0].decode("utf-8-sig", "replace").strip()
+            head = fh.read(1 << 16)
     except OSError:
         return None
+    first = _decoded(head).split("\n", 1)[0].strip()
     delimiter = max(",;\t", key=first.count)
     cells = [c.strip().strip('"') for c in first.split(delimiter)]
     if header is not None and cells == list(header):
