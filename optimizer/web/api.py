@@ -19,6 +19,7 @@ import json
 import re
 import shutil
 import tempfile
+import unicodedata
 import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -349,8 +350,9 @@ def start_run(body: NewRun, web: Web, user: Planner, lang: RequestLang) -> RunSt
         load_scenario(entry.path, overrides)  # the file and the overrides, not yet the tables
     except InputError as exc:
         raise bad_input(exc) from exc
-    job_id = web.jobs.submit(entry.path, overrides, body.label, user.name, lang)
-    audit(web.store(), user, "run", job_id, scenario=entry.scenario_id, set=body.set, label=body.label)
+    label = " ".join(unicodedata.normalize("NFC", body.label).split())  # as `staffplan run --label`
+    job_id = web.jobs.submit(entry.path, overrides, label, user.name, lang)
+    audit(web.store(), user, "run", job_id, scenario=entry.scenario_id, set=body.set, label=label)
     return RunStarted(run_id=job_id)
 
 
