@@ -430,3 +430,20 @@ def test_old_exports_are_deleted(
     assert client.get(f"/exports/{tokens[0]}").status_code == 404
     assert not (workspace[0] / "exports" / tokens[0]).exists()
     assert client.get(f"/exports/{tokens[-1]}").status_code == 200
+
+
+def test_keeping_a_move_pins_it_in_a_variant_and_solves_again(
+    client: TestClient, run_ids: list[str], workspace: tuple[Path, Path, list[str]]
+) -> None:
+    a = run_ids[0]
+    lines = client.get(f"/runs/{a}/edit/posts?unit_id=T01").text
+    office = re.search(r'<option value="(\d+)">[^<]*Hành chính', lines)
+    assert office, lines
+    data = {"csrf_token": token(client), "staff_id": "S11", "unit_id": "T01", "line": office.group(1)}
+    kept = client.post(f"/runs/{a}/edit/keep", data=data, follow_redirects=False)
+    assert kept.status_code == 303 and kept.headers["location"].startswith("/jobs/j")
+    variants = sorted((workspace[0] / "scenarios").glob(f"edit-{a}-*.toml"))
+    assert len(variants) == 1
+    pins = next((workspace[0] / "scenarios").glob(f"pins-{a}-*.csv")).read_text(encoding="utf-8")
+    assert "S11,T01,office_admin,fix" in pins and "S01,T02,committee_chair,fix" in pins  # the old pins kept
+    assert service.validate(variants[0]).valid
