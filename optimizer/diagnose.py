@@ -827,7 +827,7 @@ def apply_relaxation(problem: Problem, r: Relaxation) -> Problem:
         out = dataclasses.replace(out, posts=dataclasses.replace(problem.posts, min=lo, max=hi))
     changes: dict[str, object] = {}
     if r.cap is not None:
-        changes.update(COMMUTE_CAP.setting(r.cap))
+        changes.update(COMMUTE_CAP.cap_setting(r.cap))
     switch = RULES[r.switch].switch if r.switch else None
     if switch is not None:
         key, value = switch

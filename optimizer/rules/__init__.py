@@ -18,48 +18,29 @@ stays a separate, simple re-implementation on purpose.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from optimizer.data import RULE_IDS
+from optimizer.rules.base import Rule
 from optimizer.rules.pair import PAIR_RULES, PairRule
 from optimizer.rules.reason import Reason, render
 
-
-@dataclass(frozen=True)
-class Rule:
-    """A hard rule id with what a planner can switch to relax it.
-
-    ``switch`` is the ``[rules]`` setting and value that drops the rule entirely
-    (``None`` when no setting does).
-    """
-
-    id: str
-    summary: str
-    switch: tuple[str, object] | None = None
-
-    @property
-    def setting(self) -> str:
-        """The ``--set`` option of :attr:`switch` (empty without a switch)."""
-        if self.switch is None:
-            return ""
-        key, value = self.switch
-        text = str(value).lower() if isinstance(value, bool) else str(value)
-        return f"rules.{key}={text}"
-
-
-#: Every hard rule id → its registry entry, in the order of DESIGN §4.
+#: Every hard rule id → its registry entry, in the order of DESIGN §4 (the pair-wise
+#: rules are their own entries).
 RULES: dict[str, Rule] = {
-    "one_post": Rule(
-        "one_post", "one post per person; everyone placed when required", ("require_all_placed", False)
-    ),
-    "post_max": Rule("post_max", "no post line above its maximum"),
-    "post_min": Rule("post_min", "no post line below its minimum when hard", ("min_is_hard", False)),
-    **{r.id: Rule(r.id, r.summary) for r in PAIR_RULES},
-    "relatives": Rule(
-        "relatives", "relatives never share a unit within the scope", ("relatives_scope", "off")
-    ),
+    rule.id: rule
+    for rule in sorted(
+        (
+            Rule(
+                "one_post",
+                "one post per person; everyone placed when required",
+                ("require_all_placed", False),
+            ),
+            Rule("post_max", "no post line above its maximum"),
+            Rule("post_min", "no post line below its minimum when hard", ("min_is_hard", False)),
+            *PAIR_RULES,
+            Rule("relatives", "relatives never share a unit within the scope", ("relatives_scope", "off")),
+        ),
+        key=lambda rule: RULE_IDS.index(rule.id),
+    )
 }
-RULES["bloc_change"] = Rule("bloc_change", RULES["bloc_change"].summary, ("bloc_change", "penalize"))
-RULES = {rule_id: RULES[rule_id] for rule_id in RULE_IDS}
 
 __all__ = ["PAIR_RULES", "RULES", "PairRule", "Reason", "Rule", "render"]

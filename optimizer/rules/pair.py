@@ -13,7 +13,6 @@ returns ``True`` where the rule removes the pair; ``unit`` is the post line's un
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -21,18 +20,16 @@ import numpy as np
 import numpy.typing as npt
 
 from optimizer.data import BLOCS, CATEGORIES, BoolArray, IntArray, Problem
+from optimizer.rules.base import Rule
 from optimizer.rules.reason import Reason
 
 #: Index arrays a rule accepts: any integer dtype, or a single index.
 Index = npt.NDArray[np.integer[Any]] | int
 
 
-@dataclass(frozen=True)
-class PairRule:
-    """A hard rule over single pairs: its id, and a one-line summary of what it forbids."""
-
-    id: str
-    summary: str
+class PairRule(Rule):
+    """A hard rule over single pairs: its id, a one-line summary of what it forbids, and
+    the setting that switches it off, if any."""
 
     def removes(self, problem: Problem, person: Index, post: Index, unit: Index) -> BoolArray:
         """``True`` for each pair the rule removes (arrays broadcast together)."""
@@ -161,7 +158,7 @@ class CommuteCap(PairRule):
         limit = self.cap(problem) if cap is None else cap
         return self.capped(problem, unit) & (dist_km > limit)
 
-    def setting(self, cap: float) -> dict[str, float]:
+    def cap_setting(self, cap: float) -> dict[str, float]:
         """The ``[rules]`` change that sets the cap to ``cap`` km."""
         return {"max_commute_km": float(cap)}
 
@@ -265,7 +262,9 @@ class PinsRule(PairRule):
 
 
 QUALIFICATION = Qualification("qualification", "position and category match the post")
-BLOC_CHANGE = BlocChange("bloc_change", "no move to the other bloc when forbidden")
+BLOC_CHANGE = BlocChange(
+    "bloc_change", "no move to the other bloc when forbidden", ("bloc_change", "penalize")
+)
 ISLAND = Island("island", "island units take island_ok people only")
 COMMUTE_CAP = CommuteCap("commute_cap", "home within max_commute_km, islands exempt")
 NON_LOCAL = NonLocal("non_local", "non_local posts go to people not local to the unit")
