@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from optimizer.check import objective_terms
 from optimizer.data import LEADERSHIP_SHORTFALL_WEIGHT, IntArray, Problem
@@ -111,11 +112,13 @@ class EditSession:
     before: dict[str, int] = field(init=False)
     fill: IntArray = field(init=False)
     _relations_of: dict[int, list[int]] = field(init=False)
+    _post_position: npt.NDArray[np.object_] = field(init=False)
 
     def __post_init__(self) -> None:
         self.assignment = np.asarray(self.assignment, dtype=np.int64)
         self.before = objective_terms(self.problem, self.assignment, self.reference)
         self.fill = np.bincount(self.assignment[self.assignment >= 0], minlength=self.problem.num_posts)
+        self._post_position = np.array(self.problem.posts.position, dtype=object)
         self._relations_of = {}
         rel = self.problem.relations
         for r, (a, b) in enumerate(zip(rel.a_idx.tolist(), rel.b_idx.tolist(), strict=True)):
@@ -135,9 +138,7 @@ class EditSession:
         p = self.problem
         lines = np.flatnonzero(p.posts.unit_idx == unit)
         wanted = (position,) if position else p.staff.positions[person]
-        lines = (
-            lines[np.isin(np.array(p.posts.position, dtype=object)[lines], wanted)] if wanted else lines[:0]
-        )
+        lines = lines[np.isin(self._post_position[lines], wanted)] if wanted else lines[:0]
         if not len(lines):
             return -1
         people = np.full(len(lines), person)
@@ -223,7 +224,7 @@ class EditSession:
                     i, u = int(placed[k]), int(unit[k])
                     out.append(EditViolation(rule.id, rule.reason(p, i, u), (ids[i],), int(post[k])))
             pins = p.pins
-            for row in range(len(pins)):  # one violation per pin broken, as the checker counts
+            for row in np.flatnonzero(np.isin(pins.staff_idx, placed)).tolist():  # one per pin broken
                 for k in np.flatnonzero(PINS.row_removes(p, row, placed, post, unit)).tolist():
                     i = int(placed[k])
                     if pins.mode[row] == "fix":

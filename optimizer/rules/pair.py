@@ -13,7 +13,6 @@ returns ``True`` where the rule removes the pair; ``unit`` is the post line's un
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -44,12 +43,24 @@ class PairRule(Rule):
         return True
 
 
-@lru_cache(maxsize=16)
+#: Columns already turned into codes, by the identity of the (immutable) column tuple.
+_CODES: dict[tuple[int, tuple[str, ...]], tuple[tuple[str, ...], npt.NDArray[np.int8]]] = {}
+_CODES_KEPT = 16
+
+
 def codes(values: tuple[str, ...], vocabulary: tuple[str, ...]) -> npt.NDArray[np.int8]:
-    """Each value's index in ``vocabulary`` (a column of the problem as small integers,
-    kept for the problems in use: the tuples are immutable)."""
+    """Each value's index in ``vocabulary``: a column of the problem as small integers,
+    kept for the columns in use (found by identity, so a lookup costs nothing)."""
+    key = (id(values), vocabulary)
+    hit = _CODES.get(key)
+    if hit is not None and hit[0] is values:
+        return hit[1]
     index = {c: k for k, c in enumerate(vocabulary)}
-    return np.array([index[v] for v in values], dtype=np.int8)
+    out = np.array([index[v] for v in values], dtype=np.int8)
+    while len(_CODES) >= _CODES_KEPT:
+        _CODES.pop(next(iter(_CODES)))
+    _CODES[key] = (values, out)
+    return out
 
 
 def _zeros(*arrays: Index) -> BoolArray:
