@@ -11,6 +11,15 @@ subprocess's resident memory and kills it above ``--memory-cap-gb`` (recorded as
 ``killed_memory_cap``), so a baseline that does not fit cannot take the machine down.
 Writes ``benchmarks/results/solve.json``.
 
+staffplan's run is profiled per stage (``profile`` in the JSON; :class:`StageProfile`):
+for each stage, its wall and CPU time (every thread of the process; the better guide
+on a loaded machine), the min-cost flow solves (OR-Tools) and their time, the node
+potentials (Bellman–Ford) and their time, the pricing masks (``cheapest``) and their
+time, and every HiGHS run (stage relaxation, exact finish) with its time and
+simplex / interior point / crossover iterations; the whole-model MIP, if any, under
+``whole_model``.  The profile wraps those functions from outside the solver (a few
+microseconds per call): the next profile is this one command.
+
 Usage::
 
     python benchmarks/bench_solve.py [--scales 0.25,1,4] [--baseline-limit 120]
@@ -29,7 +38,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CITY = (3878, 12119)
@@ -81,8 +92,124 @@ def make_instance(scale: float, folder: Path) -> Path:
     return scenario
 
 
+class StageProfile:
+    """Per-stage figures of one solve, gathered by wrapping the solver's steps.
+
+    Wraps ``engine._run_stage`` (which stage runs), ``FlowModel._min_cost_flow`` (the
+    OR-Tools solves), ``flow.potentials`` (Bellman–Ford), ``FlowModel.cheapest`` (the
+    pricing masks) and the ``run_highs`` of ``exact`` and ``baselines`` (every HiGHS
+    run, with its iteration counts read from ``getInfo()`` after the run).  Use as a
+    context manager around ``solve``; :attr:`stages` then holds one dict per stage run
+    (a stage merged into the next after a gap shows twice, under each name).
+    """
+
+    def __init__(self) -> None:
+        self.stages: list[dict[str, Any]] = []
+        self._current: dict[str, Any] | None = None
+        self._saved: list[tuple[object, str, object]] = []
+
+    def _stage(self) -> dict[str, Any]:
+        if self._current is None:  # before the first stage (greedy floor) or after the last
+            self._current = self._new("outside stages")
+            self.stages.append(self._current)
+        return self._current
+
+    @staticmethod
+    def _new(name: str) -> dict[str, Any]:
+        return {
+            "stage": name,
+            "wall_s": 0.0,
+            "cpu_s": 0.0,
+            "flow_solves": 0,
+            "flow_s": 0.0,
+            "potentials_calls": 0,
+            "potentials_s": 0.0,
+            "cheapest_calls": 0,
+            "cheapest_s": 0.0,
+            "highs_runs": 0,
+            "highs_s": 0.0,
+            "simplex_iterations": 0,
+            "ipm_iterations": 0,
+            "crossover_iterations": 0,
+        }
+
+    def _patch(self, owner: object, name: str, wrapper: Callable[..., Any]) -> None:
+        self._saved.append((owner, name, getattr(owner, name)))
+        setattr(owner, name, wrapper)
+
+    def _timed(self, owner: object, name: str, count: str, seconds: str) -> None:
+        inner = getattr(owner, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                stage = self._stage()
+                stage[count] += 1
+                stage[seconds] += time.perf_counter() - t
+
+        self._patch(owner, name, wrapper)
+
+    def __enter__(self) -> StageProfile:
+        from optimizer.solve import baselines, engine, exact, flow
+
+        run_stage = engine._run_stage
+
+        def stage_wrapper(run: Any, k: int) -> Any:
+            self._current = self._new("+".join(run.plan[k][0]))
+            self.stages.append(self._current)
+            t, cpu = time.perf_counter(), time.process_time()
+            try:
+                return run_stage(run, k)
+            finally:
+                self._current["wall_s"] += time.perf_counter() - t
+                self._current["cpu_s"] += time.process_time() - cpu
+                self._current = None
+
+        self._patch(engine, "_run_stage", stage_wrapper)
+        self._timed(flow.FlowModel, "_min_cost_flow", "flow_solves", "flow_s")
+        self._timed(flow, "potentials", "potentials_calls", "potentials_s")
+        self._timed(flow.FlowModel, "cheapest", "cheapest_calls", "cheapest_s")
+        self._highs(exact, whole_model=False)
+        self._highs(baselines, whole_model=True)
+        return self
+
+    def _highs(self, module: object, whole_model: bool) -> None:
+        inner = module.run_highs  # type: ignore[attr-defined]
+
+        def wrapper(h: Any, threads: int) -> None:
+            t = time.perf_counter()
+            try:
+                inner(h, threads)
+            finally:
+                stage = self._whole() if whole_model else self._stage()
+                info = h.getInfo()
+                stage["highs_runs"] += 1
+                stage["highs_s"] += time.perf_counter() - t
+                stage["simplex_iterations"] += max(0, int(info.simplex_iteration_count))
+                stage["ipm_iterations"] += max(0, int(info.ipm_iteration_count))
+                stage["crossover_iterations"] += max(0, int(info.crossover_iteration_count))
+
+        self._patch(module, "run_highs", wrapper)
+
+    def _whole(self) -> dict[str, Any]:
+        whole = self._new("whole_model")
+        self.stages.append(whole)
+        return whole
+
+    def __exit__(self, *exc: object) -> None:
+        for owner, name, original in reversed(self._saved):
+            setattr(owner, name, original)
+        self._saved.clear()
+
+    def rounded(self) -> list[dict[str, Any]]:
+        """The stages with their times rounded to the millisecond."""
+        return [{k: round(v, 3) if isinstance(v, float) else v for k, v in s.items()} for s in self.stages]
+
+
 def measure_staffplan(scenario: str) -> dict[str, object]:
-    """Load and solve the scenario with staffplan; return the figures."""
+    """Load and solve the scenario with staffplan, profiled per stage; return the figures."""
     from optimizer.io import load_problem, load_scenario
     from optimizer.solve import solve
 
@@ -90,7 +217,8 @@ def measure_staffplan(scenario: str) -> dict[str, object]:
     # staffplan's own time limit is set high so that the figure is the time to finish.
     problem, _ = load_problem(load_scenario(scenario, ["solver.time_limit_s=900"]))
     load_s = time.perf_counter() - t0
-    result = solve(problem).with_load(load_s)
+    with StageProfile() as profile:
+        result = solve(problem).with_load(load_s)
     wall = time.perf_counter() - t0
     return {
         "load_average_after_staffplan": os.getloadavg(),
@@ -103,6 +231,7 @@ def measure_staffplan(scenario: str) -> dict[str, object]:
             "status": result.status,
             "proven": result.proven,
             "wall_s_including_load": wall,
+            "cpu_s_including_load": time.process_time(),
             "load_s": load_s,
             "timings_s": result.timings,
             "exact_finish_used": "exact" in result.timings,
@@ -120,6 +249,7 @@ def measure_staffplan(scenario: str) -> dict[str, object]:
                 for s in result.stages
             ],
             "candidates": result.candidate_counts,
+            "profile": profile.rounded(),
         },
     }
 
@@ -235,6 +365,9 @@ def main() -> None:
             figures = run_measure([scenario, "staffplan"], cap_mb)
             instances[f"x{scale:g}"] = figures
             print(json.dumps(figures.get("staffplan", figures), indent=1)[:2000], file=sys.stderr)
+            measured = figures.get("staffplan")
+            for stage in measured.get("profile", []) if isinstance(measured, dict) else []:
+                print("  " + json.dumps(stage), file=sys.stderr)
             staffplan = figures.get("staffplan")
             for name in baselines:
                 print(f"scale {scale:g}: {name}…", file=sys.stderr, flush=True)

@@ -37,7 +37,6 @@ from optimizer.data import IntArray
 from optimizer.solve.flow import PAIR, UNPLACED, FlowModel, StageRelaxation, shortfall_constant
 from optimizer.solve.highs import new_highs, pass_model, run_highs
 from optimizer.solve.lagrange import RelativesRows
-from optimizer.solve.relatives import relative_rows
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +165,7 @@ def stage_program(
         r += 1
 
     # Every relatives row (candidate index == pair arc index), and the equality rows.
-    for arcs in relative_rows(model.problem, model.cand):
+    for arcs in model.relative_rows:
         if model.free[arcs].any():
             add_row(arcs, -np.inf, 1.0 - float(held[arcs].sum()))
     for arcs, equal in zip(rows.arcs, rows.equality, strict=True):

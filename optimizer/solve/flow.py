@@ -19,6 +19,7 @@ optimum of the earlier stages.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from ortools.graph.python import min_cost_flow
 
 from optimizer.data import CHANGES, LEADERSHIP_SHORTFALL_WEIGHT, IntArray, Problem
 from optimizer.solve.candidates import Candidates
+from optimizer.solve.relatives import relative_rows
 
 PAIR, UNPLACED, POST_MIN, POST_REST = 0, 1, 2, 3
 
@@ -192,6 +194,29 @@ def potentials(
     raise RuntimeError("negative cycle in the residual graph: the flow was not optimal")
 
 
+def by_person(person: IntArray, keys: list[IntArray]) -> IntArray:
+    """The order of ``np.lexsort((*reversed(keys), person))``: by person, then by each key
+    in turn, then by position.
+
+    The keys are packed with the person into one int64 (mixed radix over their ranges)
+    and sorted once, stably: one sort instead of one per key (0.1 s instead of about
+    0.3 s per call on the city's 2.3 million pairs).  Keys whose ranges do not fit in
+    63 bits together fall back to ``lexsort``.
+    """
+    if not len(person):
+        return np.zeros(0, dtype=np.int64)
+    packed = person.astype(np.int64)
+    span = int(packed.max()) + 1
+    for key in keys:
+        low, high = int(key.min()), int(key.max())
+        width = high - low + 1
+        if span * width >= 2**63:
+            return np.lexsort((*reversed(keys), person))
+        packed = packed * width + (key - low)
+        span *= width
+    return np.argsort(packed, kind="stable")
+
+
 @dataclass(frozen=True)
 class FlowSolution:
     """An optimal flow over the free arcs, with a proof of its optimality.
@@ -251,6 +276,13 @@ class FlowModel:
     def num_arcs(self) -> int:
         """Number of arcs of the network."""
         return len(self.net.tail)
+
+    @functools.cached_property
+    def relative_rows(self) -> list[IntArray]:
+        """Every relatives row over the pair arcs (a pair arc's index is its candidate's:
+        :func:`~optimizer.solve.relatives.relative_rows`), built once per solve for every
+        stage's linear program."""
+        return relative_rows(self.problem, self.cand)
 
     def cost_of(self, term: str) -> IntArray:
         """Per-arc cost of a term (cached)."""
@@ -312,7 +344,7 @@ class FlowModel:
         keep = self.net.kind != PAIR
         pair = np.flatnonzero(~keep)
         person = self.net.tail[pair]
-        order = np.lexsort((*(key[pair] for key in reversed(keys)), person))
+        order = by_person(person, [key[pair] for key in keys])
         sorted_person = person[order]
         first = np.searchsorted(sorted_person, sorted_person, side="left")
         rank = np.arange(len(order)) - first
@@ -383,7 +415,7 @@ class FlowModel:
         """Of the entering ``arcs`` (at ``positions`` of the free list), each person's
         ``ENTER_PER_PERSON`` most negative ones: partial pricing keeps solves small."""
         person = self.net.tail[arcs]
-        order = np.lexsort((rc, person))
+        order = by_person(person, [rc])
         sorted_person = person[order]
         rank = np.arange(len(order)) - np.searchsorted(sorted_person, sorted_person, side="left")
         return positions[order[rank < ENTER_PER_PERSON]]

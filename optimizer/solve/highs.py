@@ -69,12 +69,19 @@ def new_highs(seed: int = 0, stop: Callable[[], bool] | None = None) -> Any:
     h.setOptionValue("random_seed", int(seed))
     if stop is not None:
 
-        def interrupt(event: highspy.HighsCallbackEvent) -> None:
-            if stop():
-                event.interrupt()
+        def interrupt(_kind: Any, _message: str, _out: Any, data_in: Any, _user: Any) -> None:
+            if data_in is not None and stop():
+                data_in.user_interrupt = True
 
-        h.cbMipInterrupt += interrupt
-        h.cbSimplexInterrupt += interrupt
+        # HiGHS calls this at every simplex iteration (82,000 times in a city solve), so it
+        # is given to HiGHS's own callback slot, past highspy's dispatcher, which makes an
+        # event object and goes through three Python calls each time (measured 8.8 µs a
+        # call, against 6.5 µs here); interior point runs are interrupted too.
+        highspy._core._Highs.setCallback(h, interrupt, None)
+        kinds = highspy.cb.HighsCallbackType
+        for kind in (kinds.kCallbackSimplexInterrupt, kinds.kCallbackIpmInterrupt):
+            h.startCallback(kind)
+        h.startCallback(kinds.kCallbackMipInterrupt)
     return h
 
 
