@@ -60,7 +60,9 @@ cases = st.builds(
 )
 
 
-@settings(max_examples=12, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=12, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck)
+)
 @given(cases)
 def test_random_cases_keep_the_property(case: Case) -> None:
     with tempfile.TemporaryDirectory() as work:
