@@ -169,7 +169,11 @@ def main() -> None:
             args.out.write_text(
                 json.dumps(
                     {
-                        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                        "machine": {
+                            "cpus": os.cpu_count(),
+                            "python": platform.python_version(),
+                            "load_average": os.getloadavg(),
+                        },
                         "note": "taken on a shared machine (8 engineers on 2 cores): absolute times drift",
                         "args": {k: str(v) for k, v in vars(args).items() if k != "one"},
                         "records": records,

@@ -1,17 +1,13 @@
 """The solve pipeline: candidates → stages (flow, multipliers, repair) → check (layer 6).
 
-``solve(problem)`` returns a :class:`~optimizer.solution.SolveResult`.  Each
-lexicographic stage (or the single weighted stage) is searched by
-:class:`~optimizer.solve.lagrange.StageSearch`: the flow model with the relatives rule
-priced in by Lagrangian multipliers gives the stage's bound, repaired flows give its
-placements, the stage's linear relaxation (solved once, by column generation from the
-first flow) proves it when integral, and the arcs the reduced costs prove are fixed
-before the next stage.  No
-candidate is pruned beyond the hard rules, so every bound holds for the unpruned
-model.  A stage left with a gap whose open part is small is finished exactly by a MIP
-(:mod:`~optimizer.solve.exact`); small instances still not proven are solved whole by
-the MIP.  The independent checker verifies every hard rule and recomputes every term
-after every solve.
+``solve(problem)`` returns a :class:`~optimizer.solution.SolveResult`.  The whole solve
+— the stage loop as pseudo-code with the function of each step, why each bound holds,
+what is kept on a stop — is described in ``docs/ALGORITHM.md``; this module holds the
+loop itself: :func:`solve` and its steps :func:`_start` (candidates, flow model, stage
+plan, greedy floor), :func:`_run_stage` (one :class:`~optimizer.solve.lagrange.StageSearch`
+and :func:`_finish_open_part`), :func:`_whole_model` and :func:`_assemble` (the checked
+result).  :class:`EngineParams` holds the search's settings and :class:`Stop` the
+deadline and the stop event.
 """
 
 from __future__ import annotations
