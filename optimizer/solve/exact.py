@@ -164,10 +164,21 @@ def stage_program(
         upper.append(np.array([hi]))
         r += 1
 
-    # Every relatives row (candidate index == pair arc index), and the equality rows.
-    for arcs in model.relative_rows:
-        if model.free[arcs].any():
-            add_row(arcs, -np.inf, 1.0 - float(held[arcs].sum()))
+    # Every relatives row that holds a free arc (candidate index == pair arc index), all
+    # at once (9,129 rows on the city), then the equality rows.
+    relatives = model.relative_rows
+    if relatives:
+        arcs = np.concatenate(relatives)
+        row = np.repeat(np.arange(len(relatives)), [len(a) for a in relatives])
+        on = model.free[arcs]
+        kept = np.bincount(row[on], minlength=len(relatives)) > 0
+        number = r + np.cumsum(kept) - 1
+        entries_r.append(number[row[on]])
+        entries_c.append(col[arcs[on]])
+        entries_v.append(np.ones(int(on.sum())))
+        lower.append(np.full(int(kept.sum()), -np.inf))
+        upper.append(1.0 - np.bincount(row, weights=held[arcs], minlength=len(relatives))[kept])
+        r += int(kept.sum())
     for arcs, equal in zip(rows.arcs, rows.equality, strict=True):
         if equal and model.free[arcs].any():
             rest = 1.0 - float(held[arcs].sum())
