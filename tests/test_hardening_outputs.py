@@ -328,3 +328,17 @@ def test_an_input_table_of_another_scenario_is_never_replaced(tmp_path: Path, en
     assert units.read_bytes() == text.encode(encoding)
     write_csv_frame(frame, tmp_path / "own.csv")
     write_csv_frame(frame, tmp_path / "own.csv")  # a previous output of the same kind is replaced
+
+
+def test_an_input_table_with_a_stray_nul_is_still_recognised(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from optimizer.io.outputs import write_csv_frame
+
+    units = tmp_path / "units.csv"
+    data = b"unit_id,name,kind,lat,lon\nT01,Ph\x00uong,ward,10.0,106.7\n"  # the fuzz run's case 3070
+    units.write_bytes(data)
+    with pytest.raises(Exception) as refused:
+        write_csv_frame(pd.DataFrame({"unit_id": ["T01"]}), units)
+    assert refused.value.issues[0].code == "files.replaces_input_table"  # type: ignore[attr-defined]
+    assert units.read_bytes() == data

@@ -346,7 +346,9 @@ def _is_database(path: Path) -> bool:
 def _decoded(data: bytes) -> str:
     """The text of a table file's first bytes, in whatever encoding it was saved in
     (UTF-16 as Excel's "Unicode text", UTF-8, else a legacy Vietnamese code page)."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:64]:
+    from optimizer.io.tables import looks_utf16
+
+    if looks_utf16(data):
         return data.decode("utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-16-le", "replace")
     try:
         return data.decode("utf-8-sig")

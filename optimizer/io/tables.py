@@ -230,7 +230,7 @@ def _text_column(values: pd.Series) -> pd.Series:
 def _decode_csv(data: bytes, raw: RawTable) -> str | None:
     """Decode CSV bytes as UTF-8 (BOM tolerated) or UTF-16 (Excel's "Unicode text"),
     or report why not."""
-    if b"\x00" in data and not _looks_utf16(data):
+    if b"\x00" in data and not looks_utf16(data):
         row = data[: data.index(b"\x00")].count(b"\n") + 1
         raw.issues.append(raw.issue("csv_nul", row=row, line=row))
         return None
@@ -257,7 +257,7 @@ def _decode_csv(data: bytes, raw: RawTable) -> str | None:
         return None
 
 
-def _looks_utf16(data: bytes) -> bool:
+def looks_utf16(data: bytes) -> bool:
     """UTF-16 text (Excel's "Unicode text"): a byte-order mark, or the zero bytes of
     ASCII characters on every other byte — not one stray NUL in UTF-8 text."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
