@@ -3,12 +3,17 @@
 Messages live in ``optimizer/locale/*.toml``; each file holds tables keyed by message
 id with a ``vi`` and an ``en`` string (``str.format`` placeholders).  All files are
 merged into one catalogue; a key defined twice is an error caught by the tests.
-The language is chosen once per process by the CLI (``--lang``) with :func:`set_lang`.
+The language is chosen once per process by the CLI (``--lang``) with :func:`set_lang`;
+a server answering readers of both languages at once speaks one request's language with
+:func:`speaking` (a context variable, so concurrent requests do not see each other's).
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from importlib import resources
 from typing import Literal
@@ -17,6 +22,7 @@ Lang = Literal["vi", "en"]
 LANGS: tuple[Lang, ...] = ("vi", "en")
 
 _state: dict[str, Lang] = {"lang": "vi"}
+_request_lang: ContextVar[Lang | None] = ContextVar("staffplan_request_lang", default=None)
 
 
 class CatalogueError(RuntimeError):
@@ -50,8 +56,18 @@ def set_lang(lang: str) -> None:
 
 
 def get_lang() -> Lang:
-    """Return the current language."""
-    return _state["lang"]
+    """Return the current language: the one being spoken (:func:`speaking`), else the process's."""
+    return _request_lang.get() or _state["lang"]
+
+
+@contextmanager
+def speaking(lang: Lang) -> Iterator[None]:
+    """Speak ``lang`` in this context only (one web request), whatever the process's language."""
+    token = _request_lang.set(lang)
+    try:
+        yield
+    finally:
+        _request_lang.reset(token)
 
 
 def t(key: str, lang: str | None = None, /, **kwargs: object) -> str:

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from markupsafe import escape
 
 from optimizer import service
+from optimizer.i18n import Lang, speaking
 from optimizer.web.app import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -447,3 +449,21 @@ def test_keeping_a_move_pins_it_in_a_variant_and_solves_again(
     pins = next((workspace[0] / "scenarios").glob(f"pins-{a}-*.csv")).read_text(encoding="utf-8")
     assert "S11,T01,office_admin,fix" in pins and "S01,T02,committee_chair,fix" in pins  # the old pins kept
     assert service.validate(variants[0]).valid
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_a_person_is_explained_in_the_page_language(
+    client: TestClient, workspace: tuple[Path, Path, list[str]], lang: Lang
+) -> None:
+    """The "why" sentence follows the page's language, whatever the server process speaks."""
+    _, store_path, ids = workspace
+    store = service.open_store(store_path)
+    texts = {}
+    for each in ("vi", "en"):
+        with speaking(each):
+            texts[each] = service.explain(store, ids[0], "S02").person.reason
+    assert texts["vi"] != texts["en"]
+    page = client.get(f"/runs/{ids[0]}/people/S02?lang={lang}").text
+    other = "en" if lang == "vi" else "vi"
+    assert str(escape(texts[lang])) in page
+    assert str(escape(texts[other])) not in page

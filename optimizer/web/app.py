@@ -24,10 +24,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from optimizer import __version__
+from optimizer.i18n import speaking
 from optimizer.store import STORE_ENV, RunStore
 from optimizer.web import api, pages
 from optimizer.web.auth import auth_middleware
-from optimizer.web.deps import STATIC_DIR, WebConfig, WebContext, require_csrf
+from optimizer.web.deps import STATIC_DIR, WebConfig, WebContext, get_lang, require_csrf
 from optimizer.web.jobs import JobManager
 from optimizer.web.views import RunCache
 
@@ -166,7 +167,9 @@ def create_app(
 
     @app.middleware("http")
     async def security_headers(request: Any, call_next: Any) -> Any:
-        response = await call_next(request)
+        # the request's language reaches every text rendered for it (explanations, reasons)
+        with speaking(get_lang(request)):
+            response = await call_next(request)
         for name, value in _SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
