@@ -164,21 +164,14 @@ def stage_program(
         upper.append(np.array([hi]))
         r += 1
 
-    # Every relatives row that holds a free arc (candidate index == pair arc index), all
-    # at once (9,129 rows on the city), then the equality rows.
-    relatives = model.relative_rows
-    if relatives:
-        arcs = np.concatenate(relatives)
-        row = np.repeat(np.arange(len(relatives)), [len(a) for a in relatives])
-        on = model.free[arcs]
-        kept = np.bincount(row[on], minlength=len(relatives)) > 0
-        number = r + np.cumsum(kept) - 1
-        entries_r.append(number[row[on]])
-        entries_c.append(col[arcs[on]])
-        entries_v.append(np.ones(int(on.sum())))
-        lower.append(np.full(int(kept.sum()), -np.inf))
-        upper.append(1.0 - np.bincount(row, weights=held[arcs], minlength=len(relatives))[kept])
-        r += int(kept.sum())
+    # Every relatives row that holds a free arc, then the equality rows.
+    rel_r, rel_c, rel_upper = _relatives_entries(model, col, held)
+    entries_r.append(r + rel_r)
+    entries_c.append(rel_c)
+    entries_v.append(np.ones(len(rel_c)))
+    lower.append(np.full(len(rel_upper), -np.inf))
+    upper.append(rel_upper)
+    r += len(rel_upper)
     for arcs, equal in zip(rows.arcs, rows.equality, strict=True):
         if equal and model.free[arcs].any():
             rest = 1.0 - float(held[arcs].sum())
@@ -208,6 +201,24 @@ def stage_program(
         held,
         float((cost * held).sum()) + stage_constant(model, plan[k]),
     )
+
+
+def _relatives_entries(
+    model: FlowModel, col: IntArray, held: IntArray
+) -> tuple[IntArray, IntArray, np.ndarray]:
+    """The relatives rows that hold a free arc, all at once (9,129 rows on the city): row
+    (numbered from 0) and column of each entry, and each row's upper bound (1 less what
+    the held arcs carry).  A pair arc's index is its candidate's."""
+    relatives = model.relative_rows
+    if not relatives:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+    arcs = np.concatenate(relatives)
+    row = np.repeat(np.arange(len(relatives)), [len(a) for a in relatives])
+    on = model.free[arcs]
+    kept = np.bincount(row[on], minlength=len(relatives)) > 0
+    number = np.cumsum(kept) - 1
+    upper = 1.0 - np.bincount(row, weights=held[arcs], minlength=len(relatives))[kept]
+    return number[row[on]], col[arcs[on]], upper
 
 
 def relax_stage(
