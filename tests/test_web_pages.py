@@ -8,6 +8,7 @@ tests/test_web_e2e.py, runs them through the job queue as a planner does).
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import shutil
@@ -21,6 +22,7 @@ from markupsafe import escape
 
 from optimizer import service
 from optimizer.i18n import Lang, speaking
+from optimizer.localtime import local_time
 from optimizer.web.app import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -467,3 +469,15 @@ def test_a_person_is_explained_in_the_page_language(
     other = "en" if lang == "vi" else "vi"
     assert str(escape(texts[lang])) in page
     assert str(escape(texts[other])) not in page
+
+
+def test_run_times_are_shown_in_the_planners_zone(
+    client: TestClient, workspace: tuple[Path, Path, list[str]]
+) -> None:
+    """A run stored at 11:33 UTC reads 18:33 in Hồ Chí Minh City (not the server's clock zone)."""
+    _, store_path, ids = workspace
+    stamp = service.open_store(store_path).get(ids[0]).created_at
+    page = client.get("/runs?lang=vi").text
+    assert local_time(stamp, "vi") in page
+    utc = dt.datetime.fromisoformat(stamp).astimezone(dt.UTC).strftime("%d/%m/%Y %H:%M")
+    assert utc != local_time(stamp, "vi")

@@ -10,7 +10,6 @@ and ``kpi(value, kind)``.  Codes are never shown raw: every code goes through
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from threading import Lock
@@ -25,6 +24,7 @@ from optimizer.compare import format_value
 from optimizer.errors import InputError
 from optimizer.i18n import t
 from optimizer.labels import CodeKind, label, number
+from optimizer.localtime import local_time
 from optimizer.store import StoredRun
 from optimizer.web.deps import LANG_COOKIE, WebContext, get_lang
 from optimizer.web.views import CachedRun
@@ -65,7 +65,7 @@ def render(
         return format_value(value, kind, lang, signed=signed)
 
     def when(stamp: object) -> str:
-        return local_time(stamp, lang)
+        return local_time(str(stamp or ""), lang)
 
     common = {
         "nav": NAV,
@@ -82,18 +82,6 @@ def render(
     if request.query_params.get("lang") == lang:  # a shared ?lang= address: its fragments follow it
         response.set_cookie(LANG_COOKIE, lang, max_age=LANG_COOKIE_AGE_S, httponly=True, samesite="lax")
     return response
-
-
-def local_time(stamp: object, lang: str) -> str:
-    """An ISO time stamp as the planner reads it, in local time: ``06/12/2026 14:05`` (Vietnamese)
-    or ``2026-12-06 14:05`` (English); anything else as given."""
-    try:
-        moment = dt.datetime.fromisoformat(str(stamp))
-    except ValueError:
-        return str(stamp or "")
-    if moment.tzinfo is not None:
-        moment = moment.astimezone()
-    return moment.strftime("%d/%m/%Y %H:%M" if lang == "vi" else "%Y-%m-%d %H:%M")
 
 
 def _here(request: Request) -> str:
