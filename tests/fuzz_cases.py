@@ -175,8 +175,10 @@ def _table(folder: Path, k: int) -> Path:
 def _damage(name: str, k: int, folder: Path, store: Path, settings: list[str]) -> None:
     """Apply one damage to the scenario folder or the store."""
     table = _table(folder, k // 1000 if name == "cell" else k)
-    if name in ("cell", "nul", "utf16", "cp1258") and (table.is_symlink() or not table.is_file()):
-        return  # never read a FIFO or /dev/zero left by an earlier damage (it never ends)
+    if name in ("cell", "nul", "utf16", "cp1258", "empty", "binary") and (
+        table.is_symlink() or not table.is_file()
+    ):
+        return  # never read or write a FIFO or /dev/zero left by an earlier damage (it never ends)
     if name == "cell":
         lines = table.read_text(encoding="utf-8").splitlines()
         row = 1 + (k // 7) % max(1, len(lines) - 1)
