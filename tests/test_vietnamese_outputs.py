@@ -18,6 +18,8 @@ TINY = Path(__file__).parent.parent / "scenarios" / "tiny"
 CODE = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
 #: What a planner types and may read back: ``rules.max_commute_km=20``, file names.
 TYPED = re.compile(r"\b[a-z_]+\.[a-z_]+=\S+|\S+\.(?:csv|toml|xlsx|html|db)\b")
+#: Console markup printed as text instead of colour: ``[red]+1[/]``.
+MARKUP = re.compile(r"\[/?(?:red|green|bold|dim|yellow)?\]")
 
 
 def invoke(*args: str) -> Result:
@@ -25,9 +27,10 @@ def invoke(*args: str) -> Result:
 
 
 def codes_in(text: str) -> list[str]:
-    """The snake_case words of ``text`` outside lines holding a path."""
+    """The snake_case words of ``text`` outside lines holding a path, and any console
+    markup left as text."""
     lines = [TYPED.sub(" ", line) for line in text.splitlines() if "/" not in line]
-    return sorted({m for line in lines for m in CODE.findall(line)})
+    return sorted({m for line in lines for m in CODE.findall(line)} | set(MARKUP.findall(text)))
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +100,4 @@ def test_validate_and_diagnose_show_no_code(store: tuple[Path, Path]) -> None:
 def test_the_check_itself_finds_codes() -> None:
     assert codes_in("Dôi dư theo vị trí việc làm: office_admin") == ["office_admin"]
     assert codes_in("staffplan run tiny/scenario.toml --set rules.max_commute_km=20") == []
+    assert codes_in("Số người được bố trí │ 12 │ 11 │ [red]-1[/]") == ["[/]", "[red]"]

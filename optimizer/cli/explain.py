@@ -322,7 +322,7 @@ def replan(
     to where and why.
     """
     from optimizer import service
-    from optimizer.cli.runs import kpi_table
+    from optimizer.cli.runs import print_kpis
     from optimizer.replan import changes_frame
 
     try:
@@ -387,7 +387,7 @@ def replan(
 
         with guard_outputs(store, [base.run], inputs=changes_file):
             write_csv_frame(frame, out_path)
-    console.print(kpi_table({base.run.run_id: base.run.kpis, run_id: done.run.kpis}))
+    print_kpis({base.run.run_id: base.run.kpis, run_id: done.run.kpis})
 
 
 COMMANDS: list[click.Command] = [explain, diagnose, replan]
