@@ -42,7 +42,6 @@ go to ``benchmarks/results/explain.json``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import platform
@@ -67,7 +66,7 @@ def store_base_run(scenario_path: Path, store_path: Path) -> tuple[str, dict[str
     from optimizer.io import load_problem, load_scenario
     from optimizer.placement_tables import run_tables
     from optimizer.solve import solve
-    from optimizer.store import NewRun, RunStore
+    from optimizer.store import NewRun, RunSource, RunStore
 
     t0 = time.perf_counter()
     sc = load_scenario(scenario_path)
@@ -77,14 +76,8 @@ def store_base_run(scenario_path: Path, store_path: Path) -> tuple[str, dict[str
     store = RunStore(store_path)
     run_id = store.save(
         NewRun(
-            scenario_name=sc.name,
-            scenario_path=str(sc.path),
-            scenario_hash=sc.file_hash(),
-            resolved_scenario=sc.resolved(),
-            overrides=sc.overrides,
-            input_hashes=sc.input_hashes(),
+            source=RunSource.of(sc),
             package_version=__version__,
-            solver_params=dataclasses.asdict(sc.solver),
             result=result,
             tables=run_tables(problem, result.assignment, result.unplaced_reasons),
             rules=problem.rules,

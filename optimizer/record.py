@@ -10,12 +10,14 @@ and nowhere else:
   :func:`optimizer.fairness.fairness_kpis`).  It runs where the problem is: in the
   calling process, or in a sweep's worker.
 * :func:`merge_extra_kpis` adds up the problem KPIs of independent provinces.
-* :class:`RunSource` is where a run comes from (scenario file and hash, resolved
-  scenario, overrides, input hashes, solver parameters); :meth:`RunSource.of` reads it
-  from a loaded scenario.
+* :class:`~optimizer.store.RunSource` (defined with the store, which keeps it) is where
+  a run comes from (scenario file and hash, resolved scenario, overrides, input hashes,
+  solver parameters); :meth:`~optimizer.store.RunSource.of` reads it from a scenario.
 * :func:`record_run` stores a :class:`SolvedRun` with its source in one transaction and
   returns the run id (the KPIs of :func:`optimizer.kpis.compute_kpis` and the manifest
   hash are computed by :meth:`optimizer.store.RunStore.save`).
+* :func:`run_notes` reads back why a stored run has no placement or is not proven, as
+  sentences in the reader's language (a run stores codes and parameters, not words).
 """
 
 from __future__ import annotations
@@ -30,12 +32,13 @@ from optimizer.errors import InputError, Issue
 from optimizer.fairness import fairness_kpis
 from optimizer.i18n import t
 from optimizer.placement_tables import RunTables, run_tables
-from optimizer.solution import ENGINE, SolveResult
-from optimizer.store import NewRun, RunStore
+from optimizer.rules.reason import Reason
+from optimizer.solution import SolveResult
+from optimizer.store import NewRun, RunSource, RunStore
+from optimizer.unproven import UnprovenNote, unproven_lines, unproven_notes
 
 if TYPE_CHECKING:
     from optimizer.data import Problem, Rules
-    from optimizer.io import Scenario
 
 #: Key of the fairness KPIs in a run's KPIs (``kpis["fairness"]["blocking_pairs"]``).
 FAIRNESS = "fairness"
@@ -53,23 +56,25 @@ _FAIRNESS_COUNTS = (
 
 @dataclass(frozen=True)
 class SolvedRun:
-    """A solve ready to be stored: its result, its run tables, and the KPIs that need
-    the problem (``{"fairness": {...}}`` when the result has a placement, else empty)."""
+    """A solve ready to be stored: its result, its run tables, the KPIs that need the
+    problem (``{"fairness": {...}}`` when the result has a placement, else empty), and
+    why each stage left without a proof is so, naming people by id and name."""
 
     result: SolveResult
     tables: RunTables
     extra_kpis: dict[str, Any] = field(default_factory=dict)
+    unproven: tuple[UnprovenNote, ...] = ()
 
 
 def solved_run(problem: Problem, result: SolveResult) -> SolvedRun:
-    """The run tables and problem KPIs of a solve of ``problem``."""
+    """The run tables, problem KPIs and unproven-stage notes of a solve of ``problem``."""
     tables = run_tables(problem, result.assignment, result.unplaced_reasons)
     extra: dict[str, Any] = (
         {FAIRNESS: fairness_kpis(problem, result.assignment)} if result.has_placement else {}
     )
     if problem.staff.home_approx is not None:
         extra[HOMES_APPROXIMATE] = int(problem.staff.home_approx.sum())
-    return SolvedRun(result, tables, extra)
+    return SolvedRun(result, tables, extra, unproven_notes(problem, result))
 
 
 def merge_extra_kpis(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -90,50 +95,6 @@ def merge_extra_kpis(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {FAIRNESS: {**counts, "blocked_rate": rate}, **homes}
 
 
-def solver_params(scenario: Scenario) -> dict[str, Any]:
-    """The solver parameters a run of ``scenario`` records (seed included)."""
-    return {
-        "time_limit_s": scenario.solver.time_limit_s,
-        "workers": scenario.solver.workers,
-        "seed": scenario.solver.seed,
-        "engine": ENGINE,
-    }
-
-
-@dataclass(frozen=True)
-class RunSource:
-    """Where a run comes from: what its manifest certifies besides the placement.
-
-    ``resolved_scenario`` is the scenario after ``extends`` and ``--set``;
-    ``solver_params`` holds at least ``time_limit_s``, ``workers`` and ``seed``.
-    """
-
-    scenario_name: str
-    scenario_path: str
-    scenario_hash: str
-    resolved_scenario: dict[str, Any]
-    overrides: tuple[str, ...]
-    input_hashes: dict[str, str]
-    solver_params: dict[str, Any]
-
-    @classmethod
-    def of(cls, scenario: Scenario, input_hashes: Mapping[str, str] | None = None) -> RunSource:
-        """The source of a run of ``scenario``.
-
-        ``input_hashes`` (table → SHA-256) when already known, e.g. hashed by a sweep's
-        coordinator; by default the scenario's files are hashed now.
-        """
-        return cls(
-            scenario_name=scenario.name,
-            scenario_path=str(scenario.path),
-            scenario_hash=scenario.file_hash(),
-            resolved_scenario=scenario.resolved(),
-            overrides=scenario.overrides,
-            input_hashes=dict(input_hashes) if input_hashes is not None else scenario.input_hashes(),
-            solver_params=solver_params(scenario),
-        )
-
-
 def record_run(
     store: RunStore,
     source: RunSource,
@@ -151,7 +112,7 @@ def record_run(
     store
         The run store.
     source
-        Where the run comes from (:meth:`RunSource.of`).
+        Where the run comes from (:meth:`optimizer.store.RunSource.of`).
     solved
         The result with its tables and problem KPIs (:func:`solved_run`).
     rules
@@ -161,23 +122,38 @@ def record_run(
     """
     return store.save(
         NewRun(
-            scenario_name=source.scenario_name,
-            scenario_path=source.scenario_path,
-            scenario_hash=source.scenario_hash,
-            resolved_scenario=source.resolved_scenario,
-            overrides=source.overrides,
-            input_hashes=source.input_hashes,
-            package_version=__version__,
-            solver_params=source.solver_params,
-            result=solved.result,
-            tables=solved.tables,
-            rules=rules,
+            source,
+            __version__,
+            solved.result,
+            solved.tables,
+            rules,
             base_run=base_run,
             sweep_id=sweep_id,
             tags=dict(tags or {}),
             extra_kpis=solved.extra_kpis,
+            unproven=solved.unproven,
         )
     )
+
+
+def run_notes(run_id: str, meta: Mapping[str, Any], lang: str | None = None) -> list[str]:
+    """What a stored run says about its solve, in ``lang`` (the current language by
+    default): why it has no placement, and why each stage is not proven and what to try.
+
+    Parameters
+    ----------
+    run_id
+        The run (named in what to try).
+    meta
+        Its stored meta: ``failure`` (a reason's code and parameters) and ``unproven``
+        (:class:`~optimizer.unproven.UnprovenNote` dictionaries).
+    lang
+        ``"vi"`` or ``"en"``.
+    """
+    failure = meta.get("failure")
+    lines = [t("run.failure", lang, reason=Reason.from_dict(failure).render(lang))] if failure else []
+    notes = [UnprovenNote.from_dict(n) for n in meta.get("unproven") or ()]
+    return lines + unproven_lines(notes, run_id, lang)
 
 
 @contextlib.contextmanager

@@ -886,7 +886,8 @@ def store_replan(
     move_penalty: int | None,
 ) -> str:
     """Save a re-plan as a new run linked to its base; returns its id."""
-    from optimizer.record import RunSource, record_run, solved_run
+    from optimizer.record import record_run, solved_run
+    from optimizer.store import RunSource
 
     meta = base.run.meta
     resolved = dict(meta["resolved_scenario"])

@@ -15,6 +15,7 @@ exits 2, the web app shows them); :func:`validate` alone returns the problems in
 * compare runs: :func:`compare`; files of a run: :func:`export`, :func:`write_tables`;
 * edit a run by hand: :func:`check_edit` (violations and term changes of moves);
 * stored runs: :func:`open_store`, :func:`runs`, :func:`get_run`, :func:`run_head`,
+  :func:`run_notes` (why no placement or no proof, in the reader's language),
   :func:`delete_run`.
 
 OR-Tools, pandas-heavy modules and the exporters are imported inside the functions, so
@@ -35,8 +36,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t
-from optimizer.record import RunSource, memory_as_input_error, record_run, solved_run
-from optimizer.store import RunStore, StoredRun, StoredRunHead, StoredRunSummary
+from optimizer.record import memory_as_input_error, record_run, solved_run
+from optimizer.record import run_notes as stored_run_notes
+from optimizer.store import RunSource, RunStore, StoredRun, StoredRunHead, StoredRunSummary
 
 if TYPE_CHECKING:
     from optimizer.compare import Comparison
@@ -327,6 +329,13 @@ def run_head(store: RunStore, ref: str) -> StoredRunHead:
         When no run, or more than one, matches.
     """
     return store.head(ref)
+
+
+def run_notes(run: StoredRun | StoredRunHead, lang: str | None = None) -> list[str]:
+    """What a stored run says about its solve, as sentences in ``lang`` (the current
+    language by default, whatever language the run was solved in): why it has no
+    placement, and why each stage is not proven, for whom, and what to try."""
+    return stored_run_notes(run.run_id, run.meta, lang)
 
 
 def delete_run(store: RunStore, ref: str) -> str:

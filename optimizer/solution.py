@@ -68,7 +68,8 @@ class SolveResult:
     ``values`` and ``bounds`` map each objective term to its value in the placement and
     its proven lower bound.  ``unplaced_reasons`` maps each unplaced person's index to
     why, as a :class:`~optimizer.rules.reason.Reason` (a code and its parameters, made a
-    sentence in the reader's language when shown).
+    sentence in the reader's language when shown); ``failure`` says so why a solve
+    found no placement.
     """
 
     status: Status
@@ -81,7 +82,8 @@ class SolveResult:
     peak_memory_mb: float = 0.0
     candidate_counts: dict[str, int] = field(default_factory=dict)
     interrupted: bool = False
-    message: str = ""
+    #: why there is no placement (``None`` when there is one): a code and its parameters
+    failure: Reason | None = None
     #: why each stage not proven optimal ended so (empty when every stage is proven)
     unproven: tuple[Unproven, ...] = ()
 

@@ -32,7 +32,7 @@ import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -42,7 +42,11 @@ from optimizer.errors import InputError, Issue
 from optimizer.i18n import t
 from optimizer.kpis import compute_kpis
 from optimizer.placement_tables import RunTables
-from optimizer.solution import SolveResult
+from optimizer.solution import ENGINE, SolveResult
+from optimizer.unproven import UnprovenNote
+
+if TYPE_CHECKING:
+    from optimizer.io import Scenario
 
 logger = logging.getLogger(__name__)
 
@@ -233,16 +237,42 @@ ALTER TABLE run_unplaced ADD COLUMN reason_code TEXT;
 ALTER TABLE run_unplaced ADD COLUMN reason_params TEXT
 """
 
+#: Why a run has no placement, as data: the English sentence runs stored in
+#: ``meta.message`` becomes a reason (``meta.failure``: code and parameters, rendered in
+#: the reader's language, :func:`optimizer.record.run_notes`).  The sentences the solver
+#: wrote get their codes; any other text is kept as the parameter of ``solve_text``.
+#: (No ``;`` inside the statement: migrations are split on it.)
+_V4 = """
+UPDATE runs SET meta = json_set(
+    json_remove(meta, '$.message'),
+    '$.failure',
+    CASE
+        WHEN json_extract(meta, '$.message') = '' THEN NULL
+        WHEN json_extract(meta, '$.message') LIKE 'min-cost flow status %'
+            THEN json('{"code": "solve_must_place", "params": {}}')
+        WHEN json_extract(meta, '$.message') = 'hard minimums cannot all be met'
+            THEN json('{"code": "solve_min_unreachable", "params": {}}')
+        WHEN json_extract(meta, '$.message')
+            = 'the relatives rule cannot be met together with the other hard rules'
+            THEN json('{"code": "solve_relatives", "params": {}}')
+        WHEN json_extract(meta, '$.message') = 'stopped before the relatives rule could be met'
+            THEN json('{"code": "solve_stopped_relatives", "params": {}}')
+        ELSE json_object('code', 'solve_text', 'params', json_object('text', json_extract(meta, '$.message')))
+    END
+)
+WHERE json_valid(meta) AND json_type(meta, '$.message') = 'text'
+"""
+
 #: Schema migrations: entry ``k`` brings a store from ``user_version`` k to k + 1.
 #: Never edit a released entry; append a new one.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 #: The schema version this code reads and writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 @dataclass(frozen=True)
-class NewRun:
-    """Everything ``staffplan run`` hands to :meth:`RunStore.save`.
+class RunSource:
+    """Where a run comes from: what its manifest certifies besides the placement.
 
     ``resolved_scenario`` is the scenario after ``extends`` and ``--set``;
     ``solver_params`` holds at least ``time_limit_s``, ``workers`` and ``seed``.
@@ -254,8 +284,40 @@ class NewRun:
     resolved_scenario: dict[str, Any]
     overrides: tuple[str, ...]
     input_hashes: dict[str, str]
-    package_version: str
     solver_params: dict[str, Any]
+
+    @classmethod
+    def of(cls, scenario: Scenario, input_hashes: Mapping[str, str] | None = None) -> RunSource:
+        """The source of a run of ``scenario``.
+
+        ``input_hashes`` (table → SHA-256) when already known, e.g. hashed by a sweep's
+        coordinator; by default the scenario's files are hashed now.  The solver
+        parameters are the scenario's (seed included) and the engine's name.
+        """
+        solver = scenario.solver
+        return cls(
+            scenario_name=scenario.name,
+            scenario_path=str(scenario.path),
+            scenario_hash=scenario.file_hash(),
+            resolved_scenario=scenario.resolved(),
+            overrides=scenario.overrides,
+            input_hashes=dict(input_hashes) if input_hashes is not None else scenario.input_hashes(),
+            solver_params={
+                "time_limit_s": solver.time_limit_s,
+                "workers": solver.workers,
+                "seed": solver.seed,
+                "engine": ENGINE,
+            },
+        )
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """Everything :meth:`RunStore.save` stores: where the run comes from, the solve, its
+    tables and the rules it was solved under (built by :func:`optimizer.record.record_run`)."""
+
+    source: RunSource
+    package_version: str
     result: SolveResult
     tables: RunTables
     rules: Rules
@@ -265,6 +327,8 @@ class NewRun:
     #: KPIs that need the problem, not only the tables (e.g. ``{"fairness": {...}}``),
     #: stored beside those of :func:`optimizer.kpis.compute_kpis`.
     extra_kpis: dict[str, Any] = field(default_factory=dict)
+    #: Why each stage is not proven, naming people by id and name (no language).
+    unproven: tuple[UnprovenNote, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -388,13 +452,13 @@ def run_manifest(run: NewRun | StoredRun) -> dict[str, Any]:
     """
     if isinstance(run, NewRun):
         head: dict[str, Any] = {
-            "scenario_name": run.scenario_name,
-            "scenario_hash": run.scenario_hash,
-            "resolved_scenario": run.resolved_scenario,
-            "overrides": list(run.overrides),
-            "input_hashes": run.input_hashes,
+            "scenario_name": run.source.scenario_name,
+            "scenario_hash": run.source.scenario_hash,
+            "resolved_scenario": run.source.resolved_scenario,
+            "overrides": list(run.source.overrides),
+            "input_hashes": run.source.input_hashes,
             "package_version": run.package_version,
-            "solver_params": run.solver_params,
+            "solver_params": run.source.solver_params,
         }
     else:
         meta = run.meta
@@ -471,14 +535,14 @@ def _meta(run: NewRun) -> dict[str, Any]:
     ]
     return jsonable(
         {
-            "scenario_path": run.scenario_path,
-            "scenario_hash": run.scenario_hash,
-            "resolved_scenario": run.resolved_scenario,
-            "overrides": list(run.overrides),
-            "input_hashes": run.input_hashes,
+            "scenario_path": run.source.scenario_path,
+            "scenario_hash": run.source.scenario_hash,
+            "resolved_scenario": run.source.resolved_scenario,
+            "overrides": list(run.source.overrides),
+            "input_hashes": run.source.input_hashes,
             "package_version": run.package_version,
-            "solver_params": run.solver_params,
-            "seed": run.solver_params.get("seed"),
+            "solver_params": run.source.solver_params,
+            "seed": run.source.solver_params.get("seed"),
             "rules": dataclasses.asdict(run.rules),
             "stages": stages,
             "values": res.values,
@@ -487,7 +551,8 @@ def _meta(run: NewRun) -> dict[str, Any]:
             "peak_memory_mb": res.peak_memory_mb,
             "candidate_counts": res.candidate_counts,
             "interrupted": res.interrupted,
-            "message": res.message,
+            "failure": res.failure.to_dict() if res.failure is not None else None,
+            "unproven": [n.to_dict() for n in run.unproven],
             "base_run": run.base_run,
             "sweep_id": run.sweep_id,
             "tags": run.tags,
@@ -727,9 +792,9 @@ class RunStore:
                     seq,
                     run_id,
                     created,
-                    jsonable(run.scenario_name),
-                    run.scenario_path,
-                    run.scenario_hash,
+                    jsonable(run.source.scenario_name),
+                    run.source.scenario_path,
+                    run.source.scenario_hash,
                     run.result.status,
                     int(run.result.proven),
                     mhash,
@@ -749,7 +814,7 @@ class RunStore:
                     f"INSERT INTO {sql_table} (run_seq, row, {names}) VALUES ({marks})",
                     zip([seq] * len(frame), range(len(frame)), *columns, strict=True),
                 )
-        logger.info("stored run %s (%s)", run_id, run.scenario_name)
+        logger.info("stored run %s (%s)", run_id, run.source.scenario_name)
         return run_id
 
     def _resolve(self, conn: sqlite3.Connection, ref: str) -> tuple[int, str]:

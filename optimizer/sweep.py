@@ -58,15 +58,15 @@ from optimizer.io.tables import TableSource
 from optimizer.national import NationalScenario, is_national, load_national, load_provinces
 from optimizer.placement_tables import RunTables
 from optimizer.record import (
-    RunSource,
     SolvedRun,
     memory_as_input_error,
     merge_extra_kpis,
     record_run,
     solved_run,
 )
+from optimizer.rules.reason import Reason
 from optimizer.solution import SolveResult, StageResult, Status
-from optimizer.store import RunStore, StoredRunHead, canonical_json
+from optimizer.store import RunSource, RunStore, StoredRunHead, canonical_json
 
 logger = logging.getLogger(__name__)
 
@@ -590,6 +590,16 @@ def _sum_dicts(dicts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {k: sum(d[k] for d in dicts) for k in keys}
 
 
+def _merged_failure(results: Sequence[SolveResult], labels: Sequence[str]) -> Reason | None:
+    """Why the provinces without a placement have none, each after its name."""
+    failed = [
+        Reason("in_province", {"province": label, "why": r.failure.to_dict()}).to_dict()
+        for label, r in zip(labels, results, strict=True)
+        if r.failure is not None
+    ]
+    return Reason("solve_provinces", {"items": failed}) if failed else None
+
+
 def merge_results(
     results: Sequence[SolveResult], tables: Sequence[RunTables], labels: Sequence[str]
 ) -> tuple[SolveResult, RunTables]:
@@ -663,9 +673,7 @@ def merge_results(
         peak_memory_mb=max(r.peak_memory_mb for r in results),
         candidate_counts=_sum_dicts([r.candidate_counts for r in results]),
         interrupted=any(r.interrupted for r in results),
-        message="; ".join(
-            f"{label}: {r.message}" for label, r in zip(labels, results, strict=True) if r.message
-        ),
+        failure=_merged_failure(results, labels),
     )
     run_tables = RunTables(
         *(
@@ -811,7 +819,7 @@ def build_run(
     extra = merge_extra_kpis([s.extra_kpis for s in solved])
     return CombinationRun(
         source,
-        SolvedRun(merged, merged_tables, extra),
+        SolvedRun(merged, merged_tables, extra, tuple(n for s in solved for n in s.unproven)),
         scenarios[0].rules,
         {**tags, "provinces": str(len(scenarios))},
     )

@@ -17,7 +17,7 @@ from optimizer.data import TERMS
 from optimizer.placement_tables import run_tables
 from optimizer.rules.reason import Reason
 from optimizer.solution import SolveResult, StageResult
-from optimizer.store import NewRun, RunStore, manifest_hash, run_manifest
+from optimizer.store import NewRun, RunSource, RunStore, manifest_hash, run_manifest
 
 
 def invoke(*args: str) -> Result:
@@ -34,15 +34,18 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
         assignment=placed,
         stages=(StageResult("all", TERMS, "optimal", 0, 0, 0.1),),
     )
-    run = NewRun(
+    source = RunSource(
         scenario_name="tiny-annex",
         scenario_path="scenarios/tiny-annex.toml",
         scenario_hash="ab" * 32,
         resolved_scenario={"name": "tiny-annex"},
         overrides=(),
         input_hashes={"staff": "cd" * 32},
-        package_version="0.1.0",
         solver_params={"time_limit_s": 1.0, "workers": 1, "seed": 0},
+    )
+    run = NewRun(
+        source=source,
+        package_version="0.1.0",
         result=result,
         tables=tables,
         rules=problem.rules,

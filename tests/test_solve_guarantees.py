@@ -191,7 +191,7 @@ def test_an_unproven_stage_says_why_for_whom_and_what_to_try(monkeypatch: pytest
     the planner reads it in Vietnamese and in English."""
     from test_solve_rules import chair_and_relative, no_relaxation
 
-    from optimizer.solve.unproven import unproven_lines
+    from optimizer.unproven import unproven_lines, unproven_notes
 
     monkeypatch.setattr(engine, "relax_stage", no_relaxation)
     problem = chair_and_relative()
@@ -206,8 +206,9 @@ def test_an_unproven_stage_says_why_for_whom_and_what_to_try(monkeypatch: pytest
     first = result.unproven[0]
     assert first.cause == "stopped"
     assert first.conflicts and set(first.conflicts[0][:2]) == {0, 1}
-    english = "\n".join(unproven_lines(problem, result, "r0001", "en"))
-    vietnamese = "\n".join(unproven_lines(problem, result, "r0001", "vi"))
+    notes = unproven_notes(problem, result)
+    english = "\n".join(unproven_lines(notes, "r0001", "en"))
+    vietnamese = "\n".join(unproven_lines(notes, "r0001", "vi"))
     for text in (english, vietnamese):
         assert "S0" in text and "S1" in text and "r0001" in text and "--time-limit" in text
     assert "stopped" in english and "dừng" in vietnamese

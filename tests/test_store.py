@@ -48,6 +48,7 @@ from optimizer.store import (
     SCHEMA_VERSION,
     TABLE_SCHEMAS,
     NewRun,
+    RunSource,
     RunStore,
     manifest_hash,
     run_manifest,
@@ -163,7 +164,8 @@ def new_run(
     scenario_name: str | None = None,
     **extra: object,
 ) -> NewRun:
-    """A :class:`NewRun` as ``staffplan run`` would build it."""
+    """A :class:`NewRun` as ``staffplan run`` would build it; ``extra`` replaces fields of
+    the run or of its :class:`RunSource`."""
     tables = run_tables(problem, assignment, {int(i): Reason("room") for i in np.flatnonzero(assignment < 0)})
     terms = objective_terms(tables, problem.rules)
     stage = StageResult("all", tuple(terms), "optimal", 7, 7, 0.25)
@@ -176,24 +178,29 @@ def new_run(
         timings={"load": 0.1, "solve": 0.25, "total": 0.4},
         peak_memory_mb=123.0,
     )
-    kwargs: dict[str, object] = {
-        "scenario_name": scenario_name or problem.name,
-        "scenario_path": f"scenarios/{problem.name}.toml",
-        "scenario_hash": "ab" * 32,
-        "resolved_scenario": {
+    source_fields = {f.name for f in dataclasses.fields(RunSource)}
+    source = RunSource(
+        scenario_name=scenario_name or problem.name,
+        scenario_path=f"scenarios/{problem.name}.toml",
+        scenario_hash="ab" * 32,
+        resolved_scenario={
             "name": problem.name,
             "rules": {"max_commute_km": 30.0, "reference_date": dt.date(2025, 7, 1)},
             "data": {"units": "units.csv"},
         },
-        "overrides": ("rules.max_commute_km=30",),
-        "input_hashes": {"units": "11" * 32, "posts": "22" * 32, "staff": "33" * 32},
+        overrides=("rules.max_commute_km=30",),
+        input_hashes={"units": "11" * 32, "posts": "22" * 32, "staff": "33" * 32},
+        solver_params={"time_limit_s": 60.0, "workers": 2, "seed": 7},
+    )
+    source = dataclasses.replace(source, **{k: v for k, v in extra.items() if k in source_fields})  # type: ignore[arg-type]
+    kwargs: dict[str, object] = {
+        "source": source,
         "package_version": "0.1.0",
-        "solver_params": {"time_limit_s": 60.0, "workers": 2, "seed": 7},
         "result": result,
         "tables": tables,
         "rules": problem.rules,
     }
-    kwargs.update(extra)
+    kwargs.update({k: v for k, v in extra.items() if k not in source_fields})
     return NewRun(**kwargs)  # type: ignore[arg-type]
 
 
@@ -225,7 +232,7 @@ def test_stored_run_round_trips_and_reproduces_its_kpis(tmp_path: Path) -> None:
     assert run_id.startswith("r0001-") and run_id.endswith(got.manifest_hash[:6])
     assert dt.datetime.fromisoformat(got.created_at).tzinfo is not None
     meta = got.meta
-    assert meta["input_hashes"] == run.input_hashes
+    assert meta["input_hashes"] == run.source.input_hashes
     assert meta["resolved_scenario"]["rules"]["reference_date"] == "2025-07-01"
     assert meta["overrides"] == ["rules.max_commute_km=30"]
     assert meta["solver_params"]["seed"] == 7 and meta["seed"] == 7

@@ -346,7 +346,8 @@ def replan(
         raise click.UsageError(str(exc)) from exc
     base, plan, changes = done.base, done.plan, done.changes
     if done.run is None:
-        click.echo(t("cli_explain.replan_infeasible", message=plan.result.message), err=True)
+        failure = plan.result.failure
+        click.echo(t("cli_explain.replan_infeasible", message=failure.render() if failure else ""), err=True)
         sys.exit(EXIT_INFEASIBLE)
     run_id = done.run.run_id
     console = _console()

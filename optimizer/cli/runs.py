@@ -213,6 +213,10 @@ def _print_header(console: Console, run: StoredRun) -> None:
     description = meta.get("resolved_scenario", {}).get("description", "")
     if description:
         console.print(escape(description))
+    from optimizer import service
+
+    for line in service.run_notes(run):
+        console.print(escape(line))
     values, bounds = run.meta.get("values", {}), run.meta.get("bounds", {})
     if values:
         table = Table(title=t("runs.terms_title"), title_justify="left")

@@ -138,11 +138,8 @@ def run(
             )
             shown = dict(value=number(value), bound=number(bound), gap=gap)
             click.echo(t("run.term", term=label(term, "term"), **shown))
-    if result.unproven:
-        from optimizer.solve.unproven import unproven_lines
-
-        for line in unproven_lines(loaded.problem, result, run_id):
-            click.echo(line)
+    for line in service.run_notes(stored):
+        click.echo(line)
     if result.status == "infeasible":
         click.echo(t("run.infeasible", scenario=str(scenario)), err=True)
         sys.exit(EXIT_INFEASIBLE)

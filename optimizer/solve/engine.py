@@ -32,6 +32,7 @@ from optimizer.errors import InputError, Issue
 from optimizer.i18n import t as message
 from optimizer.labels import label, number, terms_label
 from optimizer.rules.binding import unplaced_reasons
+from optimizer.rules.reason import Reason
 from optimizer.solution import (
     SolveResult,
     StageResult,
@@ -232,10 +233,10 @@ class Stop:
 class _Failed(Exception):
     """A solve that ends without a placement (infeasible, or stopped with nothing)."""
 
-    def __init__(self, status: Status, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, status: Status, reason: Reason) -> None:
+        super().__init__(reason.code)
         self.status = status
-        self.message = message
+        self.reason = reason
 
 
 @dataclass
@@ -344,7 +345,7 @@ def solve(
             peak_memory_mb=_peak_memory_mb(),
             candidate_counts=_counts(run.cand),
             interrupted=failed.status == "no_solution",
-            message=failed.message,
+            failure=failed.reason,
         )
 
 
@@ -434,7 +435,7 @@ def _run_stage(run: _Run, k: int) -> int | None:
     except Interrupted:
         run.interrupted = True
     except FlowInfeasible as exc:  # only the first flow can be infeasible
-        raise _Failed("infeasible", str(exc)) from exc
+        raise _Failed("infeasible", Reason("solve_must_place")) from exc
     finally:
         run.add_time("flow", time.perf_counter() - t - search.repair_s - search.relax_s)
         run.add_time("repair", search.repair_s)
@@ -451,7 +452,7 @@ def _run_stage(run: _Run, k: int) -> int | None:
             run.reports.append(StageReport(*plan[k], value, min(search.bound, value or 0), 0, 0))
         return None
     if run.problem.rules.min_is_hard and k == 0 and report.bound > 0:
-        raise _Failed("infeasible", "hard minimums cannot all be met")
+        raise _Failed("infeasible", Reason("solve_min_unreachable"))
     if report.value != report.bound:
         open_part = open_arcs(model)
         run.emit(name, report.value, report.bound, "open_part", arcs=open_part)
@@ -509,7 +510,7 @@ def _whole_model(run: _Run) -> tuple[IntArray | None, bool]:
     run.add_time("exact", time.perf_counter() - t)
     run.emit("exact", None, None, "exact", status=exact.status)
     if exact.status == "infeasible":
-        raise _Failed("infeasible", "the relatives rule cannot be met together with the other hard rules")
+        raise _Failed("infeasible", Reason("solve_relatives"))
     if exact.status == "optimal":
         return exact.assignment, True
     if exact.status == "feasible" and _better(
@@ -535,7 +536,7 @@ def _assemble(run: _Run, whole: IntArray | None, exact_proven: bool) -> SolveRes
     if check_placement(problem, assignment):
         # Stopped before any repair ended, and unplacing one relative per conflict would
         # break require_all_placed or a pin: no valid placement to keep.
-        raise _Failed("no_solution", "stopped before the relatives rule could be met")
+        raise _Failed("no_solution", Reason("solve_stopped_relatives"))
     t = time.perf_counter()
     assert_valid(problem, assignment)
     values = objective_terms(problem, assignment, run.reference)
