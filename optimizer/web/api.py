@@ -185,8 +185,9 @@ def _overrides(values: dict[str, Any]) -> list[str]:
     return out
 
 
-def _run_view(web: WebContext, run_id: str) -> dict[str, Any]:
-    """A stored run: status, proof, KPIs, terms with value and bound, stages, timings."""
+def _run_view(web: WebContext, run_id: str, lang: str) -> dict[str, Any]:
+    """A stored run: status, proof, KPIs, terms with value and bound, stages, timings,
+    and why it has no placement or no proof (``message``, in ``lang``)."""
     from optimizer import service
 
     head = service.run_head(web.store(), run_id)
@@ -208,7 +209,7 @@ def _run_view(web: WebContext, run_id: str) -> dict[str, Any]:
         },
         "stages": meta.get("stages", []),
         "timings": meta.get("timings", {}),
-        "message": meta.get("message", ""),
+        "message": "\n".join(service.run_notes(head, lang)),
         "manifest_hash": head.manifest_hash,
     }
 
@@ -378,7 +379,7 @@ def get_run(run_id: str, web: Web, user: CurrentUser, lang: RequestLang) -> dict
             raise _not_found(lang, run_id)
         stored = job.get("result", {}).get("run_id")
         if stored:
-            return {**_run_view(web, stored), "job_id": run_id, "progress": job["progress"]}
+            return {**_run_view(web, stored, lang), "job_id": run_id, "progress": job["progress"]}
         return {
             "run_id": None,
             "job_id": run_id,
@@ -388,7 +389,7 @@ def get_run(run_id: str, web: Web, user: CurrentUser, lang: RequestLang) -> dict
             "label": job["label"],
             "error": job.get("error"),
         }
-    return _run_view(web, stored_run_id(web, run_id, lang))
+    return _run_view(web, stored_run_id(web, run_id, lang), lang)
 
 
 @router.get("/runs/{run_id}/events")
