@@ -8,6 +8,8 @@ exits 2, the web app shows them); :func:`validate` alone returns the problems in
 * read a scenario: :func:`load`; check its inputs: :func:`validate`, :func:`write_issues`;
 * solve and store: :func:`solve_and_record` (progress callback, stop flag), stopped by
   :class:`StopOnSignal` (Ctrl-C, or a signal sent to a worker process);
+* many runs at once (a ``--set`` grid, or the provinces of a multi-province file):
+  :func:`plan_sweep` then :func:`sweep`; a sweep's runs side by side: :func:`sweep_table`;
 * why this placement: :func:`explain`, :func:`explain_all`; why no placement:
   :func:`diagnose`;
 * re-plan after changes: :func:`replan` (or :func:`prepare_replan` then
@@ -25,6 +27,7 @@ that importing this module stays cheap.
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import threading
 import time
@@ -41,6 +44,8 @@ from optimizer.record import run_notes as stored_run_notes
 from optimizer.store import RunSource, RunStore, StoredRun, StoredRunHead, StoredRunSummary
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from optimizer.compare import Comparison
     from optimizer.data import Problem
     from optimizer.diagnose import Diagnosis
@@ -52,6 +57,7 @@ if TYPE_CHECKING:
     from optimizer.replan import ChangeSet, Replan, ReplanMode, RunContext
     from optimizer.solution import SolveResult
     from optimizer.solve.engine import Progress
+    from optimizer.sweep import Combination, SweepOutcome, SweepPlan, SweepProgress
 
 #: A progress callback: called from the solving thread after each step of each stage.
 ProgressFn = Callable[["Progress"], None]
@@ -298,6 +304,148 @@ def solve_and_record(
     solved = solved_run(problem, result)
     run_id = record_run(store, RunSource.of(loaded.scenario), solved, problem.rules, tags=tags)
     return Recorded(run_id, result, store.get(run_id))
+
+
+# --------------------------------------------------------------------------- sweep
+
+
+@dataclass(frozen=True)
+class PlannedSweep:
+    """A sweep planned against a store: its combinations, the runs of it already stored
+    (by combination key) and the combinations left to solve, in grid order."""
+
+    plan: SweepPlan
+    executor: str
+    finished: dict[str, StoredRunHead]
+    pending: tuple[Combination, ...]
+
+    @property
+    def num_tasks(self) -> int:
+        """Solves left: one per pending combination and province."""
+        return len(self.pending) * self.plan.num_provinces
+
+
+def plan_sweep(
+    store: RunStore, path: str | Path, settings: Sequence[str] = (), *, executor: str = "local"
+) -> PlannedSweep:
+    """Read a sweep (an ordinary or multi-province scenario and its ``--set`` grid) and
+    find which of its combinations the store already holds (an interrupted sweep resumes).
+
+    Parameters
+    ----------
+    store
+        Where the runs are (and will be) stored.
+    path
+        A scenario file, or a multi-province file (a ``provinces`` list).
+    settings
+        ``KEY=V1,V2,…`` values to sweep (the runs are their cartesian product).
+    executor
+        ``local`` or ``dask://HOST:PORT`` (checked here, opened by :func:`sweep`).
+
+    Raises
+    ------
+    InputError
+        A bad executor, ``--set`` value, scenario or table (every problem at once).
+    """
+    from optimizer.sweep import finished_runs, parse_executor
+    from optimizer.sweep import plan_sweep as make_plan
+
+    parse_executor(executor)
+    plan = make_plan(path, settings)
+    finished = finished_runs(store, plan.sweep_id)
+    pending = tuple(c for c in plan.combinations if c.key not in finished)
+    return PlannedSweep(plan, executor, finished, pending)
+
+
+@dataclass(frozen=True)
+class SweepSlots:
+    """Where a sweep's solves run: the Dask scheduler (``None``: local processes), the
+    solves run at once, and the solver threads of each."""
+
+    address: str | None
+    slots: int
+    threads: int
+
+
+@dataclass(frozen=True)
+class Swept:
+    """A finished sweep: what :func:`optimizer.sweep.run_sweep` did, and where."""
+
+    outcome: SweepOutcome
+    slots: SweepSlots
+
+
+def sweep(
+    store: RunStore,
+    planned: PlannedSweep,
+    *,
+    jobs: int | None = None,
+    threads_per_solve: int | None = None,
+    on_start: Callable[[SweepSlots], None] | None = None,
+    progress: Callable[[SweepProgress], None] | None = None,
+) -> Swept:
+    """Solve the pending combinations of a planned sweep and store each as a run.
+
+    Every run goes through :func:`optimizer.record.record_run`, as ``staffplan run``'s
+    do; the provinces of a multi-province combination are solved apart and stored as
+    one run.  Only this process writes to the store.
+
+    Parameters
+    ----------
+    store, planned
+        From :func:`plan_sweep` (with at least one pending combination).
+    jobs
+        Local processes (default: the cores, at most one per task); ignored with Dask.
+    threads_per_solve
+        ``solver.workers`` of each solve (default: cores / parallel solves locally, 1
+        on Dask).
+    on_start
+        Called once the executor is open, before the first solve.
+    progress
+        Called after each finished task.
+
+    Raises
+    ------
+    InputError
+        A Dask scheduler that does not answer, or combinations with bad input (those are
+        not stored, the others are).
+    KeyboardInterrupt
+        On Ctrl-C: the running solves are ended; the runs stored so far stay.
+    """
+    from optimizer.sweep import default_threads, open_executor, parse_executor, run_sweep
+
+    local_jobs = min(jobs or os.cpu_count() or 1, max(1, planned.num_tasks))
+    with open_executor(planned.executor, local_jobs) as (pool, slots):
+        threads = threads_per_solve or default_threads(planned.executor, slots)
+        where = SweepSlots(parse_executor(planned.executor), slots, threads)
+        if on_start is not None:
+            on_start(where)
+        outcome = run_sweep(planned.plan, store, pool, threads=threads, progress=progress)
+    return Swept(outcome, where)
+
+
+@dataclass(frozen=True)
+class SweepTable:
+    """One row per stored run of a sweep in grid order (see
+    :func:`optimizer.sweep.sweep_table`), and its swept-key columns."""
+
+    frame: pd.DataFrame
+    keys: tuple[str, ...]
+
+
+def sweep_table(store: RunStore, sweep_id: str) -> SweepTable:
+    """The table of a sweep's stored runs: swept values, status, proof, KPIs, time.
+
+    Raises
+    ------
+    InputError
+        When the store holds no run of that sweep.
+    """
+    from optimizer.sweep import sweep_table as table_of
+    from optimizer.sweep import swept_keys
+
+    frame = table_of(store, sweep_id)
+    return SweepTable(frame, tuple(swept_keys(frame)))
 
 
 # --------------------------------------------------------------------------- stored runs

@@ -126,6 +126,60 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     assert find_cycle({"optimizer": {"optimizer.a"}, "optimizer.a": set()}) == []
 
 
+# --------------------------------------------------------------------------- thin command line
+
+#: What the command line may import besides itself: the service layer, and the
+#: presentation helpers every layer shares (messages, code labels, local times, errors).
+CLI_MAY_IMPORT = frozenset(
+    {
+        "optimizer",
+        "optimizer.service",
+        "optimizer.i18n",
+        "optimizer.labels",
+        "optimizer.localtime",
+        "optimizer.errors",
+    }
+)
+#: Commands that still reach below the service (command module → the modules it reaches
+#: and why); a command not listed here goes through the service alone.
+CLI_PENDING: dict[str, set[str]] = {
+    "optimizer.cli.common": {"optimizer.io.outputs", "optimizer.io.scenario"},  # output guards (hardening)
+    "optimizer.cli.explain": {"optimizer.io.outputs", "optimizer.io.tables", "optimizer.replan"},
+    "optimizer.cli.export": {"optimizer.export.annex"},
+    "optimizer.cli.runs": {
+        "optimizer.compare",
+        "optimizer.export.report",
+        "optimizer.export.report_summary",
+        "optimizer.kpis",
+    },
+    "optimizer.cli.serve": {"optimizer.store", "optimizer.web.app", "optimizer.web.auth"},  # web2
+    "optimizer.cli.solve": {"optimizer.io.outputs", "optimizer.solution"},
+    "optimizer.cli.sweep": {"optimizer.compare"},  # value formatting shared with compare
+    "optimizer.cli.synth": {"optimizer.io.places", "optimizer.shapes", "optimizer.synth"},
+    "optimizer.cli.template": {"optimizer.io.template"},
+    "optimizer.cli.validate": {"optimizer.data", "optimizer.io.scenario", "optimizer.io.tables"},
+}
+
+
+def below_the_service() -> dict[str, set[str]]:
+    """Command module → the package modules below the service it imports (anywhere in
+    it; imports for type checking only are not counted)."""
+    graph = import_graph(top_level=False)
+    return {
+        name: reached
+        for name, targets in graph.items()
+        if name.startswith("optimizer.cli")
+        and (reached := {m for m in targets if m not in CLI_MAY_IMPORT and not m.startswith("optimizer.cli")})
+    }
+
+
+def test_the_command_line_reaches_the_library_through_the_service() -> None:
+    reached = below_the_service()
+    new = {name: sorted(m - CLI_PENDING.get(name, set())) for name, m in reached.items()}
+    assert {name: m for name, m in new.items() if m} == {}
+    assert "optimizer.sweep" not in reached.get("optimizer.cli.sweep", set())
+
+
 # --------------------------------------------------------------------------- function length
 
 

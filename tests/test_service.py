@@ -71,9 +71,19 @@ def test_fairness_kpis_are_stored_with_run_sweep_and_replan_runs(
     assert recorded.run.kpis["fairness"] == recomputed_fairness(store, recorded.run_id)
     assert recorded.run.kpis["fairness"]["people_with_preferences"] > 0
 
-    plan = plan_sweep(tiny, ["rules.max_commute_km=25,30"])
-    with ThreadPoolExecutor(1) as pool:
-        outcome = run_sweep(plan, store, pool, threads=1)
+    planned = service.plan_sweep(store, tiny, ["rules.max_commute_km=25,30"])
+    assert planned.num_tasks == 2 and not planned.finished
+    started: list[service.SweepSlots] = []
+    outcome = service.sweep(store, planned, jobs=1, threads_per_solve=1, on_start=started.append).outcome
+    assert started == [service.SweepSlots(None, 1, 1)] and len(outcome.runs) == 2
+    again = service.plan_sweep(store, tiny, ["rules.max_commute_km=25,30"])  # resumes: nothing left
+    assert again.num_tasks == 0 and {h.run_id for h in again.finished.values()} == {
+        r.run_id for r in outcome.runs
+    }
+    table = service.sweep_table(store, planned.plan.sweep_id)
+    assert table.keys == ("rules.max_commute_km",) and list(table.frame["run_id"]) == [
+        r.run_id for r in outcome.runs
+    ]
     for swept in outcome.runs:
         kpis = store.get(swept.run_id).kpis
         assert "fairness" in kpis, "a sweep run lacks the fairness KPIs"

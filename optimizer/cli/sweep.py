@@ -1,13 +1,14 @@
 """``staffplan sweep``: many runs at once on a local process pool or a Dask cluster.
 
-Also exported for ``staffplan compare --sweep``: :func:`print_sweep`, the one-row-per-run
-table of a sweep.  The sweep machinery (:mod:`optimizer.sweep`), pandas and Dask are
-imported inside the functions so that ``staffplan --help`` stays instant.
+A thin layer over :func:`optimizer.service.plan_sweep`, :func:`~optimizer.service.sweep`
+and :func:`~optimizer.service.sweep_table`.  Also exported for ``staffplan compare
+--sweep``: :func:`print_sweep`, the one-row-per-run table of a sweep.  The service (and
+with it the sweep machinery, pandas and Dask) is imported inside the functions so that
+``staffplan --help`` stays instant.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ from optimizer.labels import number
 
 if TYPE_CHECKING:
     from optimizer.errors import Issue
+    from optimizer.service import SweepSlots
     from optimizer.store import RunStore
     from optimizer.sweep import SweepProgress
 
@@ -45,15 +47,15 @@ def print_sweep(store: RunStore, sweep_id: str, console: Console | None = None) 
     InputError
         When the store holds no run of that sweep.
     """
+    from optimizer import service
     from optimizer.compare import format_value, kpi_kind
-    from optimizer.sweep import sweep_table, swept_keys
 
     lang = get_lang()
-    frame = sweep_table(store, sweep_id)
-    keys = swept_keys(frame)
+    swept = service.sweep_table(store, sweep_id)
+    frame, keys = swept.frame, swept.keys
     leaves = [k.rsplit(".", 1)[-1] for k in keys]
     if len(set(leaves)) < len(leaves):
-        leaves = keys
+        leaves = list(keys)
     table = Table(
         title=t("sweep.table_title", sweep=sweep_id),
         title_justify="left",
@@ -106,9 +108,9 @@ def _print_warnings(warnings: Sequence[Issue], scenario: Path) -> None:
 
 def print_times(store: RunStore, sweep_id: str, wall_s: float, slots: int) -> None:
     """Say how the run times of the table add up to the time the sweep took."""
-    from optimizer.sweep import sweep_table
+    from optimizer import service
 
-    total = float(sweep_table(store, sweep_id)["time_s"].fillna(0).sum())
+    total = float(service.sweep_table(store, sweep_id).frame["time_s"].fillna(0).sum())
     lang = get_lang()
     click.echo(
         t(
@@ -232,22 +234,11 @@ def sweep(
       staffplan sweep scenarios/tiny/scenario.toml --set solver.seed=0,1,2 \\
           --executor dask://10.0.0.5:8786
     """
-    from optimizer.store import RunStore
-    from optimizer.sweep import (
-        default_threads,
-        finished_runs,
-        open_executor,
-        parse_executor,
-        plan_sweep,
-        run_sweep,
-    )
+    from optimizer import service
 
-    address = parse_executor(executor)
-    plan = plan_sweep(scenario, settings)
-    store = RunStore(store_path)
-    finished = finished_runs(store, plan.sweep_id)
-    pending = [c for c in plan.combinations if c.key not in finished]
-    num_tasks = len(pending) * plan.num_provinces
+    store = service.open_store(store_path, create=True)
+    planned = service.plan_sweep(store, scenario, settings, executor=executor)
+    plan = planned.plan
     click.echo(
         t(
             "sweep.plan",
@@ -255,26 +246,26 @@ def sweep(
             scenario=plan.name,
             combinations=len(plan.combinations),
             provinces=plan.num_provinces,
-            reused=len(plan.combinations) - len(pending),
-            tasks=num_tasks,
+            reused=len(planned.finished),
+            tasks=planned.num_tasks,
         )
     )
-    not_solved = 0
-    if num_tasks:
-        local_jobs = min(jobs or os.cpu_count() or 1, num_tasks)
-        with open_executor(executor, local_jobs) as (pool, slots):
-            threads = threads_per_solve or default_threads(executor, slots)
-            click.echo(
-                t("sweep.executor_local", slots=slots, threads=threads)
-                if address is None
-                else t("sweep.executor_dask", address=address, slots=slots, threads=threads)
-            )
-            try:
-                with _ProgressReport(num_tasks) as report:
-                    outcome = run_sweep(plan, store, pool, threads=threads, progress=report)
-            except KeyboardInterrupt:
-                click.echo(t("sweep.interrupted", sweep=plan.sweep_id), err=True)
-                sys.exit(EXIT_INFEASIBLE)
+    swept = None
+    if planned.num_tasks:
+        try:
+            with _ProgressReport(planned.num_tasks) as report:
+                swept = service.sweep(
+                    store,
+                    planned,
+                    jobs=jobs,
+                    threads_per_solve=threads_per_solve,
+                    on_start=_print_slots,
+                    progress=report,
+                )
+        except KeyboardInterrupt:
+            click.echo(t("sweep.interrupted", sweep=plan.sweep_id), err=True)
+            sys.exit(EXIT_INFEASIBLE)
+        outcome = swept.outcome
         _print_warnings(outcome.warnings, scenario)
         stored = sum(not r.reused for r in outcome.runs)
         click.echo(
@@ -286,16 +277,26 @@ def sweep(
                 time=number(outcome.wall_s, 1, get_lang()),
             )
         )
-        not_solved = sum(r.status in ("infeasible", "no_solution") for r in outcome.runs)
+        statuses = [r.status for r in outcome.runs]
     else:
-        not_solved = sum(h.status in ("infeasible", "no_solution") for h in finished.values())
+        statuses = [h.status for h in planned.finished.values()]
     print_sweep(store, plan.sweep_id)
-    if num_tasks:
-        print_times(store, plan.sweep_id, outcome.wall_s, slots)
+    if swept is not None:
+        print_times(store, plan.sweep_id, swept.outcome.wall_s, swept.slots.slots)
     click.echo(t("sweep.compare_hint", sweep=plan.sweep_id))
+    not_solved = sum(s in ("infeasible", "no_solution") for s in statuses)
     if not_solved:
         click.echo(t("sweep.not_solved", n=not_solved), err=True)
         sys.exit(EXIT_INFEASIBLE)
+
+
+def _print_slots(where: SweepSlots) -> None:
+    """Say where the solves run, how many at once, with how many threads each."""
+    click.echo(
+        t("sweep.executor_local", slots=where.slots, threads=where.threads)
+        if where.address is None
+        else t("sweep.executor_dask", address=where.address, slots=where.slots, threads=where.threads)
+    )
 
 
 COMMANDS: list[click.Command] = [sweep]
