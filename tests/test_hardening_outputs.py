@@ -155,13 +155,13 @@ def test_a_full_disk_is_exit_2_and_leaves_old_files_whole(
     out = tmp_path / "out"
     out.mkdir()
     old = out / "rep.html"
-    old.write_text("old report", encoding="utf-8")
+    old.write_text(f"{outputs.HTML_GENERATOR_TAG}old report", encoding="utf-8")  # an earlier report
     _full_disk(monkeypatch, after=1 if args[0] == "export" and "csv" in args else 0)
     argv = [a.format(out=out, scenario=scenario) for a in args]
     result = invoke(*argv, *(["--store", str(store)] if args[0] != "validate" else []))
     assert result.exit_code == 2 and no_traceback(result), result.output
     assert "disk is full" in result.output
-    assert old.read_text(encoding="utf-8") == "old report"
+    assert old.read_text(encoding="utf-8") == f"{outputs.HTML_GENERATOR_TAG}old report"
     assert not [p for p in out.rglob("*") if p.name.endswith(".part")]
 
 

@@ -42,7 +42,7 @@ from optimizer.export.model import (
 )
 from optimizer.export.pdf_annex import convert_to_pdf
 from optimizer.export.xlsx_annex import write_annex_xlsx
-from optimizer.io.outputs import publish
+from optimizer.io.outputs import check_replaceable, publish
 from optimizer.store import StoredRun
 
 __all__ = [
@@ -83,6 +83,8 @@ def _write_pdfs(
     plan: list[tuple[Annex, list[str]]], out_dir: Path, template: Path | None, taken: set[str]
 ) -> list[Path]:
     finals = [output_path(out_dir, parts, ".pdf", taken) for _, parts in plan]
+    for final in finals:  # before the conversion, which takes a while
+        check_replaceable(final)
     with private_workdir(out_dir) as work:
         docx_files = [
             write_annex_docx(annex, work / (final.stem + ".docx"), template)

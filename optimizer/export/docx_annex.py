@@ -26,6 +26,7 @@ from optimizer.export.files import atomic_output
 from optimizer.export.labels import thousands
 from optimizer.export.model import Annex, Counts, Person
 from optimizer.i18n import t
+from optimizer.io.outputs import GENERATOR
 
 #: The template shipped with staffplan.
 DEFAULT_TEMPLATE = resources.files("optimizer") / "templates" / "annex.docx"
@@ -183,6 +184,8 @@ def render_docx(context: dict[str, Any], path: Path, template: Path | None, defa
     with _open(template, default) as fh:
         doc = DocxTemplate(fh)
         doc.render(context, autoescape=True)
+    props = doc.docx.core_properties  # the mark that makes it (and its PDF) staffplan's own
+    props.keywords = "; ".join(k for k in (props.keywords, GENERATOR) if k)
     with atomic_output(path) as tmp:
         doc.save(str(tmp))
     return path

@@ -44,7 +44,7 @@ from optimizer.export.report_summary import (
     text_cell,
 )
 from optimizer.i18n import t
-from optimizer.io.outputs import atomic_text, make_out_dir
+from optimizer.io.outputs import HTML_GENERATOR_TAG, atomic_text, make_out_dir
 from optimizer.kpis import MAP_KPIS, UNIT_SUMMARY_COLUMNS, unit_kpis
 from optimizer.labels import day, label, labels
 from optimizer.localtime import local_time, zone_name
@@ -297,6 +297,7 @@ def build_report(
         ]
     return (
         '<!DOCTYPE html>\n<html lang="vi"><head><meta charset="utf-8">'
+        f"{HTML_GENERATOR_TAG}"
         f"<title>{html.escape(title)}</title><style>{_CSS}</style>"
         f'<script type="text/javascript">{get_plotlyjs()}</script></head>'
         f"<body>{''.join(sections)}</body></html>\n"

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import xlsxwriter
 
+from optimizer import __version__
 from optimizer.errors import Issue
 from optimizer.i18n import t
-from optimizer.io.outputs import atomic_output, make_out_dir
+from optimizer.io.outputs import GENERATOR, atomic_output, make_out_dir
 
 #: Catalogue keys of the sheet's columns, in order.
 COLUMN_KEYS = (
@@ -77,6 +78,7 @@ def write_issues_xlsx(issues: Sequence[Issue], path: str | Path) -> Path:
     make_out_dir(target.parent)
     with atomic_output(target) as tmp:
         book = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False, "strings_to_numbers": False})
+        book.set_custom_property(f"{GENERATOR}_version", __version__)  # staffplan's own file
         sheet = book.add_worksheet(t("io.xlsx.sheet_name"))
         bold = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True})
         wrap = book.add_format({"text_wrap": True, "valign": "top"})

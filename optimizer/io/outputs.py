@@ -12,7 +12,10 @@ removed by the next writer in that folder (:func:`clean_leftovers`).
 
 The guard (:func:`guard_inputs`, :func:`check_table_folders`) refuses an output path that
 resolves to an input file of the scenario or to the run store, and an output folder that
-holds the scenario's tables.
+holds the scenario's tables.  Beyond the inputs it knows, an output replaces an existing
+file only when staffplan wrote it (:func:`written_by_staffplan`, checked by
+:func:`check_replaceable`): an emptied or damaged table of another copy of a scenario, a
+damaged store, anyone's document of the same name are left as they are.
 
 Text cells that a spreadsheet would read as a formula are neutralised
 (:func:`neutralise`, :func:`write_csv_frame`).
@@ -45,6 +48,15 @@ PART_SUFFIX = ".part"
 WORKDIR_PREFIX = ".staffplan-export-"
 #: Text encoding of CSV outputs: UTF-8 with a byte-order mark, so Excel shows Vietnamese.
 CSV_ENCODING = "utf-8-sig"
+#: The mark staffplan leaves in what it writes, so that it replaces its own files only:
+#: the ``generator`` meta tag of an HTML report, a document property of a workbook
+#: (``staffplan_version``) or of a Word file (its keywords, carried into the PDF made
+#: from it).  A CSV output is known by its UTF-8 byte-order mark.
+GENERATOR = "staffplan"
+#: The HTML element that marks a report as staffplan's (:data:`GENERATOR`).
+HTML_GENERATOR_TAG = f'<meta name="generator" content="{GENERATOR}">'
+#: How much of an existing file's beginning (and a PDF's end) is read to recognise it.
+_SNIFF_BYTES = 1 << 16
 
 _OWNER = re.compile(r"[.-](\d+)-[a-z0-9_]+(?:\.part)?$")
 _PROTECTED: contextvars.ContextVar[tuple[Path, ...]] = contextvars.ContextVar("protected", default=())
@@ -261,18 +273,12 @@ def atomic_output(path: Path, header: Sequence[str] | None = None) -> Iterator[P
     Raises
     ------
     InputError
-        When ``path`` is an input (:func:`guard_inputs`), an existing file that is an
-        input table of some scenario (:func:`input_table_of`) or an SQLite database (a
-        run store), or on a full disk, a refused
+        When ``path`` is an input (:func:`guard_inputs`) or an existing file staffplan
+        did not write (:func:`check_replaceable`), or on a full disk, a refused
         permission or a folder that is a file — with the path and what to do.
     """
     path = Path(path)
-    check_not_input(path)
-    table = input_table_of(path, header) if path.is_file() else None
-    if table is not None:
-        raise _issue(path, "files.replaces_input_table", table=table)
-    if path.is_file() and _is_database(path):  # never open a FIFO or a device
-        raise _issue(path, "files.replaces_database")
+    check_replaceable(path, header)
     make_out_dir(path.parent)
     clean_leftovers(path.parent)
     try:
@@ -332,6 +338,97 @@ def csv_cells(frame: pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_string_dtype(values) or values.dtype == object:
             out[col] = values.map(lambda v: neutralise(v) if isinstance(v, str) else v)
     return out
+
+
+def check_replaceable(path: Path, header: Sequence[str] | None = None) -> None:
+    """Refuse an output onto an input, or onto an existing file staffplan did not write.
+
+    Parameters
+    ----------
+    path
+        The output file.
+    header
+        For a CSV output, the header row it will have (see :func:`input_table_of`).
+
+    Raises
+    ------
+    InputError
+        When ``path`` is protected by :func:`guard_inputs`; when an existing ``path`` is an
+        input table of some scenario (:func:`input_table_of`), an SQLite database (a run
+        store), not a regular file (a folder, a FIFO, a device: never opened), or any
+        other file :func:`written_by_staffplan` does not recognise (an emptied or
+        damaged table, someone's document) — each with the path and what to do.
+    """
+    path = Path(path)
+    check_not_input(path)
+    if not os.path.lexists(path):
+        return
+    if not path.is_file():
+        raise _issue(path, "files.replaces_foreign")
+    table = input_table_of(path, header)
+    if table is not None:
+        raise _issue(path, "files.replaces_input_table", table=table)
+    if _is_database(path):
+        raise _issue(path, "files.replaces_database")
+    if not written_by_staffplan(path):
+        raise _issue(path, "files.replaces_foreign")
+
+
+def written_by_staffplan(path: Path) -> bool:
+    """Whether the existing regular file ``path`` is one staffplan wrote (:data:`GENERATOR`).
+
+    Recognised: a workbook or Word file (a zip) whose document properties carry the
+    mark, a PDF whose keywords do (read from its last 64 KB), an HTML report with
+    :data:`HTML_GENERATOR_TAG`, and a CSV file in UTF-8 with a byte-order mark, as
+    :func:`write_csv_frame` writes them.  An empty file, binary junk, a table saved by
+    another program without the mark, a damaged store are not.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_SNIFF_BYTES)
+            if head.startswith(b"%PDF-"):
+                fh.seek(max(0, os.fstat(fh.fileno()).st_size - _SNIFF_BYTES))
+                return _pdf_marked(fh.read(_SNIFF_BYTES))
+    except OSError:
+        return False
+    if head.startswith(b"PK\x03\x04"):
+        return _zip_marked(path)
+    if head.startswith(b"\xef\xbb\xbf"):
+        return b"\x00" not in head and _utf8_line(head[3:])
+    return HTML_GENERATOR_TAG.encode() in head
+
+
+def _utf8_line(data: bytes) -> bool:
+    """The first line of ``data`` is UTF-8 text (a character cut at the end allowed)."""
+    line = data.split(b"\n", 1)[0]
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(line) - 3 and len(line) == len(data)
+    return True
+
+
+def _zip_marked(path: Path) -> bool:
+    """A workbook or Word file whose document properties carry :data:`GENERATOR`."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as book:
+            names = set(book.namelist())
+            return any(
+                GENERATOR.encode() in book.read(part)
+                for part in ("docProps/custom.xml", "docProps/core.xml")
+                if part in names and book.getinfo(part).file_size <= _SNIFF_BYTES
+            )
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False
+
+
+def _pdf_marked(tail: bytes) -> bool:
+    """A PDF's end holds the keywords LibreOffice carried from a staffplan Word file,
+    written as text or as UTF-16 in hexadecimal."""
+    utf16 = ("FEFF" + "".join(f"{ord(c):04X}" for c in GENERATOR)).encode()
+    return GENERATOR.encode() in tail or utf16 in tail.upper()
 
 
 def _is_database(path: Path) -> bool:
