@@ -266,85 +266,106 @@ class FeasibilityModel:
         """Check the network groups of ``active`` (relatives aside) with one maximum flow.
 
         ``cap``, ``mins`` and ``maxes`` override the commute cap and some post lines'
-        minimum and maximum; ``banned`` pairs are left out.
+        minimum and maximum; ``banned`` pairs are left out.  The flow runs on the
+        sub-instance the demands reach (:meth:`_demanded_pairs`): the forced people and
+        the post lines with a minimum.
         """
+        lo, hi, min_lines = self._line_bounds(active, mins, maxes)
+        forced = self.forced_people(active)
+        pairs = self._demanded_pairs(active, lo, forced, cap, banned)
+        people = np.union1d(forced, self.person[pairs])
+        lines = np.unique(np.concatenate([self.post[pairs], min_lines]))
+        num_posts = self.problem.num_posts
+        required = int(len(forced) + lo.sum())
+        if required == 0:
+            empty = np.zeros(num_posts, np.int64)
+            return _Outcome(0, 0, people, np.full(len(people), -1), forced, min_lines, empty)
+        flow, flow_value = self._max_flow(pairs, people, lines, np.isin(people, forced), lo, hi)
+        used = pairs[flow > 0]
+        line_of = np.full(len(people), -1, dtype=np.int64)
+        line_of[np.searchsorted(people, self.person[used])] = self.post[used]
+        fill = np.bincount(self.post[used], minlength=num_posts)
+        return _Outcome(required - flow_value, required, people, line_of, forced, min_lines, fill)
+
+    def _line_bounds(
+        self, active: Sequence[Group], mins: dict[int, int] | None, maxes: dict[int, int] | None
+    ) -> tuple[IntArray, IntArray, IntArray]:
+        """Each post line's lower and upper bound under the active minimums and the
+        overrides (a minimum override only lowers an active minimum), and the post lines
+        whose minimum is active."""
         posts = self.problem.posts
         lo = np.zeros(self.problem.num_posts, dtype=np.int64)
         min_lines = np.array(sorted({g.index for g in active if g.rule == "post_min"}), dtype=np.int64)
         lo[min_lines] = posts.min[min_lines]
         hi = posts.max.copy()
+        active_mins = set(min_lines.tolist())
         for k, v in (mins or {}).items():
-            lo[k] = min(lo[k], v) if k in set(min_lines.tolist()) else lo[k]
+            if k in active_mins:
+                lo[k] = min(lo[k], v)
         for k, v in (maxes or {}).items():
             hi[k] = v
-        forced = self.forced_people(active)
-        is_forced = np.zeros(self.problem.num_staff, dtype=bool)
-        is_forced[forced] = True
+        return lo, hi, min_lines
+
+    def _demanded_pairs(
+        self,
+        active: Sequence[Group],
+        lo: IntArray,
+        forced: IntArray,
+        cap: float | None,
+        banned: IntArray | None,
+    ) -> IntArray:
+        """The allowed pairs into a post line with a minimum or of a forced person (the
+        only pairs a demand can use), less the ``banned`` ones."""
         idx = self._pairs_of(np.flatnonzero(lo > 0), forced)
         ok = self._allowed(idx, active, cap)
         if banned is not None:
             ok &= ~np.isin(idx, banned)
-        pairs = idx[ok]
-        people = np.union1d(forced, self.person[pairs])
-        lines = np.unique(np.concatenate([self.post[pairs], min_lines]))
-        required = int(len(forced) + lo.sum())
-        if required == 0:
-            return _Outcome(
-                0, 0, people, np.full(len(people), -1), forced, min_lines, np.zeros(len(posts.min), np.int64)
-            )
+        return idx[ok]
+
+    def _max_flow(
+        self,
+        pairs: IntArray,
+        people: IntArray,
+        lines: IntArray,
+        forced: np.ndarray,
+        lo: IntArray,
+        hi: IntArray,
+    ) -> tuple[IntArray, int]:
+        """The maximum flow that meets the demands (a forced person placed, a post line
+        filled to its minimum) through ``pairs``: the flow on each pair, and its value.
+
+        Lower bounds by the usual reduction: a super source ``ss`` feeds one unit to each
+        forced person and the sum of the minimums to the sink ``tt``; a super sink ``st``
+        takes each post line's minimum, and from the people's source ``s`` one unit per
+        forced person; ``tt`` returns to ``s``.  Every demand is met exactly when the
+        flow from ``ss`` to ``st`` saturates; its value is the demands met.
+        """
         n_p, n_l = len(people), len(lines)
         ss, st, s, tt = 0, 1, 2, 3
         p_node = 4 + np.searchsorted(people, self.person[pairs])
         l_node = 4 + n_p + np.searchsorted(lines, self.post[pairs])
-        f_mask = is_forced[people]
+        l_nodes = 4 + n_p + np.arange(n_l)
+        free, bound = 4 + np.flatnonzero(~forced), 4 + np.flatnonzero(forced)
         low = lo[lines]
-        rows = np.concatenate(
-            [
-                np.full(int((~f_mask).sum()), s),
-                np.full(int(f_mask.sum()), ss),
-                [s],
-                p_node,
-                4 + n_p + np.arange(n_l),
-                4 + n_p + np.arange(n_l),
-                [ss],
-                [tt],
-            ]
-        )
-        cols = np.concatenate(
-            [
-                4 + np.flatnonzero(~f_mask),
-                4 + np.flatnonzero(f_mask),
-                [st],
-                l_node,
-                np.full(n_l, tt),
-                np.full(n_l, st),
-                [tt],
-                [s],
-            ]
-        )
-        caps = np.concatenate(
-            [
-                np.ones(int((~f_mask).sum())),
-                np.ones(int(f_mask.sum())),
-                [int(f_mask.sum())],
-                np.ones(len(pairs)),
-                np.maximum(hi[lines] - low, 0),
-                low,
-                [int(low.sum())],
-                [_BIG],
-            ]
-        ).astype(np.int32)
+        arcs = [  # (tails, heads, capacities)
+            (np.full(len(free), s), free, np.ones(len(free))),
+            (np.full(len(bound), ss), bound, np.ones(len(bound))),
+            ([s], [st], [len(bound)]),
+            (p_node, l_node, np.ones(len(pairs))),
+            (l_nodes, np.full(n_l, tt), np.maximum(hi[lines] - low, 0)),
+            (l_nodes, np.full(n_l, st), low),
+            ([ss], [tt], [int(low.sum())]),
+            ([tt], [s], [_BIG]),
+        ]
+        rows, cols, caps = (np.concatenate([np.asarray(a[k]) for a in arcs]) for k in range(3))
+        caps = caps.astype(np.int32)
         size = 4 + n_p + n_l
         keep = caps > 0
         graph = sp.csr_matrix((caps[keep], (rows[keep], cols[keep])), shape=(size, size))
         result = maximum_flow(graph, ss, st)
         picked = result.flow[p_node, l_node]
         flow = np.asarray(picked.todense() if sp.issparse(picked) else picked).ravel()
-        used = pairs[flow > 0]
-        line_of = np.full(n_p, -1, dtype=np.int64)
-        line_of[np.searchsorted(people, self.person[used])] = self.post[used]
-        fill = np.bincount(self.post[used], minlength=len(posts.min))
-        return _Outcome(required - int(result.flow_value), required, people, line_of, forced, min_lines, fill)
+        return flow, int(result.flow_value)
 
     def feasible(
         self,

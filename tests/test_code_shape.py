@@ -27,7 +27,6 @@ REASON = "Long because"
 PENDING: dict[str, str] = {
     "optimizer.solve.baselines.highs_mip": "solver (issue 15 part 4: HiGHS set-up)",
     "optimizer.solve.lagrange.StageSearch.run": "solver",
-    "optimizer.diagnose.FeasibilityModel.check": "rules (issue 16 part 7)",
     "optimizer.synth._roster": "solver",
 }
 
