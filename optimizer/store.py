@@ -40,7 +40,7 @@ import pandas as pd
 from optimizer.data import Rules
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t
-from optimizer.kpis import compute_kpis
+from optimizer.kpis import compute_kpis, unit_kpis
 from optimizer.placement_tables import RunTables
 from optimizer.solution import ENGINE, SolveResult
 from optimizer.unproven import UnprovenNote
@@ -263,9 +263,19 @@ UPDATE runs SET meta = json_set(
 WHERE json_valid(meta) AND json_type(meta, '$.message') = 'text'
 """
 
+#: The per-unit KPIs of each run (:func:`optimizer.kpis.unit_kpis`, all blocs together),
+#: computed once when the run is stored: a page of a city run shows them without reading
+#: its 16k placement rows.  Runs stored before have none (:meth:`RunStore.unit_kpis`).
+_V5 = """
+CREATE TABLE IF NOT EXISTS run_unit_kpis (
+    run_seq INTEGER PRIMARY KEY REFERENCES runs (seq) ON DELETE CASCADE,
+    data TEXT NOT NULL
+)
+"""
+
 #: Schema migrations: entry ``k`` brings a store from ``user_version`` k to k + 1.
 #: Never edit a released entry; append a new one.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 #: The schema version this code reads and writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -598,6 +608,25 @@ def _frame_from_rows(rows: list[tuple[Any, ...]], kinds: dict[str, str]) -> pd.D
     return pd.DataFrame(data, columns=list(kinds))
 
 
+def _frame_json(frame: pd.DataFrame) -> str:
+    """A small frame as JSON text: its columns, their dtypes and its rows (see :func:`_frame_of_json`)."""
+    return _json(
+        {
+            "columns": list(frame.columns),
+            "dtypes": [str(d) for d in frame.dtypes],
+            "rows": frame.to_numpy(dtype=object).tolist(),
+        }
+    )
+
+
+def _frame_of_json(text: Any) -> pd.DataFrame:
+    """The frame :func:`_frame_json` wrote, with its dtypes (a missing number is NaN)."""
+    data = _json_object(text)
+    columns, dtypes = list(data["columns"]), list(data["dtypes"])
+    frame = pd.DataFrame(data["rows"], columns=columns, dtype=object)
+    return frame.astype(dict(zip(columns, dtypes, strict=True)))
+
+
 _HEAD_COLUMNS = "run_id, created_at, scenario_name, status, proven, manifest_hash, meta, kpis"
 
 
@@ -777,6 +806,7 @@ class RunStore:
             if list(frame.columns) != list(kinds):
                 raise ValueError(f"table {name} has columns {list(frame.columns)}, not {list(kinds)}")
         kpis = {**compute_kpis(run.tables, run.rules), **run.extra_kpis}
+        units = unit_kpis(run.tables, run.rules, by_bloc=False)
         mhash = manifest_hash(run_manifest(run))
         meta = _meta(run)
         created = dt.datetime.now().astimezone().isoformat(timespec="seconds")
@@ -814,6 +844,7 @@ class RunStore:
                     f"INSERT INTO {sql_table} (run_seq, row, {names}) VALUES ({marks})",
                     zip([seq] * len(frame), range(len(frame)), *columns, strict=True),
                 )
+            conn.execute("INSERT INTO run_unit_kpis (run_seq, data) VALUES (?, ?)", (seq, _frame_json(units)))
         logger.info("stored run %s (%s)", run_id, run.source.scenario_name)
         return run_id
 
@@ -898,6 +929,26 @@ class RunStore:
         except (ValueError, TypeError, KeyError) as exc:
             raise self._damaged_run(run_id, exc) from exc
         return run
+
+    def unit_kpis(self, ref: str) -> pd.DataFrame | None:
+        """A run's per-unit KPIs as stored with it (:func:`optimizer.kpis.unit_kpis` with
+        ``by_bloc=False``), without reading its tables; ``None`` for a run stored before
+        they were kept (schema version 5).
+
+        Raises
+        ------
+        InputError
+            When no run, or more than one, matches ``ref``, or the stored row is damaged.
+        """
+        with self._connect() as conn:
+            seq, run_id = self._resolve(conn, ref)
+            row = conn.execute("SELECT data FROM run_unit_kpis WHERE run_seq = ?", (seq,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return _frame_of_json(row[0])
+        except (ValueError, TypeError, KeyError) as exc:
+            raise self._damaged_run(run_id, exc) from exc
 
     def head(self, ref: str) -> StoredRunHead:
         """One run's meta and KPIs without its tables (``ref``: an id, a unique prefix, ``latest``).

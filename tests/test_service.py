@@ -253,7 +253,7 @@ def test_a_store_from_before_reason_codes_keeps_its_sentences(tiny: Path, store:
         conn.execute("PRAGMA user_version = 2")
     reopened = RunStore(store.path)
     with sqlite3.connect(store.path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     unplaced = reopened.get(run_id).tables.unplaced
     assert len(unplaced) > 0 and (unplaced["reason_code"] == "").all()
     assert reason_texts(unplaced, "en") == reason_texts(unplaced, "vi") == [sentence] * len(unplaced)

@@ -95,7 +95,7 @@ def test_a_store_from_before_failure_codes_is_migrated(
         conn.execute("PRAGMA user_version = 3")
     run = RunStore(path).get(run_id)
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     assert "message" not in run.meta
     if code is None:
         assert run.meta["failure"] is None and service.run_notes(run, "vi") == []
