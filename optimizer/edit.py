@@ -15,14 +15,22 @@ re-solve:
   the moved people alone, the shortfall on the touched lines).
 
 Only what the moves touch is examined, so a check costs a few milliseconds whatever the
-size of the run once the session is open.
+size of the run once the session is open.  Opening one means rebuilding the run's problem
+from its inputs (seconds on the city); :class:`SessionSnapshots` keeps open sessions as
+signed files, so that a run is rebuilt once, not once per server start.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
+import pickle
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -76,6 +84,8 @@ class EditCheck:
         a position the unit does not have), as reasons; those moves are left out.
     time_s
         Time the check took.
+    names
+        The full name of each person the violations concern, by staff id.
     """
 
     violations: tuple[EditViolation, ...]
@@ -85,6 +95,7 @@ class EditCheck:
     assignment: IntArray
     problems: tuple[Reason, ...] = ()
     time_s: float = 0.0
+    names: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -202,8 +213,17 @@ class EditSession:
         violations = self._violations(x, people, touched, fill)
         after = self._after(x, people, touched, fill)
         deltas = {k: after[k] - self.before[k] for k in self.before}
+        staff = self.problem.staff
+        names = {s: str(staff.full_name[staff.id2idx[s]]) for v in violations for s in v.staff_ids}
         return EditCheck(
-            tuple(violations), dict(self.before), after, deltas, x, tuple(problems), time.perf_counter() - t0
+            tuple(violations),
+            dict(self.before),
+            after,
+            deltas,
+            x,
+            tuple(problems),
+            time.perf_counter() - t0,
+            names,
         )
 
     def _violations(
@@ -279,3 +299,51 @@ class EditSession:
         gap_after = np.maximum(0, posts.min[touched] - fill[touched])
         after["shortfall"] = self.before["shortfall"] + int((mult * (gap_after - gap_before)).sum())
         return {k: after[k] for k in self.before}
+
+
+@dataclass(frozen=True)
+class SessionSnapshots:
+    """Open :class:`EditSession` values kept as files of ``folder``, one per run, signed
+    with ``key`` (HMAC-SHA256): a file that is not one this code wrote with the same key
+    is never unpickled.
+
+    A snapshot is named by the run's id and manifest hash (what certifies its inputs and
+    placement), so a run deleted and another stored under the same id never share one.
+    """
+
+    folder: Path
+    key: bytes
+
+    def path(self, run_id: str, manifest_hash: str) -> Path:
+        """The snapshot file of a run."""
+        return self.folder / f"{run_id}-{manifest_hash[:16]}.session"
+
+    def load(self, run_id: str, manifest_hash: str) -> EditSession | None:
+        """The session kept for a run; ``None`` when there is none, or it is damaged or
+        not signed with this key."""
+        try:
+            data = self.path(run_id, manifest_hash).read_bytes()
+        except OSError:
+            return None
+        signature, body = data[: hashlib.sha256().digest_size], data[hashlib.sha256().digest_size :]
+        if not hmac.compare_digest(signature, hmac.new(self.key, body, hashlib.sha256).digest()):
+            return None
+        session = pickle.loads(body)  # signed with this workspace's key: checked above
+        return session if isinstance(session, EditSession) else None
+
+    def save(self, run_id: str, manifest_hash: str, session: EditSession) -> Path:
+        """Keep ``session`` for a run (written whole, then renamed into place: a reader
+        never sees half a file); returns its path."""
+        body = pickle.dumps(session, protocol=pickle.HIGHEST_PROTOCOL)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        target = self.path(run_id, manifest_hash)
+        fd, part = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(hmac.new(self.key, body, hashlib.sha256).digest())
+                fh.write(body)
+            os.replace(part, target)
+        except BaseException:
+            Path(part).unlink(missing_ok=True)
+            raise
+        return target

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from optimizer.compare import Comparison
     from optimizer.data import Problem
     from optimizer.diagnose import Diagnosis
-    from optimizer.edit import EditCheck, EditMove, EditSession
+    from optimizer.edit import EditCheck, EditMove, EditSession, SessionSnapshots
     from optimizer.explain import Explainer, PersonExplanation
     from optimizer.export.annex import ExportFormat
     from optimizer.export.model import DocumentFields
@@ -486,6 +486,25 @@ def run_notes(run: StoredRun | StoredRunHead, lang: str | None = None) -> list[s
     return stored_run_notes(run.run_id, run.meta, lang)
 
 
+def run_units(store: RunStore, ref: str) -> pd.DataFrame:
+    """A stored run's per-unit KPIs (:func:`optimizer.kpis.unit_kpis`, all blocs together):
+    those stored with the run, read without its placement rows, or — for a run stored
+    before they were kept — computed from its tables.
+
+    Raises
+    ------
+    InputError
+        When no run, or more than one, matches.
+    """
+    stored = store.unit_kpis(ref)
+    if stored is not None:
+        return stored
+    from optimizer.kpis import unit_kpis
+
+    run = store.get(ref)
+    return unit_kpis(run.tables, run.rules, by_bloc=False)
+
+
 def delete_run(store: RunStore, ref: str) -> str:
     """Delete one run and return its id."""
     run_id = store.resolve(ref)
@@ -877,8 +896,16 @@ _edit_sessions: dict[tuple[str, str], EditSession] = {}
 _edit_lock = threading.Lock()
 
 
-def edit_session(store: RunStore, run_ref: str) -> EditSession:
+def edit_session(store: RunStore, run_ref: str, snapshots: SessionSnapshots | None = None) -> EditSession:
     """A stored run open for editing: its problem rebuilt once, kept for the next checks.
+
+    Parameters
+    ----------
+    store, run_ref
+        The run.
+    snapshots
+        Where open sessions are kept as files: one kept there is read instead of
+        rebuilding the run (seconds on the city), and one rebuilt is kept there.
 
     Raises
     ------
@@ -888,24 +915,44 @@ def edit_session(store: RunStore, run_ref: str) -> EditSession:
     from optimizer.edit import EditSession
     from optimizer.replan import load_run
 
-    run_id = store.resolve(run_ref)
-    key = (str(store.path), run_id)
+    head = store.head(run_ref)
+    key = (str(store.path), head.run_id)
     with _edit_lock:
         if key not in _edit_sessions:
-            ctx = load_run(store, run_ref)
+            session = snapshots.load(head.run_id, head.manifest_hash) if snapshots is not None else None
+            if session is None:
+                ctx = load_run(store, head.run_id)
+                session = EditSession(ctx.problem, ctx.assignment, ctx.reference)
+                if snapshots is not None:
+                    snapshots.save(head.run_id, head.manifest_hash, session)
             while len(_edit_sessions) >= EDIT_SESSIONS_KEPT:
                 _edit_sessions.pop(next(iter(_edit_sessions)))
-            _edit_sessions[key] = EditSession(ctx.problem, ctx.assignment, ctx.reference)
+            _edit_sessions[key] = session
         return _edit_sessions[key]
 
 
-def check_edit(store: RunStore, run_ref: str, moves: Sequence[EditMove | Mapping[str, Any]]) -> EditCheck:
+def keep_edit_session(problem: Problem, recorded: Recorded, snapshots: SessionSnapshots) -> None:
+    """Keep the run just stored open for editing, from the problem it was solved on (no
+    rebuild): its snapshot is written, for the first check of a page to read."""
+    from optimizer.edit import EditSession
+
+    if recorded.result.has_placement:
+        session = EditSession(problem, recorded.result.assignment)
+        snapshots.save(recorded.run_id, recorded.run.manifest_hash, session)
+
+
+def check_edit(
+    store: RunStore,
+    run_ref: str,
+    moves: Sequence[EditMove | Mapping[str, Any]],
+    snapshots: SessionSnapshots | None = None,
+) -> EditCheck:
     """The hard rules that ``moves`` break in a stored run, with who is concerned, and the
     change of every objective term — no re-solve (DESIGN §10, the web page's edit check).
 
     Parameters
     ----------
-    store, run_ref
+    store, run_ref, snapshots
         The run (rebuilt once from its inputs, then kept open: see :func:`edit_session`).
     moves
         :class:`~optimizer.edit.EditMove` values or ``{"staff_id", "unit_id", "position"?}``
@@ -924,4 +971,4 @@ def check_edit(store: RunStore, run_ref: str, moves: Sequence[EditMove | Mapping
         else EditMove(str(m["staff_id"]), m.get("unit_id") or None, m.get("position") or None)
         for m in moves
     ]
-    return edit_session(store, run_ref).check(read)
+    return edit_session(store, run_ref, snapshots).check(read)

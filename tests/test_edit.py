@@ -21,7 +21,7 @@ from test_solve_properties import instances
 
 from optimizer.check import check_placement, objective_terms
 from optimizer.data import Problem
-from optimizer.edit import EditMove, EditSession
+from optimizer.edit import EditMove, EditSession, SessionSnapshots
 from optimizer.errors import InputError
 from optimizer.i18n import set_lang
 from optimizer.replan import load_run
@@ -192,6 +192,51 @@ def test_service_check_edit_on_a_stored_run(tmp_path: Path) -> None:
     assert service.edit_session(store, "latest") is service.edit_session(store, run.run_id)  # kept open
     with pytest.raises(InputError):
         service.check_edit(store, "r9999", [])
+
+
+def test_a_run_kept_open_is_read_back_signed_and_never_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from optimizer import replan, service
+
+    folder = tmp_path / "tiny"
+    shutil.copytree(TINY, folder)
+    store = service.open_store(tmp_path / "runs.db", create=True)
+    loaded = service.load(folder / "scenario.toml")
+    recorded = service.solve_and_record(loaded, store)
+    run = recorded.run
+    snapshots = SessionSnapshots(tmp_path / "sessions", b"k" * 32)
+    service.keep_edit_session(loaded.problem, recorded, snapshots)  # as a web worker does
+    ctx = load_run(store, run.run_id)
+    moves = [EditMove("S04", "T03", "health")]  # a health worker onto the island: rule island
+    rebuilt = EditSession(ctx.problem, ctx.assignment).check(moves)
+    assert "island" in [v.rule for v in rebuilt.violations]
+
+    def no_rebuild(*_: object) -> None:
+        raise AssertionError("the run was rebuilt from its inputs")
+
+    monkeypatch.setattr(replan, "load_run", no_rebuild)
+    service._edit_sessions.clear()
+    kept = service.check_edit(store, run.run_id, moves, snapshots)
+    assert (kept.violations, kept.after, kept.names) == (rebuilt.violations, rebuilt.after, rebuilt.names)
+    assert rebuilt.names == {
+        s: ctx.problem.staff.full_name[ctx.problem.staff.id2idx[s]]
+        for v in rebuilt.violations
+        for s in v.staff_ids
+    }
+    # another key, or one byte changed: the file is not read (None), never unpickled
+    path = snapshots.path(run.run_id, run.manifest_hash)
+    assert SessionSnapshots(snapshots.folder, b"x" * 32).load(run.run_id, run.manifest_hash) is None
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    assert snapshots.load(run.run_id, run.manifest_hash) is None
+    # without a good snapshot the run is rebuilt once, and kept again
+    monkeypatch.undo()
+    service._edit_sessions.clear()
+    again = service.check_edit(store, run.run_id, moves, snapshots)
+    assert again.after == rebuilt.after
+    assert snapshots.load(run.run_id, run.manifest_hash) is not None
 
 
 def test_one_violation_per_pin_broken() -> None:
