@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import time
 import zipfile
 from collections.abc import Iterator
+from html import escape
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from web_support import TINY, csrf, start, tiny_zip, upload, wait
 
 from optimizer import service
-from optimizer.kpis import objective_terms
+from optimizer.kpis import objective_terms, unit_kpis
 from optimizer.store import RunStore
 from optimizer.web.app import create_app
+from optimizer.web.views import RunCache
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +124,37 @@ def test_units_and_people_pages(web: tuple[TestClient, Path], solved: dict[str, 
     assert people["rows"][0]["full_name"] == "Nguyễn Văn An"
     everyone = client.get(f"/api/runs/{solved['run_id']}/people", params={"limit": 500}).json()
     assert everyone["total"] == len(run.tables.placements) + len(run.tables.unplaced)
+
+
+def test_a_run_page_reads_no_placement_row(
+    web: tuple[TestClient, Path], solved: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, store_path = web
+    store = RunStore(store_path)
+    run_id = str(solved["run_id"])
+    run = store.get(run_id)
+    computed = unit_kpis(run.tables, run.rules, by_bloc=False)
+    pd.testing.assert_frame_equal(service.run_units(store, run_id), computed)  # stored with the run
+    # the web worker kept the run open for editing: its snapshot is there
+    snapshots = client.app.state.web.config.snapshots  # type: ignore[attr-defined]
+    assert snapshots.load(run_id, run.manifest_hash) is not None
+
+    def no_rows(*_: object) -> None:
+        raise AssertionError("the run's rows were read")
+
+    client.app.state.web.runs = RunCache()  # type: ignore[attr-defined]
+    monkeypatch.setattr(RunStore, "get", no_rows)
+    page = client.get(f"/runs/{run_id}", params={"lang": "vi", "sort": "filled", "desc": "1"})
+    assert page.status_code == 200
+    top = computed.sort_values("filled", ascending=False, kind="stable")["unit_name"].iloc[0]
+    assert escape(top) in page.text
+    units = client.get(f"/api/runs/{run_id}/units", params={"sort": "filled", "descending": True}).json()
+    assert units["rows"][0]["unit_name"] == top
+    monkeypatch.undo()
+    # a run stored before the per-unit KPIs were kept: computed from its rows, the same
+    with sqlite3.connect(store_path) as conn:
+        conn.execute("DELETE FROM run_unit_kpis")
+    pd.testing.assert_frame_equal(service.run_units(store, run_id), computed)
 
 
 def test_export_xlsx_and_csv(web: tuple[TestClient, Path], solved: dict[str, object]) -> None:

@@ -26,7 +26,7 @@ from plotly.colors import sample_colorscale
 from optimizer.compare import format_value
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t
-from optimizer.store import StoredRun
+from optimizer.store import StoredRun, StoredRunHead
 
 #: A unit whose nearest neighbour is farther than this (km) is drawn in the inset.
 INSET_GAP_KM = 50.0
@@ -101,7 +101,7 @@ def load_geojson(
     return out
 
 
-def geojson_of_run(run: StoredRun) -> Path | None:
+def geojson_of_run(run: StoredRun | StoredRunHead) -> Path | None:
     """The GeoJSON named by the run's resolved scenario (``data.geojson``), if any.
 
     A relative path is taken relative to the scenario file, as scenario paths are.

@@ -520,15 +520,14 @@ def check_moves(run_id: str, body: Moves, web: Web, user: Planner, lang: Request
     stored = stored_run_id(web, run_id, lang)
     moves = [m.model_dump() for m in body.moves]
     try:
-        checked = service.check_edit(web.store(), stored, moves)
+        checked = service.check_edit(web.store(), stored, moves, web.config.snapshots)
     except InputError as exc:
         raise bad_input(exc) from exc
     audit(web.store(), user, "edit_check", stored, moves=moves)
-    cached = web.runs.get(web.store(), stored)
     return {
         "run_id": stored,
         "ok": checked.ok,
-        "violations": edit_violations(checked, cached, user.see_names, lang),
+        "violations": edit_violations(checked, user.see_names, lang),
         "problems": [p.render(lang) for p in checked.problems],
         "terms": {
             term: {"before": checked.before[term], "after": checked.after[term], "delta": delta}

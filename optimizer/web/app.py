@@ -128,7 +128,10 @@ def create_app(
     )
     runs = RunCache()
     jobs = JobManager(
-        store_path, config.max_parallel, on_stored=lambda run_id: runs.prefetch(web.store(), run_id)
+        store_path,
+        config.max_parallel,
+        on_stored=lambda run_id: runs.prefetch(web.store(), run_id, config.snapshots),
+        snapshots=config.snapshots,
     )
     web = WebContext(config=config, jobs=jobs, runs=runs)
 
@@ -136,7 +139,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         newest = web.store().list()[:1]
         if newest:  # its page is likely the first one opened
-            runs.prefetch(web.store(), newest[0].run_id)
+            runs.prefetch(web.store(), newest[0].run_id, config.snapshots)
         web.jobs.start()
         try:
             yield

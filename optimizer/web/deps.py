@@ -32,6 +32,7 @@ from optimizer.web.views import RunCache
 if TYPE_CHECKING:
     from starlette.responses import Response
 
+    from optimizer.edit import SessionSnapshots
     from optimizer.web.jobs import JobManager
 
 #: Cookie holding the chosen language (``vi`` or ``en``).
@@ -45,6 +46,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _HERE = Path(__file__).parent
 TEMPLATES_DIR = _HERE / "templates"
 STATIC_DIR = _HERE / "static"
+#: Folder of the workspace where runs open for editing are kept (see :class:`WebConfig`).
+SESSIONS_DIR = Path(".staffplan-cache") / "sessions"
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,14 @@ class WebConfig:
     secret_key: bytes
     max_upload_bytes: int = 50 * 2**20
     max_parallel: int = 1
+
+    @property
+    def snapshots(self) -> SessionSnapshots:
+        """Where runs open for editing are kept (``.staffplan-cache/sessions`` of the
+        workspace), signed with the workspace's key."""
+        from optimizer.edit import SessionSnapshots
+
+        return SessionSnapshots(self.workspace / SESSIONS_DIR, self.secret_key)
 
 
 @dataclass

@@ -33,10 +33,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from optimizer.i18n import t
 from optimizer.store import RunStore
+
+if TYPE_CHECKING:
+    from optimizer.edit import SessionSnapshots
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +59,8 @@ def new_job_id() -> str:
 
 @dataclass(frozen=True)
 class JobSpec:
-    """What a worker solves: a scenario file, its overrides, who asked and how it is labelled."""
+    """What a worker solves: a scenario file, its overrides, who asked and how it is
+    labelled; where the stored run is kept open for editing (``snapshots``)."""
 
     job_id: str
     scenario_path: str
@@ -65,6 +69,7 @@ class JobSpec:
     user: str
     store_path: str
     lang: str = "vi"
+    snapshots: SessionSnapshots | None = None
 
 
 @dataclass
@@ -165,6 +170,11 @@ def run_job(spec: JobSpec, events: Any) -> None:
             log.exception("job %s failed", spec.job_id)
             events.put(("error", {"message": f"{type(exc).__name__}: {exc}"}))
             return
+    if spec.snapshots is not None:
+        try:  # the run's first edit check then reads it, without rebuilding the problem
+            service.keep_edit_session(loaded.problem, recorded, spec.snapshots)
+        except Exception:  # only a head start: the first check rebuilds the run
+            log.exception("job %s: the run could not be kept open for editing", spec.job_id)
     result = recorded.result
     events.put(
         (
@@ -190,6 +200,8 @@ class JobManager:
         How many solves run at once.
     on_stored
         Called with the run id of each run a job stores (from a relay thread).
+    snapshots
+        Where the workers keep each run they store open for editing.
     """
 
     def __init__(
@@ -197,7 +209,9 @@ class JobManager:
         store_path: str | Path,
         max_parallel: int = 1,
         on_stored: Callable[[str], None] | None = None,
+        snapshots: SessionSnapshots | None = None,
     ) -> None:
+        self.snapshots = snapshots
         self.store_path = Path(store_path)
         self.max_parallel = max(1, max_parallel)
         self.on_stored = on_stored
@@ -308,6 +322,7 @@ class JobManager:
             user=user,
             store_path=str(self.store_path),
             lang=lang,
+            snapshots=self.snapshots,
         )
         job = Job(spec, created_at=_now())
         self._write_row(job)

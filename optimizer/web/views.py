@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     import pandas as pd
 
-    from optimizer.edit import EditCheck
-    from optimizer.store import RunStore, StoredRun
+    from optimizer.edit import EditCheck, SessionSnapshots
+    from optimizer.store import RunStore, StoredRun, StoredRunHead
 
 #: Columns of :func:`people_frame`.
 PEOPLE_COLUMNS = (
@@ -56,13 +56,16 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class CachedRun:
-    """A stored run and the tables the web app derives from it (each computed once, on
-    demand): ``units`` (:func:`optimizer.kpis.unit_kpis`, all blocs together), ``people``
+    """A stored run as the web app reads it: its head (status, meta, KPIs) at once, the
+    rest on demand, each read or computed once: ``run`` (the whole run, its 16k rows on
+    the city), the derived tables ``units`` (the per-unit KPIs stored with the run,
+    :func:`optimizer.service.run_units`: no placement row is read) and ``people``
     (:func:`people_frame`), and their text columns folded for searching."""
 
-    run: StoredRun
+    head: StoredRunHead
+    store: RunStore
     _derived: dict[str, Any] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def _once(self, key: str, make: Callable[[], Any]) -> Any:
         with self._lock:
@@ -70,14 +73,20 @@ class CachedRun:
                 self._derived[key] = make()
             return self._derived[key]
 
+    @property
+    def run(self) -> StoredRun:
+        """The whole run, its tables read from the store on first use."""
+        from optimizer import service
+
+        run: StoredRun = self._once("run", lambda: service.get_run(self.store, self.head.run_id))
+        return run
+
     def table(self, name: Table) -> pd.DataFrame:
         """The derived table ``units`` or ``people``."""
-        from optimizer.kpis import unit_kpis
+        from optimizer import service
 
         if name == "units":
-            frame: pd.DataFrame = self._once(
-                name, lambda: unit_kpis(self.run.tables, self.run.rules, by_bloc=False)
-            )
+            frame: pd.DataFrame = self._once(name, lambda: service.run_units(self.store, self.head.run_id))
         else:
             frame = self._once(name, lambda: people_frame(self.run))
         return frame
@@ -102,6 +111,7 @@ class RunCache:
         self.size = size
         self._runs: OrderedDict[str, CachedRun] = OrderedDict()
         self._loading: dict[str, threading.Lock] = {}
+        self._prefetched: set[str] = set()
         self._lock = threading.Lock()
 
     def get(self, store: RunStore, run_id: str) -> CachedRun:
@@ -117,24 +127,32 @@ class RunCache:
                     return hit
             from optimizer import service
 
-            cached = CachedRun(service.get_run(store, run_id))
+            cached = CachedRun(service.run_head(store, run_id), store)
             with self._lock:
                 self._runs[run_id] = cached
                 while len(self._runs) > self.size:
-                    self._loading.pop(self._runs.popitem(last=False)[0], None)
+                    gone = self._runs.popitem(last=False)[0]
+                    self._loading.pop(gone, None)
+                    self._prefetched.discard(gone)
             return cached
 
-    def prefetch(self, store: RunStore, run_id: str) -> None:
-        """Read a run, derive its tables and open it for editing in a background thread,
-        so that its first page and its first edit check are served from memory (called
-        when a run is stored, and at start for the newest run)."""
+    def prefetch(self, store: RunStore, run_id: str, snapshots: SessionSnapshots | None = None) -> None:
+        """Read a run, derive its tables and open it for editing (from its snapshot, or
+        rebuilt and kept in ``snapshots``) in a background thread, so that its search and
+        its first edit check are served from memory (called when a run is stored, at
+        start for the newest run, and when its result or edit page is opened); once per
+        run while it is cached."""
+        with self._lock:
+            if run_id in self._prefetched:
+                return
+            self._prefetched.add(run_id)
 
         def work() -> None:
             from optimizer import service
 
             try:
                 self.get(store, run_id).warm(SEARCHED)
-                service.edit_session(store, run_id)
+                service.edit_session(store, run_id, snapshots)
             except Exception:  # a prefetch is only a head start: the page reads it again
                 log.exception("prefetch of run %s failed", run_id)
 
@@ -231,14 +249,11 @@ def page(
     }
 
 
-def edit_violations(
-    checked: EditCheck, cached: CachedRun, see_names: bool, lang: str
-) -> list[dict[str, Any]]:
+def edit_violations(checked: EditCheck, see_names: bool, lang: str) -> list[dict[str, Any]]:
     """The hard rules an edit check found broken, for a page or the API: the rule id, the
     reason in ``lang``, the staff ids concerned and who they are (``Name (id)``, or the id
     alone for a user who does not see names)."""
-    people = cached.table("people")
-    names = dict(zip(people["staff_id"].astype(str), people["full_name"].astype(str), strict=True))
+    names = checked.names
     return [
         {
             "rule": v.rule,

@@ -25,7 +25,7 @@ from optimizer.errors import InputError
 from optimizer.i18n import t
 from optimizer.labels import CodeKind, label, number
 from optimizer.localtime import local_time
-from optimizer.store import StoredRun
+from optimizer.store import StoredRun, StoredRunHead
 from optimizer.web.deps import LANG_COOKIE, WebContext, get_lang
 from optimizer.web.views import CachedRun
 
@@ -108,8 +108,13 @@ def cached_run(web: WebContext, ref: str) -> CachedRun:
 
 
 def stored_run(web: WebContext, ref: str) -> StoredRun:
-    """A stored run (see :func:`cached_run`)."""
+    """A stored run with its tables (see :func:`cached_run`)."""
     return cached_run(web, ref).run
+
+
+def run_head(web: WebContext, ref: str) -> StoredRunHead:
+    """A stored run's head: status, meta and KPIs, no table read (see :func:`cached_run`)."""
+    return cached_run(web, ref).head
 
 
 class Memo:

@@ -140,13 +140,13 @@ def compare_map(request: Request, web: Web) -> Response:
             "page.compare.map_label",
             lang,
             kpi=t(f"kpi.unit.{kpi}", lang),
-            last=last.run.run_id,
-            first=first.run.run_id,
+            last=last.head.run_id,
+            first=first.head.run_id,
         )
-        return map_json(last.run, last.table("units"), delta, label, kpi_kind(kpi), lang)
+        return map_json(last.head, last.table("units"), delta, label, kpi_kind(kpi), lang)
 
-    text = maps.get(("Δ", first.run.run_id, last.run.run_id, kpi, lang), make)
-    query = "&".join(f"run={quote(r)}" for r in (first.run.run_id, last.run.run_id))
+    text = maps.get(("Δ", first.head.run_id, last.head.run_id, kpi, lang), make)
+    query = "&".join(f"run={quote(r)}" for r in (first.head.run_id, last.head.run_id))
     return render(
         request,
         web,

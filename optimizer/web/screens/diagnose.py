@@ -20,10 +20,10 @@ from starlette.responses import RedirectResponse, Response
 from optimizer import service
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t
-from optimizer.store import StoredRun
+from optimizer.store import StoredRunHead
 from optimizer.web.auth import audit
 from optimizer.web.deps import CurrentUser, Planner, Web, get_lang
-from optimizer.web.screens.common import render, stored_run
+from optimizer.web.screens.common import render, run_head
 from optimizer.web.screens.scenario import make_variant, scenario, setting_value
 from optimizer.web.uploads import sniff
 
@@ -77,7 +77,7 @@ async def apply_fix(request: Request, sid: str, web: Web, user: Planner) -> Resp
 
 
 def _replan_page(
-    request: Request, web: Web, run: StoredRun, issues: list[Issue], status_code: int = 200
+    request: Request, web: Web, run: StoredRunHead, issues: list[Issue], status_code: int = 200
 ) -> Response:
     lang = get_lang(request)
     return render(
@@ -95,7 +95,7 @@ def _replan_page(
 @router.get("/runs/{run_id}/replan")
 def replan_page(request: Request, run_id: str, web: Web, user: Planner) -> Response:
     """The re-plan form: departures by staff id, or a changes file."""
-    return _replan_page(request, web, stored_run(web, run_id), [])
+    return _replan_page(request, web, run_head(web, run_id), [])
 
 
 def departures_csv(text: str, reason: str) -> str:
@@ -113,7 +113,7 @@ def departures_csv(text: str, reason: str) -> str:
 @router.post("/runs/{run_id}/replan")
 async def replan(request: Request, run_id: str, web: Web, user: Planner) -> Response:
     """Re-plan the run after the changes given; show who moves against the base run."""
-    run = stored_run(web, run_id)
+    run = run_head(web, run_id)
     lang = get_lang(request)
     form = await request.form()
     folder = web.config.workspace / REPLANS_DIR

@@ -65,7 +65,8 @@ def post_lines(run: StoredRun, unit_id: str) -> list[dict[str, Any]]:
 def edit_page(request: Request, run_id: str, web: Web, user: Planner, lang: RequestLang) -> Response:
     """Pick a person (search) and where to move them."""
     run = stored_run(web, run_id)
-    web.runs.prefetch(web.store(), run.run_id)  # opens the run for editing while a move is picked
+    # the run opened for editing while a move is picked
+    web.runs.prefetch(web.store(), run.run_id, web.config.snapshots)
     staff_id = request.query_params.get("staff_id", "")[:64]
     person = person_row(run, staff_id) if staff_id else None
     return render(
@@ -117,12 +118,12 @@ async def check(request: Request, run_id: str, web: Web, user: Planner) -> Respo
     run = cached.run
     move = _move(run, await request.form())
     try:
-        checked = service.check_edit(web.store(), run.run_id, [move])
+        checked = service.check_edit(web.store(), run.run_id, [move], web.config.snapshots)
     except InputError as exc:
         return render(request, web, "_edit_check.html", run=run, move=move, error=exc.issues[0].message)
     audit(web.store(), user, "edit_check", run.run_id, staff_id=move["staff_id"], unit_id=move["unit_id"])
     lang = get_lang(request)
-    violations = edit_violations(checked, cached, user.see_names, lang)
+    violations = edit_violations(checked, user.see_names, lang)
     return render(
         request,
         web,

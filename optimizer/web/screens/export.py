@@ -27,7 +27,7 @@ from optimizer.errors import InputError
 from optimizer.i18n import t
 from optimizer.web.auth import audit
 from optimizer.web.deps import CurrentUser, Web, WebContext, get_lang
-from optimizer.web.screens.common import render, stored_run
+from optimizer.web.screens.common import render, run_head
 
 if TYPE_CHECKING:
     from optimizer.export.annex import ExportFormat
@@ -94,7 +94,7 @@ def _work(web: WebContext, task: ExportTask, per_unit: bool, redact: bool) -> No
 @router.get("/runs/{run_id}/export")
 def export_page(request: Request, run_id: str, web: Web, user: CurrentUser) -> Response:
     """The export form."""
-    run = stored_run(web, run_id)
+    run = run_head(web, run_id)
     lang = get_lang(request)
     return render(
         request,
@@ -111,7 +111,7 @@ def export_page(request: Request, run_id: str, web: Web, user: CurrentUser) -> R
 @router.post("/runs/{run_id}/export")
 async def start_export(request: Request, run_id: str, web: Web, user: CurrentUser) -> Response:
     """Start an export; answer the fragment that follows it."""
-    run = stored_run(web, run_id)
+    run = run_head(web, run_id)
     form = await request.form()
     fmt = next((f for f in formats() if f == form.get("format")), None)
     if fmt is None:

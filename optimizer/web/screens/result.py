@@ -14,15 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, HTTPException, Request
 from markupsafe import Markup
+from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from optimizer import service
 from optimizer.compare import UNIT_COMPARE_METRICS, flatten_kpis, kpi_kind
 from optimizer.errors import InputError
 from optimizer.i18n import t
-from optimizer.store import StoredRun
+from optimizer.store import StoredRunHead
 from optimizer.web.deps import CurrentUser, Web, get_lang
-from optimizer.web.screens.common import Memo, cached_run, render, stored_run
+from optimizer.web.screens.common import Memo, cached_run, render, run_head
 from optimizer.web.views import CachedRun, page
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ def unit_table(cached: CachedRun, query: UnitQuery) -> dict[str, Any]:
     }
 
 
-def leaders_summary(run: StoredRun, lang: str) -> list[str]:
+def leaders_summary(run: StoredRunHead, lang: str) -> list[str]:
     """The summary a leader reads first: a few plain sentences from the run's KPIs."""
     k = run.kpis
     from optimizer.labels import number
@@ -139,7 +140,7 @@ def leaders_summary(run: StoredRun, lang: str) -> list[str]:
     return lines
 
 
-def summary_cards(run: StoredRun, lang: str) -> list[tuple[str, str, Any]]:
+def summary_cards(run: StoredRunHead, lang: str) -> list[tuple[str, str, Any]]:
     """The leaders' figures (those of the report's summary): label, kind, value."""
     from optimizer.export.report_summary import SUMMARY_KPIS, kpi_label
 
@@ -147,7 +148,7 @@ def summary_cards(run: StoredRun, lang: str) -> list[tuple[str, str, Any]]:
     return [(kpi_label(name, lang), kpi_kind(name), flat.get(name)) for name in SUMMARY_KPIS]
 
 
-def terms_rows(run: StoredRun) -> list[dict[str, Any]]:
+def terms_rows(run: StoredRunHead) -> list[dict[str, Any]]:
     """Every objective term of the run: value, bound, gap (in %), proven."""
     values = run.meta.get("values", {}) or {}
     bounds = run.meta.get("bounds", {}) or {}
@@ -172,10 +173,10 @@ def result_page(
     from optimizer.export.report_summary import run_label
 
     cached = cached_run(web, run_id)
-    run = cached.run
+    run = cached.head
     lang = get_lang(request)
     query = UnitQuery.of(request)
-    return render(
+    response = render(
         request,
         web,
         "result.html",
@@ -190,6 +191,9 @@ def result_page(
         map_choices=MAP_CHOICES,
         can_edit=user.is_planner,
     )
+    # once the page is sent: the run's people (search) and its edit session, read ahead
+    response.background = BackgroundTask(web.runs.prefetch, web.store(), run.run_id, web.config.snapshots)
+    return response
 
 
 @router.get("/runs/{run_id}/units")
@@ -197,12 +201,12 @@ def units_fragment(request: Request, run_id: str, web: Web) -> Response:
     """The per-unit table alone (HTMX swaps it into the result page)."""
     cached = cached_run(web, run_id)
     return render(
-        request, web, "_units.html", run=cached.run, table=unit_table(cached, UnitQuery.of(request))
+        request, web, "_units.html", run=cached.head, table=unit_table(cached, UnitQuery.of(request))
     )
 
 
 def map_json(
-    run: StoredRun, units: pd.DataFrame, values: dict[str, float], label: str, kind: str, lang: str
+    run: StoredRunHead, units: pd.DataFrame, values: dict[str, float], label: str, kind: str, lang: str
 ) -> str:
     """The plotly figure (JSON) of ``units`` (a per-unit KPI frame of ``run``) coloured by
     ``values`` (by unit id), drawn from the run's GeoJSON, far islands in an inset."""
@@ -243,15 +247,15 @@ def map_fragment(request: Request, run_id: str, web: Web) -> Response:
     def make() -> str:
         label = t(f"kpi.unit.{kpi}", lang)
         return map_json(
-            cached.run, cached.table("units"), unit_values(cached, kpi), label, kpi_kind(kpi), lang
+            cached.head, cached.table("units"), unit_values(cached, kpi), label, kpi_kind(kpi), lang
         )
 
-    text = maps.get((cached.run.run_id, kpi, lang), make)
+    text = maps.get((cached.head.run_id, kpi, lang), make)
     return render(
         request,
         web,
         "_map.html",
-        map_url=f"/runs/{cached.run.run_id}/map?",
+        map_url=f"/runs/{cached.head.run_id}/map?",
         kpi=kpi,
         map_choices=MAP_CHOICES,
         figure=figure_markup(text),
@@ -274,7 +278,7 @@ def people_fragment(
         request,
         web,
         "_people.html",
-        run=cached.run,
+        run=cached.head,
         q=q,
         people=found["rows"] if q else [],
         total=found["total"] if q else 0,
@@ -291,7 +295,7 @@ def person_page(
     user: CurrentUser,
 ) -> Response:
     """Where one person is and why; the nearest other units with the rule or the cost."""
-    run = stored_run(web, run_id)
+    run = run_head(web, run_id)
     lang = get_lang(request)
     try:
         explained = service.explain(web.store(), run.run_id, staff_id)
