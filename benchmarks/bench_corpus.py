@@ -3,10 +3,11 @@
 Protocol (see benchmarks/README.md): each named shape of ``optimizer.shapes.SHAPES`` is
 generated at each size (seed 0) into a temporary folder.  For every (shape, size), one
 subprocess loads the province, runs staffplan (time limit ``--limit``), then the greedy
-baseline and HiGHS's whole-model lexicographic MIP on the same candidates (time limit
-``--highs-limit``), and prints one JSON record: staffplan's time, status and every
-stage's value, bound and status; whether the placement is lexicographically at least as
-good as greedy's; HiGHS's time, status and whether its stage values equal staffplan's;
+baseline made valid and HiGHS's whole-model lexicographic MIP on the same candidates (time
+limit ``--highs-limit``), and prints one JSON record: staffplan's wall and CPU time, the
+load average when it started, status and every stage's value, bound and status; whether
+the placement is lexicographically at least as good as greedy made valid; HiGHS's time,
+status and whether its stage values equal staffplan's;
 the ratio of the two times (HiGHS / staffplan, when HiGHS ends optimal).  Writes
 ``benchmarks/results/corpus.json``.
 
@@ -41,7 +42,7 @@ def one(shape: str, people: int, limit: float, highs_limit: float, with_highs: b
     from optimizer.io.scenario import load_scenario
     from optimizer.shapes import SHAPES, write_province
     from optimizer.solve import solve
-    from optimizer.solve.baselines import _stages, greedy, highs_mip
+    from optimizer.solve.baselines import _stages, highs_mip, valid_greedy
     from optimizer.solve.candidates import build_candidates
 
     folder = Path(tempfile.mkdtemp(prefix=f"corpus-{shape}-"))
@@ -53,9 +54,10 @@ def one(shape: str, people: int, limit: float, highs_limit: float, with_highs: b
         values = objective_terms(problem, assignment)  # type: ignore[arg-type]
         return [sum(w * values[t] for t, w in zip(ts, ws, strict=True)) for ts, ws in _stages(problem)]
 
-    t0 = time.perf_counter()
+    load = os.getloadavg()[0]
+    t0, c0 = time.perf_counter(), time.process_time()
     result = solve(problem)
-    staffplan_s = time.perf_counter() - t0
+    staffplan_s, staffplan_cpu = time.perf_counter() - t0, time.process_time() - c0
     record: dict[str, object] = {
         "shape": shape,
         "people": problem.num_staff,
@@ -64,6 +66,8 @@ def one(shape: str, people: int, limit: float, highs_limit: float, with_highs: b
         "pins": len(problem.pins),
         "staffplan": {
             "time_s": round(staffplan_s, 2),
+            "cpu_s": round(staffplan_cpu, 2),
+            "load_average": round(load, 2),
             "status": result.status,
             "proven": result.proven,
             "stages": [
@@ -77,19 +81,20 @@ def one(shape: str, people: int, limit: float, highs_limit: float, with_highs: b
     if result.status == "infeasible":
         return record
     cand = build_candidates(problem)
-    floor = greedy(problem, cand).assignment
-    valid = not check_placement(problem, floor)
+    floor = valid_greedy(problem, cand)
+    valid = floor.status == "feasible" and not check_placement(problem, floor.assignment)
     record["greedy"] = {
         "valid": valid,
-        "not_worse": (key(result.assignment) <= key(floor)) if valid else None,
+        "not_worse": (key(result.assignment) <= key(floor.assignment)) if valid else None,
     }
     if with_highs:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         highs = highs_mip(problem, highs_limit, cand, threads=problem.solver.workers)
-        highs_s = time.perf_counter() - t0
+        highs_s, highs_cpu = time.perf_counter() - t0, time.process_time() - c0
         equal = highs.status == "optimal" and key(highs.assignment) == key(result.assignment)
         record["highs"] = {
             "time_s": round(highs_s, 2),
+            "cpu_s": round(highs_cpu, 2),
             "status": highs.status,
             "equal_stage_values": equal,
             "ratio": round(highs_s / staffplan_s, 2) if highs.status == "optimal" else None,
@@ -100,9 +105,9 @@ def one(shape: str, people: int, limit: float, highs_limit: float, with_highs: b
 def table(paths: list[Path]) -> str:
     """The records of the given JSON files as the markdown table of benchmarks/README.md."""
     rows = [
-        "| shape | people | post lines | staffplan (s) | stages proven | ≥ greedy "
-        "| HiGHS (s) | HiGHS | same values | HiGHS / staffplan |",
-        "|---|---:|---:|---:|---|---|---:|---|---|---:|",
+        "| shape | people | post lines | staffplan (s) | CPU (s) | load | stages proven "
+        "| ≥ greedy made valid | HiGHS (s) | HiGHS | same values | HiGHS / staffplan |",
+        "|---|---:|---:|---:|---:|---:|---|---|---:|---|---|---:|",
     ]
     for path in paths:
         for r in json.loads(path.read_text(encoding="utf-8"))["records"]:
@@ -115,7 +120,7 @@ def table(paths: list[Path]) -> str:
             )
             greedy = r.get("greedy") or {}
             floor = (
-                "greedy invalid"
+                "greedy not valid"
                 if greedy.get("valid") is False
                 else ("yes" if greedy.get("not_worse") else "–")
             )
@@ -128,7 +133,8 @@ def table(paths: list[Path]) -> str:
             ratio = str(highs["ratio"]) if highs and highs.get("ratio") is not None else "–"
             rows.append(
                 f"| {r['shape']} | {r['people']:,} | {r.get('post_lines', '–')} | {sp.get('time_s', '–')} "
-                f"| {proven} | {floor} | {hs[0]} | {hs[1]} | {hs[2]} | {ratio} |"
+                f"| {sp.get('cpu_s', '–')} | {sp.get('load_average', '–')} | {proven} | {floor} "
+                f"| {hs[0]} | {hs[1]} | {hs[2]} | {ratio} |"
             )
     return "\n".join(rows)
 

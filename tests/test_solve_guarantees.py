@@ -24,7 +24,7 @@ from optimizer.io.scenario import load_scenario, scaled_weights, user_weights
 from optimizer.labels import number
 from optimizer.solution import gap_decimals, relative_gap
 from optimizer.solve import engine
-from optimizer.solve.baselines import highs_mip
+from optimizer.solve.baselines import greedy, highs_mip, valid_greedy
 from optimizer.solve.candidates import build_candidates
 from optimizer.solve.exact import finish_neighbourhood
 from optimizer.solve.flow import FlowModel
@@ -214,3 +214,65 @@ def test_an_unproven_stage_says_why_for_whom_and_what_to_try(monkeypatch: pytest
     assert "stopped" in english and "dừng" in vietnamese
     proven = engine.solve(problem)
     assert proven.proven and proven.unproven == ()
+
+
+def two_must_place(relative_far: bool = False) -> Problem:
+    """Everyone must be placed: person 0 (first in the roster) may take post line 0
+    (unit 0, nearest), 1 (unit 2, two posts) or 2 (unit 3, farthest); person 1 is
+    ``fix``-pinned to unit 0, whose only line is 0.  Greedy gives line 0 to person 0 and
+    leaves person 1 unplaced.  With ``relative_far``, person 2 (person 0's relative, scope
+    any) lives in unit 2 and holds line 1, so person 0 must go to line 2 instead (and
+    the relaxed flow puts the two relatives together in unit 2)."""
+    lines = [
+        {"unit": 0, "position": "a"},
+        {"unit": 2, "position": "a", "max": 2},
+        {"unit": 3, "position": "a"},
+    ]
+    people = [{"origin": 0, "positions": ["a"]}, {"origin": 0, "positions": ["a"]}]
+    if relative_far:
+        people.append({"origin": 2, "positions": ["a"]})
+    return build(
+        [0, 30, 10, 25],
+        lines,
+        people,
+        relations=[(0, 2)] if relative_far else [],
+        pins=[(1, 0, None, "fix")],
+        rules={"require_all_placed": True, "relatives_scope": "any"},
+    )
+
+
+def test_greedy_made_valid_places_everyone_who_must_be_placed() -> None:
+    for relative_far, expected in ((False, [1, 0]), (True, [2, 0, 1])):
+        problem = two_must_place(relative_far)
+        raw = greedy(problem).assignment
+        assert check_placement(problem, raw)  # greedy alone breaks require_all_placed
+        floor = valid_greedy(problem)
+        assert floor.status == "feasible"
+        assert check_placement(problem, floor.assignment) == []
+        assert floor.assignment.tolist() == expected
+
+
+def test_greedy_made_valid_fills_the_hard_minimums() -> None:
+    """Person 0 takes the nearest line (min 0); the far line's hard minimum of 1 stays
+    unfilled by greedy, and the chain moves person 0 there."""
+    problem = build(
+        [0, 10],
+        [{"unit": 0, "position": "a"}, {"unit": 1, "position": "a", "min": 1}],
+        [{"origin": 0, "positions": ["a"]}],
+        rules={"min_is_hard": True},
+    )
+    assert check_placement(problem, greedy(problem).assignment)
+    floor = valid_greedy(problem)
+    assert floor.status == "feasible" and floor.assignment.tolist() == [1]
+
+
+def test_a_stop_before_the_first_flow_keeps_greedy_made_valid() -> None:
+    """Greedy alone is not valid here (it leaves a pinned person unplaced although
+    everyone must be placed): the stored placement is greedy made valid, not nothing."""
+    problem = two_must_place(relative_far=True)
+    stop = threading.Event()
+    stop.set()
+    result = engine.solve(problem, stop=stop)
+    assert result.interrupted and result.status == "feasible"
+    assert check_placement(problem, result.assignment) == []
+    assert result.assignment.tolist() == valid_greedy(problem).assignment.tolist()

@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from optimizer.data import CHANGES, LEADERSHIP_SHORTFALL_WEIGHT, TERMS, IntArray, Problem
+from optimizer.rules import relatives
 from optimizer.solve.candidates import Candidates, build_candidates
 from optimizer.solve.highs import new_highs, pass_model, run_highs
 from optimizer.solve.relatives import relative_conflicts, relative_rows
@@ -59,6 +60,178 @@ def greedy(problem: Problem, cand: Candidates | None = None) -> BaselineResult:
             room[p] -= 1
             break
     return BaselineResult("greedy", out, "feasible", time.perf_counter() - t0, {})
+
+
+def valid_greedy(problem: Problem, cand: Candidates | None = None) -> BaselineResult:
+    """The greedy baseline made valid: chains of moves place everyone who must be placed
+    (``fix`` pins, ``require_all_placed``) and fill every hard minimum (``min_is_hard``).
+
+    The pair-wise hard rules (qualification, commute cap, island, non-local, service
+    left, ``fix`` and ``forbid`` pins, ``bloc_change = "forbid"``) hold already: greedy
+    only takes candidate pairs, and ``max`` is never exceeded.  Each chain (see
+    :class:`_Chains`) keeps the relatives rule; when some person or post line has no
+    such chain, greedy cannot be made valid this way and the status is
+    ``"no_solution"`` (the assignment is then the best attempt, not valid).
+    """
+    t0 = time.perf_counter()
+    cand = cand or build_candidates(problem)
+    out = greedy(problem, cand).assignment
+    filled = np.bincount(out[out >= 0], minlength=problem.num_posts)
+    short = problem.rules.min_is_hard and bool((filled < problem.posts.min).any())
+    if short or ((out < 0) & ~cand.can_stay_unplaced).any():
+        chains = _Chains(problem, cand, out)
+        valid = chains.place_everyone() and chains.fill_minimums()
+        out = chains.out
+    else:
+        valid = True
+    status = "feasible" if valid else "no_solution"
+    return BaselineResult("greedy", out, status, time.perf_counter() - t0, {})
+
+
+class _Chains:
+    """Chains of moves (augmenting paths over the candidate pairs) that make a placement
+    obey the cardinality rules without breaking the others.
+
+    A chain that places person ``i`` runs from ``i`` through full post lines, each of
+    whose holders moves on to another of their candidate post lines, and ends at a line
+    with room, or else at a holder who may stay unplaced; a chain that fills a post line
+    short of its hard minimum runs backwards through holders of lines at their minimum
+    and ends at an unplaced person or at a line above its minimum.  Moves skip the post
+    lines where a relative would break the rule; a chain whose moves together still
+    break it is undone.
+    """
+
+    def __init__(self, problem: Problem, cand: Candidates, assignment: IntArray) -> None:
+        self.problem = problem
+        self.cand = cand
+        self.out = assignment.copy()
+        order = np.lexsort((cand.dist_km, cand.person))
+        starts = np.searchsorted(cand.person[order], np.arange(problem.num_staff + 1))
+        self.posts_of = [
+            cand.post[order[starts[i] : starts[i + 1]]].tolist() for i in range(problem.num_staff)
+        ]
+        by_post = np.argsort(cand.post, kind="stable")
+        starts = np.searchsorted(cand.post[by_post], np.arange(problem.num_posts + 1))
+        self.people_of = [
+            cand.person[by_post[starts[q] : starts[q + 1]]].tolist() for q in range(problem.num_posts)
+        ]
+        placed = np.flatnonzero(self.out >= 0)
+        self.holders: list[set[int]] = [set() for _ in range(problem.num_posts)]
+        for i in placed.tolist():
+            self.holders[int(self.out[i])].add(i)
+        self.relatives: dict[int, list[int]] = {}
+        for a, b in zip(problem.relations.a_idx.tolist(), problem.relations.b_idx.tolist(), strict=True):
+            self.relatives.setdefault(a, []).append(b)
+            self.relatives.setdefault(b, []).append(a)
+
+    def fits(self, person: int, post: int) -> bool:
+        """Whether ``person`` on ``post`` keeps the relatives rule with the others as they are."""
+        posts = self.problem.posts
+        for other in self.relatives.get(person, ()):
+            there = int(self.out[other])
+            if (
+                there >= 0
+                and posts.unit_idx[there] == posts.unit_idx[post]
+                and relatives.forbids(
+                    self.problem, bool(posts.leadership[post]), bool(posts.leadership[there])
+                )
+            ):
+                return False
+        return True
+
+    def move(self, person: int, post: int) -> None:
+        """Put ``person`` on ``post`` (``-1``: unplaced)."""
+        before = int(self.out[person])
+        if before >= 0:
+            self.holders[before].discard(person)
+        if post >= 0:
+            self.holders[post].add(person)
+        self.out[person] = post
+
+    def apply(self, moves: list[tuple[int, int]]) -> bool:
+        """Make ``moves`` (person, post); undo them and say ``False`` when together they
+        break the relatives rule."""
+        undo = [(i, int(self.out[i])) for i, _ in moves]
+        for i, q in moves:
+            self.move(i, q)
+        if not relatives.conflicts(self.problem, self.out):
+            return True
+        for i, q in reversed(undo):
+            self.move(i, q)
+        return False
+
+    def place_everyone(self) -> bool:
+        """Place every unplaced person who must be placed; whether all were."""
+        must = np.flatnonzero((self.out < 0) & ~self.cand.can_stay_unplaced)
+        return all(self.apply(self._placing(int(i))) for i in must.tolist())
+
+    def _placing(self, person: int) -> list[tuple[int, int]]:
+        """The moves of a shortest chain that places ``person`` (empty when none)."""
+        room = self.problem.posts.max
+        came: dict[int, tuple[int, int]] = {}
+        queue: list[int] = []
+        for q in self.posts_of[person]:
+            if q not in came and self.fits(person, q):
+                came[q] = (person, -1)
+                queue.append(q)
+        evict: tuple[int, int] | None = None
+        for q in queue:  # breadth first: the queue grows as it is read
+            if len(self.holders[q]) < room[q]:
+                return self._unwind(came, q, [])
+            for j in sorted(self.holders[q]):
+                if evict is None and self.cand.can_stay_unplaced[j]:
+                    evict = (j, q)
+                for q2 in self.posts_of[j]:
+                    if q2 not in came and self.fits(j, q2):
+                        came[q2] = (j, q)
+                        queue.append(q2)
+        if evict is None:
+            return []
+        return self._unwind(came, evict[1], [(evict[0], -1)])
+
+    @staticmethod
+    def _unwind(
+        came: dict[int, tuple[int, int]], post: int, moves: list[tuple[int, int]]
+    ) -> list[tuple[int, int]]:
+        """The moves along ``came`` back from ``post`` (each person onto the line it reached)."""
+        while post >= 0:
+            person, before = came[post]
+            moves.append((person, post))
+            post = before
+        return moves
+
+    def fill_minimums(self) -> bool:
+        """Bring every post line to its hard minimum (``min_is_hard``); whether all were."""
+        if not self.problem.rules.min_is_hard:
+            return True
+        low = self.problem.posts.min
+        for q in range(self.problem.num_posts):
+            while len(self.holders[q]) < low[q]:
+                moves = self._filling(q)
+                if not moves or not self.apply(moves):
+                    return False
+        return True
+
+    def _filling(self, post: int) -> list[tuple[int, int]]:
+        """The moves of a shortest chain that brings one more person to ``post``: from an
+        unplaced person or a line above its minimum, through lines at their minimum."""
+        low = self.problem.posts.min
+        sent: dict[int, tuple[int, int]] = {post: (-1, -1)}  # line -> (who leaves it, for which line)
+        queue = [post]
+        for q in queue:
+            for j in self.people_of[q]:
+                there = int(self.out[j])
+                if there == q or there in sent or not self.fits(j, q):
+                    continue
+                if there < 0 or len(self.holders[there]) > low[there]:
+                    moves = [(j, q)]
+                    while q != post:
+                        person, q = sent[q]
+                        moves.append((person, q))
+                    return moves
+                sent[there] = (j, q)
+                queue.append(there)
+        return []
 
 
 def _term_vectors(problem: Problem, cand: Candidates) -> dict[str, np.ndarray]:

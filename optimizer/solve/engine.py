@@ -42,7 +42,7 @@ from optimizer.solution import (
     gap_decimals,
     relative_gap,
 )
-from optimizer.solve.baselines import greedy, highs_mip
+from optimizer.solve.baselines import highs_mip, valid_greedy
 from optimizer.solve.candidates import Candidates, build_candidates
 from optimizer.solve.exact import OPEN_PART_MAX_ARCS, Stage, finish_neighbourhood, finish_stage, relax_stage
 from optimizer.solve.flow import FlowInfeasible, FlowModel, open_arcs
@@ -601,12 +601,14 @@ def whole_model_fits(
 
 
 def floor_incumbent(model: FlowModel, reference: IntArray | None = None) -> Incumbent | None:
-    """The greedy baseline on the model's candidates, as the first incumbent of the solve
-    when it is valid (every hard rule, relatives included): the stored placement is then
-    never lexicographically worse than greedy."""
+    """The greedy baseline on the model's candidates made valid (every hard rule,
+    relatives included: :func:`~optimizer.solve.baselines.valid_greedy`), as the first
+    incumbent of the solve: the stored placement is then never lexicographically worse
+    than it.  ``None`` when greedy cannot be made valid."""
     problem = model.problem
-    assignment = greedy(problem, model.cand).assignment
-    if check_placement(problem, assignment):
+    floor = valid_greedy(problem, model.cand)
+    assignment = floor.assignment
+    if floor.status == "no_solution" or check_placement(problem, assignment):
         return None
     flow = model.flow_of(assignment)
     if flow is None:
