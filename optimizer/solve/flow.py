@@ -163,12 +163,26 @@ def term_range(problem: Problem, net: Network, cost: IntArray, term: str) -> int
 
 
 def potentials(
-    num_nodes: int, tail: IntArray, head: IntArray, cap: IntArray, cost: IntArray, flow: IntArray
+    num_nodes: int,
+    tail: IntArray,
+    head: IntArray,
+    cap: IntArray,
+    cost: IntArray,
+    flow: IntArray,
+    max_rounds: int | None = None,
 ) -> IntArray:
     """Optimal node potentials: shortest-path distances in the residual graph from a
     virtual root joined to every node at cost 0 (vectorised Bellman-Ford).
 
-    The flow must be optimal (no negative cycle), which guarantees termination.
+    The flow must be optimal (no negative cycle), which guarantees termination within
+    ``num_nodes + 1`` rounds; ``max_rounds`` stops sooner (a caller that only suspects
+    optimality, e.g. an explanation of a stored placement).
+
+    Raises
+    ------
+    RuntimeError
+        When distances still fall after the last round (a negative cycle: the flow was
+        not optimal).
     """
     fwd = flow < cap
     bwd = flow > 0
@@ -184,7 +198,7 @@ def potentials(
     dist = np.zeros(num_nodes, dtype=np.int64)
     if not neg.any():
         return dist
-    for _ in range(num_nodes + 1):
+    for _ in range(num_nodes + 1 if max_rounds is None else max_rounds):
         cand = dist[u] + w
         best = np.minimum.reduceat(cand, starts)
         improved = best < dist[heads]
