@@ -28,7 +28,7 @@ import os
 import pickle
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -200,6 +200,18 @@ class EditSession:
         """Violations and term changes of ``moves`` applied to the run's placement."""
         t0 = time.perf_counter()
         targets, problems = self._resolve(moves)
+        return self.check_lines(targets, problems, t0)
+
+    def check_lines(
+        self, targets: Mapping[int, int], problems: Sequence[Reason] = (), t0: float | None = None
+    ) -> EditCheck:
+        """Violations and term changes of putting each person of ``targets`` on the post
+        line given (``-1``: no post), e.g. a re-plan an explanation computed.
+
+        ``problems`` are moves that could not be read (kept in the answer); ``t0`` is when
+        the check started (now by default).
+        """
+        t0 = time.perf_counter() if t0 is None else t0
         x = self.assignment.copy()
         for person, line in targets.items():
             x[person] = line
