@@ -17,18 +17,21 @@ from the run's placement instead of from scratch: if the placement is optimal fo
 flow model, the forced optimum is that placement plus one shortest augmenting path in the
 residual graph, from the person to the post line they leave (successive shortest paths:
 removing the person's arc keeps every other arc's optimality, and one unit of flow must
-be re-routed).  Costs are vectors in the objective's priority order, so distances are
-found by one Bellman-Ford per group of terms that fits in int64, each restricted to the
-arcs tight for the groups before it; a last term counts the people who move, so among
-equally good re-plans the one moving the fewest is shown.  The distances to the person's
-old post line do not depend on the unit forced (unless the person has relatives), so one
-backward search serves every alternative of an explanation.
+be re-routed).  The graph is the solver's flow model (:mod:`optimizer.solve.flow`) with
+the solver's stages (:func:`optimizer.solve.engine.stage_plan`), and a last stage counts
+the people who move, so among equally good re-plans the one moving the fewest is shown.
+Node potentials of the placement, computed once per explainer, make every reduced cost
+non-negative, so each stage of a search is one Dijkstra, restricted to the arcs tight in
+the stages before.  The distances to the person's old post line do not depend on the
+unit forced (unless the person has relatives), so one backward search serves every
+alternative of an explanation.  The forced placement is checked, and its terms counted,
+on the moved people only (:meth:`optimizer.edit.EditSession.check_lines`).
 
 The relatives rule, outside the network, is kept by closing the arcs into a unit where a
 relative sits (the forced person's relatives are re-closed around the person's new unit).
 On small graphs the answer is certified by a second search with those arcs open; on large
 ones the relatives of other people are kept where the run put them unless the path itself
-moves them.  When the path method cannot be trusted (no convergence, which means the
+moves them.  When the path method cannot be trusted (no potentials, which means the
 placement was not optimal, or a result that breaks a rule) the forced problem is solved
 in full instead (``method = "solve"``).
 """
@@ -43,40 +46,29 @@ from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import breadth_first_order
+from scipy.sparse.csgraph import breadth_first_order, dijkstra
 
-from optimizer.check import check_placement, objective_terms
-from optimizer.data import (
-    CHANGES,
-    LEADERSHIP_SHORTFALL_WEIGHT,
-    IntArray,
-    Objective,
-    Pins,
-    Problem,
-)
+from optimizer.data import CHANGES, IntArray, Objective, Pins, Problem
+from optimizer.edit import EditCheck, EditSession
 from optimizer.i18n import t
 from optimizer.labels import label
 from optimizer.rules import binding, relatives
 from optimizer.rules.reason import Reason
 from optimizer.solve.candidates import Candidates, build_candidates
+from optimizer.solve.engine import stage_plan
+from optimizer.solve.flow import PAIR, UNPLACED, FlowModel, potentials
 
 log = logging.getLogger(__name__)
 
-#: Tie-break term of a forcing: the number of people whose placement changes.
-HOPS = "hops"
-#: Distance standing for "unreachable" in the path search.
-INF = np.int64(2**62)
-#: Bellman-Ford rounds allowed before the path method gives up (a negative cycle, i.e.
-#: a placement that is not optimal, never converges).
-MAX_ROUNDS = 1500
+#: Bellman-Ford rounds allowed to the potentials of one stage before the path method
+#: gives up (a negative cycle, i.e. a placement that is not optimal, never converges).
+MAX_ROUNDS = 1000
 #: Largest residual graph (arcs) on which a forcing is certified against the relatives
 #: rule by a second search with its closed arcs open (beyond it the relatives are kept
 #: where the run put them, unless the path itself moves them).
 CERTIFY_MAX_ARCS = 400_000
-#: Rounds allowed to the certifying search with the relatives rule's closed arcs open.
-RELAXED_ROUNDS = 200
-#: Largest magnitude a combined (grouped) arc cost times a path length may reach.
-_SAFE = 2**61
+#: Largest distance a search may reach and stay exact in floating point.
+_EXACT = 2.0**52
 
 #: Cached derived arrays of a :class:`~optimizer.data.Problem` that do not depend on pins.
 _PIN_FREE_CACHES = (
@@ -88,9 +80,6 @@ _PIN_FREE_CACHES = (
     "retirement",
     "months_left",
 )
-
-# Arc kinds of the residual graph.
-_FWD, _BWD, _OUT, _IN, _SINK, _UNSINK = 0, 1, 2, 3, 4, 5
 
 
 @dataclass(frozen=True)
@@ -197,20 +186,6 @@ def with_fix_pin(problem: Problem, person: int, unit: int) -> Problem:
     return forced
 
 
-def lex_terms(objective: Objective, min_is_hard: bool) -> list[tuple[str, ...]]:
-    """The objective as a priority list of term groups (one group when weighted).
-
-    With ``min_is_hard`` shortfall comes first (it must be zero).
-    """
-    if objective.weights is not None:
-        groups = [tuple(name for name, w in objective.weights if w != 0)]
-    else:
-        groups = [(name,) for name in objective.priorities]
-    if min_is_hard and groups[0] != ("shortfall",):
-        groups.insert(0, ("shortfall",))
-    return groups
-
-
 class Explainer:
     """Explanations over one placement of one problem.
 
@@ -229,11 +204,13 @@ class Explainer:
         self.x = np.asarray(assignment, dtype=np.int64)
         self.reference = reference
         self.cand: Candidates = build_candidates(problem, reference)
-        self.values = objective_terms(problem, self.x, reference)
+        #: the run open for checking moves (violations and term changes of a forcing)
+        self.session = EditSession(problem, self.x, reference)
+        self.values = self.session.before
         self._unplaced_reason: dict[int, Reason] | None = None
         self._verdicts: dict[tuple[int, int], binding.Verdict] = {}
         self._graph: _Residual | None = None
-        self._back: tuple[int, _Backward | None] | None = None
+        self._back: tuple[int, _Search | None] | None = None
         self._fill = np.bincount(self.x[self.x >= 0], minlength=problem.num_posts)
         self._pins: dict[int, list[tuple[int, str | None, str]]] = {}
         pins = problem.pins
@@ -281,17 +258,20 @@ class Explainer:
             Indices of the person and of the unit.
         """
         t0 = time.perf_counter()
-        forced = with_fix_pin(self.problem, person, unit)
-        graph = self._residual()
         v = self.verdict(person, unit)
         if v.kind in ("rules", "relatives"):  # a pair-wise rule, or a relative already there
             return Forcing(unit, False, reason=self._binding_reasons(v)[0], time_s=time.perf_counter() - t0)
+        graph = self._residual()
         open_lines = np.array(v.open_lines, dtype=np.int64)
-        if graph.independent(person):
+        found: str
+        values: list[int]
+        if not graph.usable:
+            found, new, values = "diverged", self.x, []
+        elif graph.independent(person):
             found, new, values = graph.path_via(self._backward(person), person, open_lines)
         else:
             found, new, values = graph.shortest_path(person, open_lines, unit)
-        status: str = found
+        status = found
         if status == "none":  # no augmenting path: nobody can make room
             rule = graph.blocking_rule(person, open_lines, unit)
             return Forcing(
@@ -299,18 +279,17 @@ class Explainer:
             )
         if status == "ok" and graph.has_bans and len(graph.tail) <= CERTIFY_MAX_ARCS:
             # Certify against the relatives rule: with every closed arc open, the search
-            # either diverges (the run's repair closed improving moves: keep the answer),
-            # finds the same cost (the closed arcs do not matter), or finds a cheaper
-            # placement, used when it keeps every rule and solved in full otherwise.
-            r_status, r_new, r_values = graph.shortest_path(
-                person, open_lines, unit, relaxed=True, max_rounds=RELAXED_ROUNDS
-            )
+            # either has no potentials (the run's repair closed improving moves: keep the
+            # answer), finds the same cost (the closed arcs do not matter), or finds a
+            # cheaper placement, used when it keeps every rule and solved in full otherwise.
+            r_status, r_new, r_values = graph.shortest_path(person, open_lines, unit, relaxed=True)
             if r_status == "ok" and r_values != values:
-                status, new = ("ok", r_new) if not check_placement(forced, r_new) else ("uncertain", new)
+                status, new = ("ok", r_new) if self._check(r_new).ok else ("uncertain", new)
         if status == "ok":
-            violations = check_placement(forced, new)
+            check = self._check(new)
+            violations = check.violations
             if not violations:
-                return self._forcing(forced, person, unit, new, "path", t0)
+                return self._forcing(person, unit, check, "path", t0)
             if any(v.rule == "post_min" for v in violations):
                 return Forcing(
                     unit,
@@ -323,11 +302,17 @@ class Explainer:
             )
         else:
             log.info("path forcing of %d into %d is %s; solving in full", person, unit, status)
-        return self._solve_forced(forced, person, unit, t0)
+        return self._solve_forced(person, unit, t0)
 
-    def _solve_forced(self, forced: Problem, person: int, unit: int, t0: float) -> Forcing:
+    def _check(self, new: IntArray) -> EditCheck:
+        """The moves from the run's placement to ``new``: violations and every term."""
+        changed = np.flatnonzero(new != self.x)
+        return self.session.check_lines(dict(zip(changed.tolist(), new[changed].tolist(), strict=True)))
+
+    def _solve_forced(self, person: int, unit: int, t0: float) -> Forcing:
         from optimizer.solve import solve
 
+        forced = with_fix_pin(self.problem, person, unit)
         objective = forced.objective
         if self.reference is None and objective.weights is None:
             # fewest changes from the run among the forced optima
@@ -344,31 +329,32 @@ class Explainer:
                 method="solve",
                 time_s=time.perf_counter() - t0,
             )
-        return self._forcing(forced, person, unit, result.assignment, "solve", t0)
+        return self._forcing(person, unit, self._check(result.assignment), "solve", t0)
 
     def _forcing(
-        self,
-        forced: Problem,
-        person: int,
-        unit: int,
-        new: IntArray,
-        method: Literal["path", "solve"],
-        t0: float,
+        self, person: int, unit: int, check: EditCheck, method: Literal["path", "solve"], t0: float
     ) -> Forcing:
-        values = objective_terms(forced, new, self.reference)
-        deltas = {k: values[k] - self.values[k] for k in values}
+        new = check.assignment
         changed = np.flatnonzero(new != self.x)
         moves = tuple(Move(int(j), int(self.x[j]), int(new[j])) for j in changed if j != person)
         return Forcing(
-            unit, True, int(new[person]), values, deltas, moves, None, method, time.perf_counter() - t0
+            unit,
+            True,
+            int(new[person]),
+            check.after,
+            check.deltas,
+            moves,
+            None,
+            method,
+            time.perf_counter() - t0,
         )
 
     def _residual(self) -> _Residual:
         if self._graph is None:
-            self._graph = _Residual(self.problem, self.cand, self.x, self.reference)
+            self._graph = _Residual(self.problem, self.cand, self.x)
         return self._graph
 
-    def _backward(self, person: int) -> _Backward | None:
+    def _backward(self, person: int) -> _Search | None:
         """The distances to the person's missing unit of flow, shared by every unit the
         person is forced into (kept for the last person asked about)."""
         if self._back is None or self._back[0] != person:
@@ -493,79 +479,59 @@ class Explainer:
 
 
 class _Residual:
-    """The residual graph of the placement's flow, with its lexicographic arc costs.
+    """The residual graph of the placement in the solver's flow model, with lexicographic
+    reduced costs.
 
-    Nodes: people ``0..n-1``, post lines ``n..n+P-1``, the sink ``n+P``.  Arcs: a person
-    to a post line they could take (forward), a post line to its holder (the holder
-    leaves), a placed person to the sink (becomes unplaced, when allowed), the sink to an
-    unplaced person (gets a post), a post line with room to the sink (one more holder: the
-    shortfall reward while under its min) and the sink to a filled post line (one holder
-    fewer: the shortfall penalty while at or under its min).  Pairs into a unit where a
-    relative sits in conflict are left out (``ban``).
+    The network is the solver's (:class:`~optimizer.solve.flow.FlowModel` over the same
+    candidates): people, post lines and the sink.  Every arc with room is a forward arc
+    (its cost), every arc carrying flow a backward one (minus its cost): a person takes a
+    post line, a holder leaves one, a placed person becomes unplaced (when allowed), an
+    unplaced person gets a post, a post line gets one holder more or fewer (the shortfall
+    reward while under its min).  Pairs into a unit where a relative sits in conflict are
+    closed (``blocked``).
 
-    The costs of the objective's terms, in priority order and followed by the ``hops``
-    tie-break, are combined into a few int64 vectors (:func:`_combine`) once; arcs are
-    indexed by tail and by head for the frontier Bellman-Ford of :func:`_frontier_bf`.
+    The costs are the solver's stages (:func:`optimizer.solve.engine.stage_plan`,
+    :meth:`~optimizer.solve.flow.FlowModel.stage_cost`) followed by the ``hops``
+    tie-break.  Node potentials of each stage (:func:`optimizer.solve.flow.potentials`,
+    over the arcs whose reduced cost is zero in every earlier stage) give every open arc a
+    reduced-cost vector that is lexicographically non-negative — they exist exactly when
+    the placement is optimal for this graph — so each search is one Dijkstra per stage.
     """
 
-    def __init__(self, problem: Problem, cand: Candidates, x: IntArray, reference: IntArray | None) -> None:
+    def __init__(self, problem: Problem, cand: Candidates, x: IntArray) -> None:
         self.problem = problem
         self.cand = cand
         self.x = x
-        self.reference = reference
-        n, num_posts = problem.num_staff, problem.num_posts
-        self.n, self.sink = n, n + num_posts
-        self.num_nodes = n + num_posts + 1
-        posts = problem.posts
-        fill = np.bincount(x[x >= 0], minlength=num_posts)
-        on = cand.post == x[cand.person]
-        self.ban = self._ban(np.arange(len(cand)))
-        fwd = np.flatnonzero(~on)
-        bwd = np.flatnonzero(on)
-        out = np.flatnonzero((x >= 0) & cand.can_stay_unplaced)
-        into = np.flatnonzero(x < 0)
-        room = np.flatnonzero(fill < posts.max)
-        held = np.flatnonzero(fill > 0)
-        mult = np.where(posts.leadership, LEADERSHIP_SHORTFALL_WEIGHT, 1)
-        sink = self.sink
-        parts = [  # (tail, head, kind, ref, shortfall cost)
-            (cand.person[fwd], n + cand.post[fwd], _FWD, fwd, 0),
-            (n + cand.post[bwd], cand.person[bwd], _BWD, bwd, 0),
-            (out, np.full(len(out), sink), _OUT, out, 0),
-            (np.full(len(into), sink), into, _IN, into, 0),
-            (
-                n + room,
-                np.full(len(room), sink),
-                _SINK,
-                room,
-                -np.where(fill[room] < posts.min[room], mult[room], 0),
-            ),
-            (
-                np.full(len(held), sink),
-                n + held,
-                _UNSINK,
-                held,
-                np.where(fill[held] <= posts.min[held], mult[held], 0),
-            ),
-        ]
-        self.tail = np.concatenate([np.asarray(a, dtype=np.int64) for a, *_ in parts])
-        self.head = np.concatenate([np.asarray(b, dtype=np.int64) for _, b, *_ in parts])
-        self.kind = np.concatenate([np.full(len(a), k, dtype=np.int8) for a, _, k, *_ in parts])
-        self.ref = np.concatenate([np.asarray(r, dtype=np.int64) for *_, r, _ in parts])
-        shortfall = np.concatenate(
-            [np.broadcast_to(np.asarray(c, dtype=np.int64), (len(a),)) for a, _, _, _, c in parts]
-        )
-        groups = lex_terms(problem.objective, problem.rules.min_is_hard)
-        weights = dict(problem.objective.weights) if problem.objective.weights is not None else None
-        costs = [self._group_cost(g, weights, self.kind, self.ref, shortfall) for g in groups]
-        costs.append(self._term_cost(HOPS, self.kind, self.ref, shortfall))
-        self.plan = _combine(costs, self.num_nodes)
-        self.costs = [_weighted(costs, stage) for stage in self.plan]
-        self.blocked = np.zeros(len(self.tail), dtype=bool)
-        self.blocked[: len(fwd)] = self.ban[fwd]
-        self.has_bans = bool(self.ban.any())
-        self.by_tail = _Adjacency(self.tail, self.num_nodes)
-        self.by_head = _Adjacency(self.head, self.num_nodes)
+        model = FlowModel(problem, cand)
+        net = model.net
+        self.n, self.sink, self.num_nodes = net.num_persons, net.sink, net.num_nodes
+        flow = model.flow_of(x)
+        if flow is None:  # not a placement of this model: no path method
+            flow = np.zeros(model.num_arcs, dtype=np.int64)
+            self.usable = False
+        else:
+            self.usable = True
+        fwd = np.flatnonzero(flow < net.cap)
+        bwd = np.flatnonzero(flow > 0)
+        arc = np.concatenate([fwd, bwd])
+        back = np.arange(len(arc)) >= len(fwd)
+        self.tail = np.where(back, net.head[arc], net.tail[arc])
+        self.head = np.where(back, net.tail[arc], net.head[arc])
+        kind = net.kind[arc]
+        #: forward pair arcs (a person takes a post line) and forward unplaced arcs
+        self.takes = ~back & (kind == PAIR)
+        self.leaves = ~back & (kind == UNPLACED)
+        self.ref = net.ref[arc]  # candidate index of a pair arc
+        self.blocked = np.zeros(len(arc), dtype=bool)
+        takes = np.flatnonzero(self.takes)
+        self.blocked[takes] = self._ban(self.ref[takes])
+        self.has_bans = bool(self.blocked.any())
+        sign = np.where(back, -1, 1)
+        self.costs = [sign * model.stage_cost(*stage)[arc] for stage in stage_plan(problem, model)]
+        self.costs.append((self.takes | self.leaves).astype(np.int64))  # hops
+        self.by_tail = _Index(self.tail, self.head, self.num_nodes)
+        self.by_head = _Index(self.head, self.tail, self.num_nodes)
+        self._potentials: dict[bool, _Potentials | None] = {}
 
     def _ban(self, idx: IntArray, moved: tuple[int, int, bool] | None = None) -> np.ndarray:
         """For the candidate pairs ``idx``: closed by the relatives rule, given where every
@@ -573,95 +539,118 @@ class _Residual:
         c = self.cand
         return relatives.closed(self.problem, self.x, c.person[idx], c.post[idx], c.unit[idx], moved)
 
+    def potentials(self, relaxed: bool = False) -> _Potentials | None:
+        """Lexicographic potentials over the open arcs (every arc with ``relaxed``), or
+        ``None`` when a stage has a negative cycle (the placement is not optimal there)."""
+        if relaxed not in self._potentials:
+            tight = np.ones(len(self.tail), dtype=bool) if relaxed else ~self.blocked
+            pis, reduced = [], []
+            for cost in self.costs:
+                idx = np.flatnonzero(tight)
+                ones, zeros = np.ones(len(idx), dtype=np.int64), np.zeros(len(idx), dtype=np.int64)
+                try:
+                    pi = potentials(
+                        self.num_nodes, self.tail[idx], self.head[idx], ones, cost[idx], zeros, MAX_ROUNDS
+                    )
+                except RuntimeError:
+                    self._potentials[relaxed] = None
+                    return None
+                rc = cost + pi[self.tail] - pi[self.head]
+                pis.append(pi)
+                reduced.append(rc)
+                tight &= rc == 0
+            self._potentials[relaxed] = _Potentials(pis, reduced)
+        return self._potentials[relaxed]
+
     def target(self, person: int) -> int:
         """Where the forced person's unit of flow is missing: their post line, or the sink."""
         return self.n + int(self.x[person]) if self.x[person] >= 0 else self.sink
+
+    def _without(self, person: int) -> np.ndarray:
+        """The open arcs, less every arc of ``person``."""
+        active = ~self.blocked
+        active[self.by_tail.arcs(person)] = False
+        active[self.by_head.arcs(person)] = False
+        return active
 
     def _active(self, person: int, lines: IntArray, unit: int) -> np.ndarray:
         """Arcs open once ``person`` gave up their own arc and may take only ``lines`` of
         ``unit``.  The person's relatives are closed out of ``unit`` (taken as a leadership
         post when any of ``lines`` is one) and no longer out of the person's old unit."""
-        active = ~self.blocked
-        own = self.by_tail.arcs(np.array([person]))
-        active[own] = (self.kind[own] == _FWD) & np.isin(self.head[own] - self.n, lines)
-        active[self.by_head.arcs(np.array([person]))] = False
+        active = self._without(person)
+        own = self.by_tail.arcs(person)
+        active[own] = self.takes[own] & np.isin(self.head[own] - self.n, lines)
         rel = self.problem.relations
         kin = np.concatenate([rel.b_idx[rel.a_idx == person], rel.a_idx[rel.b_idx == person]]).astype(
             np.int64
         )
         if len(kin) and relatives.active(self.problem):
-            arcs = self.by_tail.arcs(np.unique(kin))
-            arcs = arcs[self.kind[arcs] == _FWD]
+            arcs = np.concatenate([self.by_tail.arcs(k) for k in np.unique(kin)])
+            arcs = arcs[self.takes[arcs]]
             moved = (person, unit, bool(self.problem.posts.leadership[lines].any()))
             active[arcs] = ~self._ban(self.ref[arcs], moved)
         return active
 
-    def _term_cost(self, term: str, kind: np.ndarray, ref: IntArray, shortfall: IntArray) -> IntArray:
-        """Cost of every arc for one objective term (or the ``hops`` tie-break)."""
-        c = self.cand
-        cost = np.zeros(len(kind), dtype=np.int64)
-        fwd, bwd, out, into = kind == _FWD, kind == _BWD, kind == _OUT, kind == _IN
-        if term == "shortfall":
-            cost[:] = shortfall
-        elif term == "unplaced":
-            cost[out] = 1
-            cost[into] = -1
-        elif term == HOPS:
-            cost[fwd | out] = 1
-        elif term == CHANGES:
-            cost[fwd] = c.changes[ref[fwd]]
-            cost[bwd] = -c.changes[ref[bwd]]
-            if self.reference is not None:
-                cost[out] = (self.reference[ref[out]] >= 0).astype(np.int64)
-                cost[into] = -(self.reference[ref[into]] >= 0).astype(np.int64)
-        else:
-            values = c.term(term)
-            cost[fwd] = values[ref[fwd]]
-            cost[bwd] = -values[ref[bwd]]
-        return cost
-
-    def _group_cost(
-        self,
-        terms: tuple[str, ...],
-        weights: dict[str, int] | None,
-        kind: np.ndarray,
-        ref: IntArray,
-        shortfall: IntArray,
-    ) -> IntArray:
-        total = np.zeros(len(kind), dtype=np.int64)
-        for term in terms:
-            w = 1 if weights is None else weights[term]
-            total += w * self._term_cost(term, kind, ref, shortfall)
-        return total
+    def _search(self, source: int, active: np.ndarray, backward: bool, relaxed: bool) -> _Search | None:
+        """Lexicographic shortest distances from ``source`` (to it when ``backward``) over
+        the ``active`` arcs: one Dijkstra per stage over the arcs tight in the stages
+        before; ``None`` when some active arc's reduced costs are lexicographically
+        negative (the potentials do not hold for this graph) or too large to be exact."""
+        pots = self.potentials(relaxed)
+        if pots is None:
+            return None
+        index = self.by_head if backward else self.by_tail
+        near, far = (self.head, self.tail) if backward else (self.tail, self.head)
+        arcs = index.order[active[index.order]]  # sorted by their near end, as kept below
+        dists: list[np.ndarray] = []
+        scales: list[float] = []
+        previous = np.zeros(len(arcs))
+        for rc in pots.reduced:
+            weight = rc[arcs].astype(np.float64)
+            paid = previous > 0
+            # arcs dearer in an earlier stage are made non-negative by a multiple of that
+            # stage's weight: constant over the tight paths to one node (see _Search)
+            scale = float(np.max(np.ceil((1 - weight[paid]) / previous[paid]), initial=0.0))
+            weight += scale * previous
+            if (weight < 0).any():
+                return None
+            dist = dijkstra(index.graph(arcs, weight), indices=source)
+            finite = np.isfinite(dist)
+            if dist[finite].max(initial=0.0) > _EXACT:
+                return None
+            dists.append(dist)
+            scales.append(scale)
+            a, b = dist[near[arcs]], dist[far[arcs]]
+            keep = np.isfinite(a) & (a + weight == b)
+            arcs, previous = arcs[keep], weight[keep]
+        active = np.zeros(len(self.tail), dtype=bool)
+        active[arcs] = True
+        return _Search(source, backward, dists, scales, pots.pis, active)
 
     def shortest_path(
-        self, person: int, lines: IntArray, unit: int, *, relaxed: bool = False, max_rounds: int = MAX_ROUNDS
+        self, person: int, lines: IntArray, unit: int, *, relaxed: bool = False
     ) -> tuple[Literal["ok", "none", "diverged"], IntArray, list[int]]:
         """Route ``person`` into ``lines`` of ``unit`` along a lexicographically shortest
         augmenting path.
 
         Returns a status, the new placement (the base one unless ``"ok"``) and the path's
-        cost per stage: ``"none"`` when no path exists, ``"diverged"`` when the search
-        does not converge within ``max_rounds`` (the placement is not optimal for this
-        graph).  With ``relaxed`` every arc closed by the relatives rule is open.
+        cost per stage: ``"none"`` when no path exists, ``"diverged"`` when the placement
+        is not optimal for this graph (no potentials, or a relative's reopened arc is
+        lexicographically improving).  With ``relaxed`` every arc closed by the
+        relatives rule is open.
         """
         target = self.target(person)
         active = self._active(person, lines, unit)
         if relaxed:
             active |= self.blocked
-        values = []
-        for cost in self.costs:
-            dist = _frontier_bf(
-                self.num_nodes, person, self.by_tail, self.tail, self.head, cost, active, max_rounds
-            )
-            if dist is None:
-                return "diverged", self.x, []
-            if dist[target] >= INF:
-                return "none", self.x, []
-            values.append(int(dist[target]))
-            dt = dist[self.tail]
-            active &= (dt < INF) & (dt + cost == dist[self.head])
-        return "ok", self._apply_path(person, target, active), values
+        search = self._search(person, active, False, relaxed)
+        if search is None and not relaxed and len(self.tail) <= CERTIFY_MAX_ARCS:
+            search = self._search(person, active, False, True)  # potentials valid for any arcs
+        if search is None:
+            return "diverged", self.x, []
+        if not np.isfinite(search.dists[-1][target]):
+            return "none", self.x, []
+        return "ok", self._apply_path(person, target, search.active), search.real(target)
 
     def independent(self, person: int) -> bool:
         """Whether the residual graph of forcing ``person`` is the same whatever the unit:
@@ -671,26 +660,13 @@ class _Residual:
             return True
         return not bool((rel.a_idx == person).any() or (rel.b_idx == person).any())
 
-    def backward(self, person: int) -> _Backward | None:
-        """Lexicographic distances from every node to the person's missing unit of flow
-        (stage by stage on the reversed tight arcs), without the person's own arcs;
-        ``None`` when the search does not converge."""
-        target = self.target(person)
-        active = ~self.blocked
-        active[self.by_tail.arcs(np.array([person]))] = False
-        active[self.by_head.arcs(np.array([person]))] = False
-        backs = []
-        for cost in self.costs:
-            back = _frontier_bf(self.num_nodes, target, self.by_head, self.head, self.tail, cost, active)
-            if back is None:
-                return None
-            backs.append(back)
-            bh = back[self.head]
-            active &= (bh < INF) & (cost + bh == back[self.tail])
-        return _Backward(target, backs, active)
+    def backward(self, person: int) -> _Search | None:
+        """Lexicographic distances from every node to the person's missing unit of flow,
+        without the person's own arcs; ``None`` when the potentials do not hold."""
+        return self._search(self.target(person), self._without(person), True, False)
 
     def path_via(
-        self, tree: _Backward | None, person: int, lines: IntArray
+        self, tree: _Search | None, person: int, lines: IntArray
     ) -> tuple[Literal["ok", "none", "diverged"], IntArray, list[int]]:
         """The forcing of ``person`` into ``lines`` from the distances of :meth:`backward`:
         the first arc minimises, stage by stage, its cost plus the distance from its post
@@ -698,19 +674,21 @@ class _Residual:
         :meth:`shortest_path` (without the unit-dependent relatives closures)."""
         if tree is None:
             return "diverged", self.x, []
-        own = self.by_tail.arcs(np.array([person]))
-        best = own[(self.kind[own] == _FWD) & np.isin(self.head[own] - self.n, lines)]
+        own = self.by_tail.arcs(person)
+        best = own[self.takes[own] & ~self.blocked[own] & np.isin(self.head[own] - self.n, lines)]
+        pots = self.potentials()
+        assert pots is not None  # the tree exists
         values = []
-        for cost, back in zip(self.costs, tree.backs, strict=True):
-            rest = back[self.head[best]]
-            via = np.where(rest < INF, cost[best] + rest, INF)
-            low = via.min(initial=INF)
-            if low >= INF:
+        for k, rc in enumerate(pots.reduced):
+            via = rc[best] + tree.real_from(self.head[best], k)
+            reachable = np.isfinite(via)
+            if not reachable.any():
                 return "none", self.x, []
-            values.append(int(low))
-            best = best[via == low]
+            low = via[reachable].min()
+            best = best[reachable & (via == low)]
+            values.append(int(low) - int(pots.pis[k][person]) + int(pots.pis[k][tree.source]))
         first = int(best[0])
-        new = self._apply_path(int(self.head[first]), tree.target, tree.active)
+        new = self._apply_path(int(self.head[first]), tree.source, tree.active)
         new[person] = self.cand.post[self.ref[first]]
         return "ok", new, values
 
@@ -718,6 +696,8 @@ class _Residual:
         """Apply a path to the placement: the breadth-first tree of the tight arcs gives a
         simple path from ``source`` to the target, every arc of it tight, hence shortest."""
         arcs = np.flatnonzero(active)
+        # one arc per pair of nodes (a post line's two arcs to the sink are parallel)
+        arcs = arcs[np.unique(self.tail[arcs] * self.num_nodes + self.head[arcs], return_index=True)[1]]
         tail, head = self.tail[arcs], self.head[arcs]
         arc_id = sp.csr_matrix((np.arange(1, len(arcs) + 1), (tail, head)), shape=(self.num_nodes,) * 2)
         _, pred = breadth_first_order(arc_id, source, directed=True, return_predecessors=True)
@@ -728,9 +708,9 @@ class _Residual:
             if prev < 0:
                 raise RuntimeError("no tight path back to the forced person")
             arc = int(arcs[int(arc_id[prev, node]) - 1])
-            if self.kind[arc] == _FWD:
+            if self.takes[arc]:
                 new[self.tail[arc]] = self.cand.post[self.ref[arc]]
-            elif self.kind[arc] == _OUT:
+            elif self.leaves[arc]:
                 new[self.tail[arc]] = -1
             node = prev
         return new
@@ -743,105 +723,80 @@ class _Residual:
         if not self.problem.rules.require_all_placed:
             return "post_max"
         active = self._active(person, lines, unit)
-        zero = np.zeros(len(self.tail), dtype=np.int64)
-        dist = _frontier_bf(self.num_nodes, person, self.by_tail, self.tail, self.head, zero, active)
-        assert dist is not None  # zero costs always converge
+        arcs = self.by_tail.order[active[self.by_tail.order]]
+        graph = self.by_tail.graph(arcs, np.ones(len(arcs)))
+        reach = breadth_first_order(graph, person, directed=True, return_predecessors=False)
         pins = self.problem.pins
         fixed = np.zeros(self.n, dtype=bool)
         fixed[pins.staff_idx[np.array(pins.mode, dtype=object) == "fix"]] = True
         movable = (self.x >= 0) & ~fixed
         movable[person] = False
-        return "one_post" if (movable & (dist[: self.n] < INF)).any() else "post_max"
+        reached = np.zeros(self.n, dtype=bool)
+        reached[reach[reach < self.n]] = True
+        return "one_post" if (movable & reached).any() else "post_max"
 
 
 @dataclass(frozen=True)
-class _Backward:
-    """Distances to a forcing's target: per stage, and the arcs tight in every stage."""
+class _Potentials:
+    """Node potentials per stage and every arc's reduced cost under them."""
 
-    target: int
-    backs: list[IntArray]
+    pis: list[IntArray]
+    reduced: list[IntArray]
+
+
+@dataclass(frozen=True)
+class _Search:
+    """The distances of one lexicographic search (in reduced costs, one array per stage)
+    and the arcs tight in every stage.
+
+    Stage ``k`` weighs an arc ``rc_k + scales[k] × w_{k-1}`` (``w_{k-1}`` its weight in the
+    stage before), and over arcs tight in that stage the second part sums to
+    ``scales[k] × dists[k-1]`` at the far node whatever the path: it is subtracted back.
+    """
+
+    source: int
+    backward: bool
+    dists: list[np.ndarray]
+    scales: list[float]
+    pis: list[IntArray]
     active: np.ndarray
 
-
-class _Adjacency:
-    """Arcs grouped by one endpoint (tail or head): CSR offsets into a sorted order."""
-
-    def __init__(self, end: IntArray, num_nodes: int) -> None:
-        self.order = np.argsort(end, kind="stable")
-        self.start = np.searchsorted(end[self.order], np.arange(num_nodes + 1))
-
-    def arcs(self, nodes: IntArray) -> IntArray:
-        """Indices of every arc at ``nodes``."""
-        lo, hi = self.start[nodes], self.start[nodes + 1]
-        counts = hi - lo
-        total = int(counts.sum())
-        offsets = np.repeat(lo - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
-        return self.order[np.arange(total) + offsets]
-
-
-def _combine(costs: list[IntArray], num_nodes: int) -> list[list[tuple[int, int]]]:
-    """Group lexicographic cost vectors into as few int64 vectors as stay exact.
-
-    A simple path has fewer than ``num_nodes`` arcs and a Bellman-Ford walk at most
-    :data:`MAX_ROUNDS`, so a term's total over either lies within ``length × max|cost|``;
-    a term is weighted above the ones after it by more than their range, as long as every
-    such sum stays within int64.  Returns, per group, ``(cost index, weight)`` pairs.
-    """
-    length = num_nodes + MAX_ROUNDS + 1
-    plan: list[list[tuple[int, int]]] = []
-    group: list[tuple[int, int]] = []
-    group_span = 0
-    for k, cost in enumerate(costs):
-        span = int(np.abs(cost).max(initial=0))
-        factor = 2 * span * length + 1
-        if group and (group_span * factor + span) * length < _SAFE:
-            group = [(j, w * factor) for j, w in group] + [(k, 1)]
-            group_span = group_span * factor + span
-            continue
-        if group:
-            plan.append(group)
-        group, group_span = [(k, 1)], span
-    if group:
-        plan.append(group)
-    return plan
-
-
-def _weighted(costs: list[IntArray], group: list[tuple[int, int]]) -> IntArray:
-    """The combined cost of one group of :func:`_combine`."""
-    total = np.zeros(len(costs[0]), dtype=np.int64)
-    for k, w in group:
-        total += w * costs[k]
-    return total
-
-
-def _frontier_bf(
-    num_nodes: int,
-    source: int,
-    adjacency: _Adjacency,
-    near: IntArray,
-    far: IntArray,
-    cost: IntArray,
-    active: np.ndarray,
-    max_rounds: int = MAX_ROUNDS,
-) -> IntArray | None:
-    """Shortest distances from ``source`` over the ``active`` arcs (Bellman-Ford relaxing,
-    each round, only the arcs of nodes whose distance fell in the previous round).
-
-    ``adjacency`` indexes the arcs by ``near``, the end the search leaves from (tails for a
-    forward search, heads for a backward one); ``far`` is the other end.  ``None`` when
-    distances still fall after ``max_rounds`` rounds (a negative cycle).
-    """
-    dist = np.full(num_nodes, INF, dtype=np.int64)
-    dist[source] = 0
-    frontier = np.array([source], dtype=np.int64)
-    for _ in range(max_rounds):
-        arcs = adjacency.arcs(frontier)
-        arcs = arcs[active[arcs]]
-        best = np.full(num_nodes, INF, dtype=np.int64)
-        np.minimum.at(best, far[arcs], dist[near[arcs]] + cost[arcs])
-        improved = np.flatnonzero(best < dist)
-        if len(improved) == 0:
+    def real_from(self, nodes: IntArray, k: int) -> np.ndarray:
+        """Stage ``k``'s distance between ``nodes`` and the source in reduced costs (``inf``
+        when unreachable), the earlier stages' share taken out."""
+        dist = self.dists[k][nodes]
+        if k == 0:
             return dist
-        dist[improved] = best[improved]
-        frontier = improved
-    return None
+        return np.where(np.isfinite(dist), dist - self.scales[k] * self.dists[k - 1][nodes], np.inf)
+
+    def real(self, node: int) -> list[int]:
+        """The path's cost in each stage, in the stage's own costs."""
+        sign = -1 if self.backward else 1
+        return [
+            int(self.real_from(np.array([node]), k)[0]) + sign * int(pi[node] - pi[self.source])
+            for k, pi in enumerate(self.pis)
+        ]
+
+
+class _Index:
+    """Arcs grouped by one endpoint (``near``): a CSR structure over ``far``, of which
+    every search takes the arcs it uses with their weights."""
+
+    def __init__(self, near: IntArray, far: IntArray, num_nodes: int) -> None:
+        self.near = near
+        self.order = np.argsort(near, kind="stable")
+        self.start = np.searchsorted(near[self.order], np.arange(num_nodes + 1))
+        self.far = far.astype(np.int32)
+        self.num_nodes = num_nodes
+
+    def arcs(self, node: int) -> IntArray:
+        """Indices of every arc at ``node``."""
+        return self.order[self.start[node] : self.start[node + 1]]
+
+    def graph(self, arcs: IntArray, weight: np.ndarray) -> sp.csr_matrix:
+        """``arcs`` (sorted by their near end) as a sparse matrix of ``weight`` (parallel
+        arcs kept)."""
+        counts = np.bincount(self.near[arcs], minlength=self.num_nodes)
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+        shape = (self.num_nodes, self.num_nodes)
+        return sp.csr_matrix((weight, self.far[arcs], indptr), shape=shape)
