@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from optimizer.check import assert_valid, check_placement, objective_terms
-from optimizer.data import CHANGES, TERMS, IntArray, Objective, Problem
+from optimizer.data import TERMS, IntArray, Objective, Problem
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t as message
 from optimizer.labels import label, number, terms_label
@@ -56,6 +56,7 @@ from optimizer.solve.lagrange import (
 )
 from optimizer.solve.memory import available_bytes, check_memory
 from optimizer.solve.relatives import choose_to_move, relative_conflicts
+from optimizer.solve.stages import objective_stages
 
 log = logging.getLogger(__name__)
 
@@ -127,22 +128,23 @@ class Interrupted(Exception):
 
 
 def stage_plan(problem: Problem, model: FlowModel) -> list[Stage]:
-    """The stages to solve: lexicographic groups of the priorities, or one weighted stage.
+    """The stages to solve: those the objective asks for (:func:`~optimizer.solve.stages.objective_stages`),
+    consecutive priorities grouped into one stage while their arc costs stay small
+    (:meth:`~optimizer.solve.flow.FlowModel.group_terms`).
 
-    With ``min_is_hard`` a first stage minimises shortfall alone (it must reach 0).
+    Raises
+    ------
+    InputError
+        When weights scale to costs the flow solver cannot take.
     """
-    obj = problem.objective
-    if obj.weights is not None:
-        w = dict(obj.weights)
-        terms = tuple(t for t in (*TERMS, CHANGES) if w.get(t, 0) != 0)
-        plan = [(terms, tuple(int(w[t]) for t in terms))]
-        if not model.fits(plan[0]):
-            raise InputError([_weights_too_fine(obj)])
-    else:
-        plan = model.group_terms(tuple(obj.priorities))
-    if problem.rules.min_is_hard:
-        plan = [(("shortfall",), (1,)), *plan]
-    return plan
+    stages = objective_stages(problem)
+    hard = stages[:1] if problem.rules.min_is_hard else []
+    asked = stages[len(hard) :]
+    if problem.objective.weights is not None:
+        if not model.fits(asked[0]):
+            raise InputError([_weights_too_fine(problem.objective)])
+        return stages
+    return [*hard, *model.group_terms(tuple(terms[0] for terms, _ in asked))]
 
 
 def _weights_too_fine(obj: Objective) -> Issue:
