@@ -15,11 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from optimizer.data import CHANGES, LEADERSHIP_SHORTFALL_WEIGHT, TERMS, IntArray, Problem
+from optimizer.data import CHANGES, LEADERSHIP_SHORTFALL_WEIGHT, IntArray, Problem
 from optimizer.rules import relatives
 from optimizer.solve.candidates import Candidates, build_candidates
 from optimizer.solve.highs import new_highs, pass_model, run_highs
 from optimizer.solve.relatives import relative_conflicts, relative_rows
+from optimizer.solve.stages import objective_stages
 
 
 @dataclass(frozen=True)
@@ -313,7 +314,7 @@ def highs_mip(
     integer = np.arange(num_cols) < n_pairs
     pass_model(h, a, np.zeros(num_cols), col_upper, np.concatenate(lower), np.concatenate(upper), integer)
     vecs = _term_vectors(problem, cand)
-    stages = _stages(problem)
+    stages = objective_stages(problem)
     status, bounds = "optimal", {}
     x = None
     for terms, weights in stages:
@@ -350,19 +351,6 @@ def highs_mip(
         chosen = np.flatnonzero(x[:n_pairs] > 0.5)
         assignment[cand.person[chosen]] = cand.post[chosen]
     return BaselineResult("highs", assignment, status, time.perf_counter() - t0, bounds)
-
-
-def _stages(problem: Problem) -> list[tuple[tuple[str, ...], tuple[float, ...]]]:
-    """One stage per priority term, or one weighted stage."""
-    obj = problem.objective
-    if obj.weights is not None:
-        w = dict(obj.weights)
-        terms = tuple(t for t in (*TERMS, CHANGES) if w.get(t, 0))
-        return [(terms, tuple(float(w[t]) for t in terms))]
-    stages: list[tuple[tuple[str, ...], tuple[float, ...]]] = [((t,), (1.0,)) for t in obj.priorities]
-    if problem.rules.min_is_hard:
-        stages.insert(0, (("shortfall",), (1.0,)))
-    return stages
 
 
 def naive_cpsat(
@@ -412,7 +400,7 @@ def naive_cpsat(
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = seed
     status_name, bounds, best = "optimal", {}, None
-    for terms, weights in _stages(problem):
+    for terms, weights in objective_stages(problem):
         remaining = time_limit_s - (time.perf_counter() - t0)
         if remaining <= 0:
             status_name = "feasible" if best is not None else "no_solution"
