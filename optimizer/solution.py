@@ -42,14 +42,16 @@ class StageResult:
     """One lexicographic stage (or the single weighted stage).
 
     ``value`` and ``bound`` are of the stage's objective, the terms weighted as the
-    stage combines them; ``bound`` is a proven lower bound against the unpruned model.
+    stage combines them, in the scenario's units (with decimal weights, the scenario's
+    own weights: ``commute = 0.01`` counts 0.01 per 100 m, not a scaled integer);
+    ``bound`` is a proven lower bound against the unpruned model.
     """
 
     name: str
     terms: tuple[str, ...]
     status: Status
-    value: int | None
-    bound: int | None
+    value: float | None
+    bound: float | None
     time_s: float
 
     @property

@@ -560,7 +560,7 @@ def _merged_status(statuses: Sequence[Status]) -> Status:
     return "optimal" if all(s == "optimal" for s in statuses) else "feasible"
 
 
-def _sum_or_none(values: Sequence[int | None]) -> int | None:
+def _sum_or_none(values: Sequence[float | None]) -> float | None:
     return None if any(v is None for v in values) else sum(v for v in values if v is not None)
 
 

@@ -276,3 +276,43 @@ def test_a_stop_before_the_first_flow_keeps_greedy_made_valid() -> None:
     assert result.interrupted and result.status == "feasible"
     assert check_placement(problem, result.assignment) == []
     assert result.assignment.tolist() == valid_greedy(problem).assignment.tolist()
+
+
+def test_decimal_weights_show_the_objective_in_the_scenarios_units(tmp_path: Path) -> None:
+    """The issue's weights: the stage's value and bound — in the result, in the stored
+    run (what show, the API and the web pages read) and in the progress events (what the
+    CLI and the web job print) — are the terms weighted by the scenario's own decimals,
+    not the scaled integers the solver works in (here 100 times larger)."""
+    from fractions import Fraction
+
+    from optimizer import service
+
+    weights = {
+        "shortfall": "1000.0",
+        "unplaced": "100.0",
+        "moves": "10.0",
+        "long_commute": "5.0",
+        "commute": "0.01",
+        "preference": "1.0",
+    }
+    tiny = Path(__file__).resolve().parents[1] / "scenarios" / "tiny" / "scenario.toml"
+    scenario = tmp_path / "s.toml"
+    listed = ", ".join(f"{k} = {v}" for k, v in weights.items())
+    scenario.write_text(f'extends = "{tiny}"\nname = "w"\n[objective]\nweights = {{ {listed} }}\n')
+    loaded = service.load(scenario)
+    assert loaded.problem.objective.weights_scale == 100
+    events: list[engine.Progress] = []
+    store = service.open_store(tmp_path / "runs.db", create=True)
+    recorded = service.solve_and_record(loaded, store, progress=events.append)
+    result = recorded.result
+    assert result.proven and len(result.stages) == 1
+    expected = sum(Fraction(w) * result.values[t] for t, w in weights.items())
+    assert expected.denominator > 1  # the commute at 0.01 per 100 m leaves decimals
+    stage = result.stages[0]
+    assert stage.value == pytest.approx(float(expected)) and stage.bound == stage.value
+    stored = recorded.run.meta["stages"][0]
+    assert stored["value"] == pytest.approx(float(expected)) and stored["bound"] == stored["value"]
+    last = [e for e in events if e.objective is not None][-1]
+    assert last.objective == pytest.approx(float(expected)) and last.bound == last.objective
+    shown = number(float(expected), 2, "en")
+    assert f"value {shown}" in last.describe("en")

@@ -71,13 +71,15 @@ class Progress:
     """A progress event: the stage just finished (or running) and where the solve stands."""
 
     stage: str
-    objective: int | None
-    bound: int | None
+    #: the stage's value and bound in the scenario's units (with decimal weights, the
+    #: terms weighted by the scenario's own weights: see :func:`in_units`)
+    objective: float | None
+    bound: float | None
     elapsed_s: float
     note: str = ""
     args: Mapping[str, object] = field(default_factory=dict)
-    #: divide ``objective`` and ``bound`` by this to show them in the planner's units
-    #: (the common denominator of decimal weights)
+    #: the common denominator of decimal weights: value and bound are shown with as
+    #: many decimals as it has digits after the first
     scale: int = 1
 
     def describe(self, lang: str | None = None) -> str:
@@ -96,10 +98,9 @@ class Progress:
             parts.append(message(f"progress.{self.note}", lang, **shown))
         digits = len(str(self.scale)) - 1 if self.scale > 1 else 0
         if self.objective is not None:
-            value = number(self.objective / self.scale, digits, lang)
-            parts.append(message("progress.value", lang, value=value))
+            parts.append(message("progress.value", lang, value=number(self.objective, digits, lang)))
         if self.bound is not None:
-            parts.append(message("progress.bound", lang, bound=number(self.bound / self.scale, digits, lang)))
+            parts.append(message("progress.bound", lang, bound=number(self.bound, digits, lang)))
         if self.gap is not None and self.objective is not None and self.bound is not None:
             gap = number(100 * self.gap, gap_decimals(self.objective, self.bound, 3), lang)
             parts.append(message("progress.gap", lang, gap=gap))
@@ -266,10 +267,17 @@ class _Run:
     def emit(
         self, stage: str, objective: int | None, bound: int | None, note: str = "", **args: object
     ) -> None:
-        """Send a progress event (values in the scenario's units)."""
+        """Send a progress event (``objective`` and ``bound`` in stage units, shown in the
+        scenario's units)."""
         if self.progress is not None:
-            scale = self.problem.objective.weights_scale if self.problem.objective.weights else 1
-            self.progress(Progress(stage, objective, bound, self.stop.elapsed(), note, args, scale))
+            scale = self.scale
+            shown = in_units(objective, scale), in_units(bound, scale)
+            self.progress(Progress(stage, *shown, self.stop.elapsed(), note, args, scale))
+
+    @property
+    def scale(self) -> int:
+        """The common denominator of the scenario's decimal weights (1 without weights)."""
+        return self.problem.objective.weights_scale if self.problem.objective.weights else 1
 
     def add_time(self, phase: str, seconds: float) -> None:
         """Count ``seconds`` under ``phase`` in the timings."""
@@ -547,7 +555,7 @@ def _assemble(run: _Run, whole: IntArray | None, exact_proven: bool) -> SolveRes
             if values[term] != v:
                 raise AssertionError(f"term {term}: flow says {v}, recomputed {values[term]}")
     run.timings["check"] = time.perf_counter() - t
-    stages, bounds = _stage_results(run.plan, run.reports, values, exact_proven)
+    stages, bounds = _stage_results(run.plan, run.reports, values, exact_proven, run.scale)
     cause: UnprovenCause = run.stop.cause if run.interrupted else "gap"
     unproven = tuple(
         Unproven(st.name, cause, tuple(run.open_conflicts.get(st.name, ())))
@@ -627,6 +635,7 @@ def _stage_results(
     reports: list[StageReport],
     values: dict[str, int],
     exact_proven: bool,
+    scale: int = 1,
 ) -> tuple[list[StageResult], dict[str, int]]:
     """Stage statuses: the final placement's value against each stage's proven bound.
 
@@ -634,6 +643,8 @@ def _stage_results(
     only while every earlier stage is proven optimal.  When the exact MIP proved the
     placement optimal, every stage is.  A stage whose value meets its proven bound is
     optimal even when a later one was stopped (the solve as a whole is then not proven).
+    Values and bounds are given in the scenario's units (``scale``: the common
+    denominator of decimal weights; the statuses are decided on the exact integers).
     """
     stages: list[StageResult] = []
     bounds: dict[str, int] = {}
@@ -650,11 +661,20 @@ def _stage_results(
             bounds.update(_term_bounds(terms, weights, values, bound))
         proven = bound is not None and value == bound  # a stop keeps the stages it proved
         time_s = report.time_s if report is not None else 0.0
-        stages.append(
-            StageResult("+".join(terms), terms, "optimal" if proven else "feasible", value, bound, time_s)
-        )
+        status: Status = "optimal" if proven else "feasible"
+        shown = in_units(value, scale), in_units(bound, scale)
+        stages.append(StageResult("+".join(terms), terms, status, *shown, time_s))
         tight = tight and value == bound
     return stages, bounds
+
+
+def in_units(value: int | None, scale: int) -> float | None:
+    """A stage value or bound in the scenario's units: divided by ``scale``, the common
+    denominator of its decimal weights (a whole number stays an ``int``)."""
+    if value is None or scale == 1:
+        return value
+    exact = Fraction(value, scale)
+    return int(exact) if exact.denominator == 1 else float(exact)
 
 
 def _term_bounds(
