@@ -197,15 +197,27 @@ class Explainer:
         Post line per person (``-1`` unplaced), e.g. a stored run's placement.
     reference
         The base placement when the run is a re-plan (enables the ``changes`` term).
+    session
+        The run already open for editing, for the same problem and placement (its term
+        values are reused); opened here otherwise.
+
+    The residual graph and its potentials are built at the first forcing and kept: every
+    later explanation of the same placement reuses them.
     """
 
-    def __init__(self, problem: Problem, assignment: IntArray, reference: IntArray | None = None) -> None:
+    def __init__(
+        self,
+        problem: Problem,
+        assignment: IntArray,
+        reference: IntArray | None = None,
+        session: EditSession | None = None,
+    ) -> None:
         self.problem = problem
         self.x = np.asarray(assignment, dtype=np.int64)
         self.reference = reference
         self.cand: Candidates = build_candidates(problem, reference)
         #: the run open for checking moves (violations and term changes of a forcing)
-        self.session = EditSession(problem, self.x, reference)
+        self.session = session if session is not None else EditSession(problem, self.x, reference)
         self.values = self.session.before
         self._unplaced_reason: dict[int, Reason] | None = None
         self._verdicts: dict[tuple[int, int], binding.Verdict] = {}
