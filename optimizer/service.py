@@ -519,7 +519,7 @@ def delete_run(store: RunStore, ref: str) -> str:
 class Explanation:
     """Why one person of a run is where they are (see :class:`optimizer.explain.Explainer`)."""
 
-    run: StoredRun
+    run: StoredRunHead
     problem: Problem
     person: PersonExplanation
 
@@ -542,13 +542,15 @@ def explain(
     alternatives: int = 5,
     units: Sequence[str] = (),
     forcing: bool = True,
+    snapshots: SessionSnapshots | None = None,
 ) -> Explanation:
     """Why ``staff_id`` is where they are in a run, and what the alternatives would cost.
 
     Parameters
     ----------
     store, run_ref
-        The run (its problem is rebuilt from its inputs, which must not have changed).
+        The run (open for explaining, :func:`open_explainer`: its problem is rebuilt from
+        its inputs once, which must not have changed, and kept).
     staff_id
         The person.
     alternatives
@@ -557,17 +559,17 @@ def explain(
         Further units to examine, by unit id.
     forcing
         Compute what forcing the person into each allowed alternative would cost.
+    snapshots
+        Where runs open for editing are kept as files (:func:`edit_session`).
 
     Raises
     ------
     InputError
         For an unknown run, person or unit, or inputs changed since the run.
     """
-    from optimizer.explain import Explainer
-    from optimizer.replan import load_run
-
-    ctx = load_run(store, run_ref)
-    p = ctx.problem
+    head = store.head(run_ref)
+    explainer = open_explainer(store, head.run_id, snapshots)
+    p = explainer.problem
     if staff_id not in p.staff.id2idx:
         raise InputError(
             [
@@ -577,17 +579,47 @@ def explain(
                     staff_id,
                     "unknown_staff",
                     id=staff_id,
-                    run=ctx.run.run_id,
+                    run=head.run_id,
                 )
             ]
         )
     bad = [c for c in units if c not in p.units.id2idx]
     if bad:
         raise InputError([_issue(store, "cli_explain.unknown_unit", c, "unknown_unit", unit=c) for c in bad])
-    explainer = Explainer(p, ctx.assignment, ctx.reference)
     extra = tuple(p.units.id2idx[c] for c in units)
-    person = explainer.explain(p.staff.id2idx[staff_id], alternatives, extra, forcing=forcing)
-    return Explanation(ctx.run, p, person)
+    with _explain_lock:
+        person = explainer.explain(p.staff.id2idx[staff_id], alternatives, extra, forcing=forcing)
+    return Explanation(head, p, person)
+
+
+#: Runs kept open for explaining (each holds the city's residual graph, ~300 MB).
+EXPLAINERS_KEPT = 2
+_explainers: dict[tuple[str, str], Explainer] = {}
+#: Held while an explainer is opened or used (its graph is built once, searched by one
+#: thread at a time).
+_explain_lock = threading.Lock()
+
+
+def open_explainer(store: RunStore, run_ref: str, snapshots: SessionSnapshots | None = None) -> Explainer:
+    """A stored run open for explaining: over the run open for editing
+    (:func:`edit_session`), kept for the next explanations, which reuse its residual
+    graph and potentials.
+
+    Raises
+    ------
+    InputError
+        For an unknown run, or inputs changed since the run.
+    """
+    from optimizer.explain import Explainer
+
+    session = edit_session(store, run_ref, snapshots)
+    key = (str(store.path), store.head(run_ref).run_id)
+    with _explain_lock:
+        if key not in _explainers or _explainers[key].session is not session:
+            while len(_explainers) >= EXPLAINERS_KEPT:
+                _explainers.pop(next(iter(_explainers)))
+            _explainers[key] = Explainer(session.problem, session.assignment, session.reference, session)
+        return _explainers[key]
 
 
 @dataclass(frozen=True)
