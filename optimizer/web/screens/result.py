@@ -298,7 +298,7 @@ def person_page(
     run = run_head(web, run_id)
     lang = get_lang(request)
     try:
-        explained = service.explain(web.store(), run.run_id, staff_id)
+        explained = service.explain(web.store(), run.run_id, staff_id, snapshots=web.config.snapshots)
     except InputError as exc:
         raise HTTPException(status_code=404, detail=exc.issues[0].message) from exc
     p = explained.problem
