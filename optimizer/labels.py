@@ -106,6 +106,26 @@ def yes_no(flag: object, lang: str | None = None) -> str:
     return t("label.yes" if flag else "label.no", lang)
 
 
+def relative_gap(value: float, bound: float) -> float:
+    """``(value − bound) / |value|`` (against 1 when the value is 0)."""
+    return (value - bound) / max(1.0, abs(value))
+
+
+def gap_decimals(value: float, bound: float, least: int = 2) -> int:
+    """Decimals to show a percentage gap with so that it never reads 0 when ``value`` and
+    ``bound`` differ: ``least``, or as many as its first significant digit and one more."""
+    gap = abs(100 * relative_gap(value, bound))
+    if value == bound or round(gap, least) != 0:
+        return least
+    return max(least, 1 - math.floor(math.log10(gap)))
+
+
+def gap_percent(value: float, bound: float, least: int = 2, lang: str | None = None) -> str:
+    """The relative gap of ``value`` over ``bound`` in per cent, in the language's style,
+    with :func:`gap_decimals` decimals (at least ``least``)."""
+    return number(100 * relative_gap(value, bound), gap_decimals(value, bound, least), lang)
+
+
 def number(value: object, digits: int = 0, lang: str | None = None, *, signed: bool = False) -> str:
     """A number with thousands grouped, in the language's style.
 

@@ -5,7 +5,8 @@ prints nothing and knows no click or HTTP.  Bad input is raised as one
 :class:`~optimizer.errors.InputError` holding every problem (the CLI prints them and
 exits 2, the web app shows them); :func:`validate` alone returns the problems instead.
 
-* read a scenario: :func:`load`; check its inputs: :func:`validate`, :func:`write_issues`;
+* start a province: :func:`template`; read a scenario: :func:`load`; check its inputs:
+  :func:`validate`, :func:`write_issues`;
 * solve and store: :func:`solve_and_record` (progress callback, stop flag), stopped by
   :class:`StopOnSignal` (Ctrl-C, or a signal sent to a worker process);
 * many runs at once (a ``--set`` grid, or the provinces of a multi-province file):
@@ -238,6 +239,29 @@ def write_issues(issues: Sequence[Issue], path: str | Path) -> Path:
 
     write_issues_xlsx(list(issues), Path(path))
     return Path(path)
+
+
+@dataclass(frozen=True)
+class Templated:
+    """A province to start from, written: its files and its scenario file."""
+
+    paths: tuple[Path, ...]
+    scenario: Path
+
+
+def template(folder: str | Path, *, force: bool = False) -> Templated:
+    """Write a ready province to start from into ``folder`` (created if missing): a
+    Vietnamese-headed workbook with example rows that validate, and its scenario.
+
+    Raises
+    ------
+    InputError
+        When a file exists and ``force`` is not set (nothing is written).
+    """
+    from optimizer.io.template import SCENARIO, write_template
+
+    paths = write_template(Path(folder), force=force)
+    return Templated(tuple(paths), Path(folder) / SCENARIO)
 
 
 # --------------------------------------------------------------------------- solve
@@ -879,7 +903,7 @@ def export(
     fmt: ExportFormat,
     out_dir: str | Path,
     *,
-    fields: DocumentFields | None = None,
+    fields: DocumentFields | Mapping[str, Any] | None = None,
     unit_ids: Sequence[str] = (),
     per_unit: bool = False,
     redact: bool = False,
@@ -887,8 +911,9 @@ def export(
 ) -> Exported:
     """Write the decision annexes of a run into ``out_dir`` (created if missing).
 
-    See :func:`optimizer.export.annex.export_annexes` for the formats; ``unit_ids``
-    empty means the whole run.
+    See :func:`optimizer.export.annex.export_annexes` for the formats; ``fields`` is the
+    decision the annexes belong to (:class:`~optimizer.export.model.DocumentFields`, or a
+    mapping of its fields); ``unit_ids`` empty means the whole run.
 
     Raises
     ------
@@ -896,13 +921,14 @@ def export(
         Unknown run or unit, a bad template, or a run whose manifest does not verify.
     """
     from optimizer.export.annex import export_annexes
+    from optimizer.export.model import DocumentFields
 
     run = store.get(run_ref)
     paths = export_annexes(
         run,
         fmt,
         Path(out_dir),
-        fields=fields,
+        fields=DocumentFields(**fields) if isinstance(fields, Mapping) else fields,
         unit_ids=tuple(unit_ids) or None,
         per_unit=per_unit,
         redact=redact,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
 from optimizer.data import IntArray
+from optimizer.labels import relative_gap
 from optimizer.rules.reason import Reason
 
 Status = Literal["optimal", "feasible", "infeasible", "no_solution"]
@@ -59,7 +59,7 @@ class StageResult:
         """Relative gap ``(value - bound) / max(1, |value|)``; ``None`` without a solution."""
         if self.value is None or self.bound is None:
             return None
-        return (self.value - self.bound) / max(1.0, abs(self.value))
+        return relative_gap(self.value, self.bound)
 
 
 @dataclass(frozen=True)
@@ -110,17 +110,3 @@ class SolveResult:
     def num_placed(self) -> int:
         """Number of people with a post."""
         return int(np.count_nonzero(self.assignment >= 0))
-
-
-def relative_gap(value: float, bound: float) -> float:
-    """``(value − bound) / |value|`` (against 1 when the value is 0)."""
-    return (value - bound) / max(1.0, abs(value))
-
-
-def gap_decimals(value: float, bound: float, least: int = 2) -> int:
-    """Decimals to show a percentage gap with so that it never reads 0 when ``value`` and
-    ``bound`` differ: ``least``, or as many as its first significant digit and one more."""
-    gap = abs(100 * relative_gap(value, bound))
-    if value == bound or round(gap, least) != 0:
-        return least
-    return max(least, 1 - math.floor(math.log10(gap)))

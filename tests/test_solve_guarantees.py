@@ -21,8 +21,7 @@ from optimizer.check import check_placement
 from optimizer.data import Problem
 from optimizer.errors import InputError
 from optimizer.io.scenario import load_scenario, scaled_weights, user_weights
-from optimizer.labels import number
-from optimizer.solution import gap_decimals, relative_gap
+from optimizer.labels import gap_percent, number
 from optimizer.solve import engine
 from optimizer.solve.baselines import greedy, highs_mip, valid_greedy
 from optimizer.solve.candidates import build_candidates
@@ -151,7 +150,7 @@ def test_weights_too_fine_for_the_flow_are_refused_naming_them() -> None:
 
 def test_the_printed_gap_never_reads_zero_when_value_and_bound_differ() -> None:
     def shown(value: int, bound: int) -> str:
-        return number(100 * relative_gap(value, bound), gap_decimals(value, bound), "en")
+        return gap_percent(value, bound, lang="en")
 
     assert shown(200_000, 199_997) == "0.0015"
     assert shown(5099, 5099) == "0.00"

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import rich_click as click
 
 from optimizer.cli.common import Day, bad_input_exits, guard_outputs, store_option
 from optimizer.i18n import t
+
+if TYPE_CHECKING:
+    from optimizer.export.annex import ExportFormat
 
 #: The formats of ``--format`` (kept equal to ``optimizer.export.annex.FORMATS``, which a
 #: test checks; repeated here so that ``--help`` does not import pandas).
@@ -126,17 +129,16 @@ def export(
     (exit 2).  Files are readable by their owner only.
     """
     from optimizer import service
-    from optimizer.export.annex import DocumentFields, ExportFormat
 
-    fields = DocumentFields(
-        decision_no=decision_no,
-        date=doc_date,
-        issuer=issuer,
-        signer=signer,
-        place=place,
-        bases="\n".join(bases),
-        recipients="\n".join(recipients),
-    )
+    fields = {
+        "decision_no": decision_no,
+        "date": doc_date,
+        "issuer": issuer,
+        "signer": signer,
+        "place": place,
+        "bases": "\n".join(bases),
+        "recipients": "\n".join(recipients),
+    }
     store = service.open_store(store_path)
     with guard_outputs(store, [store.get(run_ref)], table_folders=[out_dir] if fmt == "csv" else []):
         exported = service.export(

@@ -14,8 +14,7 @@ import rich_click as click
 
 from optimizer.cli.common import EXIT_INFEASIBLE, bad_input_exits, guard_outputs, set_option, store_option
 from optimizer.i18n import t
-from optimizer.labels import label, number, terms_label, yes_no
-from optimizer.solution import gap_decimals, relative_gap
+from optimizer.labels import gap_percent, label, number, terms_label, yes_no
 
 if TYPE_CHECKING:
     from optimizer.solve.engine import Progress
@@ -131,11 +130,7 @@ def run(
         click.echo(t("run.stage", name=terms_label(stage.name), status=label(stage.status, "status")))
         for term in stage.terms:
             value, bound = result.values[term], result.bounds.get(term)
-            gap = (
-                "-"
-                if bound is None
-                else number(100 * relative_gap(value, bound), gap_decimals(value, bound)) + " %"
-            )
+            gap = "-" if bound is None else gap_percent(value, bound) + " %"
             shown = dict(value=number(value), bound=number(bound), gap=gap)
             click.echo(t("run.term", term=label(term, "term"), **shown))
     for line in service.run_notes(stored):

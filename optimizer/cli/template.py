@@ -23,15 +23,15 @@ def template(folder: Path, force: bool) -> None:
     coded columns; scenario.toml points at it, every key commented.  `staffplan validate
     FOLDER/scenario.toml` and `staffplan run FOLDER/scenario.toml` work at once.
     """
-    from optimizer.io.template import SCENARIO, write_template
+    from optimizer import service
 
-    written = write_template(folder, force=force)
+    written = service.template(folder, force=force)
     click.echo(
         t(
             "template.written",
             folder=str(folder),
-            files=", ".join(p.name for p in written),
-            scenario=str(folder / SCENARIO),
+            files=", ".join(p.name for p in written.paths),
+            scenario=str(written.scenario),
         )
     )
 

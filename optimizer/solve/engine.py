@@ -30,7 +30,7 @@ from optimizer.check import assert_valid, check_placement, objective_terms
 from optimizer.data import TERMS, IntArray, Objective, Problem
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t as message
-from optimizer.labels import label, number, terms_label
+from optimizer.labels import gap_percent, label, number, relative_gap, terms_label
 from optimizer.rules.binding import unplaced_reasons
 from optimizer.rules.reason import Reason
 from optimizer.solution import (
@@ -39,8 +39,6 @@ from optimizer.solution import (
     Status,
     Unproven,
     UnprovenCause,
-    gap_decimals,
-    relative_gap,
 )
 from optimizer.solve.baselines import highs_mip, valid_greedy
 from optimizer.solve.candidates import Candidates, build_candidates
@@ -102,8 +100,7 @@ class Progress:
         if self.bound is not None:
             parts.append(message("progress.bound", lang, bound=number(self.bound, digits, lang)))
         if self.gap is not None and self.objective is not None and self.bound is not None:
-            gap = number(100 * self.gap, gap_decimals(self.objective, self.bound, 3), lang)
-            parts.append(message("progress.gap", lang, gap=gap))
+            parts.append(message("progress.gap", lang, gap=gap_percent(self.objective, self.bound, 3, lang)))
         return " ".join([head, ", ".join(parts)]).rstrip()
 
     @property
