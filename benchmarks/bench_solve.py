@@ -15,10 +15,13 @@ staffplan's run is profiled per stage (``profile`` in the JSON; :class:`StagePro
 for each stage, its wall and CPU time (every thread of the process; the better guide
 on a loaded machine), the min-cost flow solves (OR-Tools) and their time, the node
 potentials (Bellman–Ford) and their time, the pricing masks (``cheapest``) and their
-time, and every HiGHS run (stage relaxation, exact finish) with its time and
-simplex / interior point / crossover iterations; the whole-model MIP, if any, under
-``whole_model``.  The profile wraps those functions from outside the solver (a few
-microseconds per call): the next profile is this one command.
+time, the stage linear programs built (``exact.stage_program``) and the warm bases
+(``exact.warm_basis``) with their time, and every HiGHS run (stage relaxation, exact
+finish) with its wall and CPU time and simplex / interior point / crossover
+iterations; the whole-model MIP, if any, under ``whole_model``.  The load average
+before and after the solve is recorded with it.  The profile wraps those functions
+from outside the solver (a few microseconds per call): the next profile is this one
+command.
 
 Usage::
 
@@ -97,8 +100,10 @@ class StageProfile:
 
     Wraps ``engine._run_stage`` (which stage runs), ``FlowModel._min_cost_flow`` (the
     OR-Tools solves), ``flow.potentials`` (Bellman–Ford), ``FlowModel.cheapest`` (the
-    pricing masks) and the ``run_highs`` of ``exact`` and ``baselines`` (every HiGHS
-    run, with its iteration counts read from ``getInfo()`` after the run).  Use as a
+    pricing masks), ``exact.stage_program`` and ``exact.warm_basis`` (building a stage's
+    linear program and its warm basis) and the ``run_highs`` of ``exact`` and
+    ``baselines`` (every HiGHS run, with its iteration counts read from ``getInfo()``
+    after the run).  Use as a
     context manager around ``solve``; :attr:`stages` then holds one dict per stage run
     (a stage merged into the next after a gap shows twice, under each name).
     """
@@ -126,8 +131,13 @@ class StageProfile:
             "potentials_s": 0.0,
             "cheapest_calls": 0,
             "cheapest_s": 0.0,
+            "lp_builds": 0,
+            "lp_build_s": 0.0,
+            "warm_bases": 0,
+            "warm_basis_s": 0.0,
             "highs_runs": 0,
             "highs_s": 0.0,
+            "highs_cpu_s": 0.0,
             "simplex_iterations": 0,
             "ipm_iterations": 0,
             "crossover_iterations": 0,
@@ -171,6 +181,8 @@ class StageProfile:
         self._timed(flow.FlowModel, "_min_cost_flow", "flow_solves", "flow_s")
         self._timed(flow, "potentials", "potentials_calls", "potentials_s")
         self._timed(flow.FlowModel, "cheapest", "cheapest_calls", "cheapest_s")
+        self._timed(exact, "stage_program", "lp_builds", "lp_build_s")
+        self._timed(exact, "warm_basis", "warm_bases", "warm_basis_s")
         self._highs(exact, whole_model=False)
         self._highs(baselines, whole_model=True)
         return self
@@ -179,7 +191,7 @@ class StageProfile:
         inner = module.run_highs  # type: ignore[attr-defined]
 
         def wrapper(h: Any, threads: int) -> None:
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.process_time()
             try:
                 inner(h, threads)
             finally:
@@ -187,6 +199,7 @@ class StageProfile:
                 info = h.getInfo()
                 stage["highs_runs"] += 1
                 stage["highs_s"] += time.perf_counter() - t
+                stage["highs_cpu_s"] += time.process_time() - cpu
                 stage["simplex_iterations"] += max(0, int(info.simplex_iteration_count))
                 stage["ipm_iterations"] += max(0, int(info.ipm_iteration_count))
                 stage["crossover_iterations"] += max(0, int(info.crossover_iteration_count))
@@ -213,7 +226,8 @@ def measure_staffplan(scenario: str) -> dict[str, object]:
     from optimizer.io import load_problem, load_scenario
     from optimizer.solve import solve
 
-    t0 = time.perf_counter()
+    load_before = os.getloadavg()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     # staffplan's own time limit is set high so that the figure is the time to finish.
     problem, _ = load_problem(load_scenario(scenario, ["solver.time_limit_s=900"]))
     load_s = time.perf_counter() - t0
@@ -221,6 +235,7 @@ def measure_staffplan(scenario: str) -> dict[str, object]:
         result = solve(problem).with_load(load_s)
     wall = time.perf_counter() - t0
     return {
+        "load_average_before_staffplan": load_before,
         "load_average_after_staffplan": os.getloadavg(),
         "people": problem.num_staff,
         "units": problem.num_units,
@@ -231,7 +246,7 @@ def measure_staffplan(scenario: str) -> dict[str, object]:
             "status": result.status,
             "proven": result.proven,
             "wall_s_including_load": wall,
-            "cpu_s_including_load": time.process_time(),
+            "cpu_s_including_load": time.process_time() - cpu0,
             "load_s": load_s,
             "timings_s": result.timings,
             "exact_finish_used": "exact" in result.timings,

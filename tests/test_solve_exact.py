@@ -9,6 +9,7 @@ placement, and a stop interrupts it without losing that placement.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -270,11 +271,13 @@ def test_the_relaxation_prices_every_free_arc_and_bounds_the_stage(problem: Prob
         return
     if search.incumbent is None:
         return
-    start = search.incumbent.flow
-    none = np.zeros(model.num_arcs, dtype=bool)
-    every = np.ones(model.num_arcs, dtype=bool)
-    priced = relax_stage(model, rows, plan, 0, start, none, 30.0)
-    whole = relax_stage(model, rows, plan, 0, start, every, 30.0)
+    start, first = search.incumbent.flow, search.relaxed
+    assert first is not None
+    none = replace(first, active=np.zeros(model.num_arcs, dtype=bool))
+    every = replace(first, active=np.ones(model.num_arcs, dtype=bool))
+    no_multipliers = np.zeros(model.num_arcs, dtype=np.int64)
+    priced = relax_stage(model, rows, plan, 0, start, none, no_multipliers, 30.0)
+    whole = relax_stage(model, rows, plan, 0, start, every, no_multipliers, 30.0)
     assert priced is not None and whole is not None
     assert priced.bound == pytest.approx(whole.bound, abs=1e-6)
     exact = highs_mip(problem, time_limit_s=30)
@@ -303,10 +306,11 @@ def test_a_fractional_relaxation_leaves_the_proof_to_the_finish() -> None:
         search.run(incumbent)
         incumbent = search.incumbent
     search = StageSearch(model, rows, plan, k, lambda: None, lambda *_: None, max_iterations=1)
+    multipliers = rows.arc_costs(rows.start(search.unit))  # those of the stage's first flow
     search.run(incumbent)
-    assert search.incumbent is not None
-    everything = np.ones(model.num_arcs, dtype=bool)
-    relaxation = relax_stage(model, rows, plan, k, search.incumbent.flow, everything, 30.0)
+    assert search.incumbent is not None and search.relaxed is not None
+    everything = replace(search.relaxed, active=np.ones(model.num_arcs, dtype=bool))
+    relaxation = relax_stage(model, rows, plan, k, search.incumbent.flow, everything, multipliers, 30.0)
     assert relaxation is not None and relaxation.flow is None
     optimum = stage_value(model.term_values(search.incumbent.flow, plan[k][0]), *plan[k])
     assert relaxation.bound < optimum

@@ -34,8 +34,16 @@ import numpy as np
 import scipy.sparse as sp
 
 from optimizer.data import IntArray
-from optimizer.solve.flow import PAIR, UNPLACED, FlowModel, StageRelaxation, shortfall_constant
-from optimizer.solve.highs import new_highs, pass_model, run_highs
+from optimizer.solve.flow import (
+    PAIR,
+    UNPLACED,
+    FlowModel,
+    FlowSolution,
+    Network,
+    StageRelaxation,
+    shortfall_constant,
+)
+from optimizer.solve.highs import new_highs, pass_model, run_highs, set_basis
 from optimizer.solve.lagrange import RelativesRows
 
 log = logging.getLogger(__name__)
@@ -221,29 +229,163 @@ def _relatives_entries(
     return number[row[on]], col[arcs[on]], upper
 
 
+def first_columns(
+    prog: StageProgram, net: Network, first: FlowSolution, incumbent_flow: IntArray
+) -> np.ndarray:
+    """Mask over ``prog.free`` of a relaxation's first columns: the arcs ``first``
+    brought into its solve, those of ``incumbent_flow`` and every arc that is not a pair."""
+    return first.active[prog.free] | (incumbent_flow[prog.free] > 0) | (net.kind[prog.free] != PAIR)
+
+
+def warm_basis(
+    prog: StageProgram, cols: IntArray, net: Network, first: FlowSolution, multiplier_costs: IntArray
+) -> tuple[np.ndarray, np.ndarray]:
+    """A simplex basis of a stage's relaxation over the columns ``cols`` (positions in
+    ``prog.free``), built from a flow of the stage: HiGHS status codes (0 at lower, 1
+    basic, 2 at upper) per column and per row.
+
+    ``first`` is the flow with its reduced costs (scaled, multipliers priced in) and
+    ``multiplier_costs`` what the multipliers add to each arc's cost.  The flow's node
+    potentials are duals of the network rows; the other rows' slacks are basic (dual
+    0), so an arc's reduced cost in the relaxation is the flow's less what the
+    multipliers add.  An arc whose sign then disagrees with its flow (one the
+    multipliers kept out, or in) starts at its other bound, so every column is dual
+    feasible.  A spanning tree of the zero-reduced-cost arcs is basic, the other arcs
+    sit at their bounds: only the rows the flow breaks (relatives, earlier stages, and
+    the nodes of the arcs moved to their other bound) start infeasible.  The tree must
+    reach the sink: each group of nodes without a zero-cost path to it has its
+    potentials shifted by the largest step that keeps every reduced cost's sign
+    (:func:`_join_groups`).  The basis only guides HiGHS: the bound comes from the
+    duals it ends with.
+    """
+    arcs = prog.free[cols]
+    tail, head, cap = net.tail[arcs], net.head[arcs], net.cap[arcs]
+    rc = first.reduced[arcs] - multiplier_costs[arcs]
+    x = first.flow[arcs]
+    zero = rc == 0
+    upper = np.where(zero, 2 * x >= cap, rc < 0)
+    tree, group = _zero_forest(tail, head, zero, zero & (x > 0) & (x < cap), net.num_nodes)
+    joined, isolated = _join_groups(tail, head, rc, upper, group, net.sink)
+    tree |= joined
+    col_status = np.where(tree, 1, np.where(upper, 2, 0)).astype(np.int8)
+    row_status = np.ones(len(prog.lower), dtype=np.int8)
+    row_status[: net.sink] = 0
+    row_status[isolated] = 1
+    return col_status, row_status
+
+
+def _zero_forest(
+    tail: IntArray, head: IntArray, zero: np.ndarray, between: np.ndarray, num_nodes: int
+) -> tuple[np.ndarray, IntArray]:
+    """A spanning forest of the ``zero`` arcs, those ``between`` their bounds first (they
+    must be basic): its mask over the arcs and the group (tree, numbered from 0) of
+    every node."""
+    tree = np.zeros(len(tail), dtype=bool)
+    root = np.arange(num_nodes)
+    for arcs in (np.flatnonzero(zero & between), np.flatnonzero(zero & ~between)):
+        while len(arcs):
+            a, b = root[tail[arcs]], root[head[arcs]]
+            live = a != b
+            arcs, a, b = arcs[live], a[live], b[live]
+            # Every tree with an arc to another one hooks onto a tree of smaller root
+            # (or is hooked onto): the hooks go downwards, so they never close a cycle,
+            # and the number of trees with an arc out halves at each round.
+            top, pick = np.unique(np.maximum(a, b), return_index=True)
+            root[top] = np.minimum(a, b)[pick]
+            tree[arcs[pick]] = True
+            while not np.array_equal(root, root[root]):
+                root = root[root]
+    return tree, np.unique(root, return_inverse=True)[1]
+
+
+def _join_groups(
+    tail: IntArray, head: IntArray, rc: IntArray, upper: np.ndarray, comp: IntArray, sink: int
+) -> tuple[np.ndarray, IntArray]:
+    """Join every group of nodes (``comp``) to the sink's by shifting potentials.
+
+    Shifting a group's potentials by ``δ`` adds ``δ`` to the reduced cost of the arcs
+    leaving it and takes it from those entering it; the arcs inside keep theirs.  The
+    largest step either way that keeps every arc at lower bound at ``rc ≥ 0`` and every
+    arc at upper bound at ``rc ≤ 0`` brings one arc to another group to zero: it joins
+    the tree and the two groups merge (a merged group not yet at the sink's shifts
+    again).  Each step touches only the arcs of the group that moves.  Returns the arcs
+    that joined and one node (a row) of each group left without any arc to another
+    group, whose slack is basic.
+    """
+    rc = rc.copy()
+    joined = np.zeros(len(tail), dtype=bool)
+    num = int(comp.max(initial=0)) + 1
+    cross = np.flatnonzero(comp[tail] != comp[head])
+    leaving, entering = _by_group(cross, comp[tail[cross]], num), _by_group(cross, comp[head[cross]], num)
+    label = np.arange(num)  # the group each first group now belongs to
+    root = int(comp[sink])
+    stack = [g for g in np.unique(comp[np.concatenate([tail[cross], head[cross]])]).tolist() if g != root]
+    while stack:
+        group = stack.pop()
+        if label[group] != group:
+            continue  # merged into another group
+        out = leaving[group][label[comp[head[leaving[group]]]] != group]
+        inn = entering[group][label[comp[tail[entering[group]]]] != group]
+        if not len(out) and not len(inn):
+            continue  # no arc to another group: one of its rows stays basic
+        touching = np.concatenate([out, inn])
+        into = np.arange(len(touching)) >= len(out)
+        step = np.abs(rc[touching])
+        pick = int(np.argmin(step))
+        # δ > 0 lowers the reduced cost of entering arcs (those at lower bound limit it)
+        # and raises that of leaving ones (those at upper bound limit it).
+        delta = int(step[pick]) if into[pick] != upper[touching[pick]] else -int(step[pick])
+        rc[out] += delta
+        rc[inn] -= delta
+        arc = touching[pick]
+        joined[arc] = True
+        other = int(label[comp[tail[arc]]] if into[pick] else label[comp[head[arc]]])
+        label[label == group] = other
+        if other != root:
+            leaving[other] = np.concatenate([leaving[other], out])
+            entering[other] = np.concatenate([entering[other], inn])
+            stack.append(other)
+    final = label[comp]
+    alone = np.unique(final[final != root], return_index=True)[1]
+    return joined, np.flatnonzero(final != root)[alone]
+
+
+def _by_group(arcs: IntArray, group: IntArray, num: int) -> list[IntArray]:
+    """``arcs`` split by their ``group`` (``num`` groups)."""
+    order = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[order], np.arange(num + 1))
+    ordered = arcs[order]
+    return [ordered[bounds[g] : bounds[g + 1]] for g in range(num)]
+
+
 def relax_stage(
     model: FlowModel,
     rows: RelativesRows,
     plan: list[Stage],
     k: int,
     incumbent_flow: IntArray,
-    active: np.ndarray,
+    first: FlowSolution,
+    multiplier_costs: IntArray,
     time_limit_s: float,
     *,
+    warm: bool = True,
     threads: int = 1,
     seed: int = 0,
     stop: Callable[[], bool] | None = None,
 ) -> StageRelaxation | None:
     """Solve stage ``k``'s linear relaxation over every free arc by column generation:
-    simplex over the arcs in ``active`` (and those of ``incumbent_flow``), then the free
-    arcs whose reduced cost is negative join, warm-started, until none is.  ``None`` when
-    HiGHS does not end optimal (time limit, stop) or the pricing does not converge."""
+    simplex over the arcs ``first`` (a flow of the stage, at multipliers that add
+    ``multiplier_costs`` to the arcs) brought into its solve and those of
+    ``incumbent_flow``, then the free arcs whose reduced cost is negative join,
+    warm-started, until none is.  With ``warm``, the first simplex starts from the basis
+    of ``first`` (:func:`warm_basis`).  ``None`` when HiGHS does not end optimal (time
+    limit, stop) or the pricing does not converge."""
     import highspy
 
     t0 = time.perf_counter()
     prog = stage_program(model, rows, plan, k, incumbent_flow)
     net = model.net
-    incol = active[prog.free] | (incumbent_flow[prog.free] > 0) | (net.kind[prog.free] != PAIR)
+    incol = first_columns(prog, net, first, incumbent_flow)
     cols = np.flatnonzero(incol)
     h = new_highs(seed, stop)
     h.setOptionValue("presolve", "off")
@@ -252,7 +394,9 @@ def relax_stage(
     )
     largest = float(np.abs(prog.cost).max(initial=0))
     tol = PRICING_TOLERANCE * (1.0 + largest)
-    if largest <= FEW_COSTS:
+    if warm:
+        warm = set_basis(h, *warm_basis(prog, cols, net, first, multiplier_costs))
+    if largest <= FEW_COSTS and not warm:
         # Arc costs of a few units (a preference stage) make the program so degenerate
         # that dual simplex stalls: the interior point method (with crossover, so the
         # solution is a vertex) took 3.7 s on the city's preference stage, against 12.2 s.

@@ -112,3 +112,19 @@ def pass_model(
     kinds = (highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger)
     lp.integrality_ = [kinds[int(i)] for i in integer]
     h.passModel(lp)
+
+
+def set_basis(h: Any, col_status: np.ndarray, row_status: np.ndarray) -> bool:
+    """Give ``h`` (its model passed) a starting basis: HiGHS status codes (0 at lower, 1
+    basic, 2 at upper) per column and per row.  Whether HiGHS took it (a basis of the
+    wrong size or count of basic variables is refused, and the run starts cold)."""
+    import highspy
+
+    statuses = np.array(
+        [highspy.HighsBasisStatus.kLower, highspy.HighsBasisStatus.kBasic, highspy.HighsBasisStatus.kUpper],
+        dtype=object,
+    )
+    basis = highspy.HighsBasis()
+    basis.col_status = statuses[col_status].tolist()
+    basis.row_status = statuses[row_status].tolist()
+    return bool(h.setBasis(basis) == highspy.HighsStatus.kOk)

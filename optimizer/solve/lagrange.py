@@ -186,7 +186,7 @@ def stage_value(values: dict[str, int], terms: tuple[str, ...], weights: tuple[i
 
 
 StepFn = Callable[[int, int | None, int, int], None]
-RelaxFn = Callable[[IntArray, np.ndarray], StageRelaxation | None]
+RelaxFn = Callable[[IntArray, FlowSolution, IntArray], StageRelaxation | None]
 NeighbourhoodFn = Callable[[IntArray, IntArray], IntArray | None]
 
 
@@ -209,8 +209,9 @@ class StageSearch:
     max_iterations:
         Flows solved at most (1: the relaxation and its repair only).
     relax:
-        ``relax(incumbent flow, active arcs)``: the stage's linear relaxation over every
-        free arc (:func:`~optimizer.solve.exact.relax_stage` bound to this stage), or
+        ``relax(incumbent flow, flow, multiplier costs)``: the stage's linear relaxation
+        over every free arc, started from a flow of the stage and what its multipliers
+        add to each arc's cost (:func:`~optimizer.solve.exact.relax_stage` bound to this stage), or
         ``None``.  Called once, after the first flow, when that flow leaves a gap.
     neighbourhood:
         ``neighbourhood(flow, people)``: a conflict-free flow that differs from ``flow``
@@ -329,7 +330,7 @@ class StageSearch:
             violated = rows.violated(model.assignment(sol.flow))
             conflicts = len(violated)
             lam = self._grow(lam)
-            self._relax_once(sol, self._ceil(best[0]))
+            self._relax_once(sol, lam, self._ceil(best[0]))
             found: IntArray | None = sol.flow
             if violated:
                 self.checkpoint()  # a stop before the first repair keeps the relaxed flow
@@ -342,7 +343,7 @@ class StageSearch:
                 fewest = min(fewest, conflicts)
             if found is not None:
                 self.offer(found)
-            self._relax_once(sol, self._ceil(best[0]))  # a first stage's first placement
+            self._relax_once(sol, lam, self._ceil(best[0]))  # a first stage's first placement
             value, bound = self.value(), max(self._ceil(best[0]), self.relaxed_bound)
             if value is not None and value * self.scale - best[0] < fixed_gap:
                 # Reduced-cost fixing as the gap closes: every placement at least as good
@@ -391,16 +392,17 @@ class StageSearch:
         value = self.value()
         return value is not None and max(self._ceil(best_scaled), self.relaxed_bound) >= value
 
-    def _relax_once(self, sol: FlowSolution, lagrangian_bound: int) -> None:
-        """The stage's linear relaxation over every free arc, once, when there is a best
-        placement above ``lagrangian_bound``: an integral relaxation is a placement at its
+    def _relax_once(self, sol: FlowSolution, lam: IntArray, lagrangian_bound: int) -> None:
+        """The stage's linear relaxation over every free arc (warm-started from ``sol``,
+        solved at ``lam``), once, when there is a best placement above
+        ``lagrangian_bound``: an integral relaxation is a placement at its
         own bound (it proves the stage), the bound rises to it, and its reduced costs fix
         far more arcs than the multipliers' do."""
         value = self.value()
         if self.relax is None or self.incumbent is None or value is None or value <= lagrangian_bound:
             return
         t0 = time.perf_counter()
-        relaxation, self.relax = self.relax(self.incumbent.flow, sol.active), None
+        relaxation, self.relax = self.relax(self.incumbent.flow, sol, self.rows.arc_costs(lam)), None
         self.relax_s += time.perf_counter() - t0
         if relaxation is None:
             return

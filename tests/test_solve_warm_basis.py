@@ -1,0 +1,109 @@
+"""The stage relaxation's warm basis (``exact.warm_basis``), built from a flow of the stage.
+
+The basis must be one HiGHS accepts, with no dual infeasibility at its start (with the
+multipliers at zero and away from zero), and it must shorten the simplex; the bound and
+the proven values must not depend on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from test_solve_shapes import province
+
+from optimizer.solve import exact
+from optimizer.solve.candidates import build_candidates
+from optimizer.solve.engine import stage_plan
+from optimizer.solve.flow import FlowModel, FlowSolution
+from optimizer.solve.highs import new_highs, pass_model, run_highs, set_basis
+from optimizer.solve.lagrange import RelativesRows, StageSearch
+
+Stage = tuple[FlowModel, RelativesRows, list[exact.Stage], int, np.ndarray, FlowSolution]
+
+
+def moves_stage(name: str) -> Stage:
+    """A province's model after its first stage is solved, at the start of the moves
+    stage: the best placement so far and the stage's first flow (no multipliers)."""
+    problem = province(name)
+    model = FlowModel(problem, build_candidates(problem))
+    plan = stage_plan(problem, model)
+    rows = RelativesRows(model)
+    search = StageSearch(model, rows, plan, 0, lambda: None, lambda *_: None)
+    search.run(None)
+    assert search.incumbent is not None
+    k = next(i for i, (terms, _) in enumerate(plan) if "moves" in terms)
+    cost = model.stage_cost(*plan[k])
+    first = model.solve(cost, model.cheapest([cost], 12))
+    return model, rows, plan, k, search.incumbent.flow, first
+
+
+def start_of(stage: Stage, first: FlowSolution, costs: np.ndarray) -> Any:
+    """HiGHS's info after setting the warm basis from ``first`` (solved at multipliers
+    adding ``costs``) and running no iteration."""
+    model, rows, plan, k, incumbent, _ = stage
+    prog = exact.stage_program(model, rows, plan, k, incumbent)
+    cols = np.flatnonzero(exact.first_columns(prog, model.net, first, incumbent))
+    h = new_highs()
+    h.setOptionValue("presolve", "off")
+    pass_model(
+        h, prog.a[:, cols], prog.cost[cols], prog.cap[cols], prog.lower, prog.upper, np.zeros(len(cols))
+    )
+    assert set_basis(h, *exact.warm_basis(prog, cols, model.net, first, costs))
+    h.setOptionValue("simplex_iteration_limit", 0)
+    run_highs(h, 1)
+    return h.getInfo()
+
+
+def relax(
+    monkeypatch: pytest.MonkeyPatch, stage: Stage, first: FlowSolution, costs: np.ndarray, warm: bool
+) -> tuple[float, int]:
+    """The relaxation's bound and its simplex iterations, warm or cold."""
+    model, rows, plan, k, incumbent, _ = stage
+    iterations = [0]
+
+    def counted(h: Any, threads: int) -> None:
+        run_highs(h, threads)
+        iterations[0] += int(h.getInfo().simplex_iteration_count)
+
+    monkeypatch.setattr(exact, "run_highs", counted)
+    free = model.free.copy()
+    relaxation = exact.relax_stage(model, rows, plan, k, incumbent, first, costs, 60.0, warm=warm)
+    assert np.array_equal(model.free, free)  # the relaxation itself fixes nothing
+    assert relaxation is not None
+    return relaxation.bound, iterations[0]
+
+
+@pytest.mark.parametrize("name", ["city-like", "islands"])
+def test_the_flow_basis_is_dual_feasible_and_shortens_the_simplex(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stage = moves_stage(name)
+    model, first = stage[0], stage[-1]
+    none = np.zeros(model.num_arcs, dtype=np.int64)
+    assert start_of(stage, first, none).num_dual_infeasibilities == 0
+    warm_bound, warm_iterations = relax(monkeypatch, stage, first, none, True)
+    cold_bound, cold_iterations = relax(monkeypatch, stage, first, none, False)
+    assert warm_bound == pytest.approx(cold_bound, abs=1e-6)
+    assert warm_iterations < cold_iterations / 2
+
+
+def test_a_basis_from_a_flow_at_nonzero_multipliers_is_dual_feasible(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Multipliers on the rows the first flow breaks: the flow at those multipliers
+    gives a basis whose arcs the multipliers moved start at their other bound, still
+    with no dual infeasibility, and the relaxation reaches the same bound."""
+    stage = moves_stage("city-like")
+    model, rows, plan, k, _, first = stage
+    rows.violated(model.assignment(first.flow))
+    assert len(rows) > 0
+    lam = np.full(len(rows), int(np.abs(model.stage_cost(*plan[k])).max()), dtype=np.int64)
+    costs = rows.arc_costs(lam)
+    cost = model.stage_cost(*plan[k])
+    priced = model.solve(cost + costs, first.active)
+    kept_out = (costs > 0) & (priced.flow != first.flow)
+    assert kept_out.any()  # the multipliers changed the flow
+    assert start_of(stage, priced, costs).num_dual_infeasibilities == 0
+    warm_bound, _ = relax(monkeypatch, stage, priced, costs, True)
+    cold_bound, _ = relax(monkeypatch, stage, priced, costs, False)
+    assert warm_bound == pytest.approx(cold_bound, abs=1e-6)
