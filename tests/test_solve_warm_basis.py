@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 from test_solve_shapes import province
 
-from optimizer.solve import exact
+from optimizer.check import check_placement
+from optimizer.data import Problem
+from optimizer.solve import engine, exact
 from optimizer.solve.candidates import build_candidates
 from optimizer.solve.engine import stage_plan
 from optimizer.solve.flow import FlowModel, FlowSolution
@@ -107,3 +109,12 @@ def test_a_basis_from_a_flow_at_nonzero_multipliers_is_dual_feasible(monkeypatch
     warm_bound, _ = relax(monkeypatch, stage, priced, costs, True)
     cold_bound, _ = relax(monkeypatch, stage, priced, costs, False)
     assert warm_bound == pytest.approx(cold_bound, abs=1e-6)
+
+
+def test_proven_values_do_not_depend_on_the_warm_basis() -> None:
+    problem: Problem = province("city-like")
+    warm = engine.solve(problem)
+    cold = engine.solve(problem, params=engine.EngineParams(warm_basis=False))
+    assert warm.proven and cold.proven
+    assert warm.values == cold.values and warm.bounds == cold.bounds
+    assert check_placement(problem, warm.assignment) == []

@@ -189,6 +189,9 @@ class EngineParams:
         flow leaves a gap.
     greedy_floor:
         Start from the greedy baseline as the first incumbent (when it is valid).
+    warm_basis:
+        Start each stage relaxation's simplex from the basis of the stage's first flow
+        (:func:`~optimizer.solve.exact.warm_basis`).
     """
 
     max_iterations: int = MAX_ITERATIONS
@@ -196,6 +199,7 @@ class EngineParams:
     highs_bytes_per_pair: int = HIGHS_BYTES_PER_PAIR
     relaxation: bool = True
     greedy_floor: bool = True
+    warm_basis: bool = True
 
 
 class Stop:
@@ -409,7 +413,9 @@ def _search(run: _Run, k: int) -> StageSearch:
     def step(iteration: int, value: int | None, bound: int, conflicts: int) -> None:
         run.emit(name, value, bound, "iteration", iteration=iteration, conflicts=conflicts)
 
-    relax = functools.partial(relax_stage, model, rows, plan, k, time_limit_s=stop.left(), **run.highs())
+    relax = functools.partial(
+        relax_stage, model, rows, plan, k, time_limit_s=stop.left(), warm=run.params.warm_basis, **run.highs()
+    )
 
     def neighbourhood(flow: IntArray, people: IntArray) -> IntArray | None:
         return finish_neighbourhood(model, rows, plan, k, flow, people, stop.left(), **run.highs())
