@@ -21,8 +21,9 @@ from optimizer.io.build import load_problem
 from optimizer.io.scenario import load_scenario
 from optimizer.shapes import SHAPES, make_province, write_province
 from optimizer.solve import engine, lagrange
-from optimizer.solve.baselines import _stages, greedy, highs_mip, valid_greedy
+from optimizer.solve.baselines import greedy, highs_mip, valid_greedy
 from optimizer.solve.candidates import build_candidates
+from optimizer.solve.stages import objective_stages
 
 #: Shapes whose whole-model HiGHS solve takes more than about 5 s here.
 SLOW = {"pinned-relatives-any", "pinned-relatives-leadership", "single-posts", "pins-heavy", "all-placed"}
@@ -42,7 +43,9 @@ def province(name: str, people: int = 1000, seed: int = 0) -> Problem:
 def lex_key(problem: Problem, assignment: np.ndarray) -> tuple[float, ...]:
     """Stage values of a placement, in the order of the objective's stages."""
     values = objective_terms(problem, assignment)
-    return tuple(sum(w * values[t] for t, w in zip(terms, ws, strict=True)) for terms, ws in _stages(problem))
+    return tuple(
+        sum(w * values[t] for t, w in zip(terms, ws, strict=True)) for terms, ws in objective_stages(problem)
+    )
 
 
 @pytest.mark.parametrize(
