@@ -11,10 +11,10 @@ exits 2, the web app shows them); :func:`validate` alone returns the problems in
   :class:`StopOnSignal` (Ctrl-C, or a signal sent to a worker process);
 * many runs at once (a ``--set`` grid, or the provinces of a multi-province file):
   :func:`plan_sweep` then :func:`sweep`; a sweep's runs side by side: :func:`sweep_table`;
-* why this placement: :func:`explain`, :func:`explain_all`; why no placement:
-  :func:`diagnose`;
+* why this placement: :func:`explain`, :func:`explain_all` (to a file:
+  :func:`write_short_reasons`); why no placement: :func:`diagnose`;
 * re-plan after changes: :func:`replan` (or :func:`prepare_replan` then
-  :func:`solve_replan`);
+  :func:`solve_replan`), its list of changes to a file: :func:`write_replan_changes`;
 * compare runs: :func:`compare`; files of a run: :func:`export`, :func:`write_tables`;
 * edit a run by hand: :func:`check_edit` (violations and term changes of moves);
 * stored runs: :func:`open_store`, :func:`runs`, :func:`get_run`, :func:`run_head`,
@@ -681,6 +681,19 @@ def explain_all(store: RunStore, run_ref: str) -> tuple[StoredRun, list[ShortRea
     return ctx.run, out
 
 
+def write_short_reasons(reasons: Sequence[ShortReason], path: str | Path) -> Path:
+    """Write the short reasons of :func:`explain_all` to a CSV file (``staff_id``,
+    ``full_name``, ``unit_id``, ``position``, ``note``), ready for the annex's Ghi chú."""
+    import pandas as pd
+
+    from optimizer.io.outputs import write_csv_frame
+
+    rows = [(r.staff_id, r.full_name, r.unit_id, r.position, r.note) for r in reasons]
+    columns = ["staff_id", "full_name", "unit_id", "position", "note"]
+    write_csv_frame(pd.DataFrame(rows, columns=columns, dtype=object), Path(path))
+    return Path(path)
+
+
 # --------------------------------------------------------------------------- diagnose
 
 
@@ -857,6 +870,15 @@ def solve_replan(
         return Replanned(base, changes, plan, None)
     run_id = store_replan(store, base, plan, changes, mode, move_penalty)
     return Replanned(base, changes, plan, store.get(run_id))
+
+
+def write_replan_changes(replanned: Replanned, path: str | Path) -> Path:
+    """Write who a re-plan moves, from where, to where and why, to a CSV file."""
+    from optimizer.io.outputs import write_csv_frame
+    from optimizer.replan import changes_frame
+
+    write_csv_frame(changes_frame(replanned.plan.changes), Path(path))
+    return Path(path)
 
 
 # --------------------------------------------------------------------------- compare, export

@@ -143,7 +143,6 @@ CLI_MAY_IMPORT = frozenset(
 #: and why); a command not listed here goes through the service alone.
 CLI_PENDING: dict[str, set[str]] = {
     "optimizer.cli.common": {"optimizer.io.outputs", "optimizer.io.scenario"},  # output guards (hardening)
-    "optimizer.cli.explain": {"optimizer.io.outputs", "optimizer.io.tables", "optimizer.replan"},
     "optimizer.cli.runs": {
         "optimizer.compare",
         "optimizer.export.report",
@@ -151,7 +150,7 @@ CLI_PENDING: dict[str, set[str]] = {
         "optimizer.kpis",
     },
     "optimizer.cli.serve": {"optimizer.store", "optimizer.web.app", "optimizer.web.auth"},  # web2
-    "optimizer.cli.solve": {"optimizer.io.outputs"},
+    "optimizer.cli.solve": {"optimizer.io.outputs"},  # --out checked before solving (harden2's guards)
     "optimizer.cli.sweep": {"optimizer.compare"},  # value formatting shared with compare
     "optimizer.cli.synth": {"optimizer.io.places", "optimizer.shapes", "optimizer.synth"},
     "optimizer.cli.validate": {"optimizer.data", "optimizer.io.scenario", "optimizer.io.tables"},

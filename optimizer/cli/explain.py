@@ -8,7 +8,6 @@ no placement); 2 bad input (unknown run or person, changed inputs, a bad changes
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
     from optimizer.data import Problem
     from optimizer.diagnose import Diagnosis
     from optimizer.explain import Forcing, PersonExplanation
-    from optimizer.service import ShortReason
     from optimizer.solve.engine import Progress
 
 #: How many of the other people who would move are named per alternative.
@@ -180,7 +178,7 @@ def explain(
         assert out_path is not None
         base_run, reasons = service.explain_all(store, run)
         with guard_outputs(store, [base_run]):
-            _write_reasons(reasons, out_path)
+            service.write_short_reasons(reasons, out_path)
         click.echo(t("cli_explain.written", path=str(out_path), count=len(reasons)))
         return
     assert staff_id is not None
@@ -190,16 +188,6 @@ def explain(
     console = _console()
     console.print(t("cli_explain.run", run=found.run.run_id, status=label(found.run.status, "status")))
     print_explanation(console, found.problem, found.person)
-
-
-def _write_reasons(reasons: Sequence[ShortReason], path: Path) -> None:
-    import pandas as pd
-
-    from optimizer.io.outputs import write_csv_frame
-
-    rows = [(r.staff_id, r.full_name, r.unit_id, r.position, r.note) for r in reasons]
-    columns = ["staff_id", "full_name", "unit_id", "position", "note"]
-    write_csv_frame(pd.DataFrame(rows, columns=columns, dtype=object), path)
 
 
 # --------------------------------------------------------------------------- diagnose
@@ -323,7 +311,6 @@ def replan(
     """
     from optimizer import service
     from optimizer.cli.runs import print_kpis
-    from optimizer.replan import changes_frame
 
     try:
         mode = service.replan_mode(move_penalty, changes_first)
@@ -331,9 +318,7 @@ def replan(
         raise click.UsageError(str(exc)) from exc
     store = service.open_store(store_path)
     prepared = service.prepare_replan(store, run, changes_path, time_limit=time_limit)
-    from optimizer.io.tables import TableSource
-
-    changes_file = [TableSource.parse(changes_path, Path.cwd()).path]
+    changes_file = [prepared.changes.path]
     with guard_outputs(store, [prepared.base.run], inputs=changes_file, files=[out_path] if out_path else []):
         pass  # a bad --out is refused before the re-plan is solved and stored
     if prepared.changes.warnings:
@@ -363,7 +348,6 @@ def replan(
             lines=len(changes.post_changes),
         )
     )
-    frame = changes_frame(plan.changes)
     from rich.table import Table
 
     table = Table(title=t("cli_explain.changes_title"), title_justify="left")
@@ -384,10 +368,8 @@ def replan(
         table.add_row(c.staff_id, c.full_name, c.from_unit, old, c.to_unit, new, why, c.note)
     console.print(table)
     if out_path is not None:
-        from optimizer.io.outputs import write_csv_frame
-
         with guard_outputs(store, [base.run], inputs=changes_file):
-            write_csv_frame(frame, out_path)
+            service.write_replan_changes(done, out_path)
     print_kpis({base.run.run_id: base.run.kpis, run_id: done.run.kpis})
 
 
