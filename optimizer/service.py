@@ -15,7 +15,9 @@ exits 2, the web app shows them); :func:`validate` alone returns the problems in
   :func:`write_short_reasons`); why no placement: :func:`diagnose`;
 * re-plan after changes: :func:`replan` (or :func:`prepare_replan` then
   :func:`solve_replan`), its list of changes to a file: :func:`write_replan_changes`;
-* compare runs: :func:`compare`; files of a run: :func:`export`, :func:`write_tables`;
+* a run's tables: :func:`unit_kpis`, :func:`position_balance`, :func:`redact`;
+* compare runs: :func:`compare`, :func:`write_comparison`; files of a run:
+  :func:`export`, :func:`write_tables`, :func:`write_report` (HTML);
 * edit a run by hand: :func:`check_edit` (violations and term changes of moves);
 * stored runs: :func:`open_store`, :func:`runs`, :func:`get_run`, :func:`run_head`,
   :func:`run_notes` (why no placement or no proof, in the reader's language),
@@ -40,6 +42,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t
+from optimizer.kpis import UNIT_SUMMARY_COLUMNS as KPI_UNIT_SUMMARY_COLUMNS
 from optimizer.record import memory_as_input_error, record_run, solved_run
 from optimizer.record import run_notes as stored_run_notes
 from optimizer.store import RunSource, RunStore, StoredRun, StoredRunHead, StoredRunSummary
@@ -529,6 +532,47 @@ def run_units(store: RunStore, ref: str) -> pd.DataFrame:
     return unit_kpis(run.tables, run.rules, by_bloc=False)
 
 
+#: The columns of a unit's summary row (:func:`unit_kpis`), after ``unit_id``.
+UNIT_SUMMARY_COLUMNS = KPI_UNIT_SUMMARY_COLUMNS
+
+
+def unit_kpis(run: StoredRun) -> pd.DataFrame:
+    """A stored run's KPIs per unit and bloc (:func:`optimizer.kpis.unit_kpis`)."""
+    from optimizer.kpis import unit_kpis as kpis_per_unit
+
+    return kpis_per_unit(run.tables, run.rules)
+
+
+def position_balance(run: StoredRun) -> pd.DataFrame:
+    """A stored run's surplus and shortage per job position
+    (:func:`optimizer.kpis.position_balance`)."""
+    from optimizer.kpis import position_balance as balance_of
+
+    return balance_of(run.tables)
+
+
+def redact(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with names as initials and birth dates as birth years (any such column)."""
+    from optimizer.compare import redact as redacted
+
+    return redacted(frame)
+
+
+def write_report(
+    runs: Sequence[StoredRun],
+    path: str | Path,
+    *,
+    geojson: str | Path | None = None,
+    map_kpi: str = "fill_rate",
+    redact: bool = False,
+) -> Path:
+    """Write the self-contained HTML report of one run, or of runs compared (deltas
+    against the first); see :func:`optimizer.export.report.write_report`."""
+    from optimizer.export.report import write_report as write_html
+
+    return write_html(path, runs, geojson=geojson, map_kpi=map_kpi, redacted=redact)
+
+
 def delete_run(store: RunStore, ref: str) -> str:
     """Delete one run and return its id."""
     run_id = store.resolve(ref)
@@ -909,6 +953,14 @@ def compare(store: RunStore, refs: Sequence[str]) -> Compared:
         raise ValueError(t("runs.compare_need_two"))
     stored = tuple(store.get(i) for i in ids)
     return Compared(stored, compare_runs(stored))
+
+
+def write_comparison(compared: Compared, folder: str | Path, *, redact: bool = False) -> list[Path]:
+    """Write ``runs.csv``, ``kpis.csv``, ``units.csv`` and ``people.csv`` of a comparison
+    into ``folder`` (see :func:`optimizer.compare.write_csv`)."""
+    from optimizer.compare import write_csv
+
+    return write_csv(compared.comparison, folder, redacted=redact)
 
 
 @dataclass(frozen=True)

@@ -145,10 +145,8 @@ CLI_PENDING: dict[str, set[str]] = {
     "optimizer.cli.common": {"optimizer.io.outputs", "optimizer.io.scenario"},  # output guards (hardening)
     "optimizer.cli.runs": {
         "optimizer.compare",
-        "optimizer.export.report",
         "optimizer.export.report_summary",
-        "optimizer.kpis",
-    },
+    },  # value formatting, labels
     "optimizer.cli.serve": {"optimizer.store", "optimizer.web.app", "optimizer.web.auth"},  # web2
     "optimizer.cli.solve": {"optimizer.io.outputs"},  # --out checked before solving (harden2's guards)
     "optimizer.cli.sweep": {"optimizer.compare"},  # value formatting shared with compare

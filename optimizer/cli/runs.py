@@ -292,42 +292,40 @@ def show(
 ) -> None:
     """Show one run (RUN: a run id, a unique prefix, or 'latest'): KPIs and per-unit table."""
     from optimizer import service
-    from optimizer.kpis import unit_kpis
 
     store = open_store(store_path)
     stored = service.get_run(store, run)
     console = _console()
     _print_header(console, stored)
-    uk = unit_kpis(stored.tables, stored.rules)
+    uk = service.unit_kpis(stored)
     if unit is None:
         _print_city(console, stored, uk)
     else:
         _print_unit(console, store, stored, uk, unicodedata.normalize("NFC", unit.strip()), redact)
     if html_path is not None:
-        from optimizer.export.report import write_report
-
         with guard_outputs(store, [stored]):
-            path = write_report(html_path, [stored], geojson=geojson, map_kpi=map_kpi, redacted=redact)
+            path = service.write_report([stored], html_path, geojson=geojson, map_kpi=map_kpi, redact=redact)
         console.print(t("runs.html_written", path=str(path)))
 
 
 def _print_city(console: Console, stored: StoredRun, uk: pd.DataFrame) -> None:
     """``show`` without ``--unit``: the KPIs, the balance per position, the unit table."""
-    from optimizer.kpis import UNIT_SUMMARY_COLUMNS, position_balance
+    from optimizer import service
 
     print_kpis({stored.run_id: stored.kpis}, console)
     balance = ["position", "quota", "placed", "shortfall", "shortage", "surplus", "net"]
     console.print(
-        _frame_table(position_balance(stored.tables), balance, t("runs.balance_title"), "kpi.balance")
+        _frame_table(service.position_balance(stored), balance, t("runs.balance_title"), "kpi.balance")
     )
-    console.print(_frame_table(uk, ("unit_id", *UNIT_SUMMARY_COLUMNS), t("runs.units_title"), "kpi.unit"))
+    units = ("unit_id", *service.UNIT_SUMMARY_COLUMNS)
+    console.print(_frame_table(uk, units, t("runs.units_title"), "kpi.unit"))
 
 
 def _print_unit(
     console: Console, store: RunStore, stored: StoredRun, uk: pd.DataFrame, unit: str, redact: bool
 ) -> None:
     """``show --unit``: the unit's row, its post lines and its people."""
-    from optimizer.kpis import UNIT_SUMMARY_COLUMNS
+    from optimizer import service
 
     sel = uk[(uk["unit_id"] == unit) | (uk["unit_name"] == unit)]
     if sel.empty:
@@ -342,15 +340,15 @@ def _print_unit(
             ]
         )
     unit_id = str(sel["unit_id"].iloc[0])
-    console.print(_frame_table(sel, ("unit_id", *UNIT_SUMMARY_COLUMNS), t("runs.units_title"), "kpi.unit"))
+    console.print(
+        _frame_table(sel, ("unit_id", *service.UNIT_SUMMARY_COLUMNS), t("runs.units_title"), "kpi.unit")
+    )
     lines = stored.tables.units[stored.tables.units["unit_id"] == unit_id]
     line_columns = ["bloc", "department", "position", "category", "min", "max", "filled", "shortfall"]
     console.print(_frame_table(lines, line_columns, t("runs.lines_title"), "runs.col"))
     people = stored.tables.placements[stored.tables.placements["unit_id"] == unit_id]
     if redact:
-        from optimizer.compare import redact as redact_frame
-
-        people = redact_frame(people)
+        people = service.redact(people)
     people_columns = ["staff_id", "full_name", "bloc", "department", "position", "distance_km", "moved"]
     title = t("runs.people_title", unit=str(sel["unit_name"].iloc[0]), n=len(people))
     console.print(_frame_table(people, [*people_columns, "origin_unit"], title, "runs.col"))
@@ -444,8 +442,6 @@ def compare(
     """Compare runs: KPIs side by side with deltas (against the first run), per-unit deltas,
     and the people placed differently."""
     from optimizer import service
-    from optimizer.compare import redact as redact_frame
-    from optimizer.compare import write_csv
 
     store = open_store(store_path)
     if sweep_id is not None:  # `compare --sweep ID`: the sweep's table, then its runs
@@ -464,19 +460,17 @@ def compare(
         _print_header(console, r)
     print_kpis({r.run_id: r.kpis for r in stored}, console)
     console.print(_unit_delta_table(comparison))
-    people = redact_frame(comparison.people) if redact else comparison.people
+    people = service.redact(comparison.people) if redact else comparison.people
     console.print(_people_table(people, comparison.run_ids))
     if len(people) > PEOPLE_PRINTED:
         console.print(t("runs.people_more", n=len(people) - PEOPLE_PRINTED))
     if csv_dir is not None:
         with guard_outputs(store, stored, table_folders=[csv_dir]):
-            written = write_csv(comparison, csv_dir, redacted=redact)
+            written = service.write_comparison(compared, csv_dir, redact=redact)
         console.print(t("runs.csv_written", n=len(written), folder=str(csv_dir)))
     if html_path is not None:
-        from optimizer.export.report import write_report
-
         with guard_outputs(store, stored):
-            path = write_report(html_path, stored, geojson=geojson, map_kpi=map_kpi, redacted=redact)
+            path = service.write_report(stored, html_path, geojson=geojson, map_kpi=map_kpi, redact=redact)
         console.print(t("runs.html_written", path=str(path)))
 
 
