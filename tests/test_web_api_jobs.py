@@ -8,9 +8,13 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from web_support import TINY, wait
 
+from optimizer import service
+from optimizer.errors import InputError
+from optimizer.i18n import LANGS, speaking
 from optimizer.store import RunStore
 from optimizer.web.app import create_app
 from optimizer.web.jobs import JobManager
@@ -78,6 +82,14 @@ def test_a_bad_scenario_fails_with_its_problems(tmp_path: Path) -> None:
         view = jobs.get(job_id)
         assert view is not None and view["state"] == "failed"
         assert "missing.csv" in json.dumps(view["error"]["issues"])
+        # a reader of each language reads the problems in it, whoever started the run
+        for lang in LANGS:
+            with speaking(lang), pytest.raises(InputError) as raised:
+                service.load(scenario)
+            read = jobs.get(job_id, lang)
+            assert read is not None
+            assert [i["message"] for i in read["error"]["issues"]] == [i.message for i in raised.value.issues]
+        assert jobs.get(job_id, "vi") != jobs.get(job_id, "en")
     finally:
         jobs.shutdown(grace_s=5)
 
@@ -99,3 +111,37 @@ def test_runs_wait_their_turn(tmp_path: Path) -> None:
         assert [f["status"] for f in finals] == ["optimal"] * 3
         stored = [f["run_id"] for f in finals]
         assert stored == sorted(stored) and len(set(stored)) == 3  # stored in the order queued
+
+
+def test_a_worker_that_cannot_start_fails_its_job_not_the_queue(tmp_path: Path) -> None:
+    import multiprocessing
+
+    from optimizer.i18n import t
+
+    class NoProcess:
+        def __init__(self, **_: object) -> None:
+            pass
+
+        def start(self) -> None:
+            raise OSError("no process left")
+
+    class Context:
+        Queue = multiprocessing.get_context("spawn").Queue
+        Process = NoProcess
+
+    jobs = JobManager(tmp_path / "store.db", max_parallel=1)
+    RunStore(jobs.store_path)
+    jobs._ctx = Context()  # type: ignore[assignment]
+    jobs.start()
+    try:
+        ids = [jobs.submit(TINY / "scenario.toml", (), "", "local") for _ in range(2)]
+        deadline = time.monotonic() + 30
+        while not all(jobs._jobs[j].finished for j in ids):  # the second is taken too
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        for job_id in ids:
+            view = jobs.get(job_id, "en")
+            assert view is not None and view["state"] == "failed"
+            assert view["error"]["message"] == t("server.job_crashed", "en")
+    finally:
+        jobs.shutdown(grace_s=5)

@@ -233,6 +233,77 @@ def test_upload_with_a_mistake_lists_it_and_offers_the_errors_sheet(client: Test
         assert "xl/workbook.xml" in z.namelist()
 
 
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_an_uploads_problems_are_read_in_the_readers_language(
+    client: TestClient, tmp_path: Path, lang: Lang
+) -> None:
+    staff = (TINY / "staff.csv").read_text(encoding="utf-8").replace("1978-09-05", "31/02/1978")
+    files = [("files", (name, (TINY / name).read_bytes(), "text/csv")) for name in ("units.csv", "posts.csv")]
+    files.append(("files", ("staff.csv", staff.encode(), "text/csv")))
+    other = "en" if lang == "vi" else "vi"
+    client.cookies.set("staffplan_lang", other)  # uploaded by a reader of the other language
+    answer = client.post("/data", data={"csrf_token": token(client)}, files=files)
+    sid = re.search(r"/data/(u[0-9a-f]{12})/errors\.xlsx", answer.text)
+    assert sid
+    # the same files checked in the reader's language give the messages the page must show
+    folder = tmp_path / "copy"
+    shutil.copytree(TINY, folder)
+    (folder / "staff.csv").write_text(staff, encoding="utf-8")
+    with speaking(lang):
+        expected = [i.message for i in service.validate(folder / "scenario.toml").issues]
+    with speaking(other):
+        uploaded_in = [i.message for i in service.validate(folder / "scenario.toml").issues]
+    assert expected and expected != uploaded_in
+    client.cookies.set("staffplan_lang", lang)
+    page = client.get(f"/data/{sid.group(1)}")
+    assert all(str(escape(m)) in page.text for m in expected)
+    assert not any(str(escape(m)) in page.text for m in uploaded_in)
+    api = client.get(f"/api/scenarios/{sid.group(1)}").json()
+    assert [i["message"] for i in api["issues"]] == expected
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_a_failed_export_says_so_in_the_readers_language(
+    client: TestClient, run_ids: list[str], lang: Lang, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from optimizer.errors import InputError, Issue
+    from optimizer.i18n import t
+
+    def refused(*_: object, **__: object) -> None:  # a message made where the export runs
+        raise InputError([Issue(file="", message=t("server.export_unknown", format="pdf"))])
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("internal detail 4711")
+
+    client.cookies.set("staffplan_lang", lang)
+    for failing, shown in (
+        (refused, t("server.export_unknown", lang, format="pdf")),
+        (broken, t("server.export_crashed", lang)),
+    ):
+        monkeypatch.setattr(service, "export", failing)
+        started = client.post(
+            f"/runs/{run_ids[0]}/export", data={"csrf_token": token(client), "format": "csv"}
+        )
+        state = started.text  # already failed, or the fragment that asks again
+        for _ in range(100):
+            poll = re.search(r'hx-get="(/exports/[0-9a-f]{24})"', state)
+            if poll is None:
+                break
+            state = client.get(poll.group(1)).text
+        assert str(escape(shown)) in state and "4711" not in state and "RuntimeError" not in state
+
+
+def test_a_run_that_fails_on_its_data_offers_its_scenario_and_diagnosis(client: TestClient) -> None:
+    from web_support import start, wait
+
+    impossible = {"rules.min_is_hard": True, "rules.max_commute_km": 0.1}  # nobody lives that close
+    job = start(client, SCENARIO_ID, set=impossible)
+    assert wait(client, job)["status"] == "failed"
+    for lang, words in (("vi", "Chẩn đoán"), ("en", "Diagnose")):
+        page = client.get(f"/jobs/{job}", params={"lang": lang})
+        assert f'href="/scenarios/{SCENARIO_ID}/diagnose"' in page.text and words in page.text
+
+
 def test_export_runs_in_the_background_and_gives_the_files(client: TestClient, run_ids: list[str]) -> None:
     started = client.post(f"/runs/{run_ids[0]}/export", data={"csrf_token": token(client), "format": "csv"})
     assert started.status_code == 200

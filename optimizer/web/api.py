@@ -257,7 +257,7 @@ def logout(request: Request, web: Web, user: CurrentUser) -> dict[str, Any]:
 
 
 @router.get("/scenarios")
-def scenarios(web: Web, user: CurrentUser) -> list[dict[str, Any]]:
+def scenarios(web: Web, user: CurrentUser, lang: RequestLang) -> list[dict[str, Any]]:
     """Every scenario: the uploads (newest first), then the workspace's scenario files."""
     return [
         {
@@ -267,7 +267,7 @@ def scenarios(web: Web, user: CurrentUser) -> list[dict[str, Any]]:
             "valid": e.valid,
             "created_at": e.created_at,
             "user": e.user,
-            "issues": len(e.issues),
+            "issues": len(e.issues_in(lang)),
         }
         for e in list_scenarios(web.config.workspace, web.store())
     ]
@@ -305,7 +305,7 @@ async def upload_scenario(
         audit(web.store(), user, "upload_refused", ", ".join(u.name for u in uploads))
         raise bad_input(exc) from exc
     audit(web.store(), user, "upload", entry.scenario_id, name=entry.name, valid=entry.valid)
-    return ScenarioAnswer(id=entry.scenario_id, valid=bool(entry.valid), issues=entry.issues)
+    return ScenarioAnswer(id=entry.scenario_id, valid=bool(entry.valid), issues=entry.issues_in(lang))
 
 
 @router.get("/scenarios/{scenario_id:path}")
@@ -316,13 +316,14 @@ def scenario(scenario_id: str, web: Web, user: CurrentUser, lang: RequestLang) -
     entry = find_scenario(web.config.workspace, web.store(), scenario_id)
     if entry is None:
         raise HTTPException(status_code=404, detail=t("server.scenario_unknown", lang, id=scenario_id))
+    issues = entry.issues_in(lang)
     return {
         "id": entry.scenario_id,
         "name": entry.name,
         "kind": entry.kind,
         "valid": entry.valid,
         "created_at": entry.created_at,
-        "issues": entry.issues if user.see_names else [{**i, "value": ""} for i in entry.issues],
+        "issues": issues if user.see_names else [{**i, "value": ""} for i in issues],
         "toml": entry.path.read_text(encoding="utf-8") if entry.path.is_file() else "",
     }
 
@@ -344,7 +345,7 @@ def start_run(body: NewRun, web: Web, user: Planner, lang: RequestLang) -> RunSt
     if entry.valid is False:
         raise HTTPException(
             status_code=409,
-            detail={"message": t("server.scenario_invalid", lang), "issues": entry.issues},
+            detail={"message": t("server.scenario_invalid", lang), "issues": entry.issues_in(lang)},
         )
     overrides = _overrides(body.set)
     try:
@@ -374,7 +375,7 @@ def get_run(run_id: str, web: Web, user: CurrentUser, lang: RequestLang) -> dict
     ``optimal``, ``feasible``, ``infeasible``, ``no_solution``; ``failed`` or
     ``cancelled`` when nothing was stored), progress, KPIs, terms and bounds."""
     if JOB_ID.match(run_id):
-        job = web.jobs.get(run_id)
+        job = web.jobs.get(run_id, lang)
         if job is None:
             raise _not_found(lang, run_id)
         stored = job.get("result", {}).get("run_id")

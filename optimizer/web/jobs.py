@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from optimizer.i18n import t
+from optimizer.i18n import LANGS, speaking, t
 from optimizer.store import RunStore
 
 if TYPE_CHECKING:
@@ -117,6 +117,21 @@ def _now() -> str:
     return dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
+def error_in(error: dict[str, Any], lang: str) -> dict[str, Any]:
+    """A job's failure as a reader of ``lang`` sees it: ``issues``, the problems in
+    ``lang`` (a failure recorded in one language only: as recorded), and ``message``, the
+    catalogue's message ``key`` in ``lang``; other fields as they are."""
+    out = {k: v for k, v in error.items() if k not in ("issues", "key", "params")}
+    issues = error.get("issues") or []
+    if isinstance(issues, dict):
+        issues = issues.get(lang) or next(iter(issues.values()), [])
+    if issues:
+        out["issues"] = issues
+    if "key" in error:
+        out["message"] = t(str(error["key"]), lang, **(error.get("params") or {}))
+    return out
+
+
 def _progress_dict(event: Any) -> dict[str, Any]:
     return {
         "stage": event.stage,
@@ -136,8 +151,10 @@ def run_job(spec: JobSpec, events: Any) -> None:
 
     Sends ``("ready", {})`` once a stop signal is honoured (before, the server holds it
     back), ``("progress", dict)`` per solver report, then one of ``("done", {"run_id",
-    "status", "proven", "interrupted"})``, ``("error", {"issues": [...]})`` (bad input or
-    not enough memory) or ``("aborted", {})`` (a second stop signal: nothing stored).
+    "status", "proven", "interrupted"})``, ``("error", {"issues": {lang: [...]}})`` (bad
+    input or not enough memory: the problems in each language, :func:`job_issues`),
+    ``("error", {"key": ...})`` (a failure of the program, a message of the catalogue) or
+    ``("aborted", {})`` (a second stop signal: nothing stored).
     """
     from optimizer import service
     from optimizer.errors import InputError
@@ -161,14 +178,22 @@ def run_job(spec: JobSpec, events: Any) -> None:
                 tags={"label": spec.label, "job": spec.job_id, "user": spec.user},
             )
         except InputError as exc:
-            events.put(("error", {"issues": jsonable(exc.issues)}))
+            issues = {spec.lang: jsonable(exc.issues)}
+            for other in LANGS:  # the scenario read again in each other language, for its readers
+                if other != spec.lang:
+                    with speaking(other):
+                        try:
+                            service.load(spec.scenario_path, spec.overrides)
+                        except InputError as again:
+                            issues[other] = jsonable(again.issues)
+            events.put(("error", {"issues": issues}))
             return
         except KeyboardInterrupt:
             events.put(("aborted", {}))
             return
         except Exception as exc:  # reported to the planner, logged in full here
-            log.exception("job %s failed", spec.job_id)
-            events.put(("error", {"message": f"{type(exc).__name__}: {exc}"}))
+            log.exception("job %s failed: %s", spec.job_id, exc)
+            events.put(("error", {"key": "server.job_crashed"}))
             return
     if spec.snapshots is not None:
         try:  # the run's first edit check then reads it, without rebuilding the problem
@@ -332,10 +357,14 @@ class JobManager:
             self._lock.notify_all()
         return spec.job_id
 
-    def get(self, job_id: str) -> dict[str, Any] | None:
-        """The job's state as JSON values (from memory, else from the store), or ``None``."""
+    def get(self, job_id: str, lang: str = "vi") -> dict[str, Any] | None:
+        """The job's state as JSON values (from memory, else from the store), its failure
+        as a reader of ``lang`` sees it (:func:`error_in`), or ``None``."""
         job = self._jobs.get(job_id)
-        return job.view() if job is not None else self._stored_job(job_id)
+        view = job.view() if job is not None else self._stored_job(job_id)
+        if view is not None and view.get("error"):
+            view["error"] = error_in(view["error"], lang)
+        return view
 
     def events_since(self, job_id: str, start: int) -> tuple[list[dict[str, Any]], bool]:
         """The job's progress events from index ``start`` on, and whether it has finished.
@@ -404,10 +433,19 @@ class JobManager:
                 self._running += 1
                 job.state = "running"
             events = self._ctx.Queue()
-            job.process = self._ctx.Process(
+            process = self._ctx.Process(
                 target=run_job, args=(job.spec, events), name=f"staffplan-{job.spec.job_id}", daemon=True
             )
-            job.process.start()
+            try:
+                process.start()
+            except Exception:  # no worker (e.g. no process left): this job fails, the queue goes on
+                log.exception("job %s: the worker process could not start", job.spec.job_id)
+                with self._lock:
+                    job.state, job.error = "failed", {"key": "server.job_crashed"}
+                    self._running -= 1
+                self._write_row(job)
+                continue
+            job.process = process
             self._write_row(job)
             threading.Thread(
                 target=self._relay, args=(job, events), name=f"relay-{job.spec.job_id}", daemon=True
@@ -426,10 +464,7 @@ class JobManager:
                     with self._lock:
                         job.state = "failed"
                         code = job.process.exitcode
-                        job.error = {
-                            "message": t("server.worker_died", job.spec.lang, code=code),
-                            "exitcode": code,
-                        }
+                        job.error = {"key": "server.worker_died", "params": {"code": code}, "exitcode": code}
                     break
                 if kind == "ready":
                     job.ready = True

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from optimizer.errors import InputError, Issue
-from optimizer.i18n import t
+from optimizer.i18n import LANGS, get_lang, speaking, t
 from optimizer.io.template import SHEETS
 from optimizer.io.vocab import fold
 from optimizer.store import RunStore, jsonable
@@ -88,7 +88,8 @@ class ScenarioEntry:
 
     ``scenario_id`` is ``u…`` for an upload, the path relative to the workspace for a
     workspace file; ``path`` is the TOML file; ``valid`` and ``issues`` are the upload's
-    validation (workspace files are validated when solved).
+    validation (workspace files are validated when solved), ``issues`` in each language
+    (:meth:`issues_in`).
     """
 
     scenario_id: str
@@ -98,7 +99,12 @@ class ScenarioEntry:
     valid: bool | None = None
     created_at: str = ""
     user: str = ""
-    issues: list[dict[str, Any]] = field(default_factory=list)
+    issues: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def issues_in(self, lang: str) -> list[dict[str, Any]]:
+        """The upload's problems in ``lang`` (an upload recorded before they were kept in
+        every language: as recorded)."""
+        return self.issues.get(lang) or next(iter(self.issues.values()), [])
 
 
 def _problem(key: str, name: str = "", **kwargs: object) -> Issue:
@@ -324,7 +330,11 @@ def store_upload(
         shutil.rmtree(folder, ignore_errors=True)
         raise
     validation = service.validate(folder / entry)
-    shown = [_display(i, names) for i in validation.issues]
+    shown: dict[str, list[dict[str, Any]]] = {get_lang(): [_display(i, names) for i in validation.issues]}
+    for other in LANGS if validation.issues else ():  # its problems, for a reader of each language
+        if other not in shown:
+            with speaking(other):
+                shown[other] = [_display(i, names) for i in service.validate(folder / entry).issues]
     if not validation.valid:  # nothing kept but the problems, until the data validates
         shutil.rmtree(folder, ignore_errors=True)
     created = dt.datetime.now().astimezone().isoformat(timespec="seconds")
@@ -350,7 +360,8 @@ def store_upload(
 
 
 def _uploaded(workspace: Path, row: tuple[Any, ...]) -> ScenarioEntry:
-    scenario_id, created, user, name, folder, entry, valid, issues = row
+    scenario_id, created, user, name, folder, entry, valid, text = row
+    issues = json.loads(text)  # by language; an upload recorded before: one list
     return ScenarioEntry(
         scenario_id,
         name,
@@ -359,7 +370,7 @@ def _uploaded(workspace: Path, row: tuple[Any, ...]) -> ScenarioEntry:
         bool(valid),
         created,
         user,
-        json.loads(issues),
+        issues if isinstance(issues, dict) else {"": issues},
     )
 
 

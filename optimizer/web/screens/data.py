@@ -24,7 +24,7 @@ from optimizer import service
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t
 from optimizer.web.auth import audit
-from optimizer.web.deps import CurrentUser, Planner, Web, WebContext, get_lang
+from optimizer.web.deps import CurrentUser, Planner, RequestLang, Web, WebContext, get_lang
 from optimizer.web.screens.common import render
 from optimizer.web.uploads import UploadedFile, find_scenario, store_upload
 
@@ -104,7 +104,7 @@ def _upload(web: WebContext, sid: str) -> Any:
 def upload_page(request: Request, sid: str, web: Web, user: CurrentUser) -> Response:
     """An upload's problems, as a table to sort and filter."""
     entry = _upload(web, sid)
-    return _upload_page(request, web, entry=entry, issues=entry.issues)
+    return _upload_page(request, web, entry=entry, issues=entry.issues_in(get_lang(request)))
 
 
 @router.get("/template.xlsx")
@@ -124,11 +124,11 @@ def template(user: CurrentUser) -> Response:
 
 
 @router.get("/data/{sid}/errors.xlsx")
-def errors_sheet(sid: str, web: Web, user: CurrentUser) -> Response:
-    """The upload's problems as an Excel sheet ("Lỗi") to work through."""
+def errors_sheet(sid: str, web: Web, user: CurrentUser, lang: RequestLang) -> Response:
+    """The upload's problems as an Excel sheet ("Lỗi") to work through, in the reader's language."""
     entry = _upload(web, sid)
     folder = Path(tempfile.mkdtemp(prefix="staffplan-errors-"))
-    path = service.write_issues([as_issue(i) for i in entry.issues], folder / "loi.xlsx")
+    path = service.write_issues([as_issue(i) for i in entry.issues_in(lang)], folder / "loi.xlsx")
     return FileResponse(
         path,
         filename=f"loi-{sid}.xlsx",

@@ -10,6 +10,8 @@ right to see names always gets redacted files.
 
 from __future__ import annotations
 
+import contextvars
+import logging
 import secrets
 import shutil
 import threading
@@ -31,6 +33,8 @@ from optimizer.web.screens.common import render, run_head
 
 if TYPE_CHECKING:
     from optimizer.export.annex import ExportFormat
+
+log = logging.getLogger(__name__)
 
 router = APIRouter()
 
@@ -85,8 +89,9 @@ def _work(web: WebContext, task: ExportTask, per_unit: bool, redact: bool) -> No
         task.files = files
     except InputError as exc:
         task.error = "; ".join(i.message for i in exc.issues)
-    except Exception as exc:  # shown to the planner; the log has the rest
-        task.error = f"{type(exc).__name__}: {exc}"
+    except Exception:  # a failure of the program: the planner is told, the log has the rest
+        log.exception("export %s of run %s failed", task.fmt, task.run_id)
+        task.error = t("server.export_crashed")
     finally:
         task.done = True
 
@@ -129,8 +134,12 @@ async def start_export(request: Request, run_id: str, web: Web, user: CurrentUse
             del _tasks[old.token]
             shutil.rmtree(old.folder, ignore_errors=True)
     audit(web.store(), user, "export", run.run_id, format=fmt, redact=redact, per_unit=per_unit)
+    # the export speaks the page's language (its files and its messages): the request's context goes along
     threading.Thread(
-        target=_work, args=(web, task, per_unit, redact), name=f"export-{token}", daemon=True
+        target=contextvars.copy_context().run,
+        args=(_work, web, task, per_unit, redact),
+        name=f"export-{token}",
+        daemon=True,
     ).start()
     return render(request, web, "_export_task.html", task=task, elapsed=0.0)
 

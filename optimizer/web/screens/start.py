@@ -73,7 +73,7 @@ def stage_label(stage: object, lang: str) -> str:
 
 
 def _job(web: Web, job_id: str, lang: str) -> dict[str, Any]:
-    job = web.jobs.get(job_id)
+    job = web.jobs.get(job_id, lang)
     if job is None:
         raise HTTPException(status_code=404, detail=t("page.job.unknown", lang, id=job_id))
     return job
@@ -86,6 +86,15 @@ def job_page(request: Request, job_id: str, web: Web, lang: RequestLang) -> Resp
     run_id = (job.get("result") or {}).get("run_id")
     if run_id:
         return RedirectResponse(f"/runs/{run_id}", status_code=303)
+    # a solve that failed on its data: its scenario's page and diagnosis are one click away
+    scenario = next(
+        (
+            e.scenario_id
+            for e in list_scenarios(web.config.workspace, web.store())
+            if job.get("error") and str(e.path) == job["scenario"]
+        ),
+        None,
+    )
     return render(
         request,
         web,
@@ -93,6 +102,7 @@ def job_page(request: Request, job_id: str, web: Web, lang: RequestLang) -> Resp
         active="runs",
         crumbs=[(t("page.nav.runs", lang), "/runs")],
         job=job,
+        scenario=scenario,
         position=web.jobs.position(job_id),
         stage_label=lambda stage: stage_label(stage, lang),
     )
