@@ -23,10 +23,13 @@ before and after the solve is recorded with it.  The profile wraps those functio
 from outside the solver (a few microseconds per call): the next profile is this one
 command.
 
+``--baselines`` may also name ``cold``: staffplan again, every stage relaxation started
+cold (``EngineParams.warm_basis`` off), for a same-run comparison of the warm basis.
+
 Usage::
 
     python benchmarks/bench_solve.py [--scales 0.25,1,4] [--baseline-limit 120]
-        [--baselines greedy,cpsat,highs] [--memory-cap-gb 20]
+        [--baselines greedy,cpsat,highs,cold] [--memory-cap-gb 20]
         [--out benchmarks/results/solve.json]
 """
 
@@ -221,10 +224,14 @@ class StageProfile:
         return [{k: round(v, 3) if isinstance(v, float) else v for k, v in s.items()} for s in self.stages]
 
 
-def measure_staffplan(scenario: str) -> dict[str, object]:
-    """Load and solve the scenario with staffplan, profiled per stage; return the figures."""
+def measure_staffplan(scenario: str, warm_basis: bool = True) -> dict[str, object]:
+    """Load and solve the scenario with staffplan, profiled per stage; return the figures.
+
+    ``warm_basis`` false starts every stage relaxation cold (``EngineParams.warm_basis``).
+    """
     from optimizer.io import load_problem, load_scenario
     from optimizer.solve import solve
+    from optimizer.solve.engine import EngineParams
 
     load_before = os.getloadavg()
     t0, cpu0 = time.perf_counter(), time.process_time()
@@ -232,7 +239,7 @@ def measure_staffplan(scenario: str) -> dict[str, object]:
     problem, _ = load_problem(load_scenario(scenario, ["solver.time_limit_s=900"]))
     load_s = time.perf_counter() - t0
     with StageProfile() as profile:
-        result = solve(problem).with_load(load_s)
+        result = solve(problem, params=EngineParams(warm_basis=warm_basis)).with_load(load_s)
     wall = time.perf_counter() - t0
     return {
         "load_average_before_staffplan": load_before,
@@ -358,6 +365,11 @@ def main() -> None:
         scenario, runner = args.measure
         if runner == "staffplan":
             print(json.dumps(measure_staffplan(scenario)))
+        elif runner == "cold":
+            figures = measure_staffplan(scenario, warm_basis=False)
+            cold = figures.pop("staffplan")
+            assert isinstance(cold, dict)
+            print(json.dumps({**figures, **cold, "time_s": cold["wall_s_including_load"]}))
         else:
             print(json.dumps(measure_baseline(scenario, runner, args.baseline_limit)))
         return
