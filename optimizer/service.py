@@ -34,6 +34,7 @@ import os
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t
 from optimizer.kpis import UNIT_SUMMARY_COLUMNS as KPI_UNIT_SUMMARY_COLUMNS
+from optimizer.labels import enum_label
 from optimizer.record import memory_as_input_error, record_run, solved_run
 from optimizer.record import run_notes as stored_run_notes
 from optimizer.store import RunSource, RunStore, StoredRun, StoredRunHead, StoredRunSummary
@@ -223,6 +225,39 @@ class Validation:
         """The issues of severity ``warning``."""
         return tuple(i for i in self.issues if i.severity == "warning")
 
+    def summary(self, lang: str | None = None) -> list[str]:
+        """What valid input holds, one sentence per fact in ``lang`` (the current
+        language by default): the scenario, units, people by bloc and category, post
+        lines, pins, relations and warnings; empty when the input is not usable."""
+        if self.scenario is None or self.problem is None:
+            return []
+        from optimizer.data import BLOCS, CATEGORIES, KINDS, PIN_MODES
+        from optimizer.io.tables import display_path
+
+        p, scenario = self.problem, self.scenario
+        staff, posts = p.staff, p.posts
+
+        def counts(codes: Sequence[str], order: Sequence[str]) -> str:
+            counter = Counter(codes)
+            return ", ".join(f"{enum_label(c, lang)} {counter[c]}" for c in order if counter[c])
+
+        return [
+            t("io.summary.scenario", lang, name=scenario.name, path=display_path(scenario.path)),
+            t("io.summary.units", lang, count=p.num_units, detail=counts(p.units.kinds, KINDS)),
+            t("io.summary.people", lang, count=p.num_staff, detail=counts(staff.bloc, BLOCS)),
+            t("io.summary.categories", lang, detail=counts(staff.category, CATEGORIES)),
+            t(
+                "io.summary.posts",
+                lang,
+                count=p.num_posts,
+                min=int(posts.min.sum()),
+                max=int(posts.max.sum()),
+            ),
+            t("io.summary.pins", lang, count=len(p.pins), detail=counts(p.pins.mode, PIN_MODES) or "-"),
+            t("io.summary.relations", lang, count=len(p.relations)),
+            t("io.summary.warnings", lang, count=len(self.warnings)),
+        ]
+
 
 def validate(path: str | Path, overrides: Sequence[str] = ()) -> Validation:
     """Check a scenario's inputs and return every problem (never raises for bad input)."""
@@ -234,6 +269,15 @@ def validate(path: str | Path, overrides: Sequence[str] = ()) -> Validation:
     except InputError as exc:
         return Validation(tuple(exc.issues))
     return Validation(tuple(warnings), scenario, problem)
+
+
+def input_files(path: str | Path) -> list[Path]:
+    """The files a scenario reads (its ``extends`` chain and its tables), found without
+    validating it, so that an output never overwrites one even when the scenario is
+    broken."""
+    from optimizer.io.scenario import scenario_input_files
+
+    return scenario_input_files(path)
 
 
 def write_issues(issues: Sequence[Issue], path: str | Path) -> Path:

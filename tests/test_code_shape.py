@@ -151,7 +151,6 @@ CLI_PENDING: dict[str, set[str]] = {
     "optimizer.cli.solve": {"optimizer.io.outputs"},  # --out checked before solving (harden2's guards)
     "optimizer.cli.sweep": {"optimizer.compare"},  # value formatting shared with compare
     "optimizer.cli.synth": {"optimizer.io.places", "optimizer.shapes", "optimizer.synth"},
-    "optimizer.cli.validate": {"optimizer.data", "optimizer.io.scenario", "optimizer.io.tables"},
 }
 
 

@@ -130,6 +130,13 @@ def test_validate_returns_every_issue_instead_of_raising(tiny: Path) -> None:
     assert good.valid and good.problem is not None and good.problem.num_staff > 0
     bad = service.validate(tiny, ["rules.max_commute_km=-1"])
     assert not bad.valid and bad.problem is None and bad.issues
+    english, vietnamese = good.summary("en"), good.summary("vi")
+    people = f"{good.problem.num_staff}"
+    assert len(english) == len(vietnamese) == 8 and english != vietnamese
+    assert any(people in line and "people" in line.lower() for line in english)
+    assert any(people in line and "người" in line.lower() for line in vietnamese)
+    assert bad.summary() == []
+    assert tiny in service.input_files(tiny) and len(service.input_files(tiny)) > 1
 
 
 def test_load_refuses_a_multi_province_file(tmp_path: Path) -> None:
