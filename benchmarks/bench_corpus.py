@@ -42,8 +42,9 @@ def one(shape: str, people: int, limit: float, highs_limit: float, with_highs: b
     from optimizer.io.scenario import load_scenario
     from optimizer.shapes import SHAPES, write_province
     from optimizer.solve import solve
-    from optimizer.solve.baselines import _stages, highs_mip, valid_greedy
+    from optimizer.solve.baselines import highs_mip, valid_greedy
     from optimizer.solve.candidates import build_candidates
+    from optimizer.solve.stages import objective_stages
 
     folder = Path(tempfile.mkdtemp(prefix=f"corpus-{shape}-"))
     write_province(SHAPES[shape], people, folder, 0)
@@ -52,7 +53,9 @@ def one(shape: str, people: int, limit: float, highs_limit: float, with_highs: b
 
     def key(assignment: object) -> list[float]:
         values = objective_terms(problem, assignment)  # type: ignore[arg-type]
-        return [sum(w * values[t] for t, w in zip(ts, ws, strict=True)) for ts, ws in _stages(problem)]
+        return [
+            sum(w * values[t] for t, w in zip(ts, ws, strict=True)) for ts, ws in objective_stages(problem)
+        ]
 
     load = os.getloadavg()[0]
     t0, c0 = time.perf_counter(), time.process_time()

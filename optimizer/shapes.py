@@ -74,6 +74,12 @@ class Shape:
     pinned_relatives:
         Share of the ``fix`` pins whose person gets a relative from the unit they are
         pinned to (the relative competes for that unit).
+    kept_pairs:
+        Pairs of relatives both ``fix``-pinned (unit only) to their common origin unit:
+        a leader who holds a leadership line there and may also take a professional
+        line of the unit (given one spare post), and a non-leader of the unit.  Under
+        scope ``leadership`` the leader must step down to the professional line (the
+        robustness issue's repair loop); under scope ``any`` such a pair is infeasible.
     fix_share, forbid_share:
         Extra ``fix`` pins (people kept in their origin unit) and ``forbid`` pins (people
         kept out of it), as shares of the people.
@@ -96,6 +102,7 @@ class Shape:
     relatives_share: float = 0.02
     relatives_scope: str = "leadership"
     pinned_relatives: float = 0.0
+    kept_pairs: int = 0
     fix_share: float = 0.0
     forbid_share: float = 0.0
     bloc_change: str = "penalize"
@@ -134,8 +141,10 @@ SHAPES: dict[str, Shape] = {
         dataclasses.replace(
             _PINNED_RELATIVES,
             name="pinned-relatives-leadership",
-            description="The same province with relatives scope leadership.",
+            description="The same province with relatives scope leadership, and seven "
+            "leaders kept in their unit by a fix pin together with a relative kept there too.",
             relatives_scope="leadership",
+            kept_pairs=7,
         ),
         Shape("city-like", "Like the HCMC roster: about six people per line, default rules."),
         Shape(
@@ -272,6 +281,8 @@ def make_province(shape: Shape, people: int, seed: int = 0) -> tuple[dict[str, p
         units, posts = _add_uninhabited(shape, units, posts)
     pins = _extra_pins(shape, units, staff, pins, relations, rng)
     relations = _extra_relations(shape, staff, pins, relations, rng)
+    if shape.kept_pairs:
+        staff, posts, pins, relations = _kept_pairs(shape.kept_pairs, staff, posts, pins, relations, rng)
     out = {
         "units": units,
         "posts": posts.loc[:, list(TABLE_COLUMNS["posts"])].reset_index(drop=True),
@@ -395,6 +406,58 @@ def _extra_relations(
         same_unit = not same_unit
     extra = pd.DataFrame(rows, columns=list(TABLE_COLUMNS["relations"]))
     return pd.concat([relations, extra], ignore_index=True) if rows else relations
+
+
+def _kept_pairs(
+    count: int,
+    staff: pd.DataFrame,
+    posts: pd.DataFrame,
+    pins: pd.DataFrame,
+    relations: pd.DataFrame,
+    rng: np.random.Generator,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``count`` pairs of relatives kept in their origin unit (see ``Shape.kept_pairs``),
+    each in its own unit: a leader who may also take a professional line of the unit
+    (one more post on it) and a non-leader, both neither pinned nor related before."""
+    staff, posts = staff.copy(), posts.copy()
+    taken = set(pins["staff_id"]) | set(relations["staff_id"]) | set(relations["relative_id"])
+    leader = staff["positions"].str.split(";").str[0].map(lambda p: SPEC[p].leadership).to_numpy()
+    pairs: list[tuple[str, str, str]] = []
+    for i in rng.permutation(np.flatnonzero(leader)).tolist():
+        person = staff.iloc[i]
+        unit = person["origin_unit"]
+        if person["staff_id"] in taken or unit in {u for _, _, u in pairs}:
+            continue
+        line = (
+            (posts["unit_id"] == unit)
+            & ~posts["leadership"]
+            & (posts["category"] == person["category"])
+            & (posts["bloc"] == person["bloc"])
+        )
+        relative = (staff["origin_unit"] == unit) & ~leader & ~staff["staff_id"].isin(taken)
+        if not line.any() or not relative.any():
+            continue
+        spare = posts.index[line.to_numpy()][0]
+        posts.loc[spare, "max"] += 1
+        staff.loc[staff.index[i], "positions"] = ";".join(
+            (str(person["positions"]), str(posts.at[spare, "position"]))
+        )
+        other = str(staff.loc[relative, "staff_id"].iat[0])
+        pairs.append((str(person["staff_id"]), other, str(unit)))
+        taken.update((str(person["staff_id"]), other))
+        if len(pairs) == count:
+            break
+    kept = pd.DataFrame(
+        [(i, u, "", "fix", "giữ tại đơn vị gốc") for a, b, u in pairs for i in (a, b)],
+        columns=list(TABLE_COLUMNS["pins"]),
+    )
+    related = pd.DataFrame([(a, b, "sibling") for a, b, _ in pairs], columns=list(TABLE_COLUMNS["relations"]))
+    return (
+        staff,
+        posts,
+        pd.concat([pins, kept], ignore_index=True),
+        pd.concat([relations, related], ignore_index=True),
+    )
 
 
 def _toml_value(value: object) -> str:

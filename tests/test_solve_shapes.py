@@ -110,6 +110,16 @@ def test_the_shapes_are_what_they_say() -> None:
     assert len(competing) >= 5
     assert 'relatives_scope = "any"' in scenario and 'bloc_change = "forbid"' in scenario
     assert '"long_commute", "moves"' in scenario
+    kept_tables = make_province(SHAPES["pinned-relatives-leadership"], 1000)[0]
+    kept_pins = kept_tables["pins"][kept_tables["pins"]["position"] == ""].set_index("staff_id")["unit_id"]
+    kept = [
+        (a, b)
+        for a, b in zip(
+            kept_tables["relations"]["staff_id"], kept_tables["relations"]["relative_id"], strict=True
+        )
+        if a in kept_pins and b in kept_pins and kept_pins[a] == kept_pins[b]
+    ]
+    assert len(kept) == 7  # leaders kept in their unit with a relative kept there too
     single = make_province(SHAPES["single-posts"], 1000)[0]["posts"]
     large = make_province(SHAPES["large-lines"], 1000)[0]["posts"]
     assert single["max"].mean() < 2 < 5 < large["max"].mean()
@@ -140,3 +150,35 @@ def test_repairs_on_pinned_relatives_never_ban_a_pinned_arc(monkeypatch: pytest.
     quick = engine.solve(problem, prove=False)  # each stage's flow and its repair
     assert outcomes and all(outcomes)
     assert check_placement(problem, quick.assignment) == []
+
+
+def test_the_issues_repair_loop_on_leaders_kept_in_their_unit_with_a_relative() -> None:
+    """Reproduces issue 14's failure on a generated province of its shape, scaled down
+    to 2,000 people: ``pinned-relatives-leadership`` (one or two posts per line,
+    relatives of rotated ``fix``-pinned chairs from the unit they are pinned to, seven
+    leaders ``fix``-pinned in their own unit together with a relative pinned there too,
+    ``bloc_change = "forbid"``, long commutes before moves, two islands, an uninhabited
+    unit with one line of min 0).
+
+    Before the fix (commit 050c03c, checked in a worktree of it) every repair banned one
+    of two pinned relatives from their unit, which left no flow: the first stage ran 40
+    rounds without a placement, its bound creeping up a unit or two a round as in the
+    issue's log, was merged into the next stage, which did the same, and the solve
+    ended in an ``AssertionError`` (the stored placement was not the flow's).  At 1,000
+    people the fixed-size whole-model MIP of that code still rescued the run (under
+    50,000 pairs); at 2,000 (61,000 pairs) it no longer ran.  Now the solve is proven,
+    and every round has a placement — also without the greedy floor, from the repairs
+    and their neighbourhood finishes alone.
+    """
+    problem = province("pinned-relatives-leadership", 2000)
+    for params in (None, engine.EngineParams(greedy_floor=False)):
+        rounds: list[engine.Progress] = []
+
+        def progress(event: engine.Progress, rounds: list[engine.Progress] = rounds) -> None:
+            if event.note == "iteration":
+                rounds.append(event)
+
+        result = engine.solve(problem, progress=progress, params=params)
+        assert result.proven
+        assert check_placement(problem, result.assignment) == []
+        assert rounds and all(event.objective is not None for event in rounds)
