@@ -330,13 +330,16 @@ class StageSearch:
             violated = rows.violated(model.assignment(sol.flow))
             conflicts = len(violated)
             lam = self._grow(lam)
+            found: IntArray | None = None
+            if not violated:
+                # offered before the relaxation: a conflict-free flow at its own bound
+                # proves the stage without it (a re-plan's stages, mostly)
+                self.offer(sol.flow)
             self._relax_once(sol, lam, self._ceil(best[0]))
-            found: IntArray | None = sol.flow
             if violated:
                 self.checkpoint()  # a stop before the first repair keeps the relaxed flow
                 # Repairs cost solves: every other iteration, and for every flow with as
                 # few conflicts as any so far; none once the relaxation proved the stage.
-                found = None
                 due = self.incumbent is None or conflicts <= fewest or iteration % REPAIR_EVERY == 0
                 if due and not self._proven(best[0]):
                     found = self._repair(sol, lam)
