@@ -178,6 +178,9 @@ def closed(
     all_keys: list[int] = []
     lead_keys: list[int] = []
     a_all, b_all = pairs_of(problem)
+    asked = np.unique(np.asarray(person))
+    mine = np.isin(a_all, asked) | np.isin(b_all, asked)  # only the asked people's relatives
+    a_all, b_all = a_all[mine], b_all[mine]
     for a, b in zip(a_all.tolist(), b_all.tolist(), strict=True):
         for s, o in ((a, b), (b, a)):
             if moved is not None and o == moved[0]:
