@@ -136,3 +136,26 @@ def test_a_folder_or_fifo_in_the_way_is_refused_never_opened(tmp_path: Path) -> 
         with pytest.raises(Exception) as refused:
             check_replaceable(path)  # a FIFO opened for reading would block here
         assert refused.value.issues[0].code == "files.replaces_foreign"  # type: ignore[attr-defined]
+
+
+def test_an_older_runs_name_too_long_for_a_cell_refuses_the_workbook(tmp_path: Path) -> None:
+    from test_store import tiny_run
+
+    from optimizer.store import RunStore
+
+    run = tiny_run()
+    long = "Nguyễn " * 6_000  # 42,000 characters, stored by a version without the input check
+    run.tables.placements.loc[0, "full_name"] = long
+    store = RunStore(tmp_path / "s.db")
+    run_id = store.save(run)
+    staff_id = str(run.tables.placements.loc[0, "staff_id"])
+    out = tmp_path / "o"
+    result = invoke("export", run_id, "--format", "xlsx", "--out", str(out), "--store", str(store.path))
+    assert result.exit_code == 2 and no_traceback(result), result.output
+    assert f"{run_id}:Full name [{staff_id}]" in result.output, result.output
+    assert f"{len(long):,}".replace(",", "") in result.output.replace(",", "")
+    assert "nothing is cut" in result.output and "docx, pdf or csv" in result.output
+    assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()]
+    result = invoke("export", run_id, "--format", "csv", "--out", str(out), "--store", str(store.path))
+    assert result.exit_code == 0, result.output
+    assert long in (out / "placements.csv").read_text(encoding="utf-8-sig")  # the whole name

@@ -12,7 +12,8 @@ code at the bottom, rows as tall as their wrapped text.  Every text goes through
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,12 @@ from xlsxwriter.worksheet import Worksheet
 
 from optimizer import __version__
 from optimizer.data import BLOCS
+from optimizer.errors import InputError, Issue
 from optimizer.export.files import atomic_output
 from optimizer.export.labels import capitalise, code_label, vi
 from optimizer.export.model import Annex, Counts, PersonRow, SurplusGroup, UnitGroup
+from optimizer.i18n import t
+from optimizer.io.issues_xlsx import MAX_CELL_CHARS
 
 FONT = "Times New Roman"
 #: Paper size code of A4 in Excel's page setup.
@@ -45,6 +49,20 @@ STAFFING_WIDTHS = (6, 32, *(9,) * 12)
 #: Row heights (points) of the two-line title and reference rows.
 TITLE_HEIGHT = 36
 FIGURES = ("quota", "present", "surplus", "shortfall")
+#: The column (``export.col.*``) a person's or a unit's text field is printed in.
+FIELD_COLUMNS = {
+    "name": "name",
+    "title": "title",
+    "former_unit": "former_unit",
+    "new_position": "new_position",
+    "note": "note",
+    "position": "current_position",
+    "reason": "reason",
+    "unit_name": "unit_name",
+    "label": "unit",
+}
+#: At most this many over-long cells are named (the count says how many there are).
+LONG_CELLS_NAMED = 20
 
 _WORKBOOK_OPTIONS = {
     "in_memory": True,
@@ -283,6 +301,50 @@ def _staffing_sheet(book: xlsxwriter.Workbook, f: _Formats, annex: Annex) -> Non
     _signature(sheet, f, annex, row + 1, last - 5, last)
 
 
+def _long_texts(annex: Annex) -> Iterator[tuple[str, str, int]]:
+    """(staff or unit id, field, length) of every text too long for a cell of a workbook."""
+    groups: list[UnitGroup | SurplusGroup] = [*annex.groups, *annex.surplus]
+    for group in groups:
+        for name in ("unit_name", "label"):
+            if len(getattr(group, name)) > MAX_CELL_CHARS:
+                yield group.unit_id, name, len(getattr(group, name))
+        for row in group.rows:
+            for field in dataclasses.fields(row):
+                value = getattr(row, field.name)
+                if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
+                    yield row.staff_id, field.name, len(value)
+    for unit in annex.units:
+        if len(unit.unit_name) > MAX_CELL_CHARS:
+            yield unit.unit_id, "unit_name", len(unit.unit_name)
+
+
+def check_cells_fit(annex: Annex) -> None:
+    """Refuse a workbook one of whose texts is longer than a cell holds; never cut it.
+
+    New runs cannot hold such a text (the input check refuses it), but a run stored by
+    an older version may.
+
+    Raises
+    ------
+    InputError
+        Naming the run, the person or unit, the column and the length, with what to do.
+    """
+    long = list(_long_texts(annex))
+    issues = [
+        Issue(
+            file=annex.run_id,
+            column=t(f"export.col.{FIELD_COLUMNS.get(field, field)}"),
+            value=who,
+            message=t("export.cell_too_long", length=length, limit=MAX_CELL_CHARS, count=len(long)),
+            hint=t("export.cell_too_long_hint", run_id=annex.run_id),
+            code="export.cell_too_long",
+        )
+        for who, field, length in long[:LONG_CELLS_NAMED]
+    ]
+    if issues:
+        raise InputError(issues)
+
+
 def write_annex_xlsx(annex: Annex, path: Path) -> Path:
     """Write the annexes as one workbook (sheets "Phụ lục I", "Phụ lục II", "Phụ lục III").
 
@@ -297,7 +359,13 @@ def write_annex_xlsx(annex: Annex, path: Path) -> Path:
     -------
     Path
         ``path``.
+
+    Raises
+    ------
+    InputError
+        When a text is longer than a cell holds (:func:`check_cells_fit`): nothing written.
     """
+    check_cells_fit(annex)
     with atomic_output(path) as tmp:
         book = xlsxwriter.Workbook(str(tmp), _WORKBOOK_OPTIONS)
         book.set_properties(
