@@ -18,6 +18,7 @@ exits 2, the web app shows them); :func:`validate` alone returns the problems in
 * a run's tables: :func:`unit_kpis`, :func:`position_balance`, :func:`redact`;
 * compare runs: :func:`compare`, :func:`write_comparison`; files of a run:
   :func:`export`, :func:`write_tables`, :func:`write_report` (HTML);
+  no output onto an input: :func:`guard_outputs`;
 * edit a run by hand: :func:`check_edit` (violations and term changes of moves);
 * stored runs: :func:`open_store`, :func:`runs`, :func:`get_run`, :func:`run_head`,
   :func:`run_notes` (why no placement or no proof, in the reader's language),
@@ -29,13 +30,14 @@ that importing this module stays cheap.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -1007,6 +1009,40 @@ def write_comparison(compared: Compared, folder: str | Path, *, redact: bool = F
     return write_csv(compared.comparison, folder, redacted=redact)
 
 
+@contextlib.contextmanager
+def guard_outputs(
+    store: RunStore | None,
+    runs: Sequence[StoredRun] = (),
+    *,
+    inputs: Iterable[Path] = (),
+    tables: Iterable[Path] = (),
+    table_folders: Iterable[Path] = (),
+    files: Iterable[Path] = (),
+) -> Iterator[None]:
+    """Within the block no output may be written onto an input (an :class:`InputError`).
+
+    The protected files are the store's, the inputs of every run in ``runs`` (as stored
+    with the run), and ``inputs``; a folder of ``table_folders`` (where CSV tables such
+    as ``units.csv`` are written) may not hold a table of those runs or of ``tables``;
+    the output ``files`` are checked at once (before a long solve), the others as they
+    are written.  :func:`export` writes under it; the CLI's other writers wrap
+    themselves in it.
+    """
+    from optimizer.io.outputs import check_not_input, check_table_folders, guard_inputs
+    from optimizer.io.scenario import resolved_input_files
+
+    protected, all_tables = list(inputs), list(tables)
+    for run in runs:
+        run_files, run_tables = resolved_input_files(run.meta.get("resolved_scenario", {}))
+        protected += run_files
+        all_tables += run_tables
+    check_table_folders(table_folders, all_tables)
+    with guard_inputs([*protected, *all_tables, *(store.files() if store is not None else ())]):
+        for file in files:
+            check_not_input(file)
+        yield
+
+
 @dataclass(frozen=True)
 class Exported:
     """The files an export wrote."""
@@ -1036,22 +1072,24 @@ def export(
     Raises
     ------
     InputError
-        Unknown run or unit, a bad template, or a run whose manifest does not verify.
+        Unknown run or unit, a bad template, a run whose manifest does not verify, or an
+        output onto an input of the run or the store (:func:`guard_outputs`).
     """
     from optimizer.export.annex import export_annexes
     from optimizer.export.model import DocumentFields
 
     run = store.get(run_ref)
-    paths = export_annexes(
-        run,
-        fmt,
-        Path(out_dir),
-        fields=DocumentFields(**fields) if isinstance(fields, Mapping) else fields,
-        unit_ids=tuple(unit_ids) or None,
-        per_unit=per_unit,
-        redact=redact,
-        template=Path(template) if template is not None else None,
-    )
+    with guard_outputs(store, [run], table_folders=[Path(out_dir)] if fmt == "csv" else []):
+        paths = export_annexes(
+            run,
+            fmt,
+            Path(out_dir),
+            fields=DocumentFields(**fields) if isinstance(fields, Mapping) else fields,
+            unit_ids=tuple(unit_ids) or None,
+            per_unit=per_unit,
+            redact=redact,
+            template=Path(template) if template is not None else None,
+        )
     return Exported(run.run_id, tuple(paths))
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
@@ -18,7 +17,7 @@ from optimizer.i18n import t
 from optimizer.labels import parse_day
 
 if TYPE_CHECKING:
-    from optimizer.store import RunStore, StoredRun
+    pass
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -96,39 +95,6 @@ class Day(click.ParamType):
         if day is None:
             self.fail(t("cli.bad_date", value=value), param, ctx)
         return day
-
-
-@contextlib.contextmanager
-def guard_outputs(
-    store: RunStore | None,
-    runs: Sequence[StoredRun] = (),
-    *,
-    inputs: Iterable[Path] = (),
-    tables: Iterable[Path] = (),
-    table_folders: Iterable[Path] = (),
-    files: Iterable[Path] = (),
-) -> Iterator[None]:
-    """Within the block no output may be written onto an input (exit 2 instead).
-
-    The protected files are the store's, the inputs of every run in ``runs`` (as stored
-    with the run), and ``inputs``; a folder of ``table_folders`` (where CSV tables such
-    as ``units.csv`` are written) may not hold a table of those runs or of ``tables``;
-    the output ``files`` are checked at once (before a long solve), the others as they
-    are written.
-    """
-    from optimizer.io.outputs import check_not_input, check_table_folders, guard_inputs
-    from optimizer.io.scenario import resolved_input_files
-
-    protected, all_tables = list(inputs), list(tables)
-    for run in runs:
-        run_files, run_tables = resolved_input_files(run.meta.get("resolved_scenario", {}))
-        protected += run_files
-        all_tables += run_tables
-    check_table_folders(table_folders, all_tables)
-    with guard_inputs([*protected, *all_tables, *(store.files() if store is not None else ())]):
-        for file in files:
-            check_not_input(file)
-        yield
 
 
 def console(*, stderr: bool = False) -> Console:

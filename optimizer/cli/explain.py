@@ -16,7 +16,6 @@ import rich_click as click
 from optimizer.cli.common import (
     EXIT_INFEASIBLE,
     bad_input_exits,
-    guard_outputs,
     print_issues,
     set_option,
     store_option,
@@ -177,7 +176,7 @@ def explain(
     if all_people:
         assert out_path is not None
         base_run, reasons = service.explain_all(store, run)
-        with guard_outputs(store, [base_run]):
+        with service.guard_outputs(store, [base_run]):
             service.write_short_reasons(reasons, out_path)
         click.echo(t("cli_explain.written", path=str(out_path), count=len(reasons)))
         return
@@ -319,7 +318,9 @@ def replan(
     store = service.open_store(store_path)
     prepared = service.prepare_replan(store, run, changes_path, time_limit=time_limit)
     changes_file = [prepared.changes.path]
-    with guard_outputs(store, [prepared.base.run], inputs=changes_file, files=[out_path] if out_path else []):
+    with service.guard_outputs(
+        store, [prepared.base.run], inputs=changes_file, files=[out_path] if out_path else []
+    ):
         pass  # a bad --out is refused before the re-plan is solved and stored
     if prepared.changes.warnings:
         print_issues(list(prepared.changes.warnings))
@@ -368,7 +369,7 @@ def replan(
         table.add_row(c.staff_id, c.full_name, c.from_unit, old, c.to_unit, new, why, c.note)
     console.print(table)
     if out_path is not None:
-        with guard_outputs(store, [base.run], inputs=changes_file):
+        with service.guard_outputs(store, [base.run], inputs=changes_file):
             service.write_replan_changes(done, out_path)
     print_kpis({base.run.run_id: base.run.kpis, run_id: done.run.kpis})
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, cast
 
 import rich_click as click
 
-from optimizer.cli.common import Day, bad_input_exits, guard_outputs, store_option
+from optimizer.cli.common import Day, bad_input_exits, store_option
 from optimizer.i18n import t
 
 if TYPE_CHECKING:
@@ -140,18 +140,17 @@ def export(
         "recipients": "\n".join(recipients),
     }
     store = service.open_store(store_path)
-    with guard_outputs(store, [store.get(run_ref)], table_folders=[out_dir] if fmt == "csv" else []):
-        exported = service.export(
-            store,
-            run_ref,
-            cast("ExportFormat", fmt),
-            out_dir,
-            fields=fields,
-            unit_ids=unit_ids,
-            per_unit=per_unit,
-            redact=redact,
-            template=template,
-        )
+    exported = service.export(  # refuses an output onto an input of the run or the store
+        store,
+        run_ref,
+        cast("ExportFormat", fmt),
+        out_dir,
+        fields=fields,
+        unit_ids=unit_ids,
+        per_unit=per_unit,
+        redact=redact,
+        template=template,
+    )
     paths = exported.paths
     click.echo(t("export.written", count=len(paths), folder=out_dir))
     for path in paths:

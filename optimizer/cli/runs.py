@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from optimizer.cli.common import bad_input_exits, console, guard_outputs, store_option
+from optimizer.cli.common import bad_input_exits, console, store_option
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import get_lang, t
 from optimizer.labels import CodeKind, label, yes_no
@@ -303,7 +303,7 @@ def show(
     else:
         _print_unit(console, store, stored, uk, unicodedata.normalize("NFC", unit.strip()), redact)
     if html_path is not None:
-        with guard_outputs(store, [stored]):
+        with service.guard_outputs(store, [stored]):
             path = service.write_report([stored], html_path, geojson=geojson, map_kpi=map_kpi, redact=redact)
         console.print(t("runs.html_written", path=str(path)))
 
@@ -465,11 +465,11 @@ def compare(
     if len(people) > PEOPLE_PRINTED:
         console.print(t("runs.people_more", n=len(people) - PEOPLE_PRINTED))
     if csv_dir is not None:
-        with guard_outputs(store, stored, table_folders=[csv_dir]):
+        with service.guard_outputs(store, stored, table_folders=[csv_dir]):
             written = service.write_comparison(compared, csv_dir, redact=redact)
         console.print(t("runs.csv_written", n=len(written), folder=str(csv_dir)))
     if html_path is not None:
-        with guard_outputs(store, stored):
+        with service.guard_outputs(store, stored):
             path = service.write_report(stored, html_path, geojson=geojson, map_kpi=map_kpi, redact=redact)
         console.print(t("runs.html_written", path=str(path)))
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import rich_click as click
 
-from optimizer.cli.common import EXIT_INFEASIBLE, bad_input_exits, guard_outputs, set_option, store_option
+from optimizer.cli.common import EXIT_INFEASIBLE, bad_input_exits, set_option, store_option
 from optimizer.i18n import t
 from optimizer.labels import gap_percent, label, number, terms_label, yes_no
 
@@ -96,7 +96,9 @@ def run(
     store.check_writable()  # a store that cannot take the run is refused before solving
     sc = loaded.scenario
     folders = [out_dir] if out_dir is not None else []
-    with guard_outputs(store, inputs=sc.input_files(), tables=sc.data.values(), table_folders=folders):
+    with service.guard_outputs(
+        store, inputs=sc.input_files(), tables=sc.data.values(), table_folders=folders
+    ):
         if out_dir is not None:
             from optimizer.io.outputs import make_out_dir
 
@@ -119,7 +121,7 @@ def run(
         sys.exit(EXIT_ABORTED)
     result, stored, run_id = recorded.result, recorded.run, recorded.run_id
     if out_dir is not None:
-        with guard_outputs(store, [stored], table_folders=folders):
+        with service.guard_outputs(store, [stored], table_folders=folders):
             service.write_tables(stored, out_dir)
     from rich.console import Console
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from optimizer.cli.common import bad_input_exits, guard_outputs, print_issues, set_option
+from optimizer.cli.common import bad_input_exits, print_issues, set_option
 from optimizer.errors import InputError
 from optimizer.i18n import t
 
@@ -34,7 +34,7 @@ def validate(scenario: Path, overrides: tuple[str, ...], errors_xlsx: Path | Non
         print_issues(list(checked.warnings))
     if errors_xlsx is not None:
         try:
-            with guard_outputs(None, inputs=service.input_files(scenario)):
+            with service.guard_outputs(None, inputs=service.input_files(scenario)):
                 service.write_issues(checked.issues, errors_xlsx)
         except InputError as write_error:  # report both: the input's problems and the sheet's
             raise InputError([*checked.issues, *write_error.issues]) from None
