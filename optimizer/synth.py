@@ -800,14 +800,7 @@ def _roster(
     home_lat, home_lon = _homes(units, rng, origin, leader, non_local)
     dist = _road_km(home_lat, home_lon, units)
     nearest = np.argmin(dist, axis=1)
-    on_island = island_unit[nearest]
-    island_ok = island_unit[origin].copy()
-    mainland = ~on_island
-    if island_unit.any():
-        island_ok |= mainland & (rng.random(n) < VOLUNTEER_SHARE)
-        for p in (*PINNED_POSITIONS, "party_secretary", "inspection_chair"):
-            cand = np.flatnonzero((position == p) & mainland & ~island_unit[origin] & (months_left >= 60))
-            island_ok[rng.permutation(cand)[:2]] = True
+    island_ok = _island_ok(island_unit, rng, origin, ~island_unit[nearest], position, months_left)
 
     staff_ids = np.array([f"{id_prefix}{i + 1:06d}" for i in range(n)])
     pins = _pins(units, posts, staff_ids, position, origin, nearest, dist, island_ok, months_left, rng)
@@ -846,7 +839,31 @@ def _roster(
             "preferences": [";".join(unit_ids[list(p)]) for p in prefs],
         }
     )
-    rel = pd.DataFrame(
+    return staff, pins, _relations_table(staff_ids, relations)
+
+
+def _island_ok(
+    island_unit: npt.NDArray[np.bool_],
+    rng: np.random.Generator,
+    origin: npt.NDArray[np.int64],
+    mainland: npt.NDArray[np.bool_],
+    position: npt.NDArray[np.str_],
+    months_left: npt.NDArray[np.int64],
+) -> npt.NDArray[np.bool_]:
+    """Who may serve on an island: the islanders, a share of mainland volunteers, and two
+    mainland holders (60 months left or more) of each position an island must fill."""
+    island_ok = island_unit[origin].copy()
+    if island_unit.any():
+        island_ok |= mainland & (rng.random(len(origin)) < VOLUNTEER_SHARE)
+        for p in (*PINNED_POSITIONS, "party_secretary", "inspection_chair"):
+            cand = np.flatnonzero((position == p) & mainland & ~island_unit[origin] & (months_left >= 60))
+            island_ok[rng.permutation(cand)[:2]] = True
+    return island_ok
+
+
+def _relations_table(staff_ids: npt.NDArray[np.str_], relations: list[tuple[int, int, str]]) -> pd.DataFrame:
+    """The relations table of ``(person, person, relation)`` index triples."""
+    return pd.DataFrame(
         {
             "staff_id": staff_ids[[a for a, _, _ in relations]] if relations else [],
             "relative_id": staff_ids[[b for _, b, _ in relations]] if relations else [],
@@ -854,7 +871,6 @@ def _roster(
         },
         columns=list(TABLE_COLUMNS["relations"]),
     )
-    return staff, pins, rel
 
 
 def _months_left(birth: npt.NDArray[np.datetime64], gender: npt.NDArray[np.str_]) -> npt.NDArray[np.int64]:

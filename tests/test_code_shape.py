@@ -25,9 +25,7 @@ REASON = "Long because"
 #: → who); a new long function must be split or give its reason instead.  Run this file
 #: as a script to see which of these are still long.
 PENDING: dict[str, str] = {
-    "optimizer.solve.baselines.highs_mip": "solver (issue 15 part 4: HiGHS set-up)",
     "optimizer.solve.lagrange.StageSearch.run": "solver",
-    "optimizer.synth._roster": "solver",
 }
 
 

@@ -251,38 +251,17 @@ def _term_vectors(problem: Problem, cand: Candidates) -> dict[str, np.ndarray]:
     return vecs
 
 
-def highs_mip(
-    problem: Problem,
-    time_limit_s: float = 120.0,
-    cand: Candidates | None = None,
-    *,
-    threads: int = 1,
-    seed: int = 0,
-    stop: Callable[[], bool] | None = None,
-) -> BaselineResult:
-    """Solve the full model (relatives included) with HiGHS, lexicographically.
-
-    ``threads`` and ``seed`` go to HiGHS; ``stop()`` returning true interrupts it (the
-    result is then that of an early stop).
-    """
-    import highspy
-
-    t0 = time.perf_counter()
-    cand = cand or build_candidates(problem)
+def _whole_model_rows(problem: Problem, cand: Candidates) -> tuple[sp.csc_matrix, np.ndarray, np.ndarray]:
+    """The rows of the whole model over the columns [pairs | unplaced | shortfall], with
+    their lower and upper bounds: one post per person (``Σ x + u = 1``), each line's
+    minimum (``min ≤ Σ x + s``) and maximum (``Σ x ≤ max``), and the relatives rows
+    (``Σ x ≤ 1``)."""
     n_pairs, n, p = len(cand), problem.num_staff, problem.num_posts
-    num_cols = n_pairs + n + p
-    rows_i: list[np.ndarray] = []
-    rows_j: list[np.ndarray] = []
-    lower: list[np.ndarray] = []
-    upper: list[np.ndarray] = []
-    r = 0
-    # one_post: Σ x + u = 1 per person
-    rows_i += [cand.person, np.arange(n)]
-    rows_j += [np.arange(n_pairs), n_pairs + np.arange(n)]
-    lower.append(np.ones(n))
-    upper.append(np.ones(n))
-    r += n
-    # post_max and shortfall: min ≤ Σ x + s, Σ x ≤ max
+    rows_i: list[np.ndarray] = [cand.person, np.arange(n)]
+    rows_j: list[np.ndarray] = [np.arange(n_pairs), n_pairs + np.arange(n)]
+    lower: list[np.ndarray] = [np.ones(n)]
+    upper: list[np.ndarray] = [np.ones(n)]
+    r = n
     rows_i += [r + cand.post, r + np.arange(p)]
     rows_j += [np.arange(n_pairs), n_pairs + n + np.arange(p)]
     lower.append(problem.posts.min.astype(float))
@@ -301,18 +280,42 @@ def highs_mip(
         r += 1
     a = sp.csc_matrix(
         (np.ones(sum(len(x) for x in rows_i)), (np.concatenate(rows_i), np.concatenate(rows_j))),
-        shape=(r, num_cols),
+        shape=(r, n_pairs + n + p),
     )
+    return a, np.concatenate(lower), np.concatenate(upper)
+
+
+def highs_mip(
+    problem: Problem,
+    time_limit_s: float = 120.0,
+    cand: Candidates | None = None,
+    *,
+    threads: int = 1,
+    seed: int = 0,
+    stop: Callable[[], bool] | None = None,
+) -> BaselineResult:
+    """Solve the full model (relatives included) with HiGHS, lexicographically.
+
+    ``threads`` and ``seed`` go to HiGHS; ``stop()`` returning true interrupts it (the
+    result is then that of an early stop).
+    """
+    import highspy
+
+    t0 = time.perf_counter()
+    cand = cand or build_candidates(problem)
+    n_pairs, n = len(cand), problem.num_staff
+    a, lower, upper = _whole_model_rows(problem, cand)
+    num_cols = a.shape[1]
     col_upper = np.concatenate(
         [
             np.ones(n_pairs),
             cand.can_stay_unplaced.astype(float),
-            np.zeros(p) if problem.rules.min_is_hard else problem.posts.min.astype(float),
+            np.zeros(problem.num_posts) if problem.rules.min_is_hard else problem.posts.min.astype(float),
         ]
     )
     h = new_highs(seed, stop)
     integer = np.arange(num_cols) < n_pairs
-    pass_model(h, a, np.zeros(num_cols), col_upper, np.concatenate(lower), np.concatenate(upper), integer)
+    pass_model(h, a, np.zeros(num_cols), col_upper, lower, upper, integer)
     vecs = _term_vectors(problem, cand)
     stages = objective_stages(problem)
     status, bounds = "optimal", {}
