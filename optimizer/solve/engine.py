@@ -192,6 +192,10 @@ class EngineParams:
     warm_basis:
         Start each stage relaxation's simplex from the basis of the stage's first flow
         (:func:`~optimizer.solve.exact.warm_basis`).
+    flow_backend:
+        The min-cost flow solver: ``lemon``, ``ortools`` or ``auto`` (LEMON when
+        installed, unless ``$STAFFPLAN_FLOW`` names another;
+        :func:`~optimizer.solve.mincostflow.backend`).
     """
 
     max_iterations: int = MAX_ITERATIONS
@@ -200,6 +204,7 @@ class EngineParams:
     relaxation: bool = True
     greedy_floor: bool = True
     warm_basis: bool = True
+    flow_backend: str = "auto"
 
 
 class Stop:
@@ -374,7 +379,7 @@ def _start(
     timings: dict[str, float] = {}
     t = time.perf_counter()
     cand = build_candidates(problem, reference)
-    model = FlowModel(problem, cand)
+    model = FlowModel(problem, cand, (params or EngineParams()).flow_backend)
     timings["candidates"] = time.perf_counter() - t
     run = _Run(
         problem,

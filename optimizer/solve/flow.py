@@ -9,11 +9,12 @@ line → sink: the first up to ``min`` (it earns the shortfall reward), the seco
 A stage minimises a weighted sum of terms whose weights keep it lexicographic (each
 weight exceeds the range of everything weighted below it).  Each solve ends with node
 potentials (shortest-path distances in the residual graph) that give every arc's
-reduced cost.  By complementary slackness an arc whose reduced cost exceeds the gap
-between a stage's bound and its best placement carries no flow in any better
-placement, and one below minus the gap is saturated in all of them; :meth:`FlowModel.fix`
-fixes those arcs, so the next stage optimises over a set that still holds every
-optimum of the earlier stages.
+reduced cost; the flows and potentials come from LEMON's network simplex, or OR-Tools
+as the fallback (:mod:`~optimizer.solve.mincostflow`).  By complementary slackness an
+arc whose reduced cost exceeds the gap between a stage's bound and its best placement
+carries no flow in any better placement, and one below minus the gap is saturated in
+all of them; :meth:`FlowModel.fix` fixes those arcs, so the next stage optimises over
+a set that still holds every optimum of the earlier stages.
 """
 
 from __future__ import annotations
@@ -25,16 +26,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-from ortools.graph.python import min_cost_flow
 
 from optimizer.data import CHANGES, LEADERSHIP_SHORTFALL_WEIGHT, IntArray, Problem
 from optimizer.solve.candidates import Candidates
+from optimizer.solve.mincostflow import FlowInfeasible, backend
 from optimizer.solve.relatives import relative_rows
 
 PAIR, UNPLACED, POST_MIN, POST_REST = 0, 1, 2, 3
 
 #: Largest arc cost × node count a stage may reach (int64, with room for multipliers,
-#: the repair's tie-break weight and OR-Tools' own scaling).
+#: the repair's tie-break weight and either flow back-end's arithmetic: OR-Tools scales
+#: costs by the node count, LEMON sums them along paths).
 COST_LIMIT = 2**50
 #: Largest arc cost of a stage before the next term starts a stage of its own.
 STAGE_COST = 2**20
@@ -47,10 +49,6 @@ UNREACHABLE = 2**60
 RELAXATION_MARGIN = 1e-6
 
 log = logging.getLogger(__name__)
-
-
-class FlowInfeasible(Exception):
-    """The flow model has no feasible flow (a fix pin or require_all_placed cannot hold)."""
 
 
 @dataclass
@@ -162,52 +160,6 @@ def term_range(problem: Problem, net: Network, cost: IntArray, term: str) -> int
     return int(per_person.sum())
 
 
-def potentials(
-    num_nodes: int,
-    tail: IntArray,
-    head: IntArray,
-    cap: IntArray,
-    cost: IntArray,
-    flow: IntArray,
-    max_rounds: int | None = None,
-) -> IntArray:
-    """Optimal node potentials: shortest-path distances in the residual graph from a
-    virtual root joined to every node at cost 0 (vectorised Bellman-Ford).
-
-    The flow must be optimal (no negative cycle), which guarantees termination within
-    ``num_nodes + 1`` rounds; ``max_rounds`` stops sooner (a caller that only suspects
-    optimality, e.g. an explanation of a stored placement).
-
-    Raises
-    ------
-    RuntimeError
-        When distances still fall after the last round (a negative cycle: the flow was
-        not optimal).
-    """
-    fwd = flow < cap
-    bwd = flow > 0
-    u = np.concatenate([tail[fwd], head[bwd]])
-    v = np.concatenate([head[fwd], tail[bwd]])
-    w = np.concatenate([cost[fwd], -cost[bwd]])
-    neg = w < 0
-    # Only arcs that can ever lower a distance from 0 matter at the start; all arcs are
-    # relaxed every round, grouped by head for a segmented minimum.
-    order = np.argsort(v, kind="stable")
-    u, v, w = u[order], v[order], w[order]
-    heads, starts = np.unique(v, return_index=True)
-    dist = np.zeros(num_nodes, dtype=np.int64)
-    if not neg.any():
-        return dist
-    for _ in range(num_nodes + 1 if max_rounds is None else max_rounds):
-        cand = dist[u] + w
-        best = np.minimum.reduceat(cand, starts)
-        improved = best < dist[heads]
-        if not improved.any():
-            return dist
-        dist[heads[improved]] = best[improved]
-    raise RuntimeError("negative cycle in the residual graph: the flow was not optimal")
-
-
 def by_person(person: IntArray, keys: list[IntArray]) -> IntArray:
     """The order of ``np.lexsort((*reversed(keys), person))``: by person, then by each key
     in turn, then by position.
@@ -266,9 +218,11 @@ class FlowModel:
     change any more in a placement at most ``gap`` worse.
     """
 
-    def __init__(self, problem: Problem, cand: Candidates) -> None:
+    def __init__(self, problem: Problem, cand: Candidates, flow_backend: str = "auto") -> None:
         self.problem = problem
         self.cand = cand
+        #: the min-cost flow solver (:func:`~optimizer.solve.mincostflow.backend`)
+        self.flow_solver = backend(flow_backend)
         self.net = build_network(problem, cand)
         num_arcs = len(self.net.tail)
         self.free = np.ones(num_arcs, dtype=bool)
@@ -348,7 +302,7 @@ class FlowModel:
         return sum(w * int(np.abs(self.cost_of(t)).max(initial=0)) for t, w in zip(*stage, strict=True))
 
     def fits(self, stage: tuple[tuple[str, ...], tuple[int, ...]]) -> bool:
-        """Whether a stage's costs stay inside what the flow solver accepts (OR-Tools
+        """Whether a stage's costs stay inside what the flow solvers accept (OR-Tools
         multiplies costs by the node count; multipliers and repairs add a little more)."""
         return self.max_arc(stage) * (self.net.num_nodes + 1) < COST_LIMIT
 
@@ -393,7 +347,7 @@ class FlowModel:
         while True:
             idx = free_idx[act]
             try:
-                free_flow = self._min_cost_flow(idx, cost)
+                free_flow, pot = self._min_cost_flow(idx, cost)
             except FlowInfeasible:
                 if act.all():
                     raise
@@ -404,14 +358,6 @@ class FlowModel:
                     k = min(len(inactive), int(act.sum()))
                     act[inactive[np.argpartition(guide[free_idx[inactive]], k - 1)[:k]]] = True
                 continue
-            pot = potentials(
-                self.net.num_nodes,
-                self.net.tail[idx],
-                self.net.head[idx],
-                self.net.cap[idx],
-                cost[idx],
-                free_flow,
-            )
             rc = cost[free_idx] + pot[self.net.tail[free_idx]] - pot[self.net.head[free_idx]]
             entering = np.flatnonzero(~act & (rc < 0))
             if not len(entering):
@@ -473,19 +419,13 @@ class FlowModel:
         np.subtract.at(self.supply, self.net.tail[full], cap)
         np.add.at(self.supply, self.net.head[full], cap)
 
-    def _min_cost_flow(self, idx: IntArray, cost: IntArray) -> IntArray:
-        """Solve the min-cost flow on arcs ``idx`` with the current supplies."""
-        smcf = min_cost_flow.SimpleMinCostFlow()
-        smcf.add_arcs_with_capacity_and_unit_cost(
-            self.net.tail[idx], self.net.head[idx], self.net.cap[idx], cost[idx]
+    def _min_cost_flow(self, idx: IntArray, cost: IntArray) -> tuple[IntArray, IntArray]:
+        """Solve the min-cost flow on arcs ``idx`` with the current supplies: the flow on
+        those arcs and optimal node potentials (:mod:`~optimizer.solve.mincostflow`)."""
+        net = self.net
+        return self.flow_solver.solve(
+            net.num_nodes, net.tail[idx], net.head[idx], net.cap[idx], cost[idx], self.supply
         )
-        smcf.set_nodes_supplies(np.arange(self.net.num_nodes), self.supply)
-        status = smcf.solve()
-        if status != smcf.OPTIMAL:
-            if status in (smcf.INFEASIBLE, smcf.UNBALANCED):
-                raise FlowInfeasible(f"min-cost flow status {status}")
-            raise RuntimeError(f"min-cost flow failed with status {status}")
-        return np.asarray(smcf.flows(np.arange(len(idx))), dtype=np.int64)
 
     def person_arcs(self, person: int) -> IntArray:
         """Indices of the arcs leaving ``person`` (its pairs and its unplaced arc)."""

@@ -1,0 +1,210 @@
+"""Min-cost flow solvers behind one interface (layer 5).
+
+:func:`min_cost_flow` solves one min-cost flow problem given as arrays (arc tails,
+heads, capacities, integer costs, node supplies summing to zero) and returns an optimal
+flow with optimal node potentials: the pointwise largest potentials ``π ≤ 0`` under
+which every residual arc has a non-negative reduced cost ``cost + π[tail] − π[head]``
+(the shortest-path distances in the residual graph from a virtual root joined to every
+node at cost 0).  Those potentials are unique whatever optimal flow is returned, so both
+back-ends give the same ones; the flows may differ where several are optimal.
+
+Back-ends (:data:`BACKENDS`):
+
+``lemon``
+    LEMON's network simplex through ``pylmcf``: 6–8× faster than OR-Tools on the
+    city's first-stage flows (0.13 s against 1.0 s), as fast on the others.  It needs
+    non-negative costs, so every arc of negative cost is saturated and replaced by its
+    reverse (which leaves the residual graph, hence the potentials, unchanged), and
+    arcs sorted by (tail, head).  Its potentials come with the solve.
+``ortools``
+    OR-Tools' ``SimpleMinCostFlow``, the potentials computed afterwards by Bellman–Ford
+    on the residual graph (:func:`potentials`).  The fallback: used when ``pylmcf`` is
+    not importable or when asked for (``STAFFPLAN_FLOW=ortools``).
+
+Dependency verdict on ``pylmcf`` (December 2026): version 1.3.0, a 0.66 MB wheel (about
+2.5 MB installed) plus ``nanobind-backend`` 1.0 (its compiled binding layer); Boost
+Software Licence 1.0, like LEMON itself (permissive, compatible with this project's
+MIT); one maintainer (Michał Startek, University of Warsaw), released regularly, wheels
+for CPython ≥ 3.10 on Linux x86-64 (abi3).  A single maintainer is the risk, hence the
+OR-Tools fallback behind the same interface and a differential test of the two
+(``tests/test_solve_backends.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Protocol
+
+import numpy as np
+
+from optimizer.data import IntArray
+
+#: The back-ends, in the order ``auto`` tries them.
+BACKENDS = ("lemon", "ortools")
+#: Environment variable that picks the back-end of ``auto`` (one of :data:`BACKENDS`).
+BACKEND_ENV = "STAFFPLAN_FLOW"
+
+
+class FlowInfeasible(Exception):
+    """The flow model has no feasible flow (a fix pin or require_all_placed cannot hold)."""
+
+
+class MinCostFlow(Protocol):
+    """A min-cost flow solver: :meth:`solve` returns an optimal flow and the pointwise
+    largest optimal potentials ``π ≤ 0`` (see the module docstring)."""
+
+    name: str
+
+    def solve(
+        self, num_nodes: int, tail: IntArray, head: IntArray, cap: IntArray, cost: IntArray, supply: IntArray
+    ) -> tuple[IntArray, IntArray]:
+        """Flow per arc and potential per node of an optimal solution.
+
+        Raises
+        ------
+        FlowInfeasible
+            When no flow meets the supplies within the capacities.
+        """
+        ...
+
+
+def potentials(
+    num_nodes: int,
+    tail: IntArray,
+    head: IntArray,
+    cap: IntArray,
+    cost: IntArray,
+    flow: IntArray,
+    max_rounds: int | None = None,
+) -> IntArray:
+    """Optimal node potentials: shortest-path distances in the residual graph from a
+    virtual root joined to every node at cost 0 (vectorised Bellman-Ford).
+
+    The flow must be optimal (no negative cycle), which guarantees termination within
+    ``num_nodes + 1`` rounds; ``max_rounds`` stops sooner (a caller that only suspects
+    optimality, e.g. an explanation of a stored placement).
+
+    Raises
+    ------
+    RuntimeError
+        When distances still fall after the last round (a negative cycle: the flow was
+        not optimal).
+    """
+    fwd = flow < cap
+    bwd = flow > 0
+    u = np.concatenate([tail[fwd], head[bwd]])
+    v = np.concatenate([head[fwd], tail[bwd]])
+    w = np.concatenate([cost[fwd], -cost[bwd]])
+    neg = w < 0
+    # Only arcs that can ever lower a distance from 0 matter at the start; all arcs are
+    # relaxed every round, grouped by head for a segmented minimum.
+    order = np.argsort(v, kind="stable")
+    u, v, w = u[order], v[order], w[order]
+    heads, starts = np.unique(v, return_index=True)
+    dist = np.zeros(num_nodes, dtype=np.int64)
+    if not neg.any():
+        return dist
+    for _ in range(num_nodes + 1 if max_rounds is None else max_rounds):
+        cand = dist[u] + w
+        best = np.minimum.reduceat(cand, starts)
+        improved = best < dist[heads]
+        if not improved.any():
+            return dist
+        dist[heads[improved]] = best[improved]
+    raise RuntimeError("negative cycle in the residual graph: the flow was not optimal")
+
+
+class OrToolsFlow:
+    """OR-Tools' ``SimpleMinCostFlow``, potentials by Bellman–Ford (:func:`potentials`)."""
+
+    name = "ortools"
+
+    def solve(
+        self, num_nodes: int, tail: IntArray, head: IntArray, cap: IntArray, cost: IntArray, supply: IntArray
+    ) -> tuple[IntArray, IntArray]:
+        """Flow per arc and potential per node of an optimal solution (see
+        :meth:`MinCostFlow.solve`)."""
+        from ortools.graph.python import min_cost_flow
+
+        smcf = min_cost_flow.SimpleMinCostFlow()
+        smcf.add_arcs_with_capacity_and_unit_cost(tail, head, cap, cost)
+        smcf.set_nodes_supplies(np.arange(num_nodes), supply)
+        status = smcf.solve()
+        if status != smcf.OPTIMAL:
+            if status in (smcf.INFEASIBLE, smcf.UNBALANCED):
+                raise FlowInfeasible(f"min-cost flow status {status}")
+            raise RuntimeError(f"min-cost flow failed with status {status}")
+        flow = np.asarray(smcf.flows(np.arange(len(tail))), dtype=np.int64)
+        return flow, potentials(num_nodes, tail, head, cap, cost, flow)
+
+
+class LemonFlow:
+    """LEMON's network simplex (``pylmcf``), with its potentials."""
+
+    name = "lemon"
+
+    def solve(
+        self, num_nodes: int, tail: IntArray, head: IntArray, cap: IntArray, cost: IntArray, supply: IntArray
+    ) -> tuple[IntArray, IntArray]:
+        """Flow per arc and potential per node of an optimal solution (see
+        :meth:`MinCostFlow.solve`).
+
+        Every arc of negative cost is saturated and replaced by its reverse at the
+        opposite cost (LEMON takes non-negative costs only): the residual graphs of the
+        two problems are the same, so are their optimal potentials.
+        """
+        import pylmcf
+
+        if int(supply.sum()) != 0:
+            raise FlowInfeasible("supplies do not sum to zero")
+        neg = cost < 0
+        supply = supply.copy()
+        np.subtract.at(supply, tail[neg], cap[neg])
+        np.add.at(supply, head[neg], cap[neg])
+        src, dst = np.where(neg, head, tail), np.where(neg, tail, head)
+        order = np.argsort(src * num_nodes + dst, kind="stable")  # LEMON wants them sorted
+        graph = pylmcf.Graph(num_nodes, src[order], dst[order])
+        graph.set_node_supply(supply)
+        graph.set_edge_capacities(cap[order])
+        graph.set_edge_costs(np.abs(cost)[order])
+        try:
+            graph.solve()
+        except RuntimeError as exc:
+            if "INFEASIBLE" in str(exc):
+                raise FlowInfeasible(str(exc)) from exc
+            raise
+        flow = np.empty(len(tail), dtype=np.int64)
+        flow[order] = graph.result()
+        return np.where(neg, cap - flow, flow), np.asarray(graph.potentials(), dtype=np.int64)
+
+
+@functools.cache
+def lemon_available() -> bool:
+    """Whether ``pylmcf`` (LEMON) can be imported here."""
+    try:
+        import pylmcf  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def backend(name: str = "auto") -> MinCostFlow:
+    """The back-end called ``name`` (one of :data:`BACKENDS`), or for ``auto`` the one
+    ``$STAFFPLAN_FLOW`` names, else LEMON when ``pylmcf`` is importable, else OR-Tools.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, or ``lemon`` when ``pylmcf`` is not installed.
+    """
+    if name == "auto":
+        name = os.environ.get(BACKEND_ENV) or ("lemon" if lemon_available() else "ortools")
+    if name == "ortools":
+        return OrToolsFlow()
+    if name == "lemon":
+        if not lemon_available():
+            raise ValueError("flow back-end 'lemon' needs the pylmcf package: pip install pylmcf")
+        return LemonFlow()
+    raise ValueError(f"unknown flow back-end {name!r}: one of {', '.join(BACKENDS)} or auto")
+
