@@ -102,7 +102,8 @@ class StageProfile:
     """Per-stage figures of one solve, gathered by wrapping the solver's steps.
 
     Wraps ``engine._run_stage`` (which stage runs), ``FlowModel._min_cost_flow`` (the
-    OR-Tools solves), ``flow.potentials`` (Bellman–Ford), ``FlowModel.cheapest`` (the
+    min-cost flow solves, their potentials included), ``mincostflow.potentials``
+    (Bellman–Ford, only with the OR-Tools back-end), ``FlowModel.cheapest`` (the
     pricing masks), ``exact.stage_program`` and ``exact.warm_basis`` (building a stage's
     linear program and its warm basis) and the ``run_highs`` of ``exact`` and
     ``baselines`` (every HiGHS run, with its iteration counts read from ``getInfo()``
@@ -165,7 +166,7 @@ class StageProfile:
         self._patch(owner, name, wrapper)
 
     def __enter__(self) -> StageProfile:
-        from optimizer.solve import baselines, engine, exact, flow
+        from optimizer.solve import baselines, engine, exact, flow, mincostflow
 
         run_stage = engine._run_stage
 
@@ -182,7 +183,7 @@ class StageProfile:
 
         self._patch(engine, "_run_stage", stage_wrapper)
         self._timed(flow.FlowModel, "_min_cost_flow", "flow_solves", "flow_s")
-        self._timed(flow, "potentials", "potentials_calls", "potentials_s")
+        self._timed(mincostflow, "potentials", "potentials_calls", "potentials_s")
         self._timed(flow.FlowModel, "cheapest", "cheapest_calls", "cheapest_s")
         self._timed(exact, "stage_program", "lp_builds", "lp_build_s")
         self._timed(exact, "warm_basis", "warm_bases", "warm_basis_s")
@@ -232,6 +233,7 @@ def measure_staffplan(scenario: str, warm_basis: bool = True) -> dict[str, objec
     from optimizer.io import load_problem, load_scenario
     from optimizer.solve import solve
     from optimizer.solve.engine import EngineParams
+    from optimizer.solve.mincostflow import backend
 
     load_before = os.getloadavg()
     t0, cpu0 = time.perf_counter(), time.process_time()
@@ -252,6 +254,7 @@ def measure_staffplan(scenario: str, warm_basis: bool = True) -> dict[str, objec
         "staffplan": {
             "status": result.status,
             "proven": result.proven,
+            "flow_backend": backend().name,
             "wall_s_including_load": wall,
             "cpu_s_including_load": time.process_time() - cpu0,
             "load_s": load_s,
