@@ -1,0 +1,158 @@
+"""The two min-cost flow back-ends (``optimizer/solve/mincostflow.py``) against each other.
+
+LEMON's network simplex (``pylmcf``) and OR-Tools' ``SimpleMinCostFlow`` must agree on
+whether a flow exists and on its optimal cost, and each must return optimal potentials:
+complementary slackness holds on every arc and the dual objective equals the flow's
+cost.  The pointwise largest optimal potentials ``π ≤ 0`` are unique, so the two
+back-ends' potentials must be equal too.  Checked on random graphs (negative costs and
+cycles included) and on the flow models of generated provinces of several shapes, at
+their stage costs moved by multipliers of either sign, from a small start with bans.
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from optimizer.data import IntArray, Problem
+from optimizer.io.build import load_problem
+from optimizer.io.scenario import load_scenario
+from optimizer.shapes import SHAPES, write_province
+from optimizer.solve import engine
+from optimizer.solve.candidates import build_candidates
+from optimizer.solve.flow import PAIR, FlowModel, FlowSolution
+from optimizer.solve.mincostflow import FlowInfeasible, LemonFlow, OrToolsFlow, backend
+
+BACKENDS = (LemonFlow(), OrToolsFlow())
+
+
+@st.composite
+def graphs(draw: st.DrawFn) -> tuple[int, IntArray, IntArray, IntArray, IntArray, IntArray]:
+    """A random min-cost flow problem: parallel arcs, negative costs and cycles allowed,
+    supplies summing to zero (often infeasible)."""
+    n = draw(st.integers(2, 8))
+    m = draw(st.integers(0, 24))
+    tail = np.array(draw(st.lists(st.integers(0, n - 1), min_size=m, max_size=m)), dtype=np.int64)
+    step = np.array(draw(st.lists(st.integers(1, n - 1), min_size=m, max_size=m)), dtype=np.int64)
+    head = (tail + step) % n  # no loops
+    cap = np.array(draw(st.lists(st.integers(0, 4), min_size=m, max_size=m)), dtype=np.int64)
+    cost = np.array(draw(st.lists(st.integers(-20, 20), min_size=m, max_size=m)), dtype=np.int64)
+    supply = np.array(draw(st.lists(st.integers(-3, 3), min_size=n, max_size=n)), dtype=np.int64)
+    supply[-1] -= supply.sum()
+    return n, tail, head, cap, cost, supply
+
+
+def assert_optimal_duals(
+    tail: IntArray, head: IntArray, cap: IntArray, cost: IntArray, supply: IntArray, flow: IntArray, pot: IntArray
+) -> None:
+    """``pot`` proves ``flow`` optimal: complementary slackness on every arc, and the dual
+    objective ``Σ_{rc<0} rc·cap − π·supply`` equals the flow's cost; ``π ≤ 0``."""
+    rc = cost + pot[tail] - pot[head]
+    assert ((rc >= 0) | (flow == cap)).all() and ((rc <= 0) | (flow == 0)).all()
+    assert int((np.minimum(rc, 0) * cap).sum() - (pot * supply).sum()) == int((cost * flow).sum())
+    assert (pot <= 0).all()
+
+
+@settings(max_examples=300, deadline=None)
+@given(graphs())
+def test_both_back_ends_agree_on_random_graphs(problem: tuple[int, ...]) -> None:
+    n, tail, head, cap, cost, supply = problem  # type: ignore[misc]
+    answers = []
+    for solver in BACKENDS:
+        try:
+            flow, pot = solver.solve(n, tail, head, cap, cost, supply)
+        except FlowInfeasible:
+            answers.append(None)
+            continue
+        out = np.zeros(n, dtype=np.int64)
+        np.add.at(out, tail, flow)
+        np.subtract.at(out, head, flow)
+        assert np.array_equal(out, supply) and ((flow >= 0) & (flow <= cap)).all()
+        assert_optimal_duals(tail, head, cap, cost, supply, flow, pot)
+        answers.append((int((cost * flow).sum()), pot.tolist()))
+    assert answers[0] == answers[1]
+
+
+#: Shapes of the differential test on flow models (every one is cheap at 300 people).
+SHAPE_NAMES = sorted(SHAPES)
+
+
+@functools.cache
+def province(name: str, people: int = 300) -> Problem:
+    """A generated province of shape ``name`` (cached for the session)."""
+    folder = Path(tempfile.mkdtemp(prefix=f"backends-{name}-"))
+    write_province(SHAPES[name], people, folder, seed=1)
+    problem, _ = load_problem(load_scenario(folder / "scenario.toml"))
+    return problem
+
+
+def assert_valid(model: FlowModel, sol: FlowSolution, cost: IntArray, banned: np.ndarray) -> None:
+    """``sol`` carries no banned arc and its reduced costs prove it optimal over every free
+    arc that is not banned (complementary slackness)."""
+    free = model.free & ~banned
+    assert not (sol.flow[banned & model.free] > 0).any()
+    rc, flow, cap = sol.reduced[free], sol.flow[free], model.net.cap[free]
+    assert ((rc >= 0) | (flow == cap)).all() and ((rc <= 0) | (flow == 0)).all()
+    assert sol.value == int((cost * sol.flow).sum())
+
+
+@pytest.mark.parametrize("name", SHAPE_NAMES)
+def test_both_back_ends_give_the_same_optimum_on_each_shape(name: str) -> None:
+    problem = province(name)
+    cand = build_candidates(problem)
+    models = {solver: FlowModel(problem, cand, solver) for solver in ("lemon", "ortools")}
+    plan = engine.stage_plan(problem, models["lemon"])
+    rng = np.random.default_rng(len(name))
+    rows = models["lemon"].relative_rows
+    pairs = np.flatnonzero(models["lemon"].net.kind == PAIR)
+    for terms, weights in plan:
+        base = models["lemon"].stage_cost(terms, weights)
+        scale = max(1, int(np.abs(base).max(initial=0)))
+        # multipliers of either sign on the relatives rows (equality rows carry negative ones)
+        cost = base.copy()
+        for row in rows:
+            cost[row] += int(rng.integers(-scale, scale + 1))
+        banned = np.zeros(len(cost), dtype=bool)
+        if len(pairs):
+            banned[rng.choice(pairs, size=min(len(pairs), 5), replace=False)] = True
+        values = []
+        for model in models.values():
+            start = model.cheapest([cost], 2)
+            try:
+                sol = model.solve(cost, start, banned, guide=base)
+            except FlowInfeasible:
+                values.append(None)
+                continue
+            assert_valid(model, sol, cost, banned)
+            assert sol.value == model.solve(cost, np.ones(len(cost), dtype=bool), banned).value
+            values.append(sol.value)
+        assert values[0] == values[1]
+
+
+@pytest.mark.parametrize("name", ["pinned-relatives-leadership", "min-hard", "decimal-weights"])
+def test_the_solve_proves_the_same_values_with_either_back_end(name: str) -> None:
+    problem = province(name)
+    results = [engine.solve(problem, params=engine.EngineParams(flow_backend=b)) for b in ("lemon", "ortools")]
+    assert [r.status for r in results] == ["optimal", "optimal"]
+    assert results[0].values == results[1].values
+    assert [s.bound for s in results[0].stages] == [s.bound for s in results[1].stages]
+
+
+def test_the_back_end_is_chosen_by_name_setting_or_availability(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert backend("ortools").name == "ortools" and backend("lemon").name == "lemon"
+    monkeypatch.setenv("STAFFPLAN_FLOW", "ortools")
+    assert backend().name == "ortools"
+    monkeypatch.delenv("STAFFPLAN_FLOW")
+    assert backend().name == "lemon"
+    monkeypatch.setattr("optimizer.solve.mincostflow.lemon_available", lambda: False)
+    assert backend().name == "ortools"
+    with pytest.raises(ValueError, match="pylmcf"):
+        backend("lemon")
+    with pytest.raises(ValueError, match="unknown"):
+        backend("networkx")
