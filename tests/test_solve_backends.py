@@ -49,7 +49,13 @@ def graphs(draw: st.DrawFn) -> tuple[int, IntArray, IntArray, IntArray, IntArray
 
 
 def assert_optimal_duals(
-    tail: IntArray, head: IntArray, cap: IntArray, cost: IntArray, supply: IntArray, flow: IntArray, pot: IntArray
+    tail: IntArray,
+    head: IntArray,
+    cap: IntArray,
+    cost: IntArray,
+    supply: IntArray,
+    flow: IntArray,
+    pot: IntArray,
 ) -> None:
     """``pot`` proves ``flow`` optimal: complementary slackness on every arc, and the dual
     objective ``Σ_{rc<0} rc·cap − π·supply`` equals the flow's cost; ``π ≤ 0``."""
@@ -138,7 +144,9 @@ def test_both_back_ends_give_the_same_optimum_on_each_shape(name: str) -> None:
 @pytest.mark.parametrize("name", ["pinned-relatives-leadership", "min-hard", "decimal-weights"])
 def test_the_solve_proves_the_same_values_with_either_back_end(name: str) -> None:
     problem = province(name)
-    results = [engine.solve(problem, params=engine.EngineParams(flow_backend=b)) for b in ("lemon", "ortools")]
+    results = [
+        engine.solve(problem, params=engine.EngineParams(flow_backend=b)) for b in ("lemon", "ortools")
+    ]
     assert [r.status for r in results] == ["optimal", "optimal"]
     assert results[0].values == results[1].values
     assert [s.bound for s in results[0].stages] == [s.bound for s in results[1].stages]

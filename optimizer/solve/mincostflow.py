@@ -207,4 +207,3 @@ def backend(name: str = "auto") -> MinCostFlow:
             raise ValueError("flow back-end 'lemon' needs the pylmcf package: pip install pylmcf")
         return LemonFlow()
     raise ValueError(f"unknown flow back-end {name!r}: one of {', '.join(BACKENDS)} or auto")
-
