@@ -56,7 +56,8 @@ from optimizer.rules import binding, relatives
 from optimizer.rules.reason import Reason
 from optimizer.solve.candidates import Candidates, build_candidates
 from optimizer.solve.engine import stage_plan
-from optimizer.solve.flow import PAIR, UNPLACED, FlowModel, potentials
+from optimizer.solve.flow import PAIR, UNPLACED, FlowModel
+from optimizer.solve.mincostflow import potentials
 
 log = logging.getLogger(__name__)
 
@@ -504,7 +505,7 @@ class _Residual:
 
     The costs are the solver's stages (:func:`optimizer.solve.engine.stage_plan`,
     :meth:`~optimizer.solve.flow.FlowModel.stage_cost`) followed by the ``hops``
-    tie-break.  Node potentials of each stage (:func:`optimizer.solve.flow.potentials`,
+    tie-break.  Node potentials of each stage (:func:`optimizer.solve.mincostflow.potentials`,
     over the arcs whose reduced cost is zero in every earlier stage) give every open arc a
     reduced-cost vector that is lexicographically non-negative — they exist exactly when
     the placement is optimal for this graph — so each search is one Dijkstra per stage.
