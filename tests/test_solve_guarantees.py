@@ -315,3 +315,21 @@ def test_decimal_weights_show_the_objective_in_the_scenarios_units(tmp_path: Pat
     assert last.objective == pytest.approx(float(expected)) and last.bound == last.objective
     shown = number(float(expected), 2, "en")
     assert f"value {shown}" in last.describe("en")
+
+
+def test_greedy_made_valid_makes_way_for_a_relative_kept_in_the_unit() -> None:
+    """A leader and a relative both ``fix``-pinned to unit 0 (scope leadership): greedy
+    seats the leader in the chair and then cannot place the relative anywhere; made
+    valid, the leader steps down to the unit's other line and the relative joins it."""
+    problem = build(
+        [0, 10],
+        [{"unit": 0, **CHAIR}, {"unit": 0, "position": "z", "max": 2}],
+        [{"origin": 0, "positions": ["chair", "z"]}, {"origin": 0, "positions": ["z"]}],
+        relations=[(0, 1)],
+        pins=[(0, 0, None, "fix"), (1, 0, None, "fix")],
+        rules={"relatives_scope": "leadership"},
+    )
+    assert greedy(problem).assignment.tolist() == [0, -1]
+    floor = valid_greedy(problem)
+    assert floor.status == "feasible" and floor.assignment.tolist() == [1, 1]
+    assert check_placement(problem, floor.assignment) == []

@@ -99,7 +99,10 @@ class _Chains:
     short of its hard minimum runs backwards through holders of lines at their minimum
     and ends at an unplaced person or at a line above its minimum.  Moves skip the post
     lines where a relative would break the rule; a chain whose moves together still
-    break it is undone.
+    break it is undone.  A person whom a placed relative keeps out of every line is
+    placed by making way: the relative leaves their post and is placed again by a chain
+    (e.g. a leader kept in their unit steps down to a professional line there so that
+    a relative kept there too can be placed).
     """
 
     def __init__(self, problem: Problem, cand: Candidates, assignment: IntArray) -> None:
@@ -149,30 +152,59 @@ class _Chains:
             self.holders[post].add(person)
         self.out[person] = post
 
-    def apply(self, moves: list[tuple[int, int]]) -> bool:
-        """Make ``moves`` (person, post); undo them and say ``False`` when together they
-        break the relatives rule."""
-        undo = [(i, int(self.out[i])) for i, _ in moves]
+    def apply(self, moves: list[tuple[int, int]]) -> list[tuple[int, int]] | None:
+        """Make ``moves`` (person, post) and give the moves that undo them; ``None`` (and
+        nothing made) when there is no move or together they break the relatives rule."""
+        undo = [(i, int(self.out[i])) for i, _ in reversed(moves)]
         for i, q in moves:
             self.move(i, q)
-        if not relatives.conflicts(self.problem, self.out):
-            return True
-        for i, q in reversed(undo):
+        if moves and not relatives.conflicts(self.problem, self.out):
+            return undo
+        for i, q in undo:
             self.move(i, q)
-        return False
+        return None
 
     def place_everyone(self) -> bool:
         """Place every unplaced person who must be placed; whether all were."""
         must = np.flatnonzero((self.out < 0) & ~self.cand.can_stay_unplaced)
-        return all(self.apply(self._placing(int(i))) for i in must.tolist())
+        return all(self._place(int(i)) for i in must.tolist())
 
-    def _placing(self, person: int) -> list[tuple[int, int]]:
-        """The moves of a shortest chain that places ``person`` (empty when none)."""
+    def _place(self, person: int) -> bool:
+        """Place ``person`` by a chain, or else by making way (:meth:`_make_way`) with
+        one of their placed relatives."""
+        if self.apply(self._placing(person)) is not None:
+            return True
+        return any(
+            self.out[other] >= 0 and self._make_way(person, other) for other in self.relatives.get(person, ())
+        )
+
+    def _make_way(self, person: int, other: int) -> bool:
+        """Take relative ``other`` off their post, then place ``person`` and ``other`` by
+        chains, in this order (``other`` may stay unplaced when allowed) or ``other``
+        first on another post; whether it worked (else nothing changed)."""
+        before = int(self.out[other])
+        self.move(other, -1)
+        undo = self.apply(self._placing(person))
+        if undo is not None:
+            if self.cand.can_stay_unplaced[other] or self.apply(self._placing(other)) is not None:
+                return True
+            self.apply(undo)
+        undo = self.apply(self._placing(other, avoid=before))
+        if undo is not None:
+            if self.apply(self._placing(person)) is not None:
+                return True
+            self.apply(undo)
+        self.move(other, before)
+        return False
+
+    def _placing(self, person: int, avoid: int = -1) -> list[tuple[int, int]]:
+        """The moves of a shortest chain that places ``person`` (on another line than
+        ``avoid``); empty when there is none."""
         room = self.problem.posts.max
         came: dict[int, tuple[int, int]] = {}
         queue: list[int] = []
         for q in self.posts_of[person]:
-            if q not in came and self.fits(person, q):
+            if q != avoid and q not in came and self.fits(person, q):
                 came[q] = (person, -1)
                 queue.append(q)
         evict: tuple[int, int] | None = None
@@ -208,8 +240,7 @@ class _Chains:
         low = self.problem.posts.min
         for q in range(self.problem.num_posts):
             while len(self.holders[q]) < low[q]:
-                moves = self._filling(q)
-                if not moves or not self.apply(moves):
+                if self.apply(self._filling(q)) is None:
                     return False
         return True
 
