@@ -140,7 +140,6 @@ CLI_MAY_IMPORT = frozenset(
 #: Commands that still reach below the service (command module → the modules it reaches
 #: and why); a command not listed here goes through the service alone.
 CLI_PENDING: dict[str, set[str]] = {
-    "optimizer.cli.common": {"optimizer.io.outputs", "optimizer.io.scenario"},  # output guards (hardening)
     "optimizer.cli.runs": {
         "optimizer.compare",
         "optimizer.export.report_summary",
