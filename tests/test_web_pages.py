@@ -354,7 +354,7 @@ def test_a_move_by_hand_shows_the_rules_it_breaks_and_the_terms(
     assert "vi phạm" in checked.text and 'class="badge bad"' in checked.text
     assert "đúng vị trí việc làm" in checked.text  # the qualification rule, by its name
     assert "&lt;script&gt;" in checked.text and "<script>alert" not in checked.text  # who: the hostile name
-    assert "Giữ thay đổi" in checked.text
+    assert "Không giữ được thay đổi này" in checked.text  # its fixed pin could not hold (see below)
     unplaced = client.post(f"/runs/{a}/edit/check", data={**data, "unit_id": "-"})
     assert "chưa bố trí" in unplaced.text  # the unplaced term changes
     assert client.post(f"/runs/{a}/edit/check", data={**data, "staff_id": "NOBODY"}).status_code == 422
@@ -524,6 +524,50 @@ def test_keeping_a_move_pins_it_in_a_variant_and_solves_again(
     assert service.validate(variants[0]).valid
 
 
+def test_a_run_without_placement_says_why_and_offers_no_edit_nor_export(
+    client: TestClient, workspace: tuple[Path, Path, list[str]]
+) -> None:
+    ws, store_path, _ = workspace
+    folder = ws / "scenarios" / "pinned-to-island"
+    shutil.copytree(TINY, folder)
+    with (folder / "pins.csv").open("a", encoding="utf-8") as pins:  # S04 is no islander
+        pins.write("S04,T03,health,fix,quyết định đã ký\n")
+    store = service.open_store(store_path)
+    recorded = service.solve_and_record(service.load(folder / "scenario.toml"), store)
+    assert recorded.result.status == "infeasible"
+    for lang in ("vi", "en"):
+        page = client.get(f"/runs/{recorded.run_id}", params={"lang": lang}).text
+        why = service.run_notes(recorded.run, lang)
+        assert why and all(str(escape(line)) in page for line in why)
+        assert 'href="/scenarios/scenarios/pinned-to-island/scenario.toml/diagnose"' in page
+        assert f"/runs/{recorded.run_id}/edit" not in page and f"/runs/{recorded.run_id}/export" not in page
+    service.delete_run(store, recorded.run_id)
+    shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_a_move_its_fixed_pin_could_not_hold_is_not_offered_to_keep(
+    client: TestClient, run_ids: list[str], workspace: tuple[Path, Path, list[str]], lang: Lang
+) -> None:
+    """S04 (health, no islander) onto the island's health line breaks the island rule: kept
+    as a fixed pin, the variant would have no solution."""
+    from optimizer.i18n import t
+
+    a = run_ids[0]
+    lines = client.get(f"/runs/{a}/edit/posts?unit_id=T03").text
+    health = re.search(r'<option value="(\d+)">[^<]*(Y tế|health)', lines)
+    assert health, lines
+    data = {"csrf_token": token(client), "staff_id": "S04", "unit_id": "T03", "line": health.group(1)}
+    client.cookies.set("staffplan_lang", lang)
+    checked = client.post(f"/runs/{a}/edit/check", data=data).text
+    assert str(escape(t("page.edit.cannot_keep", lang))) in checked
+    assert "/edit/keep" not in checked
+    before = sorted((workspace[0] / "scenarios").glob("edit-*.toml"))
+    kept = client.post(f"/runs/{a}/edit/keep", data=data, follow_redirects=False)
+    assert kept.status_code == 422 and str(escape(t("page.edit.cannot_keep", lang))) in kept.text
+    assert sorted((workspace[0] / "scenarios").glob("edit-*.toml")) == before
+
+
 @pytest.mark.parametrize("lang", ["vi", "en"])
 def test_a_person_is_explained_in_the_page_language(
     client: TestClient, workspace: tuple[Path, Path, list[str]], lang: Lang
@@ -552,3 +596,13 @@ def test_run_times_are_shown_in_the_planners_zone(
     assert local_time(stamp, "vi") in page
     utc = dt.datetime.fromisoformat(stamp).astimezone(dt.UTC).strftime("%d/%m/%Y %H:%M")
     assert utc != local_time(stamp, "vi")
+
+
+def test_a_narrow_range_of_fill_rates_gets_ticks_that_differ() -> None:
+    from optimizer.export.report_map import _colour_bar, _Colours
+
+    def ticks(vmin: float, vmax: float) -> str:
+        return str(_colour_bar(_Colours(vmin, vmax), "", "rate").marker.colorbar.tickformat)
+
+    assert ticks(0.97, 1.0) == ".1%"  # 97.0 %, 97.5 % … not 97 %, 97 %, 98 %
+    assert ticks(0.5, 1.0) == ".0%"

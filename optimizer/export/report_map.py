@@ -238,6 +238,9 @@ def _name_trace(group: Sequence[Shape], lat0: float, axes: dict[str, str]) -> go
 
 def _colour_bar(colours: _Colours, label: str, kind: str) -> go.Scatter:
     """An invisible trace that carries the colour bar."""
+    tick_format = ""
+    if kind == "rate":  # a narrow range of rates (97–100 %) needs a decimal, or its ticks repeat
+        tick_format = ".0%" if colours.vmax - colours.vmin >= 0.1 else ".1%"
     return go.Scatter(
         x=[None],
         y=[None],
@@ -253,7 +256,7 @@ def _colour_bar(colours: _Colours, label: str, kind: str) -> go.Scatter:
             "colorbar": {
                 "title": {"text": label},
                 "thickness": 14,
-                "tickformat": ".0%" if kind == "rate" else "",
+                "tickformat": tick_format,
             },
         },
     )

@@ -27,6 +27,7 @@ from optimizer.labels import CodeKind, label, number
 from optimizer.localtime import local_time
 from optimizer.store import StoredRun, StoredRunHead
 from optimizer.web.deps import LANG_COOKIE, WebContext, get_lang
+from optimizer.web.uploads import list_scenarios
 from optimizer.web.views import CachedRun
 
 #: How long the language cookie lasts (seconds).
@@ -105,6 +106,15 @@ def cached_run(web: WebContext, ref: str) -> CachedRun:
     except InputError as exc:
         raise HTTPException(status_code=404, detail=exc.issues[0].message) from exc
     return web.runs.get(store, run_id)
+
+
+def scenario_of(web: WebContext, path: str) -> str | None:
+    """The id of the scenario (an upload or a workspace file) whose file is ``path``, if
+    the app offers it (for a link to its page or its diagnosis)."""
+    return next(
+        (e.scenario_id for e in list_scenarios(web.config.workspace, web.store()) if str(e.path) == path),
+        None,
+    )
 
 
 def stored_run(web: WebContext, ref: str) -> StoredRun:

@@ -20,6 +20,7 @@ from fastapi import APIRouter, HTTPException, Request
 from starlette.responses import RedirectResponse, Response
 
 from optimizer import service
+from optimizer.edit import EditCheck, EditViolation
 from optimizer.errors import InputError
 from optimizer.i18n import t
 from optimizer.store import StoredRun
@@ -33,6 +34,21 @@ router = APIRouter()
 
 #: The value of the unit field that leaves the person without a post.
 UNPLACED = "-"
+#: Rules a kept move may break: solving the rest again mends them (others leave a full
+#: post line, fill one under its minimum, move away from a relative).
+MENDED_BY_SOLVING = frozenset({"post_max", "post_min", "relatives"})
+
+
+def unkeepable(checked: EditCheck) -> list[EditViolation]:
+    """The rules a move breaks that keeping it cannot mend: those of the moved person's
+    own placement (island, qualification, commute…), which its fixed pin would hold
+    against, making the variant unsolvable.  The person's own fixed pin is not one: the
+    kept move replaces it."""
+    return [
+        v
+        for v in checked.violations
+        if v.rule not in MENDED_BY_SOLVING and not (v.rule == "pins" and v.reason.code == "pins_fixed")
+    ]
 
 
 def person_row(run: StoredRun, staff_id: str) -> dict[str, Any] | None:
@@ -124,6 +140,8 @@ async def check(request: Request, run_id: str, web: Web, user: Planner) -> Respo
     audit(web.store(), user, "edit_check", run.run_id, staff_id=move["staff_id"], unit_id=move["unit_id"])
     lang = get_lang(request)
     violations = edit_violations(checked, user.see_names, lang)
+    blocked = {id(v) for v in unkeepable(checked)}
+    blocking = [shown for v, shown in zip(checked.violations, violations, strict=True) if id(v) in blocked]
     return render(
         request,
         web,
@@ -132,6 +150,7 @@ async def check(request: Request, run_id: str, web: Web, user: Planner) -> Respo
         move=move,
         checked=checked,
         violations=violations,
+        blocking=blocking,
         problems=[p.render(lang) for p in checked.problems],
         error="",
     )
@@ -164,6 +183,9 @@ async def keep(request: Request, run_id: str, web: Web, user: Planner, lang: Req
     move = _move(run, await request.form())
     if not move["unit_id"]:
         raise HTTPException(status_code=422, detail=t("page.edit.keep_unplaced", lang))
+    checked = service.check_edit(web.store(), run.run_id, [move], web.config.snapshots)
+    if unkeepable(checked) or checked.problems:
+        raise HTTPException(status_code=422, detail=t("page.edit.cannot_keep", lang))
     loaded = service.load(run.meta["scenario_path"], tuple(run.meta.get("overrides") or ()))
     root = web.config.workspace / SCENARIOS
     root.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ from optimizer.errors import InputError
 from optimizer.i18n import t
 from optimizer.store import StoredRunHead
 from optimizer.web.deps import CurrentUser, Web, get_lang
-from optimizer.web.screens.common import Memo, cached_run, render, run_head
+from optimizer.web.screens.common import Memo, cached_run, render, run_head, scenario_of
 from optimizer.web.views import CachedRun, page
 
 if TYPE_CHECKING:
@@ -107,8 +107,15 @@ def unit_table(cached: CachedRun, query: UnitQuery) -> dict[str, Any]:
     }
 
 
+#: Statuses of a run without a placement.
+NO_PLACEMENT = ("infeasible", "no_solution")
+
+
 def leaders_summary(run: StoredRunHead, lang: str) -> list[str]:
-    """The summary a leader reads first: a few plain sentences from the run's KPIs."""
+    """The summary a leader reads first: a few plain sentences from the run's KPIs; for a
+    run without a placement, why there is none."""
+    if run.status in NO_PLACEMENT:
+        return service.run_notes(run, lang) or [t("page.result.summary_none", lang)]
     k = run.kpis
     from optimizer.labels import number
 
@@ -137,7 +144,7 @@ def leaders_summary(run: StoredRunHead, lang: str) -> list[str]:
         lines.append(t("page.result.summary_proven", lang))
     else:
         lines.append(t("page.result.summary_not_proven", lang))
-    return lines
+    return lines + service.run_notes(run, lang)  # why a stage is not proven, what to try
 
 
 def summary_cards(run: StoredRunHead, lang: str) -> list[tuple[str, str, Any]]:
@@ -190,6 +197,8 @@ def result_page(
         table=unit_table(cached, query),
         map_choices=MAP_CHOICES,
         can_edit=user.is_planner,
+        placed=run.status not in NO_PLACEMENT,
+        scenario=scenario_of(web, str(run.meta.get("scenario_path", ""))),
     )
     # once the page is sent: the run's people (search) and its edit session, read ahead
     response.background = BackgroundTask(web.runs.prefetch, web.store(), run.run_id, web.config.snapshots)

@@ -21,7 +21,7 @@ from optimizer.data import TERMS
 from optimizer.i18n import LANGS, catalogue, t
 from optimizer.labels import terms_label
 from optimizer.web.deps import LANG_COOKIE, CurrentUser, RequestLang, Web
-from optimizer.web.screens.common import LANG_COOKIE_AGE_S, render, safe_next
+from optimizer.web.screens.common import LANG_COOKIE_AGE_S, render, safe_next, scenario_of
 from optimizer.web.uploads import list_scenarios
 
 router = APIRouter()
@@ -87,14 +87,7 @@ def job_page(request: Request, job_id: str, web: Web, lang: RequestLang) -> Resp
     if run_id:
         return RedirectResponse(f"/runs/{run_id}", status_code=303)
     # a solve that failed on its data: its scenario's page and diagnosis are one click away
-    scenario = next(
-        (
-            e.scenario_id
-            for e in list_scenarios(web.config.workspace, web.store())
-            if job.get("error") and str(e.path) == job["scenario"]
-        ),
-        None,
-    )
+    scenario = scenario_of(web, job["scenario"]) if job.get("error") else None
     return render(
         request,
         web,
