@@ -20,7 +20,7 @@ exits 2, the web app shows them); :func:`validate` alone returns the problems in
   :func:`export`, :func:`write_tables`, :func:`write_report` (HTML);
   no output onto an input: :func:`guard_outputs`;
 * edit a run by hand: :func:`check_edit` (violations and term changes of moves);
-* stored runs: :func:`open_store`, :func:`runs`, :func:`get_run`, :func:`run_head`,
+* stored runs: :func:`open_store`, :func:`runs`, :func:`import_runs`, :func:`get_run`, :func:`run_head`,
   :func:`run_notes` (why no placement or no proof, in the reader's language),
   :func:`delete_run`.
 
@@ -527,6 +527,18 @@ def sweep_table(store: RunStore, sweep_id: str) -> SweepTable:
 def runs(store: RunStore, *, scenario: str | None = None, sweep: str | None = None) -> list[StoredRunSummary]:
     """Summaries of the stored runs, newest first, optionally of one scenario or sweep."""
     return store.list(scenario=scenario, sweep=sweep)
+
+
+def import_runs(store: RunStore, source: str | Path) -> list[tuple[str, str | None]]:
+    """Copy the runs of another store (a recovery store kept when ``store`` could not take
+    a run) into ``store``: each run's id there and its new id (``None``: already here).
+
+    Raises
+    ------
+    InputError
+        When ``source`` is not a staffplan store or ``store`` cannot take the runs.
+    """
+    return store.import_runs(source)
 
 
 def get_run(store: RunStore, ref: str) -> StoredRun:

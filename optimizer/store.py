@@ -28,8 +28,9 @@ import json
 import logging
 import os
 import sqlite3
+import tempfile
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,6 +55,11 @@ logger = logging.getLogger(__name__)
 STORE_ENV = "STAFFPLAN_STORE"
 #: Store file used when neither a path nor :data:`STORE_ENV` is given (in the working folder).
 DEFAULT_STORE = "staffplan.db"
+#: The store's failures after which a solved run is kept in a recovery store, not lost:
+#: a full disk, a file or folder that cannot be written, a write lock held too long.
+RECOVERABLE = ("store.disk_full", "store.cannot_open", "store.busy")
+#: Where a recovery store goes when the store's own folder cannot take it.
+RECOVERY_DIR = Path.home() / ".local" / "state" / "staffplan"
 #: How long a writer waits for another process's write lock, in seconds.
 BUSY_TIMEOUT_S = 120.0
 #: Version of the manifest layout hashed by :func:`manifest_hash` for new runs.  Format 1
@@ -644,6 +650,24 @@ def _head_of(row: tuple[Any, ...]) -> StoredRunHead:
     )
 
 
+def _dict_rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    """The rows of a query as dicts keyed by column name."""
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _insert_rows(conn: sqlite3.Connection, table: str, rows: list[dict[str, Any]]) -> None:
+    """Insert rows given as dicts (all with the same keys) into ``table``."""
+    if not rows:
+        return
+    names = list(rows[0])
+    columns = ", ".join(f'"{n}"' for n in names)
+    marks = ", ".join("?" * len(names))
+    conn.executemany(
+        f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', [[r[n] for n in names] for r in rows]
+    )
+
+
 class RunStore:
     """The SQLite file that keeps every run.
 
@@ -679,7 +703,12 @@ class RunStore:
 
     def files(self) -> list[Path]:
         """The store file and SQLite's companion files (``-wal``, ``-shm``, ``-journal``)."""
-        return [self.path, *(Path(f"{self.path}{s}") for s in ("-wal", "-shm", "-journal"))]
+        return RunStore.files_of(self.path)
+
+    @staticmethod
+    def files_of(path: Path) -> list[Path]:
+        """The store file ``path`` and SQLite's companion files of it."""
+        return [path, *(Path(f"{path}{s}") for s in ("-wal", "-shm", "-journal"))]
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -800,6 +829,15 @@ class RunStore:
         The KPIs (:func:`optimizer.kpis.compute_kpis`) and the manifest hash
         (:func:`manifest_hash`) are computed here.  Run ids read ``r<seq>-<hash6>``:
         a sequence number never reused, and the first six hex digits of the manifest hash.
+
+        Raises
+        ------
+        InputError
+            When the store cannot take the run (full disk, read-only, locked too long):
+            the run is then kept in a recovery store beside it or in
+            :data:`RECOVERY_DIR` or the temporary folder (:meth:`import_runs` brings it
+            back), and the error says where and what to do; nothing is lost unless no
+            place at all can take it.
         """
         for name, (_, kinds) in TABLE_SCHEMAS.items():
             frame = getattr(run.tables, name)
@@ -810,43 +848,143 @@ class RunStore:
         mhash = manifest_hash(run_manifest(run))
         meta = _meta(run)
         created = dt.datetime.now().astimezone().isoformat(timespec="seconds")
-        with self._write() as conn:
-            row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'runs'").fetchone()
-            seq = (row[0] if row else 0) + 1
-            run_id = f"r{seq:04d}-{mhash[:6]}"
-            conn.execute(
-                "INSERT INTO runs (seq, run_id, created_at, scenario_name, scenario_path,"
-                " scenario_hash, status, proven, manifest_hash, package_version, base_run,"
-                " sweep_id, meta, kpis) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    seq,
-                    run_id,
-                    created,
-                    jsonable(run.source.scenario_name),
-                    run.source.scenario_path,
-                    run.source.scenario_hash,
-                    run.result.status,
-                    int(run.result.proven),
-                    mhash,
-                    run.package_version,
-                    run.base_run,
-                    run.sweep_id,
-                    _json(meta),
-                    _json(kpis),
-                ),
-            )
-            for name, (sql_table, kinds) in TABLE_SCHEMAS.items():
-                frame = getattr(run.tables, name)
-                columns = [_column_values(frame, c, k) for c, k in kinds.items()]
-                names = ", ".join(f'"{c}"' for c in kinds)
-                marks = ", ".join("?" * (len(kinds) + 2))
-                conn.executemany(
-                    f"INSERT INTO {sql_table} (run_seq, row, {names}) VALUES ({marks})",
-                    zip([seq] * len(frame), range(len(frame)), *columns, strict=True),
+
+        def write(store: RunStore) -> str:
+            with store._write() as conn:
+                row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'runs'").fetchone()
+                seq = (row[0] if row else 0) + 1
+                run_id = f"r{seq:04d}-{mhash[:6]}"
+                conn.execute(
+                    "INSERT INTO runs (seq, run_id, created_at, scenario_name, scenario_path,"
+                    " scenario_hash, status, proven, manifest_hash, package_version, base_run,"
+                    " sweep_id, meta, kpis) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        seq,
+                        run_id,
+                        created,
+                        jsonable(run.source.scenario_name),
+                        run.source.scenario_path,
+                        run.source.scenario_hash,
+                        run.result.status,
+                        int(run.result.proven),
+                        mhash,
+                        run.package_version,
+                        run.base_run,
+                        run.sweep_id,
+                        _json(meta),
+                        _json(kpis),
+                    ),
                 )
-            conn.execute("INSERT INTO run_unit_kpis (run_seq, data) VALUES (?, ?)", (seq, _frame_json(units)))
+                for name, (sql_table, kinds) in TABLE_SCHEMAS.items():
+                    frame = getattr(run.tables, name)
+                    columns = [_column_values(frame, c, k) for c, k in kinds.items()]
+                    names = ", ".join(f'"{c}"' for c in kinds)
+                    marks = ", ".join("?" * (len(kinds) + 2))
+                    conn.executemany(
+                        f"INSERT INTO {sql_table} (run_seq, row, {names}) VALUES ({marks})",
+                        zip([seq] * len(frame), range(len(frame)), *columns, strict=True),
+                    )
+                conn.execute(
+                    "INSERT INTO run_unit_kpis (run_seq, data) VALUES (?, ?)", (seq, _frame_json(units))
+                )
+            return run_id
+
+        try:
+            run_id = write(self)
+        except InputError as exc:
+            if exc.issues[0].code not in RECOVERABLE:
+                raise
+            raise self._kept_elsewhere(exc, write) from exc
         logger.info("stored run %s (%s)", run_id, run.source.scenario_name)
         return run_id
+
+    def _kept_elsewhere(self, failure: InputError, write: Callable[[RunStore], str]) -> InputError:
+        """Write a run this store could not take into a new recovery store; the error to
+        raise: where it is kept and how to bring it back, or ``failure`` itself when no
+        place could take it either."""
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        name = f"{self.path.stem}-recovered-{stamp}-{os.getpid()}.db"
+        for folder in (self.path.parent, RECOVERY_DIR, Path(tempfile.gettempdir())):
+            kept = folder / name
+            try:
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+                run_id = write(RunStore(kept))
+            except (InputError, OSError) as exc:
+                logger.warning("run not kept in %s either: %s", kept, exc)
+                for file in RunStore.files_of(kept):
+                    file.unlink(missing_ok=True)
+                continue
+            logger.warning("run %s kept in the recovery store %s", run_id, kept)
+            reason = failure.issues[0]
+            return InputError(
+                [
+                    Issue(
+                        file=str(self.path),
+                        message=t(
+                            "store.kept_elsewhere", reason=reason.message, kept=str(kept), run_id=run_id
+                        ),
+                        hint=t("store.kept_elsewhere_hint", kept=str(kept), store=str(self.path)),
+                        code="store.kept_elsewhere",
+                    )
+                ]
+            )
+        return failure
+
+    def import_runs(self, source: str | Path) -> list[tuple[str, str | None]]:
+        """Copy every run of another staffplan store (a recovery store of :meth:`save`)
+        into this one, in one transaction, with new run ids.
+
+        A run already here (same manifest hash and creation time) is not copied again.
+
+        Parameters
+        ----------
+        source
+            A staffplan store file.
+
+        Returns
+        -------
+        list of (str, str or None)
+            Each run's id in ``source`` and its new id here (``None``: already here).
+
+        Raises
+        ------
+        InputError
+            When ``source`` is missing or not a staffplan store, or this store cannot
+            take the runs (nothing is copied then).
+        """
+        runs, children = RunStore(source, create=False)._dump()
+        done: list[tuple[str, str | None]] = []
+        with self._write() as conn:
+            for row in runs:
+                here = conn.execute(
+                    "SELECT run_id FROM runs WHERE manifest_hash = ? AND created_at = ?",
+                    (row["manifest_hash"], row["created_at"]),
+                ).fetchone()
+                if here is not None:
+                    done.append((row["run_id"], None))
+                    continue
+                last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'runs'").fetchone()
+                seq = (last[0] if last else 0) + 1
+                new = {**row, "seq": seq, "run_id": f"r{seq:04d}-{row['manifest_hash'][:6]}"}
+                _insert_rows(conn, "runs", [new])
+                for table, rows in children.items():
+                    mine = [{**r, "run_seq": seq} for r in rows if r["run_seq"] == row["seq"]]
+                    _insert_rows(conn, table, mine)
+                done.append((row["run_id"], new["run_id"]))
+        return done
+
+    def _dump(self) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+        """Every row of ``runs`` and of the tables keyed by ``run_seq``, read in one snapshot."""
+        with self._connect() as conn:
+            conn.execute("BEGIN")
+            names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            keyed = [
+                n for n in names if "run_seq" in {c[1] for c in conn.execute(f'PRAGMA table_info("{n}")')}
+            ]
+            runs = _dict_rows(conn.execute("SELECT * FROM runs ORDER BY seq"))
+            children = {n: _dict_rows(conn.execute(f'SELECT * FROM "{n}"')) for n in keyed}
+            conn.execute("COMMIT")
+        return runs, children
 
     def _resolve(self, conn: sqlite3.Connection, ref: str) -> tuple[int, str]:
         if not ref.strip():  # an unset shell variable must never name every run

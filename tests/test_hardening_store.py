@@ -13,12 +13,13 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hardening_support import invoke, no_traceback
 from test_store import new_run, random_assignment, random_problem, tiny_run
 
 from optimizer.errors import InputError
-from optimizer.store import APPLICATION_ID, RunStore
+from optimizer.store import APPLICATION_ID, RunStore, manifest_hash, run_manifest
 
 
 def foreign_db(path: Path, sql: str, version: int = 0) -> bytes:
@@ -121,8 +122,15 @@ def test_a_damaged_run_is_named_with_what_to_do(tmp_path: Path, sql: str) -> Non
         assert RunStore(path).list() == []
 
 
-def test_a_damaged_file_is_reported_and_run_does_not_write_into_it(tmp_path: Path) -> None:
+def test_a_damaged_file_is_reported_and_run_does_not_write_into_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from hardening_support import TINY
+
+    import optimizer.solve
+
+    def no_solve(*args: object, **kwargs: object) -> None:
+        raise AssertionError("solved before checking the store")
 
     path = tmp_path / "s.db"
     RunStore(path).save(tiny_run())
@@ -135,8 +143,9 @@ def test_a_damaged_file_is_reported_and_run_does_not_write_into_it(tmp_path: Pat
     for args in (("runs",), ("show", "latest")):
         result = invoke(*args, "--store", str(path))
         assert result.exit_code in (0, 2) and no_traceback(result), (args, result.output)
+    monkeypatch.setattr(optimizer.solve, "solve", no_solve)  # refused before the solve
     result = invoke("run", str(TINY / "scenario.toml"), "--store", str(path))
-    assert result.exit_code == 2 and "damaged" in result.output, result.output
+    assert result.exit_code == 2 and no_traceback(result) and "damaged" in result.output, result.output
     assert path.read_bytes() == before
 
 
@@ -168,27 +177,78 @@ def test_the_manifest_catches_an_edited_name_or_birth_date(tmp_path: Path, sql: 
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
 
 
-def test_a_full_disk_while_storing_is_exit_2_and_stores_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "s.db"
-    store = RunStore(path)
+def full_disk(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
+    """Make the store at ``path`` (only) report SQLite's own "database or disk is full"
+    (SQLITE_FULL, what ENOSPC gives) at its next write: no page may be added."""
     real = RunStore._connect
 
     @contextlib.contextmanager
     def tiny_disk(self: RunStore) -> Iterator[sqlite3.Connection]:
         with real(self) as conn:
-            pages = conn.execute("PRAGMA page_count").fetchone()[0]
-            conn.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "disk is full"
+            if self.path == path:
+                pages = conn.execute("PRAGMA page_count").fetchone()[0]
+                conn.execute(f"PRAGMA max_page_count = {pages}")
             yield conn
 
     monkeypatch.setattr(RunStore, "_connect", tiny_disk)
+
+
+def test_a_full_disk_while_storing_keeps_the_run_in_a_recovery_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "s.db"
+    store = RunStore(path)
+    full_disk(monkeypatch, path)
     problem = random_problem(400, num_units=5, seed=3)  # more rows than the empty pages hold
+    run = new_run(problem, random_assignment(problem))
     with pytest.raises(InputError) as full:
-        store.save(new_run(problem, random_assignment(problem)))
-    assert full.value.issues[0].code == "store.disk_full"
+        store.save(run)
+    issue = full.value.issues[0]
+    assert issue.code == "store.kept_elsewhere", issue
+    kept = next(tmp_path.glob("s-recovered-*.db"))
+    assert str(kept) in issue.message and f"runs --import {kept} --store {path}" in issue.hint
+    assert "disk is full" in issue.message  # the reason, from the store's own error
     monkeypatch.undo()
-    assert RunStore(path).list() == []
+    assert RunStore(path).list() == []  # nothing half-stored in the full store
+    recovered = RunStore(kept).get("latest")
+    assert recovered.manifest_hash == manifest_hash(run_manifest(run))
+    assert [(old, new is not None) for old, new in store.import_runs(kept)] == [(recovered.run_id, True)]
+    back = store.get("latest")
+    assert back.manifest_hash == recovered.manifest_hash and back.kpis == recovered.kpis
+    pd.testing.assert_frame_equal(back.tables.placements, recovered.tables.placements)
+    assert [new for _, new in store.import_runs(kept)] == [None]  # not copied twice
+    assert len(store.list()) == 1
+
+
+def test_run_on_a_full_disk_says_where_the_placement_is_and_import_brings_it_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hardening_support import TINY
+
+    path = tmp_path / "s.db"
+    RunStore(path)
+    full_disk(monkeypatch, path)
+    result = invoke("run", str(TINY / "scenario.toml"), "--store", str(path))
+    assert result.exit_code == 2 and no_traceback(result), result.output
+    kept = next(tmp_path.glob("s-recovered-*.db"))
+    assert f"kept in the recovery store {kept}" in result.output
+    monkeypatch.undo()  # the disk has room again
+    result = invoke("runs", "--import", str(kept), "--store", str(path))
+    assert result.exit_code == 0 and "Copied run r0001-" in result.output, result.output
+    result = invoke("export", "latest", "--format", "csv", "--out", str(tmp_path / "o"), "--store", str(path))
+    assert result.exit_code == 0, result.output  # the manifest of the imported run verifies
+    result = invoke("runs", "--import", str(tmp_path / "s.db"), "--store", str(kept))
+    assert result.exit_code == 0 and "already in the store" in result.output, result.output
+
+
+def test_importing_a_foreign_file_is_refused_and_copies_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    RunStore(path).save(tiny_run())
+    app = tmp_path / "app.db"
+    before = foreign_db(app, "CREATE TABLE runs (x);")
+    result = invoke("runs", "--import", str(app), "--store", str(path))
+    assert result.exit_code == 2 and no_traceback(result), result.output
+    assert app.read_bytes() == before and len(RunStore(path).list()) == 1
 
 
 def test_a_column_added_by_a_later_migration_leaves_old_manifests_valid(

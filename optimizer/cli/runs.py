@@ -230,15 +230,26 @@ def _print_header(console: Console, run: StoredRun) -> None:
 @click.command("runs")
 @click.option("--scenario", default=None, help="Only the runs of this scenario name.")
 @click.option("--sweep", default=None, help="Only the runs of this sweep id.")
+@click.option(
+    "--import",
+    "import_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="First copy into the store the runs of another store (a recovery store).",
+)
 @store_option
 @bad_input_exits
-def runs(scenario: str | None, sweep: str | None, store_path: Path | None) -> None:
+def runs(scenario: str | None, sweep: str | None, import_path: Path | None, store_path: Path | None) -> None:
     """List the stored runs, newest first."""
     from optimizer import service
 
     store = open_store(store_path)
-    summaries = service.runs(store, scenario=scenario, sweep=sweep)
     console = _console()
+    if import_path is not None:
+        for old, new in service.import_runs(store, import_path):
+            key = "runs.imported" if new is not None else "runs.import_already"
+            console.print(escape(t(key, old=old, new=new, source=str(import_path))))
+    summaries = service.runs(store, scenario=scenario, sweep=sweep)
     if not summaries:
         console.print(t("runs.none"))
         return
