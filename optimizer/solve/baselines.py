@@ -89,6 +89,13 @@ def valid_greedy(problem: Problem, cand: Candidates | None = None) -> BaselineRe
     return BaselineResult("greedy", out, status, time.perf_counter() - t0, {})
 
 
+def _groups(values: IntArray, keys: IntArray, count: int) -> list[list[int]]:
+    """``values`` split by their sorted ``keys`` ``0 … count - 1`` into Python lists."""
+    flat = values.tolist()
+    starts = np.searchsorted(keys, np.arange(count + 1)).tolist()
+    return [flat[starts[k] : starts[k + 1]] for k in range(count)]
+
+
 class _Chains:
     """Chains of moves (augmenting paths over the candidate pairs) that make a placement
     obey the cardinality rules without breaking the others.
@@ -110,19 +117,14 @@ class _Chains:
         self.cand = cand
         self.out = assignment.copy()
         order = np.lexsort((cand.dist_km, cand.person))
-        starts = np.searchsorted(cand.person[order], np.arange(problem.num_staff + 1))
-        self.posts_of = [
-            cand.post[order[starts[i] : starts[i + 1]]].tolist() for i in range(problem.num_staff)
-        ]
+        #: each person's candidate lines, nearest first, and each line's candidates
+        self.posts_of = _groups(cand.post[order], cand.person[order], problem.num_staff)
         by_post = np.argsort(cand.post, kind="stable")
-        starts = np.searchsorted(cand.post[by_post], np.arange(problem.num_posts + 1))
-        self.people_of = [
-            cand.person[by_post[starts[q] : starts[q + 1]]].tolist() for q in range(problem.num_posts)
-        ]
+        self.people_of = _groups(cand.person[by_post], cand.post[by_post], problem.num_posts)
         placed = np.flatnonzero(self.out >= 0)
         self.holders: list[set[int]] = [set() for _ in range(problem.num_posts)]
-        for i in placed.tolist():
-            self.holders[int(self.out[i])].add(i)
+        for i, q in zip(placed.tolist(), self.out[placed].tolist(), strict=True):
+            self.holders[q].add(i)
         self.relatives: dict[int, list[int]] = {}
         for a, b in zip(problem.relations.a_idx.tolist(), problem.relations.b_idx.tolist(), strict=True):
             self.relatives.setdefault(a, []).append(b)
