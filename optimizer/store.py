@@ -650,6 +650,13 @@ def _head_of(row: tuple[Any, ...]) -> StoredRunHead:
     )
 
 
+def _lenient_text(data: bytes) -> str:
+    """A stored text read back; bytes a damage left that are not UTF-8 become U+FFFD, so
+    that the damage is caught by the checks on what was read (the JSON of a run's meta,
+    the manifest hash) and named with the run, instead of failing inside SQLite."""
+    return data.decode("utf-8", "replace")
+
+
 def _dict_rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
     """The rows of a query as dicts keyed by column name."""
     names = [d[0] for d in cursor.description]
@@ -718,6 +725,7 @@ class RunStore:
             raise _store_issue(
                 self.path, "store.cannot_open", "store.cannot_open_hint", error=str(exc)
             ) from exc
+        conn.text_factory = _lenient_text
         try:
             conn.execute("PRAGMA foreign_keys = ON")
             yield conn

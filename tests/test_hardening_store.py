@@ -103,6 +103,7 @@ def damaged(path: Path, sql: str) -> Iterator[None]:
         "UPDATE runs SET meta = '{}' WHERE seq = 1",
         "UPDATE run_placements SET distance_km = 'far' WHERE run_seq = 1",
         "UPDATE run_placements SET moved = 'x' WHERE run_seq = 1",
+        "UPDATE runs SET meta = CAST(X'7B22FF223A' AS TEXT) WHERE seq = 1",  # not UTF-8 (long fuzz run)
     ],
 )
 def test_a_damaged_run_is_named_with_what_to_do(tmp_path: Path, sql: str) -> None:
@@ -147,6 +148,17 @@ def test_a_damaged_file_is_reported_and_run_does_not_write_into_it(
     result = invoke("run", str(TINY / "scenario.toml"), "--store", str(path))
     assert result.exit_code == 2 and no_traceback(result) and "damaged" in result.output, result.output
     assert path.read_bytes() == before
+
+
+def test_a_name_damaged_into_bytes_that_are_not_utf8_is_caught_by_the_manifest(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    RunStore(path).save(tiny_run())
+    with damaged(path, "UPDATE run_placements SET full_name = CAST(X'4EFF' AS TEXT) WHERE row = 0"):
+        for args in (("runs",), ("show", "latest")):
+            result = invoke(*args, "--store", str(path))
+            assert result.exit_code == 0 and no_traceback(result), (args, result.output)
+        result = invoke("export", "latest", "--out", str(tmp_path / "o"), "--store", str(path))
+        assert result.exit_code == 2 and no_traceback(result), result.output
 
 
 def test_rm_with_a_blank_id_deletes_nothing(tmp_path: Path) -> None:
