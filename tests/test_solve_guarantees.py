@@ -315,6 +315,10 @@ def test_decimal_weights_show_the_objective_in_the_scenarios_units(tmp_path: Pat
     assert last.objective == pytest.approx(float(expected)) and last.bound == last.objective
     shown = number(float(expected), 2, "en")
     assert f"value {shown}" in last.describe("en")
+    from optimizer.web.jobs import _progress_dict  # what the web job's page shows
+
+    job = _progress_dict(last)
+    assert job["objective"] == last.objective and job["digits"] == 2
 
 
 def test_greedy_made_valid_makes_way_for_a_relative_kept_in_the_unit() -> None:

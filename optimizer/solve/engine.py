@@ -94,7 +94,7 @@ class Progress:
         if self.note:
             shown = {k: _shown(k, v, lang) for k, v in self.args.items()}
             parts.append(message(f"progress.{self.note}", lang, **shown))
-        digits = len(str(self.scale)) - 1 if self.scale > 1 else 0
+        digits = self.digits
         if self.objective is not None:
             parts.append(message("progress.value", lang, value=number(self.objective, digits, lang)))
         if self.bound is not None:
@@ -102,6 +102,12 @@ class Progress:
         if self.gap is not None and self.objective is not None and self.bound is not None:
             parts.append(message("progress.gap", lang, gap=gap_percent(self.objective, self.bound, 3, lang)))
         return " ".join([head, ", ".join(parts)]).rstrip()
+
+    @property
+    def digits(self) -> int:
+        """Decimals that show value and bound exactly in the scenario's units (0 without
+        decimal weights; 2 for weights in hundredths)."""
+        return len(str(self.scale)) - 1 if self.scale > 1 else 0
 
     @property
     def gap(self) -> float | None:

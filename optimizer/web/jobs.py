@@ -137,6 +137,7 @@ def _progress_dict(event: Any) -> dict[str, Any]:
         "stage": event.stage,
         "objective": event.objective,
         "bound": event.bound,
+        "digits": event.digits,
         "gap": event.gap,
         "elapsed_s": round(float(event.elapsed_s), 3),
         "note": event.note,
