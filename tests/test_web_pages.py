@@ -606,3 +606,9 @@ def test_a_narrow_range_of_fill_rates_gets_ticks_that_differ() -> None:
 
     assert ticks(0.97, 1.0) == ".1%"  # 97.0 %, 97.5 % … not 97 %, 97 %, 98 %
     assert ticks(0.5, 1.0) == ".0%"
+
+
+def test_map_numbers_are_written_in_the_readers_style(client: TestClient, run_ids: list[str]) -> None:
+    for lang, separators in (("vi", ",."), ("en", ".,")):
+        page = client.get(f"/runs/{run_ids[0]}/map", params={"lang": lang}).text
+        assert f'"separators":"{separators}"' in page

@@ -224,7 +224,9 @@ def map_json(
     geo = geojson_of_run(run)
     polygons = load_geojson(geo) if geo is not None and geo.exists() else None
     fig = map_figure(map_shapes(units, polygons), values, label, kind, "")
-    fig.update_layout(height=640, title=None, margin={"l": 0, "r": 0, "t": 10, "b": 0})
+    # numbers in the reader's style: 97,5 % in Vietnamese (decimal comma, dot for thousands)
+    separators = ",." if lang == "vi" else ".,"
+    fig.update_layout(height=640, title=None, margin={"l": 0, "r": 0, "t": 10, "b": 0}, separators=separators)
     fig.for_each_annotation(lambda note: note.update(text=t("report.inset", lang)))  # the only note
     return str(fig.to_json())
 
