@@ -46,7 +46,7 @@ def start_of(stage: Stage, first: FlowSolution, costs: np.ndarray) -> Any:
     adding ``costs``) and running no iteration."""
     model, rows, plan, k, incumbent, _ = stage
     prog = exact.stage_program(model, rows, plan, k, incumbent)
-    cols = np.flatnonzero(exact.first_columns(prog, model.net, first, incumbent))
+    cols = np.flatnonzero(exact.first_columns(model, prog, first, incumbent))
     h = new_highs()
     h.setOptionValue("presolve", "off")
     pass_model(

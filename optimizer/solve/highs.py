@@ -109,8 +109,9 @@ def pass_model(
     lp.a_matrix_.start_ = a.indptr
     lp.a_matrix_.index_ = a.indices
     lp.a_matrix_.value_ = a.data
-    kinds = (highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger)
-    lp.integrality_ = [kinds[int(i)] for i in integer]
+    if np.any(integer):  # a linear program keeps HiGHS's default (continuous)
+        kinds = np.array([highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger], dtype=object)
+        lp.integrality_ = kinds[np.asarray(integer, dtype=np.int64)].tolist()
     h.passModel(lp)
 
 
