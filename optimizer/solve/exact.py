@@ -61,7 +61,8 @@ MAX_PRICING_ROUNDS = 50
 MAX_ENTERING = 200_000
 #: HiGHS's ``simplex_strategy`` value for primal simplex.
 PRIMAL_SIMPLEX = 4
-#: Largest arc cost of a stage whose relaxation goes to the interior point method.
+#: Largest arc cost of a stage whose relaxation, started cold, goes to the interior
+#: point method.
 FEW_COSTS = 16
 
 Stage = tuple[tuple[str, ...], tuple[int, ...]]
@@ -412,8 +413,9 @@ def relax_stage(
         warm = set_basis(h, *warm_basis(prog, cols, net, first, multiplier_costs))
     if largest <= FEW_COSTS and not warm:
         # Arc costs of a few units (a preference stage) make the program so degenerate
-        # that dual simplex stalls: the interior point method (with crossover, so the
-        # solution is a vertex) took 3.7 s on the city's preference stage, against 12.2 s.
+        # that dual simplex from a cold start stalls: the interior point method (with
+        # crossover, so the solution is a vertex) took 3.7 s on the city's preference
+        # stage, against 12.2 s.  From the warm basis dual simplex took 75 iterations.
         h.setOptionValue("solver", "ipm")
     for _ in range(MAX_PRICING_ROUNDS):
         h.setOptionValue("time_limit", max(1.0, float(time_limit_s) - (time.perf_counter() - t0)))
