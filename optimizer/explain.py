@@ -554,7 +554,11 @@ class _Residual:
 
     def potentials(self, relaxed: bool = False) -> _Potentials | None:
         """Lexicographic potentials over the open arcs (every arc with ``relaxed``), or
-        ``None`` when a stage has a negative cycle (the placement is not optimal there)."""
+        ``None`` when a stage has a negative cycle (the placement is not optimal there)
+        or, with ``relaxed``, when the graph is larger than ``CERTIFY_MAX_ARCS`` (its
+        costs are then dropped once the potentials are known: the reduced costs serve)."""
+        if relaxed and len(self.tail) > CERTIFY_MAX_ARCS:
+            return None
         if relaxed not in self._potentials:
             tight = np.ones(len(self.tail), dtype=bool) if relaxed else ~self.blocked
             pis, reduced = [], []
@@ -570,9 +574,11 @@ class _Residual:
                     return None
                 rc = cost + pi[self.tail] - pi[self.head]
                 pis.append(pi)
-                reduced.append(rc)
+                reduced.append(rc.astype(np.int32) if np.abs(rc).max(initial=0) < 2**31 else rc)
                 tight &= rc == 0
             self._potentials[relaxed] = _Potentials(pis, reduced)
+            if len(self.tail) > CERTIFY_MAX_ARCS:
+                self.costs = []  # the city's: 2.3 million arcs × stages, no longer needed
         return self._potentials[relaxed]
 
     def target(self, person: int) -> int:
@@ -657,7 +663,7 @@ class _Residual:
         if relaxed:
             active |= self.blocked
         search = self._search(person, active, False, relaxed)
-        if search is None and not relaxed and len(self.tail) <= CERTIFY_MAX_ARCS:
+        if search is None and not relaxed:
             search = self._search(person, active, False, True)  # potentials valid for any arcs
         if search is None:
             return "diverged", self.x, []
