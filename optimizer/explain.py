@@ -619,8 +619,9 @@ class _Residual:
         if pots is None:
             return None
         index = self.by_head if backward else self.by_tail
-        near, far = (self.head, self.tail) if backward else (self.tail, self.head)
-        arcs = index.order[active[index.order]]  # sorted by their near end, as kept below
+        pos = np.flatnonzero(active[index.order])  # positions in the index's order, kept so
+        arcs = index.order[pos]
+        near, far = index.near[pos], index.far[pos]
         dists: list[np.ndarray] = []
         scales: list[float] = []
         previous = np.zeros(len(arcs))
@@ -630,18 +631,19 @@ class _Residual:
             # arcs dearer in an earlier stage are made non-negative by a multiple of that
             # stage's weight: constant over the tight paths to one node (see _Search)
             scale = float(np.max(np.ceil((1 - weight[paid]) / previous[paid]), initial=0.0))
-            weight += scale * previous
+            if scale:
+                weight += scale * previous
             if (weight < 0).any():
                 return None
-            dist = dijkstra(index.graph(arcs, weight), indices=source)
+            dist = dijkstra(index.graph(pos, weight), indices=source)
             finite = np.isfinite(dist)
             if dist[finite].max(initial=0.0) > _EXACT:
                 return None
             dists.append(dist)
             scales.append(scale)
-            a, b = dist[near[arcs]], dist[far[arcs]]
-            keep = np.isfinite(a) & (a + weight == b)
-            arcs, previous = arcs[keep], weight[keep]
+            a = dist[near]
+            keep = np.isfinite(a) & (a + weight == dist[far])
+            pos, arcs, near, far, previous = pos[keep], arcs[keep], near[keep], far[keep], weight[keep]
         active = np.zeros(len(self.tail), dtype=bool)
         active[arcs] = True
         return _Search(source, backward, dists, scales, pots.pis, active)
@@ -742,8 +744,8 @@ class _Residual:
         if not self.problem.rules.require_all_placed:
             return "post_max"
         active = self._active(person, lines, unit)
-        arcs = self.by_tail.order[active[self.by_tail.order]]
-        graph = self.by_tail.graph(arcs, np.ones(len(arcs)))
+        pos = np.flatnonzero(active[self.by_tail.order])
+        graph = self.by_tail.graph(pos, np.ones(len(pos)))
         reach = breadth_first_order(graph, person, directed=True, return_predecessors=False)
         pins = self.problem.pins
         fixed = np.zeros(self.n, dtype=bool)
@@ -798,24 +800,23 @@ class _Search:
 
 
 class _Index:
-    """Arcs grouped by one endpoint (``near``): a CSR structure over ``far``, of which
-    every search takes the arcs it uses with their weights."""
+    """Arcs sorted by one endpoint (``near``): a CSR structure over ``far``, of which every
+    search takes the arcs it uses, by their positions in this order, with their weights."""
 
     def __init__(self, near: IntArray, far: IntArray, num_nodes: int) -> None:
-        self.near = near
         self.order = np.argsort(near, kind="stable")
         self.start = np.searchsorted(near[self.order], np.arange(num_nodes + 1))
-        self.far = far.astype(np.int32)
+        self.near = near[self.order].astype(np.int32)
+        self.far = far[self.order].astype(np.int32)
         self.num_nodes = num_nodes
 
     def arcs(self, node: int) -> IntArray:
         """Indices of every arc at ``node``."""
         return self.order[self.start[node] : self.start[node + 1]]
 
-    def graph(self, arcs: IntArray, weight: np.ndarray) -> sp.csr_matrix:
-        """``arcs`` (sorted by their near end) as a sparse matrix of ``weight`` (parallel
-        arcs kept)."""
-        counts = np.bincount(self.near[arcs], minlength=self.num_nodes)
-        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    def graph(self, pos: IntArray, weight: np.ndarray) -> sp.csr_matrix:
+        """The arcs at positions ``pos`` (ascending) of this order as a sparse matrix of
+        ``weight`` (parallel arcs kept)."""
+        indptr = np.searchsorted(pos, self.start).astype(np.int32)
         shape = (self.num_nodes, self.num_nodes)
-        return sp.csr_matrix((weight, self.far[arcs], indptr), shape=shape)
+        return sp.csr_matrix((weight, self.far[pos], indptr), shape=shape)
