@@ -166,6 +166,12 @@ def test_planner_journey(server: str, browser: object, tmp_path: Path) -> None:
     page.fill("input[data-filter-for=issues]", "Nhân sự")
     assert page.locator("#issues tbody tr:visible").count() >= 1
     j.shot("upload")
+    # the same problems read by an English reader, then back to Vietnamese
+    page.get_by_role("link", name="English").click()
+    j.sees("is not a valid date")
+    assert "không phải là ngày hợp lệ" not in page.locator("#issues").inner_text()
+    page.get_by_role("link", name="Tiếng Việt").click()
+    j.sees("không phải là ngày hợp lệ")
 
     # 3. Fix it and upload again: the scenario form opens
     fixed = with_birth_date(template, tmp_path / "tinh.xlsx", dt.datetime(1976, 9, 5))
@@ -210,6 +216,8 @@ def test_planner_journey(server: str, browser: object, tmp_path: Path) -> None:
     page.locator("#check .flash").first.wait_for(timeout=20_000)
     assert "vi phạm" in page.locator("#check").inner_text()  # "Thay đổi này vi phạm … quy tắc"
     assert page.locator("#check .badge.bad").count() >= 1  # each rule broken, by its name
+    j.sees("Không giữ được thay đổi này")  # its fixed pin would break the island rule: no solution
+    assert page.get_by_role("button", name="Giữ thay đổi và tính lại phần còn lại").count() == 0
     j.shot("edit")
 
     # 8. A variant with a shorter commute (20 km: two people placed differently), its run, the two compared
