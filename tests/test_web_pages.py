@@ -612,3 +612,22 @@ def test_map_numbers_are_written_in_the_readers_style(client: TestClient, run_id
     for lang, separators in (("vi", ",."), ("en", ".,")):
         page = client.get(f"/runs/{run_ids[0]}/map", params={"lang": lang}).text
         assert f'"separators":"{separators}"' in page
+
+
+def test_the_post_field_starts_on_a_line_of_the_persons_own_position(
+    client: TestClient, run_ids: list[str]
+) -> None:
+    from optimizer.labels import label
+
+    store = service.open_store(client.app.state.web.config.store_path)  # type: ignore[attr-defined]
+    run = service.get_run(store, run_ids[0])
+    lines = run.tables.units[run.tables.units["unit_id"] == "T01"]
+    first = lines["position"].iloc[0]
+    # someone placed elsewhere whose position T01 has, but not as its first line
+    pl = run.tables.placements
+    who = pl[(pl["unit_id"] != "T01") & pl["position"].isin(set(lines["position"]) - {first})].iloc[0]
+    query = {"unit_id": "T01", "staff_id": who["staff_id"]}
+    page = client.get(f"/runs/{run_ids[0]}/edit/posts", params=query)
+    chosen = re.search(r'<option value="\d+" selected>([^<]*)</option>', page.text)
+    with speaking("vi"):
+        assert chosen and chosen.group(1).startswith(str(escape(label(who["position"], "position"))))

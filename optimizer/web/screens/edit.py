@@ -102,12 +102,32 @@ def edit_page(request: Request, run_id: str, web: Web, user: Planner, lang: Requ
 
 @router.get("/runs/{run_id}/edit/posts")
 def posts_fragment(request: Request, run_id: str, web: Web, user: Planner) -> Response:
-    """The post lines of the unit picked (HTMX fills the second field with them)."""
+    """The post lines of the unit picked (HTMX fills the second field with them), the
+    first line of the person's own position and category chosen."""
     run = stored_run(web, run_id)
     unit_id = request.query_params.get("unit_id", "")
+    lines = post_lines(run, unit_id)
     return render(
-        request, web, "_edit_posts.html", lines=post_lines(run, unit_id), unplaced=unit_id == UNPLACED
+        request,
+        web,
+        "_edit_posts.html",
+        lines=lines,
+        chosen=suited_line(lines, person_row(run, request.query_params.get("staff_id", "")[:64])),
+        unplaced=unit_id == UNPLACED,
     )
+
+
+def suited_line(lines: list[dict[str, Any]], person: dict[str, Any] | None) -> int:
+    """The key of the first line of ``lines`` for ``person``'s position (placed: the one
+    they hold; unplaced: one of those they may take) and category, else of their
+    position, else the first line."""
+    if person is None or not lines:
+        return 0
+    held = person.get("position") if person["placed"] else None
+    positions = [held] if held else str(person.get("positions") or "").split(";")
+    own = [line for line in lines if line["position"] in positions]
+    suited = [line for line in own if line["category"] == person["category"]] or own or lines
+    return int(suited[0]["key"])
 
 
 def _move(run: StoredRun, form: Any) -> dict[str, Any]:
