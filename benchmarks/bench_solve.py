@@ -13,12 +13,12 @@ Writes ``benchmarks/results/solve.json``.
 
 staffplan's run is profiled per stage (``profile`` in the JSON; :class:`StageProfile`):
 for each stage, its wall and CPU time (every thread of the process; the better guide
-on a loaded machine), the min-cost flow solves (OR-Tools) and their time, the node
-potentials (Bellman–Ford) and their time, the pricing masks (``cheapest``) and their
-time, the stage linear programs built (``exact.stage_program``) and the warm bases
-(``exact.warm_basis``) with their time, and every HiGHS run (stage relaxation, exact
-finish) with its wall and CPU time and simplex / interior point / crossover
-iterations; the whole-model MIP, if any, under ``whole_model``.  The load average
+on a loaded machine), the min-cost flow solves (LEMON, or OR-Tools: ``flow_backend``
+in the JSON), the node potentials by Bellman–Ford (OR-Tools back-end only), the pricing
+masks (``cheapest``), the stage linear programs built (``exact.stage_program``) and the
+warm bases (``exact.warm_basis``), each with its wall and CPU time, and every HiGHS
+run (stage relaxation, exact finish) with its wall and CPU time and simplex / interior
+point / crossover iterations; the whole-model MIP, if any, under ``whole_model``.  The load average
 before and after the solve is recorded with it.  The profile wraps those functions
 from outside the solver (a few microseconds per call): the next profile is this one
 command.
@@ -131,14 +131,19 @@ class StageProfile:
             "cpu_s": 0.0,
             "flow_solves": 0,
             "flow_s": 0.0,
+            "flow_cpu_s": 0.0,
             "potentials_calls": 0,
             "potentials_s": 0.0,
+            "potentials_cpu_s": 0.0,
             "cheapest_calls": 0,
             "cheapest_s": 0.0,
+            "cheapest_cpu_s": 0.0,
             "lp_builds": 0,
             "lp_build_s": 0.0,
+            "lp_build_cpu_s": 0.0,
             "warm_bases": 0,
             "warm_basis_s": 0.0,
+            "warm_basis_cpu_s": 0.0,
             "highs_runs": 0,
             "highs_s": 0.0,
             "highs_cpu_s": 0.0,
@@ -155,13 +160,14 @@ class StageProfile:
         inner = getattr(owner, name)
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.process_time()
             try:
                 return inner(*args, **kwargs)
             finally:
                 stage = self._stage()
                 stage[count] += 1
                 stage[seconds] += time.perf_counter() - t
+                stage[seconds.removesuffix("_s") + "_cpu_s"] += time.process_time() - cpu
 
         self._patch(owner, name, wrapper)
 
