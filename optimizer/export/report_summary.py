@@ -20,6 +20,7 @@ import pandas as pd
 from optimizer.compare import Comparison, delta_column, delta_quality, flatten_kpis, format_value, kpi_kind
 from optimizer.i18n import t
 from optimizer.localtime import local_time, zone_name
+from optimizer.record import run_notes
 from optimizer.store import StoredRun
 
 #: The KPIs of the summary, in reading order.
@@ -130,7 +131,8 @@ def kpi_details(runs: Sequence[StoredRun], comparison: Comparison | None) -> str
 
 
 def runs_section(runs: Sequence[StoredRun]) -> str:
-    """One row per run: id, scenario, label, local time, status, proof, time, short hash."""
+    """One row per run: id, scenario, label, local time, status, proof, time, short hash;
+    then why a run has no placement or is not proven (:func:`optimizer.record.run_notes`)."""
     header = [
         _l("report.col_run_id"),
         _l("report.col_scenario"),
@@ -156,7 +158,12 @@ def runs_section(runs: Sequence[StoredRun]) -> str:
                 short_hash(r.manifest_hash),
             ]
         )
-    return table(header, rows)
+    notes = [(r.run_id, line) for r in runs for line in run_notes(r.run_id, r.meta, "vi")]
+    said = "".join(
+        f'<p class="note"><span class="mono">{html.escape(run_id)}</span>: {html.escape(line)}</p>'
+        for run_id, line in notes
+    )
+    return table(header, rows) + said
 
 
 def run_label(run: StoredRun | Any) -> str:
