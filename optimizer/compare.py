@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from optimizer.io.outputs import make_out_dir, write_csv_frame
+from optimizer.io.outputs import check_replaceable, make_out_dir, write_csv_frame
 from optimizer.kpis import unit_kpis
 from optimizer.labels import number
 from optimizer.store import StoredRun
@@ -275,6 +275,8 @@ def write_csv(comparison: Comparison, folder: str | Path, *, redacted: bool = Fa
         "units.csv": comparison.units,
         "people.csv": people,
     }
+    for name, frame in frames.items():  # every file checked before any is written
+        check_replaceable(folder / name, [str(c) for c in frame.columns])
     return [write_csv_frame(frame, folder / name) for name, frame in frames.items()]
 
 

@@ -132,6 +132,8 @@ class Outcome:
     case: Case
     exit_code: int
     failures: tuple[str, ...]
+    #: What the command printed (standard output and error).
+    output: str = ""
 
 
 def _digests(folder: Path) -> dict[str, str]:
@@ -373,4 +375,4 @@ def run_case(case: Case, work: Path) -> Outcome:
         problem = _complete(path)
         if problem:
             failures.append(problem)
-    return Outcome(case, code, tuple(failures))
+    return Outcome(case, code, tuple(failures), result.output)

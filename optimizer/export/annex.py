@@ -186,9 +186,12 @@ def export_annexes(
     elif fmt == "pdf":
         written = _write_pdfs(plan, out_dir, template, taken)
     else:
+        tables = select_units(run.tables, selected) if selected is not None else run.tables
+        # the run's tables first: a folder holding another scenario's tables is refused
+        # before any file is written
+        tables_written = write_csv_tables(redact_tables(tables) if redact else tables, out_dir)
         for annex, parts in plan:
             written += write_annex_csv(annex, out_dir, parts[1:], taken)
-        tables = select_units(run.tables, selected) if selected is not None else run.tables
-        written += write_csv_tables(redact_tables(tables) if redact else tables, out_dir)
+        written += tables_written
     logger.info("wrote %d %s file(s) of run %s to %s", len(written), fmt, run.run_id, out_dir)
     return written

@@ -17,7 +17,7 @@ from optimizer.data import BLOCS
 from optimizer.export.files import make_out_dir, output_path
 from optimizer.export.labels import code_label, nfc, vi
 from optimizer.export.model import Annex, PersonRow, SurplusGroup, UnitGroup
-from optimizer.io.outputs import write_csv_frame
+from optimizer.io.outputs import check_replaceable, write_csv_frame
 from optimizer.placement_tables import RunTables, readable
 
 #: File names of the machine tables (DESIGN §7).
@@ -65,10 +65,18 @@ def write_csv_tables(tables: RunTables, out_dir: Path) -> list[Path]:
     -------
     list of Path
         The three files written.
+
+    Raises
+    ------
+    InputError
+        When one of the three may not be replaced (:func:`~optimizer.io.outputs.check_replaceable`):
+        then none is written.
     """
     out_dir = make_out_dir(Path(out_dir))
     tables = readable(tables)  # why each one is unplaced, in the reader's language
     frames = {"placements": tables.placements, "unplaced": tables.unplaced, "units": tables.units}
+    for name, file in TABLE_FILES.items():  # every file checked before any is written
+        check_replaceable(out_dir / file, [str(c) for c in frames[name].columns])
     return [write_csv(frames[name], out_dir / file) for name, file in TABLE_FILES.items()]
 
 
