@@ -363,23 +363,42 @@ class StageSearch:
                 and open_arcs(model) <= self.open_limit
             ):
                 break  # small enough for the exact finish: stop moving the multipliers
-            lam = self._grow(lam)
-            g = rows.activity(sol.flow) - 1
-            g[~rows.equality & (lam == 0) & (g < 0)] = 0  # projected: λ stays at 0
-            norm = float((g.astype(float) ** 2).sum())
-            if norm == 0.0 or theta < MIN_THETA:
-                break
             target = value * self.scale if value is not None else lagrangian + self.scale * conflicts
-            lam = np.rint(lam + theta * max(target - lagrangian, self.scale) / norm * g).astype(np.int64)
-            lam[~rows.equality] = np.maximum(lam[~rows.equality], 0)
+            stepped = self._polyak(lam, sol, target - lagrangian, theta)
+            if stepped is None:
+                break
+            lam = stepped
+        return self._close(best, fixed_gap, iteration, conflicts)
+
+    def _polyak(self, lam: IntArray, sol: FlowSolution, gap: int, theta: float) -> IntArray | None:
+        """The multipliers after one projected subgradient step from ``lam`` along the
+        rows' violations in ``sol`` (Polyak's step for ``gap`` to the target, times
+        ``theta``); ``None`` when there is no direction left or the step is too small."""
+        rows = self.rows
+        lam = self._grow(lam)
+        g = rows.activity(sol.flow) - 1
+        g[~rows.equality & (lam == 0) & (g < 0)] = 0  # projected: λ stays at 0
+        norm = float((g.astype(float) ** 2).sum())
+        if norm == 0.0 or theta < MIN_THETA:
+            return None
+        lam = np.rint(lam + theta * max(gap, self.scale) / norm * g).astype(np.int64)
+        lam[~rows.equality] = np.maximum(lam[~rows.equality], 0)
+        return lam
+
+    def _close(
+        self, best: tuple[int, FlowSolution, IntArray], fixed_gap: int, iteration: int, conflicts: int
+    ) -> StageReport:
+        """End the stage from its best Lagrangian ``best`` (value, flow, multipliers): fix
+        the arcs its gap allows, keep the rows whose multiplier exceeds the gap as
+        equality rows for the later stages, carry the multipliers and report."""
         best_scaled, best_solution, best_lam = best
         value = self.value()
         if value is not None:
             gap = value * self.scale - best_scaled
             if gap < fixed_gap:
-                model.fix(best_solution, gap)
-            rows.equality |= self._grow(best_lam) > gap
-        rows.carry(best_lam, self.unit)
+                self.model.fix(best_solution, gap)
+            self.rows.equality |= self._grow(best_lam) > gap
+        self.rows.carry(best_lam, self.unit)
         bound = max(self._ceil(best_scaled), self.relaxed_bound)
         return StageReport(
             self.terms,
