@@ -1055,6 +1055,20 @@ def guard_outputs(
         yield
 
 
+def make_out_dir(path: str | Path) -> Path:
+    """Create an output folder if missing (mode 0700 when new) and return it: called
+    before a long solve, so that a folder that cannot be made is refused at once.
+
+    Raises
+    ------
+    InputError
+        When the folder cannot be created (a file in the way, no permission, full disk).
+    """
+    from optimizer.io.outputs import make_out_dir as make
+
+    return make(Path(path))
+
+
 @dataclass(frozen=True)
 class Exported:
     """The files an export wrote."""

@@ -143,7 +143,6 @@ CLI_PENDING: dict[str, set[str]] = {
         "optimizer.export.report_summary",
     },  # value formatting, labels
     "optimizer.cli.serve": {"optimizer.store", "optimizer.web.app", "optimizer.web.auth"},  # web2
-    "optimizer.cli.solve": {"optimizer.io.outputs"},  # --out checked before solving (harden2's guards)
     "optimizer.cli.sweep": {"optimizer.compare"},  # value formatting shared with compare
     # a generator of test data, not a planner action: no service call of its own
     "optimizer.cli.synth": {"optimizer.io.places", "optimizer.shapes", "optimizer.synth"},

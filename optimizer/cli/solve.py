@@ -100,9 +100,7 @@ def run(
         store, inputs=sc.input_files(), tables=sc.data.values(), table_folders=folders
     ):
         if out_dir is not None:
-            from optimizer.io.outputs import make_out_dir
-
-            make_out_dir(out_dir)  # a bad --out is refused before solving too
+            service.make_out_dir(out_dir)  # a bad --out is refused before solving too
     try:
         with (
             service.StopOnSignal(lambda: click.echo(t("run.stopping"), err=True)) as interrupts,
