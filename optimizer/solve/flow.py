@@ -309,14 +309,14 @@ class FlowModel:
     def cheapest(self, keys: list[IntArray], k: int) -> np.ndarray:
         """Mask over the arcs: every non-pair arc, and each person's ``k`` cheapest pair
         arcs ordered by ``keys`` (the first key decides, the next break ties)."""
-        keep = self.net.kind != PAIR
-        pair = np.flatnonzero(~keep)
-        person = self.net.tail[pair]
-        order = by_person(person, [key[pair] for key in keys])
+        pairs = len(self.cand)  # the pair arcs come first, in candidate order
+        person = self.cand.person
+        order = by_person(person, [key[:pairs] for key in keys])
         sorted_person = person[order]
-        first = np.searchsorted(sorted_person, sorted_person, side="left")
-        rank = np.arange(len(order)) - first
-        keep[pair[order[rank < k]]] = True
+        first = np.searchsorted(sorted_person, np.arange(self.net.num_persons))[sorted_person]
+        keep = np.ones(self.num_arcs, dtype=bool)
+        keep[:pairs] = False
+        keep[order[np.arange(pairs) - first < k]] = True
         return keep
 
     def solve(
@@ -340,10 +340,11 @@ class FlowModel:
         """
         free = self.free if banned is None else self.free & ~banned
         free_idx = np.flatnonzero(free)
+        free_cost, free_tail, free_head = cost[free_idx], self.net.tail[free_idx], self.net.head[free_idx]
         act = (active | self.feasible)[free_idx] | (self.net.kind[free_idx] != PAIR)
         if banned is not None:
             # the people banned from some arcs start with all their other free arcs
-            act |= np.isin(self.net.tail[free_idx], self.net.tail[np.flatnonzero(banned & self.free)])
+            act |= np.isin(free_tail, self.net.tail[np.flatnonzero(banned & self.free)])
         while True:
             idx = free_idx[act]
             try:
@@ -358,7 +359,7 @@ class FlowModel:
                     k = min(len(inactive), int(act.sum()))
                     act[inactive[np.argpartition(guide[free_idx[inactive]], k - 1)[:k]]] = True
                 continue
-            rc = cost[free_idx] + pot[self.net.tail[free_idx]] - pot[self.net.head[free_idx]]
+            rc = free_cost + pot[free_tail] - pot[free_head]
             entering = np.flatnonzero(~act & (rc < 0))
             if not len(entering):
                 break
