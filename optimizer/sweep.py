@@ -67,6 +67,7 @@ from optimizer.record import (
 from optimizer.rules.reason import Reason
 from optimizer.solution import SolveResult, StageResult, Status
 from optimizer.store import RunSource, RunStore, StoredRunHead, canonical_json
+from optimizer.unproven import UnprovenNote
 
 logger = logging.getLogger(__name__)
 
@@ -819,9 +820,18 @@ def build_run(
     extra = merge_extra_kpis([s.extra_kpis for s in solved])
     return CombinationRun(
         source,
-        SolvedRun(merged, merged_tables, extra, tuple(n for s in solved for n in s.unproven)),
+        SolvedRun(merged, merged_tables, extra, _province_notes(solved, labels)),
         scenarios[0].rules,
         {**tags, "provinces": str(len(scenarios))},
+    )
+
+
+def _province_notes(solved: Sequence[SolvedRun], labels: Sequence[str]) -> tuple[UnprovenNote, ...]:
+    """The unproven-stage notes of the provinces, each naming its province."""
+    return tuple(
+        dataclasses.replace(note, province=label)
+        for part, label in zip(solved, labels, strict=True)
+        for note in part.unproven
     )
 
 

@@ -30,7 +30,8 @@ class UnprovenNote:
 
     ``pairs`` are the first :data:`SHOWN_PAIRS` relatives the stage's last relaxed flow
     still put together, as ``(id, name, id, name, unit name)``; ``count`` is how many
-    there were in all; ``limit_s`` is the solve's time limit.
+    there were in all; ``limit_s`` is the solve's time limit; ``province`` names the
+    province of a multi-province run the stage belongs to (``""`` otherwise).
     """
 
     stage: str
@@ -38,6 +39,7 @@ class UnprovenNote:
     limit_s: float
     count: int = 0
     pairs: tuple[tuple[str, str, str, str, str], ...] = ()
+    province: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dictionary (what a run's meta keeps under ``unproven``)."""
@@ -47,6 +49,7 @@ class UnprovenNote:
             "limit_s": self.limit_s,
             "count": self.count,
             "pairs": [list(p) for p in self.pairs],
+            "province": self.province,
         }
 
     @classmethod
@@ -54,7 +57,12 @@ class UnprovenNote:
         """The note of a :meth:`to_dict` dictionary."""
         pairs = tuple((str(a), str(an), str(b), str(bn), str(u)) for a, an, b, bn, u in data.get("pairs", ()))
         return cls(
-            str(data["stage"]), data["cause"], float(data["limit_s"]), int(data.get("count", 0)), pairs
+            str(data["stage"]),
+            data["cause"],
+            float(data["limit_s"]),
+            int(data.get("count", 0)),
+            pairs,
+            str(data.get("province", "")),
         )
 
 
@@ -82,6 +90,8 @@ def unproven_lines(notes: Sequence[UnprovenNote], run_id: str, lang: str | None 
     lines: list[str] = []
     for note in notes:
         stage, limit = terms_label(note.stage, lang), note.limit_s
+        if note.province:
+            stage = t("unproven.in_province", lang, stage=stage, province=note.province)
         lines.append(t(f"unproven.{note.cause}", lang, stage=stage, limit=number(limit, 0, lang)))
         if note.pairs:
             pairs = [
