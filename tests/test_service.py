@@ -280,3 +280,13 @@ def test_a_solve_too_large_for_memory_is_bad_input_for_run_and_sweep(
     assert service.runs(store) == []  # nothing stored
     done = solve_task(SolveTask(str(tiny), (), 1, 0, 0, "en"))
     assert done.solved is None and [i.code for i in done.errors] == ["memory"]
+
+
+def test_a_runs_source_is_defined_once() -> None:
+    """store.NewRun composes store.RunSource (what the manifest certifies besides the
+    placement) instead of repeating its fields, and record builds it from the scenario."""
+    from optimizer.store import NewRun, RunSource
+
+    source_fields = {f.name for f in dataclasses.fields(RunSource)}
+    run_fields = {f.name: f.type for f in dataclasses.fields(NewRun)}
+    assert run_fields["source"] == "RunSource" and not source_fields & set(run_fields)
