@@ -260,6 +260,7 @@ def test_importing_a_foreign_file_is_refused_and_copies_nothing(tmp_path: Path) 
     before = foreign_db(app, "CREATE TABLE runs (x);")
     result = invoke("runs", "--import", str(app), "--store", str(path))
     assert result.exit_code == 2 and no_traceback(result), result.output
+    assert f"ERROR {app}: This file is another program's database" in result.output
     assert app.read_bytes() == before and len(RunStore(path).list()) == 1
 
 
