@@ -137,3 +137,24 @@ def test_a_multi_province_run_says_which_province_a_stage_left_unproven(tmp_path
     for lang, word in (("en", " of "), ("vi", " của ")):
         stage_lines = [line for line in service.run_notes(run, lang) if word in line]
         assert len(stage_lines) == len(notes) and all(any(p in line for p in names) for line in stage_lines)
+
+
+def test_a_multi_province_failure_names_each_province_and_its_reason() -> None:
+    """Provinces merged into one run: the run's failure lists the provinces without a
+    placement, each with its own reason, in the reader's language."""
+    import numpy as np
+
+    from optimizer.solution import SolveResult
+    from optimizer.sweep import _merged_failure
+
+    placed = SolveResult("optimal", np.zeros(2, dtype=np.int64))
+    relatives = SolveResult("infeasible", np.full(2, -1), failure=Reason("solve_relatives"))
+    minimums = SolveResult("infeasible", np.full(2, -1), failure=Reason("solve_min_unreachable"))
+    assert _merged_failure([placed, placed], ["a", "b"]) is None
+    failure = _merged_failure([relatives, placed, minimums], ["Alpha", "Beta", "Gamma"])
+    assert failure is not None
+    for lang in ("vi", "en"):
+        text = failure.render(lang)
+        assert f"Alpha: {Reason('solve_relatives').render(lang)}" in text
+        assert f"Gamma: {Reason('solve_min_unreachable').render(lang)}" in text and "Beta" not in text
+    assert Reason.from_json(failure.to_json()) == failure  # stored and read back as it was
