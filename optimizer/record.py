@@ -7,7 +7,8 @@ and nowhere else:
 * :func:`solved_run` turns a problem and its :class:`~optimizer.solution.SolveResult`
   into a :class:`SolvedRun`: the result, its run tables (:func:`optimizer.placement_tables.run_tables`)
   and the KPIs that need the problem and not only the tables (the fairness audit of
-  :func:`optimizer.fairness.fairness_kpis`).  It runs where the problem is: in the
+  :func:`optimizer.fairness.fairness_kpis`), and why each stage left without a proof is
+  so (:func:`optimizer.unproven.unproven_notes`).  It runs where the problem is: in the
   calling process, or in a sweep's worker.
 * :func:`merge_extra_kpis` adds up the problem KPIs of independent provinces.
 * :class:`~optimizer.store.RunSource` (defined with the store, which keeps it) is where
