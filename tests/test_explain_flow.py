@@ -4,6 +4,7 @@ problem and accepted by the independent checker."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import tempfile
 from pathlib import Path
@@ -37,6 +38,8 @@ def province(name: str, people: int = 300) -> tuple[Problem, np.ndarray]:
     folder = Path(tempfile.mkdtemp(prefix=f"explain-{name}-"))
     write_province(SHAPES[name], people, folder, 0)
     problem, _ = load_problem(load_scenario(folder / "scenario.toml"))
+    # one HiGHS thread: the same placement on every run (README, [solver])
+    problem = dataclasses.replace(problem, solver=dataclasses.replace(problem.solver, workers=1))
     result = solve(problem)
     assert result.status == "optimal"
     return problem, result.assignment

@@ -34,6 +34,8 @@ def province(name: str, people: int = 400) -> tuple[Problem, np.ndarray]:
     folder = Path(tempfile.mkdtemp(prefix=f"replan-{name}-"))
     write_province(SHAPES[name], people, folder, 0)
     problem, _ = load_problem(load_scenario(folder / "scenario.toml"))
+    # one HiGHS thread: the same placement on every run (README, [solver])
+    problem = dataclasses.replace(problem, solver=dataclasses.replace(problem.solver, workers=1))
     result = solve(problem)
     assert result.status == "optimal"
     return problem, result.assignment
