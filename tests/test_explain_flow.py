@@ -4,23 +4,17 @@ problem and accepted by the independent checker."""
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from generated import solved_province
 
 from optimizer import explain as explain_module
 from optimizer.check import check_placement, objective_terms
 from optimizer.data import Problem
 from optimizer.explain import Explainer, Forcing, with_fix_pin
 from optimizer.i18n import set_lang
-from optimizer.io.build import load_problem
-from optimizer.io.scenario import load_scenario
-from optimizer.shapes import SHAPES, write_province
 from optimizer.solve import solve
 from optimizer.solve.candidates import build_candidates
 from optimizer.solve.engine import stage_plan
@@ -32,17 +26,9 @@ def english() -> None:
     set_lang("en")
 
 
-@functools.cache
-def province(name: str, people: int = 300) -> tuple[Problem, np.ndarray]:
-    """A generated province and its proven placement (cached for the session)."""
-    folder = Path(tempfile.mkdtemp(prefix=f"explain-{name}-"))
-    write_province(SHAPES[name], people, folder, 0)
-    problem, _ = load_problem(load_scenario(folder / "scenario.toml"))
-    # one HiGHS thread: the same placement on every run (README, [solver])
-    problem = dataclasses.replace(problem, solver=dataclasses.replace(problem.solver, workers=1))
-    result = solve(problem)
-    assert result.status == "optimal"
-    return problem, result.assignment
+def province(name: str) -> tuple[Problem, np.ndarray]:
+    """A generated province of 300 people and its proven placement."""
+    return solved_province(name, 300)
 
 
 def with_relatives(problem: Problem) -> set[int]:

@@ -5,7 +5,6 @@ explainer built afresh from the rebuilt run."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,17 +12,9 @@ import pytest
 
 from optimizer import replan, service
 from optimizer.explain import Explainer
-from optimizer.i18n import set_lang
 from optimizer.replan import load_run
 
 TINY = Path(__file__).resolve().parents[1] / "scenarios" / "tiny"
-
-
-@pytest.fixture(autouse=True)
-def english() -> Iterator[None]:
-    set_lang("en")
-    yield
-    set_lang("vi")
 
 
 def test_a_run_is_opened_once_for_every_explanation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,21 +5,17 @@ stage whose first flow keeps every rule is proven by it, without a linear relaxa
 from __future__ import annotations
 
 import dataclasses
-import functools
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from generated import solved_province
 
 from optimizer.check import check_placement, objective_terms
 from optimizer.data import CHANGES, Problem
 from optimizer.i18n import set_lang
-from optimizer.io.build import load_problem
-from optimizer.io.scenario import load_scenario
 from optimizer.replan import ChangeSet, read_changes, replan
-from optimizer.shapes import SHAPES, write_province
 from optimizer.solve import engine, solve
 
 
@@ -28,17 +24,9 @@ def english() -> None:
     set_lang("en")
 
 
-@functools.cache
-def province(name: str, people: int = 400) -> tuple[Problem, np.ndarray]:
-    """A generated province and its proven placement (cached for the session)."""
-    folder = Path(tempfile.mkdtemp(prefix=f"replan-{name}-"))
-    write_province(SHAPES[name], people, folder, 0)
-    problem, _ = load_problem(load_scenario(folder / "scenario.toml"))
-    # one HiGHS thread: the same placement on every run (README, [solver])
-    problem = dataclasses.replace(problem, solver=dataclasses.replace(problem.solver, workers=1))
-    result = solve(problem)
-    assert result.status == "optimal"
-    return problem, result.assignment
+def province(name: str) -> tuple[Problem, np.ndarray]:
+    """A generated province of 400 people and its proven placement."""
+    return solved_province(name, 400)
 
 
 def departures(folder: Path, problem: Problem, x: np.ndarray, count: int, seed: int = 0) -> ChangeSet:
