@@ -2,24 +2,23 @@
 
 Pure functions over :class:`~optimizer.store.StoredRun` values (layer 8); the runs may
 come from different scenarios (other post lines, other rosters).  Deltas are always
-against the **first** run given.  Also here: how KPI values are formatted for people
-(Vietnamese or English number style) and how personal columns are redacted.
+against the **first** run given.  Also here: how personal columns are redacted.  How a
+KPI is named, formatted and judged is in :mod:`optimizer.kpi_display`.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from optimizer.io.outputs import check_replaceable, make_out_dir, write_csv_frame
+from optimizer.kpi_display import delta_column, flatten_kpis
 from optimizer.kpis import unit_kpis
-from optimizer.labels import number
 from optimizer.store import StoredRun
 
 #: Per-unit KPIs compared run by run (columns of :func:`optimizer.kpis.unit_kpis`).
@@ -38,8 +37,6 @@ PERSON_FIELDS = ("status", "unit_id", "unit_name", "bloc", "department", "positi
 #: Personal columns, shown as initials / birth year with ``redact``.
 NAME_COLUMNS = ("full_name",)
 BIRTH_COLUMNS = ("birth_date",)
-
-_RATE_SUFFIXES = ("_rate", "_compliance")
 
 
 @dataclass(frozen=True)
@@ -72,23 +69,6 @@ class Comparison:
     kpis: pd.DataFrame
     units: pd.DataFrame
     people: pd.DataFrame
-
-
-def flatten_kpis(kpis: Mapping[str, Any]) -> dict[str, float | int | None]:
-    """Flatten nested KPI dicts into ``parent.child`` keys, keeping the KPI order."""
-    out: dict[str, float | int | None] = {}
-    for key, value in kpis.items():
-        if isinstance(value, Mapping):
-            for sub, v in value.items():
-                out[f"{key}.{sub}"] = v
-        else:
-            out[key] = value
-    return out
-
-
-def delta_column(run_id: str) -> str:
-    """Name of the column holding a run's deltas in :attr:`Comparison.kpis`."""
-    return f"Δ {run_id}"
 
 
 def _kpi_frame(runs: Sequence[StoredRun]) -> pd.DataFrame:
@@ -278,66 +258,3 @@ def write_csv(comparison: Comparison, folder: str | Path, *, redacted: bool = Fa
     for name, frame in frames.items():  # every file checked before any is written
         check_replaceable(folder / name, [str(c) for c in frame.columns])
     return [write_csv_frame(frame, folder / name) for name, frame in frames.items()]
-
-
-#: KPIs (flattened names, or their family before the dot) where more is better.
-HIGHER_IS_BETTER = frozenset(
-    {
-        "placed", "fill_rate", "preference_first", "preference_top3", "units_with_woman_leader",
-        "woman_leader_rate", "non_local_compliant", "non_local_compliance",
-    }
-)  # fmt: skip
-#: KPIs where less is better; families (``terms``, ``shortfall_by_position``…) by prefix.
-LOWER_IS_BETTER = frozenset(
-    {
-        "unplaced", "unplaced_by_category", "unplaced_by_position", "shortfall",
-        "shortfall_by_position", "commute_mean_km", "commute_median_km", "commute_p95_km",
-        "commute_max_km", "long_commute", "moves", "bloc_changes", "relatives_conflicts",
-        "surplus", "surplus_by_position", "shortage", "shortage_by_position", "terms",
-        "fairness.blocking_pairs", "fairness.people_blocked", "fairness.holders_outranked",
-        "fairness.units_involved", "fairness.blocked_rate", "vacant", "unplaced_origin",
-    }
-)  # fmt: skip
-
-
-def kpi_direction(name: str) -> int:
-    """Which way a (flattened) KPI is good: ``+1`` more is better, ``-1`` less is better,
-    ``0`` neither (a size such as the quota or the number of units)."""
-    family = name.split(".", 1)[0]
-    if name in HIGHER_IS_BETTER or family in HIGHER_IS_BETTER:
-        return 1
-    if name in LOWER_IS_BETTER or family in LOWER_IS_BETTER:
-        return -1
-    return 0
-
-
-def delta_quality(name: str, delta: Any) -> str:
-    """``"good"``, ``"bad"`` or ``""`` (no change, no direction, or no value) for the change
-    ``delta`` of KPI ``name`` — by the KPI's direction, never by the sign alone."""
-    if delta is None or (isinstance(delta, float) and not np.isfinite(delta)) or delta == 0:
-        return ""
-    score = kpi_direction(name) * (1 if delta > 0 else -1)
-    return "good" if score > 0 else "bad" if score < 0 else ""
-
-
-def kpi_kind(name: str) -> str:
-    """How a (flattened) KPI is shown: ``"rate"``, ``"km"`` or ``"count"``."""
-    base = name.split(".", 1)[0]
-    if base.endswith(_RATE_SUFFIXES) or name.endswith(_RATE_SUFFIXES):
-        return "rate"
-    if base.endswith("_km"):
-        return "km"
-    return "count"
-
-
-def format_value(value: Any, kind: str, lang: str, *, signed: bool = False) -> str:
-    """Format a KPI value: percentages for rates, two decimals for km, integers otherwise.
-
-    Vietnamese style (``lang="vi"``) uses ``.`` for thousands and ``,`` for decimals.
-    Missing values are shown as ``–``.
-    """
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "–"
-    # round to the precision shown first, so that a tiny delta never reads "-0,0"
-    scale, digits, suffix = {"rate": (100.0, 1, " %"), "km": (1.0, 2, "")}.get(kind, (1.0, 0, ""))
-    return number(float(value) * scale, digits, lang, signed=signed) + suffix

@@ -14,17 +14,9 @@ from test_kpis import tiny_assignment, tiny_problem
 from test_store import new_run, tiny_run
 
 from optimizer.cli import main
-from optimizer.compare import (
-    compare_runs,
-    delta_column,
-    flatten_kpis,
-    format_value,
-    initials,
-    kpi_kind,
-    redact,
-    write_csv,
-)
+from optimizer.compare import compare_runs, initials, redact, write_csv
 from optimizer.data import Units
+from optimizer.kpi_display import delta_column, flatten_kpis, format_value, kpi_kind
 from optimizer.store import RunStore, StoredRun
 
 # Run B of the tiny problem (see test_kpis): s1 moves from U1's chair to U1's office desk

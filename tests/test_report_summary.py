@@ -15,9 +15,9 @@ import pytest
 from test_kpis import tiny_assignment, tiny_problem
 from test_store import new_run
 
-from optimizer.compare import delta_quality, kpi_direction
 from optimizer.export.report import build_report
 from optimizer.export.report_charts import commute_clip, commute_figure, worst_units
+from optimizer.kpi_display import delta_quality, kpi_direction
 from optimizer.localtime import TZ_ENV, local_time, set_zone
 from optimizer.store import RunStore, StoredRun
 

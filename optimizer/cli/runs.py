@@ -94,7 +94,7 @@ def _console() -> Console:
 
 
 def _fmt(value: Any, kind: str, *, signed: bool = False) -> str:
-    from optimizer.compare import format_value
+    from optimizer.kpi_display import format_value
 
     return format_value(value, kind, get_lang(), signed=signed)
 
@@ -118,8 +118,7 @@ def kpi_table(kpis_by_run: Mapping[str, Mapping[str, Any]], title: str | None = 
     title
         Table title; default: the catalogue's KPI title.
     """
-    from optimizer.compare import delta_column, flatten_kpis, kpi_kind
-    from optimizer.export.report_summary import kpi_label
+    from optimizer.kpi_display import delta_column, flatten_kpis, kpi_kind, kpi_label
 
     ids = list(kpis_by_run)
     flat = {i: flatten_kpis(k) for i, k in kpis_by_run.items()}
@@ -150,7 +149,7 @@ _QUALITY_STYLES = {"good": "green", "bad": "red"}
 
 def _coloured(name: str, delta: Any, text: str) -> str:
     """``text`` in green or red when the change ``delta`` of KPI ``name`` is better or worse."""
-    from optimizer.compare import delta_quality
+    from optimizer.kpi_display import delta_quality
 
     style = _QUALITY_STYLES.get(delta_quality(name, delta))
     return f"[{style}]{escape(text)}[/]" if style else escape(text)
@@ -162,7 +161,7 @@ def print_kpis(kpis_by_run: Mapping[str, Mapping[str, Any]], console: Console | 
 
 
 def _frame_table(frame: pd.DataFrame, columns: Sequence[str], title: str, label_prefix: str) -> Table:
-    from optimizer.compare import kpi_kind
+    from optimizer.kpi_display import kpi_kind
 
     table = Table(title=title, title_justify="left")
     for col in columns:
@@ -379,7 +378,7 @@ def rm(run: str, store_path: Path | None) -> None:
 
 def _unit_delta_table(comparison: Comparison) -> Table:
     """The units × blocs that changed, with the change of each metric, coloured."""
-    from optimizer.compare import kpi_kind
+    from optimizer.kpi_display import kpi_kind
 
     ids = comparison.run_ids
     changed = comparison.units[comparison.units["changed"]]

@@ -48,7 +48,7 @@ def print_sweep(store: RunStore, sweep_id: str, console: Console | None = None) 
         When the store holds no run of that sweep.
     """
     from optimizer import service
-    from optimizer.compare import format_value, kpi_kind
+    from optimizer.kpi_display import format_value, kpi_kind
 
     lang = get_lang()
     swept = service.sweep_table(store, sweep_id)

@@ -24,7 +24,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from optimizer import __version__
-from optimizer.compare import Comparison, compare_runs, delta_quality, format_value, kpi_kind, redact
+from optimizer.compare import Comparison, compare_runs, redact
 from optimizer.export.labels import placed_label
 from optimizer.export.report_charts import WORST_UNITS, balance_figure, commute_figure, worst_units_figure
 from optimizer.export.report_map import (
@@ -37,7 +37,6 @@ from optimizer.export.report_map import (
 )
 from optimizer.export.report_summary import (
     kpi_details,
-    kpi_label,
     runs_section,
     summary_section,
     table,
@@ -45,13 +44,14 @@ from optimizer.export.report_summary import (
 )
 from optimizer.i18n import t
 from optimizer.io.outputs import HTML_GENERATOR_TAG, atomic_text, make_out_dir
+from optimizer.kpi_display import delta_quality, format_value, kpi_kind
 from optimizer.kpis import MAP_KPIS, UNIT_SUMMARY_COLUMNS, unit_kpis
 from optimizer.labels import day, label, labels
 from optimizer.localtime import local_time, zone_name
 from optimizer.placement_tables import reason_texts
 from optimizer.store import StoredRun
 
-__all__ = ["build_report", "kpi_label", "write_report"]
+__all__ = ["build_report", "write_report"]
 
 logger = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
-from optimizer.compare import format_value
 from optimizer.i18n import t
+from optimizer.kpi_display import format_value
 from optimizer.kpis import position_balance, unit_kpis
 from optimizer.labels import label
 from optimizer.store import StoredRun

@@ -23,9 +23,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
-from optimizer.compare import format_value
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t
+from optimizer.kpi_display import format_value
 from optimizer.store import StoredRun, StoredRunHead
 
 #: A unit whose nearest neighbour is farther than this (km) is drawn in the inset.

@@ -17,8 +17,9 @@ from typing import Any
 
 import pandas as pd
 
-from optimizer.compare import Comparison, delta_column, delta_quality, flatten_kpis, format_value, kpi_kind
+from optimizer.compare import Comparison
 from optimizer.i18n import t
+from optimizer.kpi_display import delta_column, delta_quality, flatten_kpis, format_value, kpi_kind, kpi_label
 from optimizer.localtime import local_time, zone_name
 from optimizer.record import run_notes
 from optimizer.store import StoredRun
@@ -66,19 +67,6 @@ def short_hash(full: str) -> Cell:
 def when(stamp: str) -> str:
     """A stored time as local ``dd/mm/yyyy HH:MM``."""
     return local_time(stamp, "vi")
-
-
-def kpi_label(name: str, lang: str = "vi") -> str:
-    """The label of a (flattened) KPI name, e.g. ``unplaced_by_category.cadre``."""
-    from optimizer.labels import label
-
-    if "." not in name:
-        return t(f"kpi.{name}", lang)
-    parent, code = name.split(".", 1)
-    if parent in ("terms", "fairness"):
-        return t(f"kpi.{parent}", lang) + ": " + t(f"kpi.{parent}.{code}", lang)
-    sub = label(code, "category" if parent == "unplaced_by_category" else "position", lang)
-    return t(f"kpi.{parent}", lang) + ": " + sub
 
 
 def kpi_frame(runs: Sequence[StoredRun], comparison: Comparison | None) -> pd.DataFrame:

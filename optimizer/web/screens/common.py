@@ -20,9 +20,9 @@ from fastapi import HTTPException, Request
 from starlette.responses import Response
 
 from optimizer import __version__
-from optimizer.compare import format_value
 from optimizer.errors import InputError
 from optimizer.i18n import t
+from optimizer.kpi_display import format_value
 from optimizer.labels import CodeKind, label, number
 from optimizer.localtime import local_time
 from optimizer.store import StoredRun, StoredRunHead

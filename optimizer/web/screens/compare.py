@@ -15,9 +15,10 @@ from fastapi import APIRouter, HTTPException, Request
 from starlette.responses import Response
 
 from optimizer import service
-from optimizer.compare import delta_quality, kpi_kind, redact
+from optimizer.compare import redact
 from optimizer.errors import InputError
 from optimizer.i18n import t
+from optimizer.kpi_display import delta_column, delta_quality, kpi_kind, kpi_label
 from optimizer.web.deps import CurrentUser, Web, get_lang
 from optimizer.web.screens.common import Memo, cached_run, render
 from optimizer.web.screens.result import (
@@ -69,8 +70,7 @@ def compare_page(request: Request, web: Web, user: CurrentUser) -> Response:
         )
     c = compared.comparison
     ids = list(c.run_ids)
-    from optimizer.compare import delta_column
-    from optimizer.export.report_summary import SUMMARY_KPIS, kpi_label
+    from optimizer.export.report_summary import SUMMARY_KPIS
 
     def kpi_rows(names: list[str]) -> list[dict[str, Any]]:
         rows = []

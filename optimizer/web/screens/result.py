@@ -18,9 +18,10 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from optimizer import service
-from optimizer.compare import UNIT_COMPARE_METRICS, flatten_kpis, kpi_kind
+from optimizer.compare import UNIT_COMPARE_METRICS
 from optimizer.errors import InputError
 from optimizer.i18n import t
+from optimizer.kpi_display import flatten_kpis, kpi_kind, kpi_label
 from optimizer.store import StoredRunHead
 from optimizer.web.deps import CurrentUser, Web, get_lang
 from optimizer.web.screens.common import Memo, cached_run, render, run_head, scenario_of
@@ -149,7 +150,7 @@ def leaders_summary(run: StoredRunHead, lang: str) -> list[str]:
 
 def summary_cards(run: StoredRunHead, lang: str) -> list[tuple[str, str, Any]]:
     """The leaders' figures (those of the report's summary): label, kind, value."""
-    from optimizer.export.report_summary import SUMMARY_KPIS, kpi_label
+    from optimizer.export.report_summary import SUMMARY_KPIS
 
     flat = flatten_kpis(run.kpis)
     return [(kpi_label(name, lang), kpi_kind(name), flat.get(name)) for name in SUMMARY_KPIS]
