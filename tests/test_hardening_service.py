@@ -5,19 +5,18 @@ CLI's guard)."""
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from hardening_support import copy_tiny, digests, invoke
+from test_web_api_runs import web  # noqa: F401 - the web API's app and store, a fixture
 from web_support import csrf, start, tiny_zip, upload, wait
 
 from optimizer import service
 from optimizer.errors import InputError
 from optimizer.io.scenario import resolved_input_files
 from optimizer.store import StoredRun
-from optimizer.web.app import create_app
 
 
 def scenario_folder(run: StoredRun) -> Path:
@@ -70,16 +69,10 @@ def test_service_export_never_writes_onto_the_store(cli_run: tuple[Path, StoredR
     assert {p.resolve() for p in resolved_input_files(run.meta["resolved_scenario"])[0]} <= protected
 
 
-@pytest.fixture(scope="module")
-def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Path]]:
-    root = tmp_path_factory.mktemp("web")
-    app = create_app(root / "ws", store=root / "store.db", max_parallel=1)
-    with TestClient(app) as client:
-        yield client, root / "store.db"
-
-
 def test_web_export_is_guarded_like_the_cli(
-    web: tuple[TestClient, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    web: tuple[TestClient, Path],  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     client, store_path = web
     answer = upload(client, "tiny.zip", tiny_zip())
