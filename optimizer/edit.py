@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from optimizer import __version__
 from optimizer.check import objective_terms
 from optimizer.data import LEADERSHIP_SHORTFALL_WEIGHT, IntArray, Problem
 from optimizer.rules import relatives
@@ -313,6 +314,11 @@ class EditSession:
         return {k: after[k] for k in self.before}
 
 
+#: The layout of a session snapshot: change it with :class:`EditSession`'s fields, so that
+#: snapshots an older version wrote are rebuilt, never read as today's sessions.
+SNAPSHOT_FORMAT = 1
+
+
 @dataclass(frozen=True)
 class SessionSnapshots:
     """Open :class:`EditSession` values kept as files of ``folder``, one per run, signed
@@ -340,13 +346,16 @@ class SessionSnapshots:
         signature, body = data[: hashlib.sha256().digest_size], data[hashlib.sha256().digest_size :]
         if not hmac.compare_digest(signature, hmac.new(self.key, body, hashlib.sha256).digest()):
             return None
-        session = pickle.loads(body)  # signed with this workspace's key: checked above
+        kept = pickle.loads(body)  # signed with this workspace's key: checked above
+        if not (isinstance(kept, tuple) and kept[:2] == (SNAPSHOT_FORMAT, __version__)):
+            return None  # written by another version of the program: rebuilt
+        session = kept[2]
         return session if isinstance(session, EditSession) else None
 
     def save(self, run_id: str, manifest_hash: str, session: EditSession) -> Path:
         """Keep ``session`` for a run (written whole, then renamed into place: a reader
         never sees half a file); returns its path."""
-        body = pickle.dumps(session, protocol=pickle.HIGHEST_PROTOCOL)
+        body = pickle.dumps((SNAPSHOT_FORMAT, __version__, session), protocol=pickle.HIGHEST_PROTOCOL)
         self.folder.mkdir(parents=True, exist_ok=True)
         target = self.path(run_id, manifest_hash)
         fd, part = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".part")

@@ -231,6 +231,16 @@ def test_a_run_kept_open_is_read_back_signed_and_never_rebuilt(
     data[-1] ^= 1
     path.write_bytes(bytes(data))
     assert snapshots.load(run.run_id, run.manifest_hash) is None
+    # one another version wrote (signed alike) is not read as today's session either
+    import hashlib
+    import hmac
+    import pickle
+
+    from optimizer import edit
+
+    old = pickle.dumps((edit.SNAPSHOT_FORMAT - 1, "0.0.0", EditSession(ctx.problem, ctx.assignment)))
+    path.write_bytes(hmac.new(snapshots.key, old, hashlib.sha256).digest() + old)
+    assert snapshots.load(run.run_id, run.manifest_hash) is None
     # without a good snapshot the run is rebuilt once, and kept again
     monkeypatch.undo()
     service._edit_sessions.clear()
