@@ -897,7 +897,7 @@ def replan(
     mode: ReplanMode = "default",
     move_penalty: int | None = None,
     time_limit: float | None = None,
-    prove: bool = False,
+    prove: bool = True,
     progress: ProgressFn | None = None,
     stop: threading.Event | None = None,
 ) -> Replanned:
@@ -917,7 +917,8 @@ def replan(
     time_limit
         Solver time limit in seconds (default: the base run's).
     prove, progress, stop
-        As for :func:`solve_and_record`; a re-plan is a quick placement unless ``prove``.
+        As for :func:`solve_and_record`; a re-plan is proven on every stage unless ``prove`` is
+        false (a quick placement: each stage's flow and its repair).
 
     Raises
     ------
@@ -938,7 +939,7 @@ def solve_replan(
     *,
     mode: ReplanMode = "default",
     move_penalty: int | None = None,
-    prove: bool = False,
+    prove: bool = True,
     progress: ProgressFn | None = None,
     stop: threading.Event | None = None,
 ) -> Replanned:

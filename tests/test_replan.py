@@ -4,6 +4,7 @@ placements they must (checked against an exact MIP on the same objective)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -313,3 +314,38 @@ def test_replan_after_one_departure_is_minimal(
     listed = {c.staff_id for c in plan.changes}
     kept = [i for i in range(plan.problem.num_staff) if plan.problem.staff.ids[i] not in listed]
     assert all(plan.result.assignment[i] == plan.reference[i] for i in kept)
+
+
+def test_a_replan_from_the_command_line_is_proven_unless_quick(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``staffplan replan`` proves by default (faster than the quick repairs on a re-plan,
+    benchmarks/README.md); ``--quick`` asks for the quick placement; both are stored."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from optimizer import service
+    from optimizer.cli import main
+    from optimizer.store import RunStore
+
+    shutil.copytree(Path(__file__).parent.parent / "scenarios" / "tiny", tmp_path / "tiny")
+    db = str(tmp_path / "s.db")
+    runner = CliRunner()
+    assert (
+        runner.invoke(main, ["run", str(tmp_path / "tiny" / "scenario.toml"), "--store", db]).exit_code == 0
+    )
+    changes = write(tmp_path / "changes.csv", "action,staff_id\nleave,S01\n")
+    asked: list[bool] = []
+    solve_replan = service.solve_replan
+
+    def spy(*args: Any, prove: bool, **kwargs: Any) -> Any:
+        asked.append(prove)
+        return solve_replan(*args, prove=prove, **kwargs)
+
+    monkeypatch.setattr(service, "solve_replan", spy)
+    for flags in ((), ("--quick",), ("--prove",)):
+        res = runner.invoke(main, ["replan", "r0001", "--changes", str(changes), "--store", db, *flags])
+        assert res.exit_code == 0, res.output
+    assert asked == [True, False, True]
+    assert len(RunStore(db).list()) == 4

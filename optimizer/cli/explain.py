@@ -276,11 +276,12 @@ def _progress(event: Progress) -> None:
 )
 @click.option("--time-limit", type=float, help="Solver time limit in seconds (default: the base run's).")
 @click.option(
-    "--prove",
-    is_flag=True,
-    help="Prove the re-plan optimal on every stage (multipliers and exact MIP; minutes on a city). "
-    "By default it is a quick placement: each stage's flow and its repair, with the bounds that "
-    "come with them.",
+    "--prove/--quick",
+    default=True,
+    show_default=True,
+    help="Prove the re-plan optimal on every stage (the default: a re-plan's stages are mostly "
+    "proven by their first flow, which is faster than the quick placement's repairs), or "
+    "--quick: each stage's flow and its repair, with the bounds that come with them.",
 )
 @click.option(
     "--out",
