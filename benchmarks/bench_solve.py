@@ -18,10 +18,11 @@ in the JSON), the node potentials by Bellman–Ford (OR-Tools back-end only), th
 masks (``cheapest``), the stage linear programs built (``exact.stage_program``) and the
 warm bases (``exact.warm_basis``), each with its wall and CPU time, and every HiGHS
 run (stage relaxation, exact finish) with its wall and CPU time and simplex / interior
-point / crossover iterations; the whole-model MIP, if any, under ``whole_model``.  The load average
-before and after the solve is recorded with it.  The profile wraps those functions
-from outside the solver (a few microseconds per call): the next profile is this one
-command.
+point / crossover iterations, summed and one by one (``highs_each``: each pricing round
+of a relaxation, with its columns and rows); the whole-model MIP, if any, under
+``whole_model``.  The load average before and after the solve is recorded with it.
+The profile wraps those functions from outside the solver (a few microseconds per
+call): the next profile is this one command.
 
 ``--baselines`` may also name ``cold``: staffplan again, every stage relaxation started
 cold (``EngineParams.warm_basis`` off), for a same-run comparison of the warm basis.
@@ -150,6 +151,7 @@ class StageProfile:
             "simplex_iterations": 0,
             "ipm_iterations": 0,
             "crossover_iterations": 0,
+            "highs_each": [],
         }
 
     def _patch(self, owner: object, name: str, wrapper: Callable[..., Any]) -> None:
@@ -207,12 +209,21 @@ class StageProfile:
             finally:
                 stage = self._whole() if whole_model else self._stage()
                 info = h.getInfo()
+                run = {
+                    "wall_s": round(time.perf_counter() - t, 3),
+                    "cpu_s": round(time.process_time() - cpu, 3),
+                    "columns": int(h.getNumCol()),
+                    "rows": int(h.getNumRow()),
+                    "simplex_iterations": max(0, int(info.simplex_iteration_count)),
+                    "ipm_iterations": max(0, int(info.ipm_iteration_count)),
+                    "crossover_iterations": max(0, int(info.crossover_iteration_count)),
+                }
                 stage["highs_runs"] += 1
-                stage["highs_s"] += time.perf_counter() - t
-                stage["highs_cpu_s"] += time.process_time() - cpu
-                stage["simplex_iterations"] += max(0, int(info.simplex_iteration_count))
-                stage["ipm_iterations"] += max(0, int(info.ipm_iteration_count))
-                stage["crossover_iterations"] += max(0, int(info.crossover_iteration_count))
+                stage["highs_s"] += run["wall_s"]
+                stage["highs_cpu_s"] += run["cpu_s"]
+                for key in ("simplex_iterations", "ipm_iterations", "crossover_iterations"):
+                    stage[key] += run[key]
+                stage["highs_each"].append(run)
 
         self._patch(module, "run_highs", wrapper)
 
