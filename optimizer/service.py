@@ -32,12 +32,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
 import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -71,6 +72,8 @@ if TYPE_CHECKING:
 ProgressFn = Callable[["Progress"], None]
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- stopping
@@ -1153,23 +1156,72 @@ def edit_session(store: RunStore, run_ref: str, snapshots: SessionSnapshots | No
     InputError
         For an unknown run, or inputs changed since the run.
     """
-    from optimizer.edit import EditSession
-    from optimizer.replan import load_run
-
     head = store.head(run_ref)
     key = (str(store.path), head.run_id)
     with _edit_lock:
         if key not in _edit_sessions:
             session = snapshots.load(head.run_id, head.manifest_hash) if snapshots is not None else None
             if session is None:
-                ctx = load_run(store, head.run_id)
-                session = EditSession(ctx.problem, ctx.assignment, ctx.reference)
-                if snapshots is not None:
-                    snapshots.save(head.run_id, head.manifest_hash, session)
+                session = _rebuilt_session(store, head.run_id, head.manifest_hash, snapshots)
             while len(_edit_sessions) >= EDIT_SESSIONS_KEPT:
                 _edit_sessions.pop(next(iter(_edit_sessions)))
             _edit_sessions[key] = session
         return _edit_sessions[key]
+
+
+def _rebuilt_session(
+    store: RunStore, run_id: str, manifest_hash: str, snapshots: SessionSnapshots | None
+) -> EditSession:
+    """A stored run open for editing, rebuilt from its inputs (and kept in ``snapshots``)."""
+    from optimizer.edit import EditSession
+    from optimizer.replan import load_run
+
+    ctx = load_run(store, run_id)
+    session = EditSession(ctx.problem, ctx.assignment, ctx.reference)
+    if snapshots is not None:
+        snapshots.save(run_id, manifest_hash, session)
+    return session
+
+
+def keep_stored_sessions(
+    store: RunStore, snapshots: SessionSnapshots, newest: int, skip: Collection[str] = ()
+) -> list[str]:
+    """Keep stored runs open for editing: of the ``newest`` most recent runs with a
+    placement, each without a snapshot in ``snapshots`` is rebuilt and its snapshot written,
+    newest first — so that the first edit check of a run made on the command line reads it
+    (what ``staffplan serve`` does at start, in the background).
+
+    The sessions are not kept in memory (the runs the pages check stay open).  A run that
+    cannot be rebuilt (its inputs changed) is passed over.
+
+    Parameters
+    ----------
+    store, snapshots
+        The runs, and where their snapshots are kept.
+    newest
+        How many of the most recent runs with a placement are looked at.
+    skip
+        Run ids to leave out (e.g. one being opened already).
+
+    Returns
+    -------
+    list of str
+        The ids of the runs whose snapshot was written.
+    """
+    from optimizer.solution import PLACEMENT_STATUSES
+
+    written = []
+    placed = [s for s in store.list() if s.status in PLACEMENT_STATUSES][:newest]
+    for summary in placed:
+        if summary.run_id in skip or snapshots.load(summary.run_id, summary.manifest_hash) is not None:
+            continue
+        try:
+            _rebuilt_session(store, summary.run_id, summary.manifest_hash, snapshots)
+        except InputError as exc:
+            log.warning("run %s cannot be kept open for editing: %s", summary.run_id, exc)
+            continue
+        written.append(summary.run_id)
+    return written
 
 
 def keep_edit_session(problem: Problem, recorded: Recorded, snapshots: SessionSnapshots) -> None:

@@ -14,6 +14,9 @@ from optimizer.rules.reason import Reason
 
 Status = Literal["optimal", "feasible", "infeasible", "no_solution"]
 
+#: The statuses of a result that carries a placement.
+PLACEMENT_STATUSES: tuple[Status, ...] = ("optimal", "feasible")
+
 #: Name of the solve pipeline, stored with each run: min-cost flow, Lagrangian
 #: multipliers with repair, exact MIP finish of the open part.
 ENGINE = "flow+lagrange+mip"
@@ -97,7 +100,7 @@ class SolveResult:
     @property
     def has_placement(self) -> bool:
         """True when the result carries a placement (optimal or feasible)."""
-        return self.status in ("optimal", "feasible")
+        return self.status in PLACEMENT_STATUSES
 
     def with_load(self, load_s: float) -> SolveResult:
         """The result with the time spent loading and validating the input first in its
