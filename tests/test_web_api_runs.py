@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import sqlite3
+import threading
 import time
 import zipfile
 from collections.abc import Iterator
 from html import escape
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -261,3 +265,44 @@ def test_edit_check_lists_broken_rules_and_term_changes(
         ).status_code
         == 404
     )
+
+
+def test_runs_made_on_the_command_line_are_kept_open_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At start the app writes, in the background, the edit snapshots of the stored runs no
+    worker wrote (made on the command line), without holding up its first answer."""
+    from optimizer import replan
+
+    folder = tmp_path / "tiny"
+    shutil.copytree(TINY, folder)
+    store = service.open_store(tmp_path / "store.db", create=True)
+    loaded = service.load(folder / "scenario.toml")
+    older, newest = (service.solve_and_record(loaded, store).run for _ in range(2))
+    release = threading.Event()
+    rebuild = replan.load_run
+
+    def slow_rebuild(*args: Any, **kwargs: Any) -> replan.RunContext:
+        release.wait(60)  # a rebuild of the city takes seconds
+        return rebuild(*args, **kwargs)
+
+    monkeypatch.setattr(replan, "load_run", slow_rebuild)
+    app = create_app(tmp_path / "ws", store=store.path, max_parallel=1)
+    snapshots = app.state.web.config.snapshots
+    began = time.monotonic()
+    with TestClient(app) as client:
+        assert client.get("/api/health").status_code == 200
+        assert time.monotonic() - began < 30  # the rebuilds wait: start and answer did not
+        assert not snapshots.folder.exists() or not any(snapshots.folder.iterdir())
+        release.set()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and any(
+            snapshots.load(r.run_id, r.manifest_hash) is None for r in (older, newest)
+        ):
+            time.sleep(0.1)
+        for run in (older, newest):  # no page of either run was opened
+            kept = snapshots.load(run.run_id, run.manifest_hash)
+            assert kept is not None, run.run_id
+            np.testing.assert_array_equal(kept.assignment, rebuild(store, run.run_id).assignment)
+    # the older run was only written: the runs the pages check stay open in memory
+    assert (str(store.path), older.run_id) not in service._edit_sessions

@@ -11,11 +11,13 @@ stopped with it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Collection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import HTMLResponse
@@ -32,8 +34,17 @@ from optimizer.web.deps import STATIC_DIR, WebConfig, WebContext, get_lang, requ
 from optimizer.web.jobs import JobManager
 from optimizer.web.views import RunCache
 
+if TYPE_CHECKING:
+    from optimizer.edit import SessionSnapshots
+
+log = logging.getLogger(__name__)
+
 #: File of the workspace holding the key that signs session cookies (mode 0600).
 SECRET_FILE = ".staffplan-secret"
+#: How many of the newest stored runs with a placement get an edit snapshot at start.
+RUNS_KEPT_OPEN = 5
+#: Niceness of the thread writing them.
+KEEP_OPEN_NICE = 10
 #: Name of the session cookie.
 SESSION_COOKIE = "staffplan_session"
 #: Sessions last at most this long (seconds).
@@ -93,6 +104,20 @@ def store_path_for(workspace: Path, store: Path | None = None) -> Path:
     return Path(env) if env else workspace / "staffplan.db"
 
 
+def keep_runs_open(store: RunStore, snapshots: SessionSnapshots, skip: Collection[str] = ()) -> None:
+    """Write the edit snapshots of the :data:`RUNS_KEPT_OPEN` newest runs with a placement
+    that have none (runs made on the command line), at a low priority: the body of a
+    thread started with the app, so that their first edit check reads them."""
+    from optimizer import service
+
+    with contextlib.suppress(OSError):  # this thread only (Linux): solves and requests first
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), KEEP_OPEN_NICE)
+    try:
+        service.keep_stored_sessions(store, snapshots, RUNS_KEPT_OPEN, skip)
+    except Exception:  # only a head start: a run's first check rebuilds it
+        log.exception("the stored runs could not be kept open for editing")
+
+
 def create_app(
     workspace: str | Path,
     *,
@@ -137,9 +162,12 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        newest = web.store().list()[:1]
+        newest = [s.run_id for s in web.store().list()[:1]]
         if newest:  # its page is likely the first one opened
-            runs.prefetch(web.store(), newest[0].run_id, config.snapshots)
+            runs.prefetch(web.store(), newest[0], config.snapshots)
+        threading.Thread(
+            target=keep_runs_open, args=(web.store(), config.snapshots, newest), name="keep-open", daemon=True
+        ).start()
         web.jobs.start()
         try:
             yield
