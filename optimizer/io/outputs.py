@@ -409,15 +409,21 @@ def _utf8_line(data: bytes) -> bool:
 
 
 def _zip_marked(path: Path) -> bool:
-    """A workbook or Word file whose document properties carry :data:`GENERATOR`."""
+    """A workbook or Word file whose document properties carry :data:`GENERATOR`: the
+    custom property ``staffplan_version`` (workbooks), or the last of the keywords (Word
+    files, as :func:`~optimizer.export.docx_annex.render_docx` sets them)."""
     import zipfile
 
+    marks = {
+        "docProps/custom.xml": f'name="{GENERATOR}_version"'.encode(),
+        "docProps/core.xml": f"{GENERATOR}</cp:keywords>".encode(),
+    }
     try:
         with zipfile.ZipFile(path) as book:
             names = set(book.namelist())
             return any(
-                GENERATOR.encode() in book.read(part)
-                for part in ("docProps/custom.xml", "docProps/core.xml")
+                mark in book.read(part)
+                for part, mark in marks.items()
                 if part in names and book.getinfo(part).file_size <= _SNIFF_BYTES
             )
     except (OSError, zipfile.BadZipFile, ValueError):
