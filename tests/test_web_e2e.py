@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -237,7 +238,16 @@ def test_planner_journey(server: str, browser: object, tmp_path: Path) -> None:
         box.check()
     page.get_by_role("button", name="So sánh các lần chạy đã chọn").click()
     j.sees("Tóm tắt")
-    j.sees("Người được bố trí khác nhau (2)")
+    # how many are placed differently depends on which of the equal optima each run took
+    # (one may keep the unit and swap posts): the heading's count is the table's rows
+    heading = page.locator("h2", has_text="Người được bố trí khác nhau")
+    heading.wait_for()
+    shown = re.fullmatch(r"Người được bố trí khác nhau \((\d+)\)", heading.inner_text().strip())
+    assert shown is not None, heading.inner_text()
+    moved = page.locator("h2:has-text('Người được bố trí khác nhau') + .table-wrap tbody tr")
+    assert 1 <= int(shown.group(1)) == moved.count()
+    # the 20 km cap leaves one more person unplaced (a proven stage value): listed here
+    assert any("chưa bố trí" in row for row in moved.all_inner_texts())
     j.shot("compare")
 
     # 9. The annexes: xlsx and pdf
