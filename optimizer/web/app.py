@@ -15,7 +15,7 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -118,6 +118,57 @@ def keep_runs_open(store: RunStore, snapshots: SessionSnapshots, skip: Collectio
         log.exception("the stored runs could not be kept open for editing")
 
 
+def _web_context(
+    workspace: Path, store: str | Path | None, max_parallel: int | None, max_upload_bytes: int | None
+) -> WebContext:
+    """The app's shared state (:func:`create_app`'s parameters): configuration, run cache
+    and the solve queue, the store created (0600) and migrated now, not by the first request."""
+    folder = workspace.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    store_path = store_path_for(folder, Path(store) if store is not None else None)
+    RunStore(store_path)
+    config = WebConfig(
+        workspace=folder,
+        store_path=store_path,
+        secret_key=workspace_secret(folder),
+        max_parallel=max_parallel or default_parallel_solves(),
+        **({"max_upload_bytes": max_upload_bytes} if max_upload_bytes else {}),
+    )
+    runs = RunCache()
+    web: WebContext
+
+    def prefetch(run_id: str) -> None:
+        runs.prefetch(web.store(), run_id, config.snapshots)
+
+    jobs = JobManager(store_path, config.max_parallel, on_stored=prefetch, snapshots=config.snapshots)
+    web = WebContext(config=config, jobs=jobs, runs=runs)
+    return web
+
+
+def _lifespan(web: WebContext) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """Start and stop of the app: the newest run read ahead, older runs kept open in the
+    background (:func:`keep_runs_open`), the solve queue started and shut down."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        newest = [s.run_id for s in web.store().list()[:1]]
+        if newest:  # its page is likely the first one opened
+            web.runs.prefetch(web.store(), newest[0], web.config.snapshots)
+        threading.Thread(
+            target=keep_runs_open,
+            args=(web.store(), web.config.snapshots, newest),
+            name="keep-open",
+            daemon=True,
+        ).start()
+        web.jobs.start()
+        try:
+            yield
+        finally:
+            web.jobs.shutdown()
+
+    return lifespan
+
+
 def create_app(
     workspace: str | Path,
     *,
@@ -140,47 +191,15 @@ def create_app(
     max_upload_bytes
         The largest upload accepted (default 50 MiB).
     """
-    folder = Path(workspace).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    store_path = store_path_for(folder, Path(store) if store is not None else None)
-    RunStore(store_path)  # created (0600) and migrated now, not by the first request
-    config = WebConfig(
-        workspace=folder,
-        store_path=store_path,
-        secret_key=workspace_secret(folder),
-        max_parallel=max_parallel or default_parallel_solves(),
-        **({"max_upload_bytes": max_upload_bytes} if max_upload_bytes else {}),
-    )
-    runs = RunCache()
-    jobs = JobManager(
-        store_path,
-        config.max_parallel,
-        on_stored=lambda run_id: runs.prefetch(web.store(), run_id, config.snapshots),
-        snapshots=config.snapshots,
-    )
-    web = WebContext(config=config, jobs=jobs, runs=runs)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        newest = [s.run_id for s in web.store().list()[:1]]
-        if newest:  # its page is likely the first one opened
-            runs.prefetch(web.store(), newest[0], config.snapshots)
-        threading.Thread(
-            target=keep_runs_open, args=(web.store(), config.snapshots, newest), name="keep-open", daemon=True
-        ).start()
-        web.jobs.start()
-        try:
-            yield
-        finally:
-            web.jobs.shutdown()
-
+    web = _web_context(Path(workspace), store, max_parallel, max_upload_bytes)
+    config = web.config
     app = FastAPI(
         title="staffplan",
         version=__version__,
         docs_url=None,
         openapi_url="/api/openapi.json",
         redoc_url=None,
-        lifespan=lifespan,
+        lifespan=_lifespan(web),
         # bodies over the upload limit (and its multipart overhead) are refused with 413
         # as they arrive, declared length or not, before they are spooled to disk
         max_body_size=config.max_upload_bytes + 2**20,
