@@ -35,25 +35,31 @@ def native_stdout_silenced() -> Iterator[None]:
 
 
 _HIGHS_LOCK = threading.Lock()
-#: size of HiGHS's thread pool in this process (0: not made yet)
-_highs_pool = [0]
+#: size of HiGHS's thread pool in this process and the thread that last ran HiGHS
+#: ((0, 0): not made yet)
+_highs_pool: list[tuple[int, int]] = [(0, 0)]
 
 
 def run_highs(h: Any, threads: int) -> None:
     """Run the HiGHS instance ``h`` with ``threads`` threads.
 
     HiGHS keeps one thread pool per process, sized by its first run: a later run that
-    sets another ``threads`` fails without a word (model status "not set").  The pool is
-    rebuilt when the size changes, and the runs of one process are serialised so that
-    no pool is rebuilt under a running solve.
+    sets another ``threads`` fails without a word (model status "not set").  A calling
+    thread also keeps its own handle on the pool: after another thread rebuilt the pool,
+    that handle is stale and the thread's next run fails the same way, even at the same
+    size (a solve on one worker, an explanation's solve on two in a service thread, then
+    a solve on two again: "no solution" from every exact step).  So the pool is rebuilt
+    whenever the size or the calling thread changes, and the runs of one process are
+    serialised so that no pool is rebuilt under a running solve.
     """
     import highspy
 
     threads = max(1, int(threads))
+    wanted = (threads, threading.get_ident())
     with _HIGHS_LOCK:
-        if _highs_pool[0] != threads:
+        if _highs_pool[0] != wanted:
             highspy.Highs.resetGlobalScheduler(True)
-            _highs_pool[0] = threads
+            _highs_pool[0] = wanted
         h.setOptionValue("threads", threads)
         h.run()
 
