@@ -70,18 +70,23 @@ def vietnamese() -> Iterator[None]:
     set_lang("vi")  # a CLI call with --lang en must not leak into the next test
 
 
-@pytest.fixture(scope="module")
-def nation(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two tiny synthetic provinces and the multi-province file that lists them."""
-    folder = tmp_path_factory.mktemp("nation")
+def two_provinces(folder: Path, total_people: int = 600, seed: int = 3) -> Path:
+    """Two tiny synthetic provinces (ALPHA, BETA) written in ``folder`` and the
+    multi-province file that lists them, ``folder/national.toml``."""
     (folder / "base.toml").write_text(BASE, encoding="utf-8")
     paths = write_national(
-        folder / "generated", folder / "base.toml", specs=[ALPHA, BETA], total_people=600, seed=3
+        folder / "generated", folder / "base.toml", specs=[ALPHA, BETA], total_people=total_people, seed=seed
     )
     entries = ", ".join(f'"{p.relative_to(folder).as_posix()}"' for p in paths)
     national = folder / "national.toml"
     national.write_text(f'name = "two"\nprovinces = [{entries}]\n', encoding="utf-8")
     return national
+
+
+@pytest.fixture(scope="module")
+def nation(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two tiny synthetic provinces and the multi-province file that lists them."""
+    return two_provinces(tmp_path_factory.mktemp("nation"))
 
 
 def solve_directly(path: Path, overrides: tuple[str, ...] = ()) -> tuple[SolveResult, RunTables]:

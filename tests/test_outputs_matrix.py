@@ -17,11 +17,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from test_national import ALPHA, BASE, BETA
+from test_national import two_provinces
 from test_run_cli import two_people_one_seat
 from test_sweep import invoke, vietnamese  # noqa: F401  (vietnamese: an autouse fixture)
 
-from optimizer.national import write_national
 from optimizer.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,11 +68,7 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Matrix:
     m.runs["sweep"] = _latest(store)
     nation = folder / "nation"
     nation.mkdir()
-    (nation / "base.toml").write_text(BASE, encoding="utf-8")
-    paths = write_national(nation / "generated", nation / "base.toml", specs=[ALPHA, BETA], total_people=400)
-    entries = ", ".join(f'"{p.relative_to(nation).as_posix()}"' for p in paths)
-    (nation / "national.toml").write_text(f'name = "two"\nprovinces = [{entries}]\n', encoding="utf-8")
-    m.scenarios["national"] = nation / "national.toml"
+    m.scenarios["national"] = two_provinces(nation, total_people=400, seed=0)
     ok("sweep", str(nation / "national.toml"), "--jobs", "1")
     m.runs["national"] = _latest(store)
     infeasible = folder / "infeasible"

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from test_national import ALPHA, BASE, BETA
+from test_national import two_provinces
 
 from optimizer import service
 from optimizer.check import check_placement
@@ -25,7 +25,7 @@ from optimizer.errors import InputError
 from optimizer.fairness import fairness_kpis
 from optimizer.i18n import set_lang
 from optimizer.io import load_problem, load_scenario
-from optimizer.national import load_national, write_national
+from optimizer.national import load_national
 from optimizer.placement_tables import readable, reason_texts
 from optimizer.replan import assignment_of, load_run
 from optimizer.store import SCHEMA_VERSION, RunStore
@@ -98,13 +98,7 @@ def test_fairness_kpis_are_stored_with_run_sweep_and_replan_runs(
 
 
 def test_a_national_run_adds_up_its_provinces_fairness(tmp_path: Path, store: RunStore) -> None:
-    (tmp_path / "base.toml").write_text(BASE, encoding="utf-8")
-    paths = write_national(
-        tmp_path / "generated", tmp_path / "base.toml", specs=[ALPHA, BETA], total_people=600, seed=3
-    )
-    national = tmp_path / "national.toml"
-    entries = ", ".join(f'"{p.relative_to(tmp_path).as_posix()}"' for p in paths)
-    national.write_text(f'name = "two"\nprovinces = [{entries}]\n', encoding="utf-8")
+    national = two_provinces(tmp_path)
     with ThreadPoolExecutor(1) as pool:
         outcome = run_sweep(plan_sweep(national), store, pool, threads=1)
     stored = store.get(outcome.runs[0].run_id)

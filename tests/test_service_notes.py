@@ -115,24 +115,18 @@ def test_a_store_from_before_failure_codes_is_migrated(
 def test_a_multi_province_run_says_which_province_a_stage_left_unproven(tmp_path: Path) -> None:
     """Two provinces solved under a time limit too short for any proof: every note of
     the merged run names its province, in either language."""
-    from test_national import ALPHA, BASE, BETA
+    from test_national import two_provinces
 
     from optimizer.io import load_scenario
-    from optimizer.national import write_national
+    from optimizer.national import load_national
 
-    (tmp_path / "base.toml").write_text(BASE, encoding="utf-8")
-    paths = write_national(
-        tmp_path / "gen", tmp_path / "base.toml", specs=[ALPHA, BETA], total_people=600, seed=3
-    )
-    national = tmp_path / "national.toml"
-    entries = ", ".join(f'"{p.relative_to(tmp_path).as_posix()}"' for p in paths)
-    national.write_text(f'name = "two"\nprovinces = [{entries}]\n', encoding="utf-8")
+    national = two_provinces(tmp_path)
     store = service.open_store(tmp_path / "s.db", create=True)
     planned = service.plan_sweep(store, national, ["solver.time_limit_s=0.001"])
     outcome = service.sweep(store, planned, jobs=1, threads_per_solve=1).outcome
     run = store.get(outcome.runs[0].run_id)
     notes = run.meta["unproven"]
-    names = {load_scenario(p).name for p in paths}
+    names = {load_scenario(p).name for p in load_national(national).provinces}
     assert notes and {n["province"] for n in notes} == names
     for lang, word in (("en", " of "), ("vi", " của ")):
         stage_lines = [line for line in service.run_notes(run, lang) if word in line]
