@@ -42,6 +42,11 @@ COST_LIMIT = 2**50
 STAGE_COST = 2**20
 #: Arcs a person may bring into a solve per pricing round.
 ENTER_PER_PERSON = 10
+#: A pricing round with at most this many arcs of negative reduced cost brings them all
+#: in: the per-person cap is for the first rounds' floods, and a few people's long lists
+#: of arcs (a relative whose multiplier rose, in a re-plan) would otherwise take one
+#: round per ``ENTER_PER_PERSON`` arcs.
+ENTER_ALL = 1_000
 #: Reduced cost standing for "this arc cannot change any more".
 UNREACHABLE = 2**60
 #: Relative margin on a linear relaxation's reduced costs before they fix an arc (they
@@ -374,7 +379,10 @@ class FlowModel:
 
     def _most_negative(self, arcs: IntArray, rc: IntArray, positions: IntArray) -> IntArray:
         """Of the entering ``arcs`` (at ``positions`` of the free list), each person's
-        ``ENTER_PER_PERSON`` most negative ones: partial pricing keeps solves small."""
+        ``ENTER_PER_PERSON`` most negative ones (all of them when at most ``ENTER_ALL``):
+        partial pricing keeps solves small."""
+        if len(arcs) <= ENTER_ALL:
+            return positions
         person = self.net.tail[arcs]
         order = by_person(person, [rc])
         sorted_person = person[order]
