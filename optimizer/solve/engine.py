@@ -202,6 +202,11 @@ class EngineParams:
         The min-cost flow solver: ``lemon``, ``ortools`` or ``auto`` (LEMON when
         installed, unless ``$STAFFPLAN_FLOW`` names another;
         :func:`~optimizer.solve.mincostflow.backend`).
+    parting:
+        Flows each stage may solve before its relaxation with the multipliers of the
+        few rows its last flow broke raised by what parting the relatives costs
+        (:meth:`~optimizer.solve.lagrange.StageSearch._parting`; re-plans, whose
+        stages are mostly proven so); ``0``: none.
     """
 
     max_iterations: int = MAX_ITERATIONS
@@ -211,6 +216,7 @@ class EngineParams:
     greedy_floor: bool = True
     warm_basis: bool = True
     flow_backend: str = "auto"
+    parting: int = 0
 
 
 class Stop:
@@ -442,6 +448,7 @@ def _search(run: _Run, k: int) -> StageSearch:
         run.params.max_iterations if run.prove else 1,
         relax if run.prove and run.params.relaxation else None,
         neighbourhood,
+        run.params.parting if run.prove else 0,
     )
 
 

@@ -51,6 +51,7 @@ from optimizer.data import IntArray
 from optimizer.rules import relatives
 from optimizer.solve.flow import (
     PAIR,
+    UNREACHABLE,
     FlowInfeasible,
     FlowModel,
     FlowSolution,
@@ -85,6 +86,9 @@ TIE = 16
 TIE_WEIGHT = 1024
 #: A flow is repaired at least every this many iterations.
 REPAIR_EVERY = 2
+#: Largest number of rows a flow may break for the parting step (``StageSearch.parting``)
+#: to run: beyond it the linear relaxation is the faster proof.
+PARTING_CONFLICTS = 32
 #: Stands for "no arc fixed yet" (larger than any gap).
 UNFIXED = 2**62
 #: Iterations without a better bound before the step is halved, and the smallest step.
@@ -217,6 +221,13 @@ class StageSearch:
         ``neighbourhood(flow, people)``: a conflict-free flow that differs from ``flow``
         only around ``people`` (:func:`~optimizer.solve.exact.finish_neighbourhood`), or
         ``None``.  Called on the conflicts a repair cannot clear by bans.
+    parting:
+        Flows solved, before the linear relaxation, with the multipliers of the rows
+        the last flow broke raised by what parting each pair costs
+        (:meth:`_parting`), when that flow breaks at most ``PARTING_CONFLICTS`` rows:
+        a conflict-free flow at its own bound proves the stage without the relaxation
+        (a re-plan's stages, whose first flows put a few relatives together).  ``0``:
+        none.
     """
 
     def __init__(
@@ -231,6 +242,7 @@ class StageSearch:
         max_iterations: int = MAX_ITERATIONS,
         relax: RelaxFn | None = None,
         neighbourhood: NeighbourhoodFn | None = None,
+        parting: int = 0,
     ) -> None:
         self.model = model
         self.rows = rows
@@ -243,6 +255,7 @@ class StageSearch:
         self.max_iterations = max_iterations
         self.relax = relax
         self.neighbourhood = neighbourhood
+        self.parting = parting
         base = model.stage_cost(self.terms, self.weights)
         max_arc = int(np.abs(base).max(initial=0))
         # Costs of a few units leave no room for fractional multipliers: scale them up.
@@ -335,8 +348,12 @@ class StageSearch:
                 # offered before the relaxation: a conflict-free flow at its own bound
                 # proves the stage without it (a re-plan's stages, mostly)
                 self.offer(sol.flow)
-            self._relax_once(sol, lam, self._ceil(best[0]))
-            if violated:
+            parted: IntArray | None = None
+            if self._parts(iteration, conflicts, best[0]):
+                parted = self._parting(lam, sol, violated)  # before the relaxation and repairs
+            if parted is None:
+                self._relax_once(sol, lam, self._ceil(best[0]))
+            if violated and parted is None:
                 self.checkpoint()  # a stop before the first repair keeps the relaxed flow
                 # Repairs cost solves: every other iteration, and for every flow with as
                 # few conflicts as any so far; none once the relaxation proved the stage.
@@ -346,7 +363,8 @@ class StageSearch:
                 fewest = min(fewest, conflicts)
             if found is not None:
                 self.offer(found)
-            self._relax_once(sol, lam, self._ceil(best[0]))  # a first stage's first placement
+            if parted is None:
+                self._relax_once(sol, lam, self._ceil(best[0]))  # a first stage's first placement
             value, bound = self.value(), max(self._ceil(best[0]), self.relaxed_bound)
             if value is not None and value * self.scale - best[0] < fixed_gap:
                 # Reduced-cost fixing as the gap closes: every placement at least as good
@@ -356,6 +374,9 @@ class StageSearch:
             self.step(iteration, value, bound, conflicts)
             if (value is not None and bound >= value) or iteration >= self.max_iterations:
                 break
+            if parted is not None:
+                lam = parted
+                continue
             if (
                 iteration >= HANDOVER_AFTER
                 and fixed_gap < UNFIXED
@@ -369,6 +390,37 @@ class StageSearch:
                 break
             lam = stepped
         return self._close(best, fixed_gap, iteration, conflicts)
+
+    def _parts(self, iteration: int, conflicts: int, best_scaled: int) -> bool:
+        """Whether this iteration takes the parting step (:meth:`_parting`): among the
+        first ``parting`` ones, on a flow breaking a few rows, in a stage not yet proven."""
+        few = 0 < conflicts <= PARTING_CONFLICTS
+        return iteration <= self.parting and few and not self._proven(best_scaled)
+
+    def _parting(self, lam: IntArray, sol: FlowSolution, violated: list[RowKey]) -> IntArray | None:
+        """The multipliers for the next flow: each row ``violated`` in ``sol`` raised by
+        what parting its relatives costs there, plus one unit (the cheaper of the two
+        leaving the unit, in ``sol``'s reduced costs: :meth:`FlowModel.leave_cost`, the
+        first arc of the way out, a lower bound on it; the unit breaks the tie between
+        parting and not); ``None`` when no row can move (every pair is held in its unit).
+
+        With the multiplier of a row at what parting costs, parting and not parting cost
+        the flow the same and ``L(λ)`` rises by that cost; above it, the flow parts them
+        (a conflict-free flow at its own bound is optimal).  Any multipliers give a valid
+        bound: the step decides the speed, never the proof.
+        """
+        model, rows = self.model, self.rows
+        lam = self._grow(lam)
+        held = self._held(sol.flow)
+        raised = False
+        for key in violated:
+            first, second, unit = key
+            costs = [model.leave_cost(sol, p, unit) for p in (first, second) if not held[p]]
+            costs = [c for c in costs if c < UNREACHABLE]
+            if costs:
+                lam[rows.index[key]] += max(0, min(costs)) + 1
+                raised = True
+        return lam if raised else None
 
     def _polyak(self, lam: IntArray, sol: FlowSolution, gap: int, theta: float) -> IntArray | None:
         """The multipliers after one projected subgradient step from ``lam`` along the
