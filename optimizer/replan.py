@@ -87,6 +87,10 @@ REPLAN_WEIGHTS: tuple[tuple[str, int], ...] = (
     ("commute", 1),
     ("preference", 100),
 )
+#: Flows each stage of a proven re-plan solves with its multipliers raised by what
+#: parting the few relatives its flow puts together costs, before its linear relaxation
+#: (``EngineParams.parting``): most stages of a re-plan are proven so, without HiGHS.
+PARTING_FLOWS = 4
 #: Terms that count heads (the default mode ranks ``changes`` right after them).
 HEADCOUNT_TERMS = ("shortfall", "unplaced")
 
@@ -709,12 +713,20 @@ def replan(
         ``prove``.
     """
     from optimizer.solve import solve
+    from optimizer.solve.engine import EngineParams
 
     applied = apply_changes(problem, assignment, changes)
     new_problem = dataclasses.replace(
         applied.problem, objective=replan_objective(problem.objective, mode, move_penalty)
     )
-    result = solve(new_problem, progress=progress, stop=stop, reference=applied.reference, prove=prove)
+    result = solve(
+        new_problem,
+        progress=progress,
+        stop=stop,
+        reference=applied.reference,
+        prove=prove,
+        params=EngineParams(parting=PARTING_FLOWS),
+    )
     listed = (
         change_list(problem, assignment, applied, result.assignment, changes) if result.has_placement else ()
     )

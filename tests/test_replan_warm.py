@@ -1,6 +1,8 @@
-"""Proven re-plans on a generated province: every stage optimal, the same stage values as
-a cold solve of the same re-planned problem, accepted by the independent checker; and a
-stage whose first flow keeps every rule is proven by it, without a linear relaxation."""
+"""Proven re-plans on generated provinces of several shapes: every stage optimal, the same
+stage values as a cold solve of the same re-planned problem (no parting step), accepted by
+the independent checker with every term recomputed; a stage whose first flow keeps every
+rule is proven by it, and the parting step proves stages whose first flow puts a few
+relatives together, both without a linear relaxation."""
 
 from __future__ import annotations
 
@@ -17,6 +19,9 @@ from optimizer.data import CHANGES, Problem
 from optimizer.i18n import set_lang
 from optimizer.replan import ChangeSet, read_changes, replan
 from optimizer.solve import engine, solve
+from optimizer.solve.candidates import build_candidates
+from optimizer.solve.engine import EngineParams
+from optimizer.solve.flow import ENTER_ALL, ENTER_PER_PERSON, FlowModel
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +45,21 @@ def departures(folder: Path, problem: Problem, x: np.ndarray, count: int, seed: 
     return read_changes(path, problem)
 
 
-@pytest.mark.parametrize("name", ["city-like", "pinned-relatives-any"])
+#: Shapes whose re-plans are compared with cold solves: relatives of either scope, pinned
+#: leaders' relatives, one post per line, hard minimums, decimal weights, large lines.
+SHAPES = [
+    "city-like",
+    "pinned-relatives-any",
+    "pinned-relatives-leadership",
+    "single-posts",
+    "min-hard",
+    "decimal-weights",
+    "large-lines",
+    "pins-heavy",
+]
+
+
+@pytest.mark.parametrize("name", SHAPES)
 def test_a_proven_replan_equals_a_cold_solve_of_the_same_problem(name: str, tmp_path: Path) -> None:
     problem, x = province(name)
     plan = replan(problem, x, departures(tmp_path, problem, x, 12), prove=True)
@@ -48,10 +67,52 @@ def test_a_proven_replan_equals_a_cold_solve_of_the_same_problem(name: str, tmp_
     assert all(st.status == "optimal" and st.bound == st.value for st in plan.result.stages)
     assert check_placement(plan.problem, plan.result.assignment) == []
     assert objective_terms(plan.problem, plan.result.assignment, plan.reference) == plan.result.values
-    cold = solve(plan.problem, reference=plan.reference, prove=True)
+    cold = solve(plan.problem, reference=plan.reference, prove=True, params=EngineParams(parting=0))
     assert cold.status == "optimal"
+    assert check_placement(plan.problem, cold.assignment) == []
     assert [st.value for st in plan.result.stages] == [st.value for st in cold.stages]
     assert plan.result.values[CHANGES] >= 0 and len(plan.changes) >= 12
+
+
+@pytest.mark.parametrize("name", ["single-posts", "large-lines"])
+def test_the_parting_step_proves_a_stage_the_cold_solve_needs_a_relaxation_for(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    problem, x = province(name)
+    relaxations: list[int] = []
+    real = engine.relax_stage
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        relaxations.append(args[3])  # the stage
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "relax_stage", counted)
+    plan = replan(problem, x, departures(tmp_path, problem, x, 12), prove=True)
+    warm = list(relaxations)
+    relaxations.clear()
+    cold = solve(plan.problem, reference=plan.reference, prove=True, params=EngineParams(parting=0))
+    # the cold solve's first flow of some stage puts relatives together: it proves that
+    # stage by its relaxation; the re-plan's parting flows prove it without one
+    assert relaxations and len(warm) < len(relaxations)
+    assert plan.result.status == cold.status == "optimal"
+    assert [st.value for st in plan.result.stages] == [st.value for st in cold.stages]
+    assert check_placement(plan.problem, plan.result.assignment) == []
+    assert objective_terms(plan.problem, plan.result.assignment, plan.reference) == plan.result.values
+
+
+def test_a_pricing_round_with_few_entering_arcs_brings_them_all_in() -> None:
+    problem, _ = province("city-like")
+    model = FlowModel(problem, build_candidates(problem))
+    person = int(np.bincount(model.cand.person).argmax())
+    arcs = model.person_arcs(person)[: ENTER_PER_PERSON + 5]
+    assert len(arcs) > ENTER_PER_PERSON  # one person, more arcs than the per-person cap
+    rc = -np.arange(1, len(arcs) + 1, dtype=np.int64)
+    positions = np.arange(len(arcs))
+    assert sorted(model._most_negative(arcs, rc, positions).tolist()) == positions.tolist()
+    # a flood (more than ENTER_ALL arcs) keeps the cap per person
+    many = np.resize(arcs, ENTER_ALL + 1)
+    taken = model._most_negative(many, -np.ones(len(many), dtype=np.int64), np.arange(len(many)))
+    assert len(taken) == ENTER_PER_PERSON
 
 
 def test_a_stage_whose_first_flow_keeps_every_rule_needs_no_relaxation(
