@@ -29,6 +29,20 @@ def english() -> None:
     set_lang("en")
 
 
+@pytest.fixture
+def relaxations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The stage of every linear relaxation the solves of a test run, in order."""
+    stages: list[int] = []
+    real = engine.relax_stage
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        stages.append(args[3])  # the stage
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "relax_stage", counted)
+    return stages
+
+
 def province(name: str) -> tuple[Problem, np.ndarray]:
     """A generated province of 400 people and its proven placement."""
     return solved_province(name, 400)
@@ -76,17 +90,9 @@ def test_a_proven_replan_equals_a_cold_solve_of_the_same_problem(name: str, tmp_
 
 @pytest.mark.parametrize("name", ["single-posts", "large-lines"])
 def test_the_parting_step_proves_a_stage_the_cold_solve_needs_a_relaxation_for(
-    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    name: str, tmp_path: Path, relaxations: list[int]
 ) -> None:
     problem, x = province(name)
-    relaxations: list[int] = []
-    real = engine.relax_stage
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        relaxations.append(args[3])  # the stage
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(engine, "relax_stage", counted)
     plan = replan(problem, x, departures(tmp_path, problem, x, 12), prove=True)
     warm = list(relaxations)
     relaxations.clear()
@@ -116,23 +122,14 @@ def test_a_pricing_round_with_few_entering_arcs_brings_them_all_in() -> None:
 
 
 def test_a_stage_whose_first_flow_keeps_every_rule_needs_no_relaxation(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, relaxations: list[int]
 ) -> None:
     base, x = province("city-like")
     problem = dataclasses.replace(base, rules=dataclasses.replace(base.rules, relatives_scope="off"))
-    relaxations: list[int] = []
-    real = engine.relax_stage
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        relaxations.append(args[3])  # the stage
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(engine, "relax_stage", counted)
     plan = replan(problem, x, departures(tmp_path, problem, x, 12), prove=True)
     # no relatives rule: every flow is a placement at its own bound, which proves its stage
     assert plan.result.status == "optimal" and len(plan.result.stages) >= 3
     assert relaxations == []
-    monkeypatch.setattr(engine, "relax_stage", real)
     cold = solve(plan.problem, reference=plan.reference, prove=True)
     assert [st.value for st in plan.result.stages] == [st.value for st in cold.stages]
     assert check_placement(plan.problem, plan.result.assignment) == []
