@@ -88,7 +88,7 @@ def test_a_proven_replan_equals_a_cold_solve_of_the_same_problem(name: str, tmp_
     assert plan.result.values[CHANGES] >= 0 and len(plan.changes) >= 12
 
 
-@pytest.mark.parametrize("name", ["single-posts", "large-lines"])
+@pytest.mark.parametrize("name", ["single-posts", "large-lines", "min-hard", "pinned-relatives-any"])
 def test_the_parting_step_proves_a_stage_the_cold_solve_needs_a_relaxation_for(
     name: str, tmp_path: Path, relaxations: list[int]
 ) -> None:

@@ -50,6 +50,7 @@ import numpy as np
 from optimizer.data import IntArray
 from optimizer.rules import relatives
 from optimizer.solve.flow import (
+    COST_LIMIT,
     PAIR,
     UNREACHABLE,
     FlowInfeasible,
@@ -58,6 +59,7 @@ from optimizer.solve.flow import (
     StageRelaxation,
     open_arcs,
     shortfall_constant,
+    term_range,
 )
 from optimizer.solve.relatives import choose_to_move, relative_conflicts
 
@@ -224,10 +226,11 @@ class StageSearch:
     parting:
         Flows solved, before the linear relaxation, with the multipliers of the rows
         the last flow broke raised by what parting each pair costs
-        (:meth:`_parting`), when that flow breaks at most ``PARTING_CONFLICTS`` rows:
-        a conflict-free flow at its own bound proves the stage without the relaxation
-        (a re-plan's stages, whose first flows put a few relatives together).  ``0``:
-        none.
+        (:meth:`_parting`), when that flow breaks at most ``PARTING_CONFLICTS`` rows
+        (in a stage blind to who takes which post, first the flow tied by the next
+        term: :meth:`_tied`): a conflict-free flow at its own bound proves the stage
+        without the relaxation (a re-plan's stages, whose first flows put a few
+        relatives together).  ``0``: none.
     """
 
     def __init__(
@@ -350,7 +353,11 @@ class StageSearch:
                 self.offer(sol.flow)
             parted: IntArray | None = None
             if self._parts(iteration, conflicts, best[0]):
-                parted = self._parting(lam, sol, violated)  # before the relaxation and repairs
+                tied = self._tied(sol, lam) if self.tie is not None and iteration == 1 else None
+                if tied is not None:
+                    self.offer(tied)
+                if not self._proven(best[0]):
+                    parted = self._parting(lam, sol, violated)  # before the relaxation and repairs
             if parted is None:
                 self._relax_once(sol, lam, self._ceil(best[0]))
             if violated and parted is None:
@@ -397,12 +404,36 @@ class StageSearch:
         few = 0 < conflicts <= PARTING_CONFLICTS
         return iteration <= self.parting and few and not self._proven(best_scaled)
 
+    def _tied(self, sol: FlowSolution, lam: IntArray) -> IntArray | None:
+        """In a stage blind to who takes which post (``tie`` set), the flow at ``lam``
+        whose ties are broken exactly by the next stage's first term (its cost weighted
+        past that term's range, when the costs fit), when it keeps the relatives rule.
+
+        Such a stage has many optimal flows, and parting one pair only moves the
+        conflict to another: the optimum that is best for the next term (in a re-plan,
+        the one changing the fewest placements) is the one that puts relatives together
+        least often.  It costs the stage what ``sol`` costs, so it proves the stage
+        when ``sol`` is at its bound.
+        """
+        model = self.model
+        term = self.plan[self.stage + 1][0][0]
+        after = model.cost_of(term)
+        weight = term_range(model.problem, model.net, after, term) + 1
+        cost = (self.cost + self.rows.arc_costs(lam)) * weight + after
+        if int(np.abs(cost).max(initial=0)) * (model.net.num_nodes + 1) >= COST_LIMIT:
+            return None
+        tied = model.solve(cost, sol.active)
+        if relative_conflicts(model.problem, model.assignment(tied.flow)):
+            return None
+        return tied.flow
+
     def _parting(self, lam: IntArray, sol: FlowSolution, violated: list[RowKey]) -> IntArray | None:
         """The multipliers for the next flow: each row ``violated`` in ``sol`` raised by
         what parting its relatives costs there, plus one unit (the cheaper of the two
         leaving the unit, in ``sol``'s reduced costs: :meth:`FlowModel.leave_cost`, the
         first arc of the way out, a lower bound on it; the unit breaks the tie between
-        parting and not); ``None`` when no row can move (every pair is held in its unit).
+        parting and not), and at least doubled (the rest of the way out may cost more);
+        ``None`` when no row can move (every pair is held in its unit).
 
         With the multiplier of a row at what parting costs, parting and not parting cost
         the flow the same and ``L(λ)`` rises by that cost; above it, the flow parts them
@@ -418,7 +449,8 @@ class StageSearch:
             costs = [model.leave_cost(sol, p, unit) for p in (first, second) if not held[p]]
             costs = [c for c in costs if c < UNREACHABLE]
             if costs:
-                lam[rows.index[key]] += max(0, min(costs)) + 1
+                row = rows.index[key]
+                lam[row] += max(max(0, min(costs)) + 1, lam[row])
                 raised = True
         return lam if raised else None
 
