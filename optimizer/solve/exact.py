@@ -456,7 +456,9 @@ def relax_stage(
         return None
     reduced = np.full(model.num_arcs, np.inf)
     reduced[prog.free] = rc
-    return StageRelaxation(bound, reduced, flow)
+    solution = prog.held.astype(float)
+    solution[prog.free] = x
+    return StageRelaxation(bound, reduced, flow, solution)
 
 
 def finish_stage(

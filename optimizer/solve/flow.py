@@ -207,12 +207,14 @@ class FlowSolution:
 @dataclass(frozen=True)
 class StageRelaxation:
     """A stage's linear relaxation over every free arc: a proven lower bound (stage
-    units), the reduced cost of every arc under its duals (``inf`` where not free), and
-    the optimal flow when the relaxation is integral."""
+    units), the reduced cost of every arc under its duals (``inf`` where not free), the
+    optimal flow when the relaxation is integral, and its optimal solution over every
+    arc (fractional or not; the arcs not free at their fixed flow)."""
 
     bound: float
     reduced: np.ndarray
     flow: IntArray | None
+    solution: np.ndarray
 
 
 class FlowModel:
