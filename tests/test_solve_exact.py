@@ -19,7 +19,7 @@ from test_solve_properties import instances
 from test_solve_rules import chair_and_relative, relaxed
 
 from optimizer.check import check_placement, objective_terms
-from optimizer.data import Problem
+from optimizer.data import Objective, Problem
 from optimizer.solve import engine
 from optimizer.solve.baselines import highs_mip
 from optimizer.solve.candidates import build_candidates
@@ -317,3 +317,30 @@ def test_a_fractional_relaxation_leaves_the_proof_to_the_finish() -> None:
     result = engine.solve(problem)
     assert result.proven and result.values["moves"] == 2
     assert check_placement(problem, result.assignment) == []
+
+
+def test_the_finish_of_a_stage_of_few_costs_solves_its_relaxation_by_interior_point(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The finish's linear relaxation starts cold: on a stage of few arc costs (moves:
+    one per move) dual simplex stalls on the degenerate program (45,149 iterations and
+    22.6 s of CPU on the 16,000-person ``min-hard`` province's preference stage), so it
+    goes to the interior point method, as the stage relaxation does when cold; the MIP
+    after it is solved as before, to the same proven optimum."""
+    from optimizer.solve import exact
+
+    solvers: list[tuple[str, int]] = []
+    run = exact.run_highs
+
+    def spied(h, threads):  # type: ignore[no-untyped-def]
+        run(h, threads)
+        solvers.append((h.getOptionValue("solver")[1], int(h.getInfo().ipm_iteration_count)))
+
+    monkeypatch.setattr(exact, "run_highs", spied)
+    triangle = triangle_of_relatives()  # moves alone after shortfall and unplaced
+    problem = replace(triangle, objective=Objective(priorities=("shortfall", "unplaced", "moves")))
+    model, finish, value = _finish_of_moves_stage(problem)
+    assert solvers[-2][0] == "ipm" and solvers[-2][1] > 0  # the finish's relaxation
+    assert solvers[-1][0] == "choose"  # its MIP
+    assert finish.status == "optimal" and finish.bound == value
+    assert model.term_values(finish.flow, ("moves",))["moves"] == 2  # type: ignore[arg-type]
