@@ -194,6 +194,7 @@ def stage_value(values: dict[str, int], terms: tuple[str, ...], weights: tuple[i
 StepFn = Callable[[int, int | None, int, int], None]
 RelaxFn = Callable[[IntArray, FlowSolution, IntArray], StageRelaxation | None]
 NeighbourhoodFn = Callable[[IntArray, IntArray], IntArray | None]
+SupportFn = Callable[[IntArray, np.ndarray], IntArray | None]
 
 
 class StageSearch:
@@ -231,6 +232,14 @@ class StageSearch:
         term: :meth:`_tied`): a conflict-free flow at its own bound proves the stage
         without the relaxation (a re-plan's stages, whose first flows put a few
         relatives together).  ``0``: none.
+    support:
+        ``support(flow, solution)``: a conflict-free flow near a fractional ``solution``
+        of the relaxation, from the best placement ``flow``
+        (:func:`~optimizer.solve.engine.finish_support`), or ``None``.  Called once,
+        when the relaxation is fractional and leaves a gap: its placement keeps the
+        earlier stages' values, which the repairs' flows need not (they often trade an
+        earlier stage for this one), and is near the relaxation's bound, so that the
+        relaxation's reduced costs fix nearly every arc.
     """
 
     def __init__(
@@ -246,6 +255,7 @@ class StageSearch:
         relax: RelaxFn | None = None,
         neighbourhood: NeighbourhoodFn | None = None,
         parting: int = 0,
+        support: SupportFn | None = None,
     ) -> None:
         self.model = model
         self.rows = rows
@@ -259,6 +269,7 @@ class StageSearch:
         self.relax = relax
         self.neighbourhood = neighbourhood
         self.parting = parting
+        self.support = support
         base = model.stage_cost(self.terms, self.weights)
         max_arc = int(np.abs(base).max(initial=0))
         # Costs of a few units leave no room for fractional multipliers: scale them up.
@@ -503,7 +514,8 @@ class StageSearch:
         solved at ``lam``), once, when there is a best placement above
         ``lagrangian_bound``: an integral relaxation is a placement at its
         own bound (it proves the stage), the bound rises to it, and its reduced costs fix
-        far more arcs than the multipliers' do."""
+        far more arcs than the multipliers' do.  A fractional one leaving a gap first
+        gets a placement near it (``support``), so that the gap they fix by is small."""
         value = self.value()
         if self.relax is None or self.incumbent is None or value is None or value <= lagrangian_bound:
             return
@@ -514,6 +526,12 @@ class StageSearch:
             return
         if relaxation.flow is not None:
             self.offer(relaxation.flow)
+        elif self.support is not None and (self.value() or 0) > math.ceil(relaxation.bound - 1e-6):
+            t0 = time.perf_counter()
+            near = self.support(self.incumbent.flow, relaxation.solution)
+            self.relax_s += time.perf_counter() - t0
+            if near is not None:
+                self.offer(near)
         value = self.value()
         assert value is not None and self.incumbent is not None
         self.relaxed_bound = max(self.relaxed_bound, math.ceil(relaxation.bound - 1e-6))
