@@ -416,27 +416,43 @@ class StageSearch:
         return iteration <= self.parting and few and not self._proven(best_scaled)
 
     def _tied(self, sol: FlowSolution, lam: IntArray) -> IntArray | None:
-        """In a stage blind to who takes which post (``tie`` set), the flow at ``lam``
-        whose ties are broken exactly by the next stage's first term (its cost weighted
-        past that term's range, when the costs fit), when it keeps the relatives rule.
+        """In a stage blind to who takes which post (``tie`` set), a conflict-free flow
+        as good as ``sol`` for the stage (at ``lam``), when the flows tied by the next
+        stage's first term find one: ``None`` otherwise.
 
-        Such a stage has many optimal flows, and parting one pair only moves the
-        conflict to another: the optimum that is best for the next term (in a re-plan,
-        the one changing the fewest placements) is the one that puts relatives together
-        least often.  It costs the stage what ``sol`` costs, so it proves the stage
-        when ``sol`` is at its bound.
+        Such a stage has many optimal flows, and parting one pair at the stage's own
+        costs only moves the conflict to another.  So its ties are broken exactly by the
+        next term (its cost, weighted past four times that term's range, when the costs
+        fit): the optimum best for the next term (in a re-plan, the one changing the
+        fewest placements) rarely puts relatives together, and when it does, the
+        parting step (:meth:`_parting`) runs on the tie-break's multipliers, up to
+        ``parting`` flows, as long as they stay below the tie-break's room (so that
+        every flow stays optimal for the stage).  Only placements come from these flows:
+        the stage's bound is ``sol``'s.
         """
-        model = self.model
+        model, rows = self.model, self.rows
         term = self.plan[self.stage + 1][0][0]
         after = model.cost_of(term)
-        weight = term_range(model.problem, model.net, after, term) + 1
-        cost = (self.cost + self.rows.arc_costs(lam)) * weight + after
+        spread = term_range(model.problem, model.net, after, term) + 1
+        weight = 4 * spread
+        cost = (self.cost + rows.arc_costs(lam)) * weight + after
         if int(np.abs(cost).max(initial=0)) * (model.net.num_nodes + 1) >= COST_LIMIT:
             return None
-        tied = model.solve(cost, sol.active)
-        if relative_conflicts(model.problem, model.assignment(tied.flow)):
-            return None
-        return tied.flow
+        ties = np.zeros(0, dtype=np.int64)
+        current = sol
+        for _ in range(self.parting):
+            ties = self._grow(ties)
+            current = model.solve(cost + rows.arc_costs(ties), current.active)
+            violated = rows.violated(model.assignment(current.flow))
+            if not violated:
+                return current.flow
+            stepped = self._parting(ties, current, violated)
+            # a row holds at most two relatives: the flow keeps the stage's optimum while
+            # the next term and twice the tie multipliers stay below the weight
+            if stepped is None or 2 * int(stepped.sum()) >= weight - spread:
+                return None
+            ties = stepped
+        return None
 
     def _parting(self, lam: IntArray, sol: FlowSolution, violated: list[RowKey]) -> IntArray | None:
         """The multipliers for the next flow: each row ``violated`` in ``sol`` raised by
