@@ -1,9 +1,11 @@
 """Speed changes of the solve that must not change what it computes (issue 19).
 
-The one-key sort of the pricing masks gives ``lexsort``'s order exactly; the relatives
-rows of the stage programs are built once per solve and are the rule's rows; HiGHS's
-interrupt callback, given straight to HiGHS, still stops simplex, interior point and
-MIP runs.
+The one-key sort of the pricing masks gives ``lexsort``'s order exactly, and so does
+greedy's nearest-first order; the relatives rows of the stage programs are built once
+per solve and are the rule's rows; the terms' ranges, the cached stage costs, the flow
+of a placement and the in-place great-circle distances are what the plain formulas
+give; HiGHS's interrupt callback, given straight to HiGHS, still stops simplex, interior
+point and MIP runs.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from test_solve_properties import instances
 
-from optimizer.data import Problem
+from optimizer.data import EARTH_RADIUS_KM, Problem, haversine_km
 from optimizer.solve import flow
 from optimizer.solve.candidates import build_candidates
-from optimizer.solve.flow import FlowModel, by_person
+from optimizer.solve.flow import PAIR, UNPLACED, FlowModel, by_person
 from optimizer.solve.highs import new_highs, pass_model, run_highs
 from optimizer.solve.relatives import relative_rows
 
@@ -58,6 +60,79 @@ def test_relative_rows_are_built_once_per_model(problem: Problem) -> None:
     assert first is again and len(calls) == 1
     expected = relative_rows(problem, model.cand)
     assert [r.tolist() for r in first] == [r.tolist() for r in expected]
+
+
+@settings(max_examples=60, deadline=None)
+@given(instances())
+def test_nearest_first_is_lexsort_order(problem: Problem) -> None:
+    cand = build_candidates(problem)
+    expected = np.lexsort((cand.dist_km, cand.person))
+    assert cand.nearest_first().tolist() == expected.tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(instances())
+def test_term_ranges_and_stage_costs_are_the_plain_ones(problem: Problem) -> None:
+    model = FlowModel(problem, build_candidates(problem))
+    net = model.net
+    for term in ("unplaced", "moves", "long_commute", "commute", "preference"):
+        cost = model.cost_of(term)
+        dearest = np.zeros(net.num_persons, dtype=np.int64)
+        persons = net.tail < net.num_persons
+        np.maximum.at(dearest, net.tail[persons], cost[persons])
+        assert model.term_range(term) == int(dearest.sum())
+    terms, weights = ("moves", "commute"), (7, 1)
+    cached = model.stage_cost(terms, weights)
+    assert cached.tolist() == (7 * model.cost_of("moves") + model.cost_of("commute")).tolist()
+    assert model.stage_cost(terms, weights) is cached and not cached.flags.writeable
+
+
+@settings(max_examples=60, deadline=None)
+@given(instances(), st.data())
+def test_flow_of_a_placement_is_its_flow(problem: Problem, data: st.DataObject) -> None:
+    model = FlowModel(problem, build_candidates(problem))
+    cand, net = model.cand, model.net
+    # each person on one of their candidate lines or unplaced, as drawn
+    assignment = np.full(problem.num_staff, -1, dtype=np.int64)
+    for i in range(problem.num_staff):
+        lines = cand.post[cand.person == i].tolist()
+        assignment[i] = data.draw(st.sampled_from([-1, *lines]))
+    flow = model.flow_of(assignment)
+    filled = np.bincount(assignment[assignment >= 0], minlength=problem.num_posts)
+    stays = ((assignment >= 0) | cand.can_stay_unplaced).all()
+    if not stays or (filled > problem.posts.max).any():
+        assert flow is None
+        return
+    assert flow is not None and model.assignment(flow).tolist() == assignment.tolist()
+    pair = net.kind == PAIR
+    assert int(flow[pair].sum()) == int((assignment >= 0).sum())
+    assert int(flow[net.kind == UNPLACED].sum()) == int((assignment < 0).sum())
+    placed = np.flatnonzero(assignment >= 0)
+    if len(placed):  # a line that is not a candidate of its person: no flow
+        i = int(placed[0])
+        others = np.setdiff1d(np.arange(problem.num_posts), cand.post[cand.person == i])
+        if len(others):
+            wrong = assignment.copy()
+            wrong[i] = int(others[0])
+            assert model.flow_of(wrong) is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    hnp.arrays(np.float64, st.integers(1, 6), elements=st.floats(-80, 80)),
+    hnp.arrays(np.float64, 4, elements=st.floats(-179, 179)),
+)
+def test_haversine_is_the_textbook_formula(lats: np.ndarray, lons: np.ndarray) -> None:
+    def textbook(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
+        p1, p2 = np.radians(lat1), np.radians(lat2)
+        dlmb = np.radians(lon2) - np.radians(lon1)
+        a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
+        return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+    grid = (lats[:, None], lons[:1, None], lats[None, :1], lons[None, :])  # (n, 1) and (1, 4)
+    assert np.array_equal(haversine_km(*grid), textbook(*grid))
+    one = (float(lats[0]), float(lons[0]), float(lats[-1]), float(lons[-1]))
+    assert haversine_km(*one) == textbook(*one) and np.ndim(haversine_km(*one)) == 0
 
 
 def _program(h: object, integer: bool) -> None:

@@ -57,6 +57,15 @@ class Candidates:
     def __len__(self) -> int:
         return len(self.person)
 
+    def nearest_first(self) -> IntArray:
+        """The pairs by person, each person's nearest post lines first, ties in pair order:
+        the order of ``np.lexsort((dist_km, person))`` by one stable sort of a packed key
+        (0.1 s instead of 0.4 s on the city's 2.3 million pairs).  The distances come from
+        :attr:`Problem.dist_km` (float32, non-negative), whose bit patterns order as
+        their values."""
+        bits = self.dist_km.astype(np.float32).view(np.int32).astype(np.int64)
+        return np.argsort((self.person.astype(np.int64) << 32) | bits, kind="stable")
+
     def term(self, name: str) -> IntArray:
         """The pair costs of a person-level term (moves, long_commute, commute, preference)."""
         return {

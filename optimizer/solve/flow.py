@@ -154,14 +154,18 @@ def shortfall_constant(problem: Problem) -> int:
     return int((mult * problem.posts.min).sum())
 
 
-def term_range(problem: Problem, net: Network, cost: IntArray, term: str) -> int:
-    """An upper bound on the total of ``term`` over any flow (its range, as it is ≥ 0)."""
+def term_range(
+    problem: Problem, net: Network, cost: IntArray, term: str, order: IntArray, starts: IntArray
+) -> int:
+    """An upper bound on the total of ``term`` over any flow (its range, as it is ≥ 0):
+    the sum over the people of their dearest arc.  ``order`` and ``starts`` group the
+    arcs by person (:meth:`FlowModel.person_order`)."""
     if term == "shortfall":
         return shortfall_constant(problem)
+    counts = np.diff(starts)
+    some = counts > 0
     per_person = np.zeros(net.num_persons, dtype=np.int64)
-    tails = net.tail[: len(cost)]
-    sel = tails < net.num_persons
-    np.maximum.at(per_person, tails[sel], cost[sel])
+    per_person[some] = np.maximum.reduceat(cost[order[: starts[-1]]], starts[:-1][some])
     return int(per_person.sum())
 
 
@@ -236,6 +240,8 @@ class FlowModel:
         self.fixed_flow = np.zeros(num_arcs, dtype=np.int64)
         self.supply = self.net.supply.copy()
         self._term_cost: dict[str, IntArray] = {}
+        self._term_range: dict[str, int] = {}
+        self._stage_cost: dict[tuple[tuple[str, ...], tuple[int, ...]], IntArray] = {}
         self._by_person: tuple[IntArray, IntArray] | None = None
         #: arcs of a flow known to be feasible in the current network (a safe start)
         self.feasible = np.zeros(num_arcs, dtype=bool)
@@ -266,11 +272,16 @@ class FlowModel:
         return self._term_cost[term]
 
     def stage_cost(self, terms: tuple[str, ...], weights: tuple[int, ...]) -> IntArray:
-        """Per-arc cost of the weighted sum of ``terms``."""
-        cost = np.zeros(self.num_arcs, dtype=np.int64)
-        for t, w in zip(terms, weights, strict=True):
-            cost += w * self.cost_of(t)
-        return cost
+        """Per-arc cost of the weighted sum of ``terms`` (cached, read-only: each stage's
+        search, linear programs and later stages' tie-breaks ask for it again)."""
+        key = (terms, weights)
+        if key not in self._stage_cost:
+            cost = np.zeros(self.num_arcs, dtype=np.int64)
+            for t, w in zip(terms, weights, strict=True):
+                cost += w * self.cost_of(t)
+            cost.flags.writeable = False
+            self._stage_cost[key] = cost
+        return self._stage_cost[key]
 
     def term_values(self, flow: IntArray, terms: tuple[str, ...]) -> dict[str, int]:
         """Value of each term in a flow (shortfall with its constant added back)."""
@@ -299,10 +310,16 @@ class FlowModel:
     ) -> tuple[tuple[str, ...], tuple[int, ...]]:
         """One stage minimising ``first`` then ``second`` lexicographically: ``first``'s
         weights multiplied past the range of ``second``."""
-        rng = sum(
-            w * term_range(self.problem, self.net, self.cost_of(t), t) for t, w in zip(*second, strict=True)
-        )
+        rng = sum(w * self.term_range(t) for t, w in zip(*second, strict=True))
         return (*first[0], *second[0]), (*(w * (rng + 1) for w in first[1]), *second[1])
+
+    def term_range(self, term: str) -> int:
+        """The range of ``term`` over any flow (:func:`term_range`, cached)."""
+        if term not in self._term_range:
+            self._term_range[term] = term_range(
+                self.problem, self.net, self.cost_of(term), term, *self.person_order()
+            )
+        return self._term_range[term]
 
     def max_arc(self, stage: tuple[tuple[str, ...], tuple[int, ...]]) -> int:
         """Largest arc cost magnitude of a stage."""
@@ -438,13 +455,19 @@ class FlowModel:
             net.num_nodes, net.tail[idx], net.head[idx], net.cap[idx], cost[idx], self.supply
         )
 
-    def person_arcs(self, person: int) -> IntArray:
-        """Indices of the arcs leaving ``person`` (its pairs and its unplaced arc)."""
+    def person_order(self) -> tuple[IntArray, IntArray]:
+        """The arcs by tail node (stable) and where each person's start in that order
+        (the last entry: where the post lines' arcs start); computed once (the tails are
+        three sorted runs, so the sort is quick)."""
         if self._by_person is None:
             order = np.argsort(self.net.tail, kind="stable")
             starts = np.searchsorted(self.net.tail[order], np.arange(self.net.num_persons + 1))
             self._by_person = (order, starts)
-        order, starts = self._by_person
+        return self._by_person
+
+    def person_arcs(self, person: int) -> IntArray:
+        """Indices of the arcs leaving ``person`` (its pairs and its unplaced arc)."""
+        order, starts = self.person_order()
         return order[starts[person] : starts[person + 1]]
 
     def unit_arcs(self, person: int, unit: int, leadership_only: bool = False) -> IntArray:
@@ -472,18 +495,16 @@ class FlowModel:
         who must be placed, or fills a post line past its ``max``."""
         cand = self.cand
         num_posts = self.problem.num_posts
-        key = cand.person * num_posts + cand.post
-        order = np.argsort(key, kind="stable")
         placed = np.flatnonzero(assignment >= 0)
-        want = placed * num_posts + assignment[placed]
-        pos = np.minimum(np.searchsorted(key[order], want), max(0, len(order) - 1))
-        if len(want) and (len(order) == 0 or not np.array_equal(key[order][pos], want)):
+        # the pairs the placement takes (a person's pairs have distinct post lines)
+        taken = np.flatnonzero(cand.post == assignment[cand.person])
+        if not np.array_equal(np.sort(cand.person[taken]), placed):
             return None
         flow = np.zeros(self.num_arcs, dtype=np.int64)
         pair_arc = np.full(len(cand), -1, dtype=np.int64)
         pair = np.flatnonzero(self.net.kind == PAIR)
         pair_arc[self.net.ref[pair]] = pair
-        flow[pair_arc[order[pos]]] = 1
+        flow[pair_arc[taken]] = 1
         unplaced = np.flatnonzero(self.net.kind == UNPLACED)
         flow[unplaced] = (assignment[self.net.ref[unplaced]] < 0).astype(np.int64)
         if int(flow[unplaced].sum()) != int((assignment < 0).sum()):

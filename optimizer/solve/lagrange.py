@@ -59,7 +59,6 @@ from optimizer.solve.flow import (
     StageRelaxation,
     open_arcs,
     shortfall_constant,
-    term_range,
 )
 from optimizer.solve.relatives import choose_to_move, relative_conflicts
 
@@ -433,7 +432,7 @@ class StageSearch:
         model, rows = self.model, self.rows
         term = self.plan[self.stage + 1][0][0]
         after = model.cost_of(term)
-        spread = term_range(model.problem, model.net, after, term) + 1
+        spread = model.term_range(term) + 1
         weight = 4 * spread
         cost = (self.cost + rows.arc_costs(lam)) * weight + after
         if int(np.abs(cost).max(initial=0)) * (model.net.num_nodes + 1) >= COST_LIMIT:
