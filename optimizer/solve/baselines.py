@@ -39,10 +39,11 @@ def greedy(problem: Problem, cand: Candidates | None = None) -> BaselineResult:
     holds no relative in conflict; else stays unplaced (people who must be placed first)."""
     t0 = time.perf_counter()
     cand = cand or build_candidates(problem)
-    order = np.lexsort((cand.dist_km, cand.person))
-    person = cand.person[order]
-    starts = np.searchsorted(person, np.arange(problem.num_staff + 1))
-    room = problem.posts.max.copy()
+    order = cand.nearest_first()
+    # Python lists: the loop below visits every full post line before the one with room
+    post = cand.post[order].tolist()
+    starts = np.searchsorted(cand.person[order], np.arange(problem.num_staff + 1)).tolist()
+    room = problem.posts.max.tolist()
     out = np.full(problem.num_staff, -1, dtype=np.int64)
     relatives: dict[int, list[int]] = {}
     for a, b in zip(problem.relations.a_idx, problem.relations.b_idx, strict=True):
@@ -50,8 +51,7 @@ def greedy(problem: Problem, cand: Candidates | None = None) -> BaselineResult:
         relatives.setdefault(int(b), []).append(int(a))
     people = sorted(range(problem.num_staff), key=lambda i: bool(cand.can_stay_unplaced[i]))
     for i in people:
-        for k in order[starts[i] : starts[i + 1]]:
-            p = int(cand.post[k])
+        for p in post[starts[i] : starts[i + 1]]:
             if room[p] <= 0:
                 continue
             out[i] = p
@@ -116,7 +116,7 @@ class _Chains:
         self.problem = problem
         self.cand = cand
         self.out = assignment.copy()
-        order = np.lexsort((cand.dist_km, cand.person))
+        order = cand.nearest_first()
         #: each person's candidate lines, nearest first, and each line's candidates
         self.posts_of = _groups(cand.post[order], cand.person[order], problem.num_staff)
         by_post = np.argsort(cand.post, kind="stable")
