@@ -522,10 +522,18 @@ def _parse_number(text: pd.Series, col: ColumnSpec) -> pd.Series:
 
 
 def _parse_date(text: pd.Series, from_workbook: bool) -> pd.Series:
-    parsed = pd.to_datetime(text, format="%d/%m/%Y", errors="coerce")
-    retry = parsed.isna() & text.notna()
-    if retry.any():
-        parsed[retry] = _parse_date_forms(text[retry], from_workbook)
+    # the two usual forms by one fixed format each (fast), then every other accepted form
+    parsed = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+    for day_first in (True, False):
+        retry = parsed.isna() & text.notna()
+        if not retry.any():
+            break
+        rest = text[retry]
+        parsed[retry] = (
+            pd.Series(pd.to_datetime(rest, format="%d/%m/%Y", errors="coerce"), index=rest.index)
+            if day_first
+            else _parse_date_forms(rest, from_workbook)
+        )
     return _keep_failures(parsed, parsed.notna(), text)
 
 
