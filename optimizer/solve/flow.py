@@ -86,7 +86,9 @@ class Network:
 
 
 def build_network(problem: Problem, cand: Candidates) -> Network:
-    """Build the flow network of ``problem`` over the candidate pairs."""
+    """Build the flow network of ``problem`` over the candidate pairs: the pair arcs come
+    first, in candidate order (arc ``k`` is candidate ``k``), then the unplaced arcs and
+    the post lines' arcs."""
     n, p = problem.num_staff, problem.num_posts
     sink = n + p
     stay = np.flatnonzero(cand.can_stay_unplaced)
@@ -130,6 +132,7 @@ def term_costs(problem: Problem, cand: Candidates, net: Network, term: str) -> I
     equals shortfall minus the constant Σ weight·min (added back by the caller).
     """
     cost = np.zeros(len(net.tail), dtype=np.int64)
+    pairs = len(cand)  # the pair arcs come first, in candidate order (build_network)
     if term == "shortfall":
         sel = net.kind == POST_MIN
         mult = np.where(problem.posts.leadership, LEADERSHIP_SHORTFALL_WEIGHT, 1)
@@ -137,14 +140,12 @@ def term_costs(problem: Problem, cand: Candidates, net: Network, term: str) -> I
     elif term == "unplaced":
         cost[net.kind == UNPLACED] = 1
     elif term == CHANGES:
-        sel = net.kind == PAIR
-        cost[sel] = cand.changes[net.ref[sel]]
+        cost[:pairs] = cand.changes
         if cand.reference is not None:
             out = net.kind == UNPLACED
             cost[out] = (cand.reference[net.ref[out]] >= 0).astype(np.int64)
     else:
-        sel = net.kind == PAIR
-        cost[sel] = cand.term(term)[net.ref[sel]]
+        cost[:pairs] = cand.term(term)
     return cost
 
 
@@ -285,7 +286,8 @@ class FlowModel:
 
     def term_values(self, flow: IntArray, terms: tuple[str, ...]) -> dict[str, int]:
         """Value of each term in a flow (shortfall with its constant added back)."""
-        values = {t: int((self.cost_of(t) * flow).sum()) for t in terms}
+        used = np.flatnonzero(flow)
+        values = {t: int((self.cost_of(t)[used] * flow[used]).sum()) for t in terms}
         if "shortfall" in values:
             values["shortfall"] += shortfall_constant(self.problem)
         return values
@@ -363,50 +365,49 @@ class FlowModel:
             When no flow exists (a fix pin or require_all_placed cannot hold).
         """
         free = self.free if banned is None else self.free & ~banned
-        free_idx = np.flatnonzero(free)
-        free_cost, free_tail, free_head = cost[free_idx], self.net.tail[free_idx], self.net.head[free_idx]
-        act = (active | self.feasible)[free_idx] | (self.net.kind[free_idx] != PAIR)
+        net = self.net
+        act = free & (active | self.feasible | (net.kind != PAIR))
         if banned is not None:
             # the people banned from some arcs start with all their other free arcs
-            act |= np.isin(free_tail, self.net.tail[np.flatnonzero(banned & self.free)])
+            act |= free & np.isin(net.tail, net.tail[np.flatnonzero(banned & self.free)])
         while True:
-            idx = free_idx[act]
+            idx = np.flatnonzero(act)
             try:
-                free_flow, pot = self._min_cost_flow(idx, cost)
+                part, pot = self._min_cost_flow(idx, cost)
             except FlowInfeasible:
-                if act.all():
+                inactive = np.flatnonzero(free & ~act)
+                if not len(inactive):
                     raise
                 if guide is None:
-                    act[:] = True
+                    act = free.copy()
                 else:
-                    inactive = np.flatnonzero(~act)
-                    k = min(len(inactive), int(act.sum()))
-                    act[inactive[np.argpartition(guide[free_idx[inactive]], k - 1)[:k]]] = True
+                    k = min(len(inactive), len(idx))
+                    act[inactive[np.argpartition(guide[inactive], k - 1)[:k]]] = True
                 continue
-            rc = free_cost + pot[free_tail] - pot[free_head]
-            entering = np.flatnonzero(~act & (rc < 0))
+            # reduced costs over every arc (one pass, no gathering of the free ones)
+            rc = pot[net.tail] - pot[net.head]
+            rc += cost
+            entering = np.flatnonzero(free & ~act & (rc < 0))
             if not len(entering):
                 break
-            act[self._most_negative(free_idx[entering], rc[entering], entering)] = True
+            act[self._most_negative(entering, rc[entering])] = True
         flow = self.fixed_flow.copy()
-        flow[idx] += free_flow
-        reduced = np.full(self.num_arcs, UNREACHABLE, dtype=np.int64)
-        reduced[free_idx] = rc
-        used = np.zeros(self.num_arcs, dtype=bool)
-        used[idx] = True
-        return FlowSolution(flow, reduced, used, int((cost * flow).sum()))
+        flow[idx] += part
+        reduced = np.where(free, rc, UNREACHABLE)
+        used = np.flatnonzero(flow)
+        return FlowSolution(flow, reduced, act, int((cost[used] * flow[used]).sum()))
 
-    def _most_negative(self, arcs: IntArray, rc: IntArray, positions: IntArray) -> IntArray:
-        """Of the entering ``arcs`` (at ``positions`` of the free list), each person's
+    def _most_negative(self, arcs: IntArray, rc: IntArray) -> IntArray:
+        """Of the entering ``arcs`` (reduced costs ``rc``), each person's
         ``ENTER_PER_PERSON`` most negative ones (all of them when at most ``ENTER_ALL``):
         partial pricing keeps solves small."""
         if len(arcs) <= ENTER_ALL:
-            return positions
+            return arcs
         person = self.net.tail[arcs]
         order = by_person(person, [rc])
         sorted_person = person[order]
         rank = np.arange(len(order)) - np.searchsorted(sorted_person, sorted_person, side="left")
-        return positions[order[rank < ENTER_PER_PERSON]]
+        return arcs[order[rank < ENTER_PER_PERSON]]
 
     def fix(self, sol: FlowSolution, gap: int) -> None:
         """Fix every free arc whose reduced cost in ``sol`` exceeds ``gap`` in magnitude:
