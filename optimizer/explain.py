@@ -31,9 +31,16 @@ The relatives rule, outside the network, is kept by closing the arcs into a unit
 relative sits (the forced person's relatives are re-closed around the person's new unit).
 On small graphs the answer is certified by a second search with those arcs open; on large
 ones the relatives of other people are kept where the run put them unless the path itself
-moves them.  When the path method cannot be trusted (no potentials, which means the
-placement was not optimal, or a result that breaks a rule) the forced problem is solved
-in full instead (``method = "solve"``).
+moves them.  The person leaving reopens their relatives' arcs into the unit left; when
+one of them is improving (a relative moved away because of the person would move back),
+the forced optimum is more than one path: it is the better of the best path without
+those arcs and a min-cost flow of two units (the person's and that relative's, by
+successive shortest paths with the potentials raised between them), both checked on the
+moved people (:meth:`_Residual.relative_moves_back`).  Like the path itself, it does not
+see two other relatives, each kept out of the other's unit, trading units at once.
+When the path method cannot be trusted (no potentials, which means the placement was
+not optimal, or a result that breaks a rule) the forced problem is solved in full
+instead (``method = "solve"``).
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ from optimizer.rules.reason import Reason
 from optimizer.solve.candidates import Candidates, build_candidates
 from optimizer.solve.engine import stage_plan
 from optimizer.solve.flow import PAIR, UNPLACED, FlowModel
+from optimizer.solve.lagrange import stage_value
 from optimizer.solve.mincostflow import potentials
 
 log = logging.getLogger(__name__)
@@ -284,6 +292,10 @@ class Explainer:
             found, new, values = graph.path_via(self._backward(person), person, open_lines)
         else:
             found, new, values = graph.shortest_path(person, open_lines, unit)
+            if found == "diverged":
+                moved_back = self._moved_back(graph, person, open_lines, unit, t0)
+                if moved_back is not None:
+                    return moved_back
         status = found
         if status == "none":  # no augmenting path: nobody can make room
             rule = graph.blocking_rule(person, open_lines, unit)
@@ -316,6 +328,25 @@ class Explainer:
         else:
             log.info("path forcing of %d into %d is %s; solving in full", person, unit, status)
         return self._solve_forced(person, unit, t0)
+
+    def _moved_back(
+        self, graph: _Residual, person: int, lines: IntArray, unit: int, t0: float
+    ) -> Forcing | None:
+        """The forcing when a relative gains by moving into the unit the person leaves
+        (:meth:`_Residual.relative_moves_back`): the lexicographically best of its
+        placements that keep every rule (the solver's stages, then the fewest people
+        moved), or ``None`` when the method does not apply or none is valid."""
+        options = graph.relative_moves_back(person, lines, unit)
+        best: tuple[list[int], EditCheck] | None = None
+        for new in options or ():
+            check = self._check(new)
+            if check.violations:
+                continue
+            key = [stage_value(check.after, *stage) for stage in graph.stages]
+            key.append(int((new != self.x).sum()))
+            if best is None or key < best[0]:
+                best = key, check
+        return None if best is None else self._forcing(person, unit, best[1], "path", t0)
 
     def _check(self, new: IntArray) -> EditCheck:
         """The moves from the run's placement to ``new``: violations and every term."""
@@ -535,12 +566,17 @@ class _Residual:
         self.takes = ~back & (kind == PAIR)
         self.leaves = ~back & (kind == UNPLACED)
         self.ref = net.ref[arc]  # candidate index of a pair arc
+        #: the network arc of each residual arc, whether it runs backwards, and its room
+        self.arc, self.back = arc, back
+        self.room = np.where(back, flow[arc], net.cap[arc] - flow[arc])
         self.blocked = np.zeros(len(arc), dtype=bool)
         takes = np.flatnonzero(self.takes)
         self.blocked[takes] = self._ban(self.ref[takes])
         self.has_bans = bool(self.blocked.any())
         sign = np.where(back, -1, 1)
-        self.costs = [sign * model.stage_cost(*stage)[arc] for stage in stage_plan(problem, model)]
+        #: the solver's stages, ``(terms, weights)``
+        self.stages = stage_plan(problem, model)
+        self.costs = [sign * model.stage_cost(*stage)[arc] for stage in self.stages]
         self.costs.append((self.takes | self.leaves).astype(np.int64))  # hops
         self.by_tail = _Index(self.tail, self.head, self.num_nodes)
         self.by_head = _Index(self.head, self.tail, self.num_nodes)
@@ -736,6 +772,70 @@ class _Residual:
             node = prev
         return new
 
+    def relative_moves_back(self, person: int, lines: IntArray, unit: int) -> list[IntArray] | None:
+        """The forcings of ``person`` into ``lines`` of ``unit`` when a relative of the
+        person would gain by moving into the unit the person leaves: the best placement
+        where no relative takes such an arc, and the best where the relative does.
+
+        Leaving the unit opens the relatives' arcs into it (closed while the person sat
+        there); the potentials of the placement do not cover them, and one of them with
+        a lexicographically negative reduced cost makes the forced optimum more than one
+        augmenting path.  Every other arc keeps a non-negative reduced cost, so an
+        optimum either uses none of those negative arcs — one shortest path without them
+        — or moves that relative into the unit by one of its reopened arcs: then two
+        units of flow are re-routed, the person's and the relative's, a min-cost flow of
+        two units solved by successive shortest paths (:func:`_two_paths`).  Returns the
+        two placements (either may be missing), or ``None`` when the method does not
+        apply (no potentials, or more than one relative with such arcs).
+        """
+        pots = self.potentials()
+        if pots is None:
+            return None
+        active = self._active(person, lines, unit)
+        reopened = active & self.blocked
+        negative = _lex_negative(pots.reduced, reopened)
+        movers = np.unique(self.tail[negative])
+        if len(movers) != 1:
+            return None
+        relative = int(movers[0])
+        found: list[IntArray] = []
+        without = active & ~negative
+        search = self._search(person, without, False, False)
+        target = self.target(person)
+        if search is not None and np.isfinite(search.dists[-1][target]):
+            found.append(self._apply_path(person, target, search.active))
+        # the relative moves into the person's unit: it leaves its own arc, takes a
+        # reopened one, and its arcs' reduced costs are shifted by the cheapest of those
+        # (a constant for every flow of this kind)
+        moving = active.copy()
+        moving[self.by_tail.arcs(relative)] = False
+        moving[self.by_head.arcs(relative)] = False
+        own = self.by_tail.arcs(relative)
+        own = own[reopened[own]]
+        moving[own] = True
+        idx = np.flatnonzero(moving)
+        reduced = [rc[idx].astype(np.int64) for rc in pots.reduced]
+        mine = np.isin(idx, own)
+        low = _lex_min([rc[mine] for rc in reduced])
+        for rc, least in zip(reduced, low, strict=True):
+            rc[mine] -= least
+        paths = _two_paths(
+            self.num_nodes,
+            self.tail[idx],
+            self.head[idx],
+            self.room[idx],
+            reduced,
+            (person, relative),
+            (target, self.target(relative)),
+        )
+        if paths is not None:
+            new = self.x.copy()
+            for tails, heads in paths:  # a person node's arcs out: a post line, or unplaced
+                out = tails < self.n
+                new[tails[out]] = np.where(heads[out] == self.sink, -1, heads[out] - self.n)
+            found.append(new)
+        return found
+
     def blocking_rule(self, person: int, lines: IntArray, unit: int) -> str:
         """Which hard rule keeps ``person`` out of ``lines`` when no augmenting path exists:
         ``one_post`` when the person could displace someone who may not stay unplaced only
@@ -797,6 +897,153 @@ class _Search:
             int(self.real_from(np.array([node]), k)[0]) + sign * int(pi[node] - pi[self.source])
             for k, pi in enumerate(self.pis)
         ]
+
+
+def _lex_negative(reduced: list[IntArray], mask: np.ndarray) -> np.ndarray:
+    """Which arcs of ``mask`` have a lexicographically negative reduced-cost vector
+    (``reduced``: one array per stage)."""
+    negative = np.zeros(len(mask), dtype=bool)
+    decided = ~mask
+    for rc in reduced:
+        negative |= ~decided & (rc < 0)
+        decided |= rc != 0
+    return negative
+
+
+def _lex_min(vectors: list[np.ndarray]) -> list[int]:
+    """The lexicographically least of the vectors given by component (one array per
+    stage, one entry per vector)."""
+    keep = np.ones(len(vectors[0]), dtype=bool)
+    low: list[int] = []
+    for v in vectors:
+        least = int(v[keep].min())
+        low.append(least)
+        keep &= v == least
+    return low
+
+
+def _csr(num_nodes: int, tail: IntArray, head: IntArray, weight: np.ndarray) -> sp.csr_matrix:
+    """A sparse matrix of the arcs with their weights, parallel arcs kept (built from
+    sorted rows: a COO conversion would sum them)."""
+    order = np.argsort(tail, kind="stable")
+    indptr = np.searchsorted(tail[order], np.arange(num_nodes + 1)).astype(np.int32)
+    return sp.csr_matrix((weight[order], head[order].astype(np.int32), indptr), shape=(num_nodes,) * 2)
+
+
+def _lex_distances(
+    num_nodes: int, tail: IntArray, head: IntArray, reduced: list[IntArray], sources: tuple[int, ...]
+) -> tuple[list[np.ndarray], np.ndarray] | None:
+    """Lexicographic shortest distances from the nearest of ``sources`` over the arcs
+    ``(tail, head)`` with per-stage reduced costs ``reduced``: each stage one Dijkstra
+    over the arcs tight in the stages before (as :meth:`_Residual._search`).  Returns
+    each stage's distance in its own reduced costs (``inf`` where unreachable) and the
+    arcs tight in every stage; ``None`` when an arc's vector is lexicographically
+    negative or a distance too large to be exact."""
+    arcs = np.arange(len(tail))
+    previous = np.zeros(len(tail))
+    dists: list[np.ndarray] = []
+    real: list[np.ndarray] = []
+    for rc in reduced:
+        weight = rc[arcs].astype(np.float64)
+        paid = previous > 0
+        scale = float(np.max(np.ceil((1 - weight[paid]) / previous[paid]), initial=0.0))
+        if scale:
+            weight += scale * previous
+        if (weight < 0).any():
+            return None
+        dist = dijkstra(_csr(num_nodes, tail[arcs], head[arcs], weight), indices=list(sources), min_only=True)
+        finite = np.isfinite(dist)
+        if dist[finite].max(initial=0.0) > _EXACT:
+            return None
+        real.append(dist if not dists else np.where(finite, dist - scale * dists[-1], np.inf))
+        dists.append(dist)
+        a = dist[tail[arcs]]
+        keep = np.isfinite(a) & (a + weight == dist[head[arcs]])
+        arcs, previous = arcs[keep], weight[keep]
+    tight = np.zeros(len(tail), dtype=bool)
+    tight[arcs] = True
+    return real, tight
+
+
+def _tight_path(
+    num_nodes: int, tail: IntArray, head: IntArray, tight: np.ndarray, source: int, target: int
+) -> IntArray | None:
+    """The arcs of a simple path of ``tight`` arcs from ``source`` to ``target`` (the
+    breadth-first tree's), or ``None``."""
+    arcs = np.flatnonzero(tight)
+    arcs = arcs[np.unique(tail[arcs] * num_nodes + head[arcs], return_index=True)[1]]
+    arc_id = sp.csr_matrix(
+        (np.arange(1, len(arcs) + 1), (tail[arcs], head[arcs])), shape=(num_nodes,) * 2
+    )
+    _, pred = breadth_first_order(arc_id, source, directed=True, return_predecessors=True)
+    path: list[int] = []
+    node = target
+    while node != source:
+        prev = int(pred[node])
+        if prev < 0:
+            return None
+        path.append(int(arcs[int(arc_id[prev, node]) - 1]))
+        node = prev
+    return np.array(path[::-1], dtype=np.int64)
+
+
+def _two_paths(
+    num_nodes: int,
+    tail: IntArray,
+    head: IntArray,
+    room: IntArray,
+    reduced: list[IntArray],
+    sources: tuple[int, int],
+    sinks: tuple[int, int],
+) -> list[tuple[IntArray, IntArray]] | None:
+    """A min-cost flow of two units from ``sources`` (one each) to ``sinks`` (one
+    each) over arcs with ``room`` whose reduced-cost vectors are lexicographically
+    non-negative: successive shortest paths.  The first path goes from the nearer
+    source to the nearer sink; the potentials then rise by its distances (capped at the
+    sink's, so that every arc keeps a non-negative vector and the path's reversed arcs
+    a zero one) and the second path runs in the residual graph, where it may undo part
+    of the first.  Returns the two paths as (tails, heads) in the order to apply them,
+    or ``None`` when a unit cannot be routed."""
+    first = _lex_distances(num_nodes, tail, head, reduced, sources)
+    if first is None:
+        return None
+    real, tight = first
+    reach = [s for s in sinks if np.isfinite(real[-1][s])]
+    if not reach:
+        return None
+    sink = min(reach, key=lambda z: [float(d[z]) for d in real])
+    path = None
+    for source in sources:
+        path = _tight_path(num_nodes, tail, head, tight, source, sink)
+        if path is not None:
+            break
+    if path is None:
+        return None
+    other_source = sources[1] if source == sources[0] else sources[0]
+    other_sink = sinks[1] if sink == sinks[0] else sinks[0]
+    # distances capped at the sink's, lexicographically
+    cap = [float(d[sink]) for d in real]
+    beyond = np.zeros(num_nodes, dtype=bool)
+    decided = np.zeros(num_nodes, dtype=bool)
+    for d, c in zip(real, cap, strict=True):
+        beyond |= ~decided & ~(d <= c)  # inf (unreachable) is beyond
+        decided |= d != c
+    pot = [np.where(beyond, c, d) for d, c in zip(real, cap, strict=True)]
+    used = np.zeros(len(tail), dtype=bool)
+    used[path] = room[path] <= 1  # full once the first unit passes
+    tail2 = np.concatenate([tail[~used], head[path]])
+    head2 = np.concatenate([head[~used], tail[path]])
+    reduced2 = [
+        np.concatenate([rc[~used], -rc[path]]) + (p[tail2] - p[head2]).astype(np.int64)
+        for rc, p in zip(reduced, pot, strict=True)
+    ]
+    second = _lex_distances(num_nodes, tail2, head2, reduced2, (other_source,))
+    if second is None or not np.isfinite(second[0][-1][other_sink]):
+        return None
+    back = _tight_path(num_nodes, tail2, head2, second[1], other_source, other_sink)
+    if back is None:
+        return None
+    return [(tail[path], head[path]), (tail2[back], head2[back])]
 
 
 class _Index:

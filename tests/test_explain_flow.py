@@ -1,6 +1,8 @@
 """``optimizer.explain`` on the solver's flow model: potentials computed once per
 explainer, and forcings on a generated province equal to full solves of the forced
-problem and accepted by the independent checker."""
+problem and accepted by the independent checker — also those where a relative of the
+forced person moves back into the unit the person leaves (two units of flow by
+successive shortest paths, checked against a min-cost flow)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from optimizer.solve import solve
 from optimizer.solve.candidates import build_candidates
 from optimizer.solve.engine import stage_plan
 from optimizer.solve.flow import FlowModel
+from optimizer.solve.mincostflow import FlowInfeasible, OrToolsFlow
 
 
 @pytest.fixture(autouse=True)
@@ -96,3 +99,82 @@ def test_forcings_equal_full_solves_on_a_generated_province(name: str) -> None:
             assert check_placement(forced, new) == []
             assert objective_terms(problem, new) == force.values
     assert checked >= 6
+
+
+@pytest.mark.parametrize("name", ["pinned-relatives-any", "calibrated-surplus"])
+def test_a_relative_moving_back_into_the_unit_left_needs_no_full_solve(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    problem, x = province(name)
+    # the city's way: no certifying search with the relatives' arcs open (too large there)
+    monkeypatch.setattr(explain_module, "CERTIFY_MAX_ARCS", 0)
+    answered: list[tuple[int, Forcing]] = []
+    real = Explainer._moved_back
+
+    def counted(self: Explainer, graph: Any, person: int, *args: Any) -> Forcing | None:
+        out = real(self, graph, person, *args)
+        if out is not None:
+            answered.append((person, out))
+        return out
+
+    solved: list[tuple[int, int]] = []
+
+    def no_solve(self: Explainer, person: int, unit: int, t0: float) -> Forcing:
+        solved.append((person, unit))
+        return Forcing(unit, False, method="solve")
+
+    monkeypatch.setattr(Explainer, "_moved_back", counted)
+    monkeypatch.setattr(Explainer, "_solve_forced", no_solve)
+    ex = Explainer(problem, x)
+    for person in sorted(with_relatives(problem) & set(np.flatnonzero(x >= 0).tolist())):
+        ex.explain(person, alternatives=5)
+    # the person leaving lets a relative move back in: an improving cycle besides the
+    # path, which sent these forcings to a full solve before
+    assert answered and solved == []
+    ranked = problem.objective.priorities
+    for person, force in answered:
+        assert force.method == "path" and force.feasible
+        forced = with_fix_pin(problem, person, force.unit_idx)
+        full = solve(forced)
+        assert {k: force.values[k] for k in ranked} == {k: full.values[k] for k in ranked}
+        new = applied(x, person, force)
+        assert check_placement(forced, new) == []
+        assert objective_terms(problem, new) == force.values
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_two_units_by_successive_shortest_paths_cost_what_a_min_cost_flow_does(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    nodes = 9
+    pairs = [(u, v) for u in range(nodes) for v in range(u + 1, nodes) if rng.random() < 0.45]
+    tail = np.array([u for u, _ in pairs], dtype=np.int64)
+    head = np.array([v for _, v in pairs], dtype=np.int64)
+    cost = rng.integers(0, 9, len(pairs)).astype(np.int64)
+    sources, sinks = (0, 1), (nodes - 2, nodes - 1)
+    paths = explain_module._two_paths(
+        nodes, tail, head, np.ones(len(pairs), dtype=np.int64), [cost], sources, sinks
+    )
+    # the reference: one min-cost flow of two units through a source and a sink added
+    supply = np.zeros(nodes + 2, dtype=np.int64)
+    supply[nodes], supply[nodes + 1] = 2, -2
+    ext_tail = np.concatenate([tail, [nodes, nodes], list(sinks)])
+    ext_head = np.concatenate([head, list(sources), [nodes + 1, nodes + 1]])
+    ext_cost = np.concatenate([cost, np.zeros(4, dtype=np.int64)])
+    try:
+        flow, _ = OrToolsFlow().solve(
+            nodes + 2, ext_tail, ext_head, np.ones(len(ext_tail), dtype=np.int64), ext_cost, supply
+        )
+    except FlowInfeasible:
+        assert paths is None
+        return
+    assert paths is not None
+    of = {(u, v): int(c) for u, v, c in zip(tail.tolist(), head.tolist(), cost.tolist(), strict=True)}
+    net: dict[tuple[int, int], int] = {}
+    for tails, heads in paths:
+        for u, v in zip(tails.tolist(), heads.tolist(), strict=True):
+            if (u, v) in of:
+                net[(u, v)] = net.get((u, v), 0) + 1
+            else:  # a first path's arc undone
+                net[(v, u)] = net.get((v, u), 0) - 1
+    assert all(0 <= f <= 1 for f in net.values())
+    assert sum(of[a] * f for a, f in net.items()) == int((ext_cost * flow).sum())
