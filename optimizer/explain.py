@@ -662,15 +662,10 @@ class _Residual:
         scales: list[float] = []
         previous = np.zeros(len(arcs))
         for rc in pots.reduced:
-            weight = rc[arcs].astype(np.float64)
-            paid = previous > 0
-            # arcs dearer in an earlier stage are made non-negative by a multiple of that
-            # stage's weight: constant over the tight paths to one node (see _Search)
-            scale = float(np.max(np.ceil((1 - weight[paid]) / previous[paid]), initial=0.0))
-            if scale:
-                weight += scale * previous
-            if (weight < 0).any():
+            lifted = _lifted(rc[arcs], previous)
+            if lifted is None:
                 return None
+            weight, scale = lifted
             dist = dijkstra(index.graph(pos, weight), indices=source)
             finite = np.isfinite(dist)
             if dist[finite].max(initial=0.0) > _EXACT:
@@ -899,6 +894,21 @@ class _Search:
         ]
 
 
+def _lifted(rc: np.ndarray, previous: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """A stage's weights over the arcs tight in the stages before: their reduced costs
+    ``rc``, plus the least multiple ``scale`` of the earlier stage's weights ``previous``
+    that makes the arcs dearer there non-negative (constant over the tight paths to one
+    node: see :class:`_Search`); ``None`` when an arc stays negative."""
+    weight = rc.astype(np.float64)
+    paid = previous > 0
+    scale = float(np.max(np.ceil((1 - weight[paid]) / previous[paid]), initial=0.0))
+    if scale:
+        weight += scale * previous
+    if (weight < 0).any():
+        return None
+    return weight, scale
+
+
 def _lex_negative(reduced: list[IntArray], mask: np.ndarray) -> np.ndarray:
     """Which arcs of ``mask`` have a lexicographically negative reduced-cost vector
     (``reduced``: one array per stage)."""
@@ -944,13 +954,10 @@ def _lex_distances(
     dists: list[np.ndarray] = []
     real: list[np.ndarray] = []
     for rc in reduced:
-        weight = rc[arcs].astype(np.float64)
-        paid = previous > 0
-        scale = float(np.max(np.ceil((1 - weight[paid]) / previous[paid]), initial=0.0))
-        if scale:
-            weight += scale * previous
-        if (weight < 0).any():
+        lifted = _lifted(rc[arcs], previous)
+        if lifted is None:
             return None
+        weight, scale = lifted
         dist = dijkstra(_csr(num_nodes, tail[arcs], head[arcs], weight), indices=list(sources), min_only=True)
         finite = np.isfinite(dist)
         if dist[finite].max(initial=0.0) > _EXACT:
@@ -972,9 +979,7 @@ def _tight_path(
     breadth-first tree's), or ``None``."""
     arcs = np.flatnonzero(tight)
     arcs = arcs[np.unique(tail[arcs] * num_nodes + head[arcs], return_index=True)[1]]
-    arc_id = sp.csr_matrix(
-        (np.arange(1, len(arcs) + 1), (tail[arcs], head[arcs])), shape=(num_nodes,) * 2
-    )
+    arc_id = sp.csr_matrix((np.arange(1, len(arcs) + 1), (tail[arcs], head[arcs])), shape=(num_nodes,) * 2)
     _, pred = breadth_first_order(arc_id, source, directed=True, return_predecessors=True)
     path: list[int] = []
     node = target
