@@ -7,6 +7,7 @@ the proven values must not depend on it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -18,9 +19,10 @@ from optimizer.data import Problem
 from optimizer.solve import engine, exact
 from optimizer.solve.candidates import build_candidates
 from optimizer.solve.engine import stage_plan
-from optimizer.solve.flow import FlowModel, FlowSolution
+from optimizer.solve.flow import PAIR, FlowModel, FlowSolution
 from optimizer.solve.highs import new_highs, pass_model, run_highs, set_basis
 from optimizer.solve.lagrange import RelativesRows, StageSearch
+from optimizer.solve.relatives import relative_conflicts
 
 Stage = tuple[FlowModel, RelativesRows, list[exact.Stage], int, np.ndarray, FlowSolution]
 
@@ -46,7 +48,7 @@ def start_of(stage: Stage, first: FlowSolution, costs: np.ndarray) -> Any:
     adding ``costs``) and running no iteration."""
     model, rows, plan, k, incumbent, _ = stage
     prog = exact.stage_program(model, rows, plan, k, incumbent)
-    cols = np.flatnonzero(exact.first_columns(model, prog, first, incumbent))
+    cols = np.flatnonzero(exact.first_columns(model, prog, first, incumbent, costs))
     h = new_highs()
     h.setOptionValue("presolve", "off")
     pass_model(
@@ -118,3 +120,30 @@ def test_proven_values_do_not_depend_on_the_warm_basis() -> None:
     assert warm.proven and cold.proven
     assert warm.values == cold.values and warm.bounds == cold.bounds
     assert check_placement(problem, warm.assignment) == []
+
+
+@pytest.mark.parametrize("name", ["city-like", "islands"])
+def test_the_first_columns_leave_positive_reduced_costs_to_the_pricing(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The relaxation's first columns hold no arc of positive reduced cost that neither
+    flow carries and no relative in conflict holds; the pricing brings back what
+    enters, so the bound is the one from every arc, and an integral relaxation ends at
+    its placement's value (gap 0: its reduced costs fix every arc they can)."""
+    stage = moves_stage(name)
+    model, rows, plan, k, incumbent, first = stage
+    none = np.zeros(model.num_arcs, dtype=np.int64)
+    prog = exact.stage_program(model, rows, plan, k, incumbent)
+    arcs = prog.free[exact.first_columns(model, prog, first, incumbent, none)]
+    positive = arcs[(first.reduced[arcs] > 0) & (first.flow[arcs] == 0) & (incumbent[arcs] == 0)]
+    conflicts = relative_conflicts(model.problem, model.assignment(first.flow))
+    people = {person for a, b, _ in conflicts for person in (a, b)}
+    assert set(model.net.tail[positive][model.net.kind[positive] == PAIR].tolist()) <= people
+    assert (first.active[prog.free] & (first.reduced[prog.free] > 0)).sum() > len(positive)
+    bound, _ = relax(monkeypatch, stage, first, none, True)
+    every = replace(first, active=np.ones(model.num_arcs, dtype=bool))
+    whole = exact.relax_stage(model, rows, plan, k, incumbent, every, none, 60.0)
+    assert whole is not None and bound == pytest.approx(whole.bound, abs=1e-6)
+    relaxation = exact.relax_stage(model, rows, plan, k, incumbent, first, none, 60.0)
+    assert relaxation is not None and relaxation.flow is not None
+    assert relaxation.bound == pytest.approx(prog.value(relaxation.flow), abs=1e-6)
