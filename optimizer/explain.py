@@ -48,6 +48,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -808,18 +809,25 @@ class _Residual:
         own = self.by_tail.arcs(relative)
         own = own[reopened[own]]
         moving[own] = True
-        idx = np.flatnonzero(moving)
-        reduced = [rc[idx].astype(np.int64) for rc in pots.reduced]
-        mine = np.isin(idx, own)
-        low = _lex_min([rc[mine] for rc in reduced])
-        for rc, least in zip(reduced, low, strict=True):
-            rc[mine] -= least
+        order = self.by_tail.order
+        idx = order[moving[order]]  # sorted by tail: the searches' graphs build fast
+        mine = np.zeros(len(self.tail), dtype=bool)
+        mine[own] = True
+        mine = mine[idx]
+        low = _lex_min([rc[own] for rc in pots.reduced])
+
+        def costs(k: int, arcs: IntArray) -> np.ndarray:
+            out = pots.reduced[k][idx[arcs]].astype(np.int64)
+            out[mine[arcs]] -= low[k]
+            return out
+
         paths = _two_paths(
             self.num_nodes,
             self.tail[idx],
             self.head[idx],
             self.room[idx],
-            reduced,
+            costs,
+            len(pots.reduced),
             (person, relative),
             (target, self.target(relative)),
         )
@@ -940,21 +948,26 @@ def _csr(num_nodes: int, tail: IntArray, head: IntArray, weight: np.ndarray) -> 
     return sp.csr_matrix((weight[order], head[order].astype(np.int32), indptr), shape=(num_nodes,) * 2)
 
 
+#: The reduced costs of a stage at some arcs: ``costs(stage, arcs)`` (computed only for
+#: the arcs a search still uses, as the later stages keep only the tight ones).
+StageCosts = Callable[[int, IntArray], np.ndarray]
+
+
 def _lex_distances(
-    num_nodes: int, tail: IntArray, head: IntArray, reduced: list[IntArray], sources: tuple[int, ...]
+    num_nodes: int, tail: IntArray, head: IntArray, costs: StageCosts, stages: int, sources: tuple[int, ...]
 ) -> tuple[list[np.ndarray], np.ndarray] | None:
     """Lexicographic shortest distances from the nearest of ``sources`` over the arcs
-    ``(tail, head)`` with per-stage reduced costs ``reduced``: each stage one Dijkstra
-    over the arcs tight in the stages before (as :meth:`_Residual._search`).  Returns
-    each stage's distance in its own reduced costs (``inf`` where unreachable) and the
-    arcs tight in every stage; ``None`` when an arc's vector is lexicographically
-    negative or a distance too large to be exact."""
+    ``(tail, head)`` (best sorted by tail) with the reduced costs ``costs`` of
+    ``stages`` stages: each stage one Dijkstra over the arcs tight in the stages before
+    (as :meth:`_Residual._search`).  Returns each stage's distance in its own reduced
+    costs (``inf`` where unreachable) and the arcs tight in every stage; ``None`` when
+    an arc's vector is lexicographically negative or a distance too large to be exact."""
     arcs = np.arange(len(tail))
     previous = np.zeros(len(tail))
     dists: list[np.ndarray] = []
     real: list[np.ndarray] = []
-    for rc in reduced:
-        lifted = _lifted(rc[arcs], previous)
+    for k in range(stages):
+        lifted = _lifted(costs(k, arcs), previous)
         if lifted is None:
             return None
         weight, scale = lifted
@@ -997,7 +1010,8 @@ def _two_paths(
     tail: IntArray,
     head: IntArray,
     room: IntArray,
-    reduced: list[IntArray],
+    costs: StageCosts,
+    stages: int,
     sources: tuple[int, int],
     sinks: tuple[int, int],
 ) -> list[tuple[IntArray, IntArray]] | None:
@@ -1009,7 +1023,7 @@ def _two_paths(
     a zero one) and the second path runs in the residual graph, where it may undo part
     of the first.  Returns the two paths as (tails, heads) in the order to apply them,
     or ``None`` when a unit cannot be routed."""
-    first = _lex_distances(num_nodes, tail, head, reduced, sources)
+    first = _lex_distances(num_nodes, tail, head, costs, stages, sources)
     if first is None:
         return None
     real, tight = first
@@ -1036,13 +1050,20 @@ def _two_paths(
     pot = [np.where(beyond, c, d) for d, c in zip(real, cap, strict=True)]
     used = np.zeros(len(tail), dtype=bool)
     used[path] = room[path] <= 1  # full once the first unit passes
-    tail2 = np.concatenate([tail[~used], head[path]])
-    head2 = np.concatenate([head[~used], tail[path]])
-    reduced2 = [
-        np.concatenate([rc[~used], -rc[path]]) + (p[tail2] - p[head2]).astype(np.int64)
-        for rc, p in zip(reduced, pot, strict=True)
-    ]
-    second = _lex_distances(num_nodes, tail2, head2, reduced2, (other_source,))
+    kept = np.flatnonzero(~used)
+    tail2 = np.concatenate([tail[kept], head[path]])
+    head2 = np.concatenate([head[kept], tail[path]])
+
+    def residual(k: int, arcs: IntArray) -> np.ndarray:
+        """Stage ``k``'s reduced costs after the first path: the reversed arcs cost
+        minus what they cost, every arc raised by the potentials ``pot``."""
+        old = arcs < len(kept)
+        out = np.empty(len(arcs), dtype=np.int64)
+        out[old] = costs(k, kept[arcs[old]])
+        out[~old] = -costs(k, path[arcs[~old] - len(kept)])
+        return out + (pot[k][tail2[arcs]] - pot[k][head2[arcs]]).astype(np.int64)
+
+    second = _lex_distances(num_nodes, tail2, head2, residual, stages, (other_source,))
     if second is None or not np.isfinite(second[0][-1][other_sink]):
         return None
     back = _tight_path(num_nodes, tail2, head2, second[1], other_source, other_sink)

@@ -152,7 +152,7 @@ def test_two_units_by_successive_shortest_paths_cost_what_a_min_cost_flow_does(s
     cost = rng.integers(0, 9, len(pairs)).astype(np.int64)
     sources, sinks = (0, 1), (nodes - 2, nodes - 1)
     paths = explain_module._two_paths(
-        nodes, tail, head, np.ones(len(pairs), dtype=np.int64), [cost], sources, sinks
+        nodes, tail, head, np.ones(len(pairs), dtype=np.int64), lambda k, arcs: cost[arcs], 1, sources, sinks
     )
     # the reference: one min-cost flow of two units through a source and a sink added
     supply = np.zeros(nodes + 2, dtype=np.int64)
