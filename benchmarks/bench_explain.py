@@ -5,8 +5,8 @@ departures (target ≤ 5 s, proven; was 15 s).
 Usage::
 
     .venv/bin/python benchmarks/bench_explain.py [--scenario FILE] [--people 5]
-        [--check 2] [--edits 20] [--departures 50] [--no-proven-replan] [--seed 0]
-        [--out FILE]
+        [--check 2] [--edits 20] [--relatives 40] [--check-relatives 3]
+        [--departures 50] [--no-proven-replan] [--seed 0] [--out FILE]
 
 Protocol.  The scenario (default ``scenarios/hcmc-2025/transition.toml``; make its tables
 with ``staffplan synth --out scenarios/hcmc-2025/generated --seed 0``) is solved once and
@@ -22,6 +22,10 @@ process:
 * **check**: for ``--check`` of the forcings computed, the forced problem is solved in
   full (``solve`` with the extra fix pin) and its objective terms compared with the
   forcing's: ``matches`` must be true.
+* **relatives**: ``--relatives`` placed people with relatives (drawn with ``--seed`` + 3)
+  are explained the same way: the forcings by method (``solve``: a full solve), those
+  where a relative moves back into the unit the person leaves (two units re-routed), and
+  ``--check-relatives`` of these compared with full solves.
 * **edit**: the edit-by-hand check of the web page (``optimizer.service.check_edit``,
   :class:`optimizer.edit.EditSession`): the time to open the run for editing (rebuilt
   from its inputs once, as the first check of a run does), then ``--edits`` checks of one
@@ -172,6 +176,72 @@ def bench_explain(store_path: Path, run_id: str, people: int, check: int, seed: 
     }
 
 
+def bench_relatives(store_path: Path, run_id: str, people: int, check: int, seed: int) -> dict[str, Any]:
+    """``explain`` of ``people`` placed people with relatives (drawn with ``seed``), 5
+    alternatives each, on the run already open: the forcings by method, those where a
+    relative moves back into the unit left (two units re-routed: they fell back to a full
+    solve before), and ``check`` of those compared with full solves of the forced problem."""
+    from optimizer import service
+    from optimizer.explain import Explainer, with_fix_pin
+    from optimizer.solve import solve
+    from optimizer.store import RunStore
+
+    explainer = service.open_explainer(RunStore(store_path, create=False), run_id)
+    problem, x = explainer.problem, explainer.x
+    rel = problem.relations
+    kin = np.unique(np.concatenate([rel.a_idx, rel.b_idx]))
+    kin = kin[x[kin] >= 0]
+    chosen = np.random.default_rng(seed).choice(kin, size=min(people, len(kin)), replace=False)
+    moved_back: list[tuple[int, int]] = []
+    real = Explainer._moved_back
+
+    def counted(self: Explainer, graph: Any, person: int, lines: Any, unit: int, t0: float) -> Any:
+        out = real(self, graph, person, lines, unit, t0)
+        if out is not None:
+            moved_back.append((person, unit))
+        return out
+
+    Explainer._moved_back = counted  # type: ignore[method-assign]
+    methods: dict[str, int] = {}
+    times, cpu, forcings = [], [], {}
+    try:
+        for person in chosen.tolist():
+            t0, c0 = time.perf_counter(), time.process_time()
+            exp = explainer.explain(int(person), alternatives=5)
+            times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+            for a in exp.alternatives:
+                if a.forcing is not None:
+                    methods[a.forcing.method] = methods.get(a.forcing.method, 0) + 1
+                    forcings[(int(person), a.unit_idx)] = a.forcing
+    finally:
+        Explainer._moved_back = real  # type: ignore[method-assign]
+    checks = []
+    for person, unit in moved_back[:check]:
+        force = forcings[(person, unit)]
+        t0 = time.perf_counter()
+        full = solve(with_fix_pin(problem, person, unit))
+        checks.append(
+            {
+                "staff_id": problem.staff.ids[person],
+                "unit": problem.units.ids[unit],
+                "forcing_s": round(force.time_s, 3),
+                "full_solve_s": round(time.perf_counter() - t0, 3),
+                "matches": full.values == force.values,
+            }
+        )
+    return {
+        "people": len(chosen),
+        "forcings_by_method": methods,
+        "relative_moves_back": len(moved_back),
+        "explain_s_median": round(float(np.median(times)), 3),
+        "explain_s_max": round(max(times), 3),
+        "explain_cpu_s_median": round(float(np.median(cpu)), 3),
+        "explain_cpu_s_max": round(max(cpu), 3),
+        "check_against_full_solve": checks,
+    }
+
+
 def bench_edit(store_path: Path, run_id: str, edits: int, seed: int) -> dict[str, Any]:
     """The edit check: open the run for editing, then ``edits`` checks of one move each."""
     from optimizer.check import check_placement, objective_terms
@@ -279,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--people", type=int, default=5)
     parser.add_argument("--check", type=int, default=2)
     parser.add_argument("--edits", type=int, default=20)
+    parser.add_argument("--relatives", type=int, default=40)
+    parser.add_argument("--check-relatives", type=int, default=3)
     parser.add_argument("--departures", type=int, default=50)
     parser.add_argument("--no-proven-replan", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
@@ -297,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         run_id, base = store_base_run(args.scenario, store_path)
         edit = bench_edit(store_path, run_id, args.edits, args.seed)
         explain = bench_explain(store_path, run_id, args.people, args.check, args.seed)
+        kin = bench_relatives(store_path, run_id, args.relatives, args.check_relatives, args.seed + 3)
         replanned = bench_replan(store_path, run_id, args.departures, args.seed, folder, prove=False)
         proven = (
             None
@@ -319,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         "base_run": base,
         "edit": edit,
         "explain": explain,
+        "explain_relatives": kin,
         "replan": replanned,
         "replan_proven": proven,
     }
@@ -331,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
                 "edit_open_s": edit["open_s"],
                 "explain_s_max": explain["explain_s_max"],
                 "explain_open_s": explain["open_s"],
+                "relatives_forcings": kin["forcings_by_method"],
+                "relative_moves_back": kin["relative_moves_back"],
                 "replan_s": replanned["replan_s"],
                 "changed_placements": replanned["changed_placements"],
                 "replan_proven_s": None if proven is None else proven["replan_s"],
