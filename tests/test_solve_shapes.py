@@ -208,3 +208,26 @@ def test_a_fractional_relaxation_is_finished_around_its_split_relatives() -> Non
     assert {t: searched.values[t] for t in moves} == {t: proven.values[t] for t in moves}
     floor = valid_greedy(problem, build_candidates(problem))
     assert lex_key(problem, searched.assignment) <= lex_key(problem, floor.assignment)
+
+
+@pytest.mark.parametrize("workers", [1, 100_000])
+def test_the_time_limit_holds_within_seconds_whatever_the_settings(workers: int) -> None:
+    """Issue 14's promise on a generated province (``short-commute``, 4,000 people,
+    whose full solve takes about 2 s here): stopped by a time limit that falls in the
+    first flows, the relaxations or the exact finishes, with one worker or 100,000
+    asked (capped at the cores), the solve returns within two seconds of its limit with
+    a valid placement never worse than greedy made valid."""
+    import dataclasses
+    import time
+
+    problem = province("short-commute", 4000)
+    floor = valid_greedy(problem, build_candidates(problem))
+    for limit in (0.3, 0.8, 1.5):
+        timed = dataclasses.replace(
+            problem, solver=dataclasses.replace(problem.solver, time_limit_s=limit, workers=workers)
+        )
+        t0 = time.perf_counter()
+        result = engine.solve(timed)
+        assert time.perf_counter() - t0 <= limit + 2.0
+        assert check_placement(problem, result.assignment) == []
+        assert lex_key(problem, result.assignment) <= lex_key(problem, floor.assignment)
