@@ -545,7 +545,7 @@ class StageSearch:
             t0 = time.perf_counter()
             near = self.support(self.incumbent.flow, relaxation.solution)
             self.relax_s += time.perf_counter() - t0
-            if near is not None:
+            if near is not None and not relative_conflicts(self.model.problem, self.model.assignment(near)):
                 self.offer(near)
         value = self.value()
         assert value is not None and self.incumbent is not None
