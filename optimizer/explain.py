@@ -567,8 +567,7 @@ class _Residual:
         self.takes = ~back & (kind == PAIR)
         self.leaves = ~back & (kind == UNPLACED)
         self.ref = net.ref[arc]  # candidate index of a pair arc
-        #: the network arc of each residual arc, whether it runs backwards, and its room
-        self.arc, self.back = arc, back
+        #: the room of each residual arc (what its network arc carries, or can still take)
         self.room = np.where(back, flow[arc], net.cap[arc] - flow[arc])
         self.blocked = np.zeros(len(arc), dtype=bool)
         takes = np.flatnonzero(self.takes)
