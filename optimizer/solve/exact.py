@@ -29,6 +29,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -455,17 +456,7 @@ def relax_stage(
             break
         if len(entering) > MAX_ENTERING:
             entering = entering[np.argpartition(rc[entering], MAX_ENTERING)[:MAX_ENTERING]]
-        sub = prog.a[:, entering].tocsc()
-        h.addCols(
-            len(entering),
-            prog.cost[entering].astype(float),
-            np.zeros(len(entering)),
-            prog.cap[entering].astype(float),
-            sub.nnz,
-            sub.indptr[:-1].astype(np.int32),
-            sub.indices.astype(np.int32),
-            sub.data,
-        )
+        _add_columns(h, prog, entering)
         incol[entering] = True
         cols = np.concatenate([cols, entering])
         # The new columns join at 0: the basis stays primal feasible, and primal simplex
@@ -480,6 +471,22 @@ def relax_stage(
     solution = prog.held.astype(float)
     solution[prog.free] = x
     return StageRelaxation(bound, reduced, flow, solution)
+
+
+def _add_columns(h: Any, prog: StageProgram, entering: IntArray) -> None:
+    """Add the free arcs ``entering`` (positions in ``prog.free``) to HiGHS's ``h`` as
+    columns at lower bound."""
+    sub = prog.a[:, entering].tocsc()
+    h.addCols(
+        len(entering),
+        prog.cost[entering].astype(float),
+        np.zeros(len(entering)),
+        prog.cap[entering].astype(float),
+        sub.nnz,
+        sub.indptr[:-1].astype(np.int32),
+        sub.indices.astype(np.int32),
+        sub.data,
+    )
 
 
 def finish_stage(
