@@ -103,9 +103,11 @@ def _rewrite(raw: RawTable, column: str, convert: Mapping[str, str]) -> None:
 def _codes(cells: pd.Series) -> list[tuple[int, str]]:
     """(row, code) of every code in a column, list items included."""
     out: list[tuple[int, str]] = []
-    for row, value in cells.items():
-        items = value if isinstance(value, tuple) else (value,)
-        out.extend((int(str(row)), v) for v in items if isinstance(v, str))
+    for row, value in zip(cells.index.tolist(), cells.tolist(), strict=True):
+        if isinstance(value, str):  # most cells: one code
+            out.append((int(row), value))
+        elif isinstance(value, tuple):
+            out.extend((int(row), v) for v in value if isinstance(v, str))
     return out
 
 
