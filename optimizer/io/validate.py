@@ -54,7 +54,7 @@ FONT_CHECKED = {
 
 def _not_text(s: pd.Series) -> pd.Series:
     """``True`` where the cell was parsed (a failed cell is kept as its text)."""
-    return s.map(lambda v: not isinstance(v, str)).astype(bool)
+    return pd.Series([not isinstance(v, str) for v in s.tolist()], index=s.index, dtype=bool)
 
 
 def _numbers(s: pd.Series) -> pd.Series:
