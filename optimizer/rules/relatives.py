@@ -94,11 +94,16 @@ def row_keys(problem: Problem, a: int, b: int, unit: int) -> list[RowKey]:
     """The rows that keep relatives ``a`` and ``b`` apart in ``unit``: one under scope
     ``any``, one per side under ``leadership`` (that side's leadership pairs against the
     other's pairs)."""
+    return [(first, second, unit) for first, second in _sides(problem, a, b)]
+
+
+def _sides(problem: Problem, a: int, b: int) -> list[tuple[int, int]]:
+    """``(first, second)`` of each of :func:`row_keys`'s rows, the same in every unit."""
     if not active(problem):
         return []
     if symmetric(problem):
-        return [(min(a, b), max(a, b), unit)]
-    return [(a, b, unit), (b, a, unit)]
+        return [(min(a, b), max(a, b))]
+    return [(a, b), (b, a)]
 
 
 def violated_rows(problem: Problem, assignment: IntArray) -> list[RowKey]:
@@ -152,9 +157,10 @@ def rows(
     out = []
     a_all, b_all = pairs_of(problem, relation_rows)
     for a, b in zip(a_all.tolist(), b_all.tolist(), strict=True):
+        sides = _sides(problem, a, b)  # row_keys's, asked once per pair of relatives
         for u in np.intersect1d(units(a), units(b)).tolist():
             pa, pb = pairs(a, u), pairs(b, u)
-            for f, _, _ in row_keys(problem, a, b, u):
+            for f, _ in sides:
                 out.append(np.concatenate([pa[first[pa]] if f == a else pa, pb[first[pb]] if f == b else pb]))
     return [r for r in out if len(r) > 1]
 
