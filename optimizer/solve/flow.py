@@ -490,6 +490,54 @@ class FlowModel:
             return UNREACHABLE
         return best - int(sol.reduced[current[0]])
 
+    def way_out_costs(self, sol: FlowSolution, leavers: list[tuple[int, int]]) -> list[int]:
+        """What moving each ``(person, unit)`` of ``leavers`` out of ``unit`` costs ``sol``,
+        in its reduced costs: the cheapest cycle in the residual graph of the arcs the
+        solve used (``sol.active``) through the person's arc into its post line,
+        reversed, and a free arc of the person out of ``unit`` (the person's first arc,
+        then a shortest path back to the post line it leaves: the people and post lines
+        that make room), ``UNREACHABLE`` when there is none.  Exact when every arc is
+        active (the arcs left out could only make it cheaper), and never below
+        :meth:`leave_cost`, which prices the first arc only.
+
+        Reduced costs are not negative on residual arcs, so one Dijkstra towards each
+        post line left (over the reversed residual graph) prices every way out of it.
+        """
+        from scipy.sparse import csr_matrix
+        from scipy.sparse.csgraph import dijkstra
+
+        net = self.net
+        open_ = sol.reduced < UNREACHABLE
+        used = open_ & sol.active
+        ahead = np.flatnonzero(used & (sol.flow < net.cap))
+        back = np.flatnonzero(used & (sol.flow > 0))
+        # the residual arcs reversed (towards the post lines left): tail, head, weight
+        tail = np.concatenate([net.head[ahead], net.tail[back]])
+        head = np.concatenate([net.tail[ahead], net.head[back]])
+        weight = np.concatenate([np.maximum(sol.reduced[ahead], 0), np.maximum(-sol.reduced[back], 0)])
+        order = np.argsort(tail, kind="stable")  # rows sorted: parallel arcs kept, not summed
+        indptr = np.searchsorted(tail[order], np.arange(net.num_nodes + 1))
+        graph = csr_matrix((weight[order].astype(float), head[order], indptr), shape=(net.num_nodes,) * 2)
+        current: list[int] = []
+        for person, _ in leavers:
+            arcs = self.person_arcs(person)
+            held = arcs[(sol.flow[arcs] > 0) & (net.kind[arcs] == PAIR)]
+            current.append(int(held[0]) if len(held) and open_[held[0]] else -1)
+        lines = sorted({int(net.head[a]) for a in current if a >= 0})
+        dist = dijkstra(graph, indices=lines) if lines else np.zeros((0, net.num_nodes))
+        row = {line: k for k, line in enumerate(lines)}
+        costs: list[int] = []
+        for (person, unit), arc in zip(leavers, current, strict=True):
+            arcs = self.person_arcs(person)
+            out = arcs[(sol.flow[arcs] == 0) & open_[arcs] & (self.arc_unit[arcs] != unit)]
+            if arc < 0 or not len(out):
+                costs.append(UNREACHABLE)
+                continue
+            total = sol.reduced[out] + dist[row[int(net.head[arc])], net.head[out]]
+            best = float(total.min())
+            costs.append(UNREACHABLE if not np.isfinite(best) else round(best) - int(sol.reduced[arc]))
+        return costs
+
     def flow_of(self, assignment: IntArray) -> IntArray | None:
         """The flow of a placement (post line per person, ``-1`` unplaced) over every arc,
         or ``None`` when it uses a pair that is not a candidate, leaves unplaced someone
