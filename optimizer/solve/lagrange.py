@@ -456,9 +456,10 @@ class StageSearch:
     def _parting(self, lam: IntArray, sol: FlowSolution, violated: list[RowKey]) -> IntArray | None:
         """The multipliers for the next flow: each row ``violated`` in ``sol`` raised by
         what parting its relatives costs there, plus one unit (the cheaper of the two
-        leaving the unit, in ``sol``'s reduced costs: :meth:`FlowModel.leave_cost`, the
-        first arc of the way out, a lower bound on it; the unit breaks the tie between
-        parting and not), and at least doubled (the rest of the way out may cost more);
+        leaving the unit, in ``sol``'s reduced costs: :meth:`FlowModel.way_out_costs`,
+        the whole way out by a shortest path in the residual graph, so that one step
+        prices it; the unit breaks the tie between parting and not), and at least
+        doubled (parting several rows at once may cost more than each alone);
         ``None`` when no row can move (every pair is held in its unit).
 
         With the multiplier of a row at what parting costs, parting and not parting cost
@@ -469,10 +470,12 @@ class StageSearch:
         model, rows = self.model, self.rows
         lam = self._grow(lam)
         held = self._held(sol.flow)
+        leavers = [(p, unit) for first, second, unit in violated for p in (first, second) if not held[p]]
+        price = dict(zip(leavers, model.way_out_costs(sol, leavers), strict=True))
         raised = False
         for key in violated:
             first, second, unit = key
-            costs = [model.leave_cost(sol, p, unit) for p in (first, second) if not held[p]]
+            costs = [price[p, unit] for p in (first, second) if not held[p]]
             costs = [c for c in costs if c < UNREACHABLE]
             if costs:
                 row = rows.index[key]
