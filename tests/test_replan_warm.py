@@ -132,3 +132,30 @@ def test_a_stage_whose_first_flow_keeps_every_rule_needs_no_relaxation(
     cold = solve(plan.problem, reference=plan.reference, prove=True)
     assert [st.value for st in plan.result.stages] == [st.value for st in cold.stages]
     assert check_placement(plan.problem, plan.result.assignment) == []
+
+
+def test_the_way_out_of_a_unit_is_priced_whole_as_a_ban_from_it_costs() -> None:
+    problem, _ = province("city-like")
+    model = FlowModel(problem, build_candidates(problem))
+    # as few unplaced as can be, then the least commute
+    cost = model.stage_cost(("unplaced", "commute"), (model.term_range("commute") + 1, 1))
+    everything = np.ones(model.num_arcs, dtype=bool)
+    sol = model.solve(cost, everything)
+    x = model.assignment(sol.flow)
+    placed = np.flatnonzero(x >= 0)
+    people = np.random.default_rng(0).choice(placed, size=25, replace=False)
+    leavers = [(int(p), int(problem.posts.unit_idx[x[p]])) for p in people]
+    priced = model.way_out_costs(sol, leavers)
+    beyond_first_arc = 0
+    for (person, unit), way in zip(leavers, priced, strict=True):
+        banned = np.zeros(model.num_arcs, dtype=bool)
+        banned[model.unit_arcs(person, unit)] = True
+        if not (model.free & ~banned & np.isin(np.arange(model.num_arcs), model.person_arcs(person))).any():
+            continue
+        # the optimum without the person in that unit is exactly the way out's price
+        assert model.solve(cost, everything, banned=banned).value - sol.value == way
+        first = model.leave_cost(sol, person, unit)
+        assert first <= way
+        beyond_first_arc += first < way
+    # the first arc alone understates some ways out (the people who make room pay too)
+    assert beyond_first_arc > 0
