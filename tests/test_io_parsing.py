@@ -212,3 +212,20 @@ def test_explicit_local_units_replace_the_default(tmp_path: Path) -> None:
     problem, _ = load_problem(load_scenario(scenario))
     assert problem.staff.local_idx[0] == (3, 4)
     assert np.array_equal(problem.local_mask[0], [False, False, False, True, True])
+
+
+def test_only_a_cell_longer_than_excel_holds_is_refused(tmp_path: Path) -> None:
+    from optimizer.io.tables import MAX_CELL_CHARS, TableSource, read_table
+
+    path = tmp_path / "staff.csv"
+    names = ["Nguyễn Văn An", "x" * MAX_CELL_CHARS, "y" * (MAX_CELL_CHARS + 1), None]
+    rows = [
+        f"S{k},{name or ''},1980-01-01,M,civil_servant,government,specialist" for k, name in enumerate(names)
+    ]
+    path.write_text(
+        "staff_id,full_name,birth_date,gender,category,bloc,positions\n" + "\n".join(rows) + "\n",
+        encoding="utf-8",
+    )
+    raw = read_table(TABLES["staff"], TableSource(path), {})
+    long = [i for i in raw.issues if i.code == "cell_too_long"]
+    assert [(i.row, i.column) for i in long] == [(4, "full_name")]  # Excel row 4: the third person

@@ -472,6 +472,8 @@ def _report_extra_cells(raw: RawTable, grid: pd.DataFrame, header_row: int, body
 def _report_long_cells(raw: RawTable, cells: pd.DataFrame) -> None:
     """A cell longer than Excel holds is refused: it would be cut in every xlsx output."""
     for name in cells.columns:
+        if max(map(len, filter(None, cells[name].tolist())), default=0) <= MAX_CELL_CHARS:
+            continue  # the usual case, told by one pass over the column's text
         lengths = cells[name].str.len()
         for row in lengths.index[(lengths > MAX_CELL_CHARS).to_numpy()][:CELLS_NAMED]:
             length = int(lengths[row])
