@@ -185,6 +185,20 @@ class StageReport:
     time_s: float = 0.0
 
 
+def median(values: IntArray) -> float:
+    """``np.median`` of non-negative integers, by counting them when their largest is
+    at most their number: selection slows down on many equal values (a stage of moves
+    and changes: 2.3 million arc costs of a few values, 0.4 s against 3 ms)."""
+    top = int(values.max(initial=0))
+    if top > len(values):
+        return float(np.median(values))
+    at_most = np.cumsum(np.bincount(values, minlength=top + 1))  # values ≤ each value
+    n = len(values)
+    low = int(np.searchsorted(at_most, (n - 1) // 2, side="right"))
+    high = int(np.searchsorted(at_most, n // 2, side="right"))
+    return (low + high) / 2
+
+
 def stage_value(values: dict[str, int], terms: tuple[str, ...], weights: tuple[int, ...]) -> int:
     """Weighted stage objective from term values."""
     return sum(w * values[t] for t, w in zip(terms, weights, strict=True))
@@ -276,7 +290,7 @@ class StageSearch:
         self.cost = base * self.scale
         #: typical arc cost of the stage: the unit in which multipliers are carried
         nonzero = np.abs(self.cost[self.cost != 0])
-        self.unit = float(np.median(nonzero)) if len(nonzero) else 1.0
+        self.unit = median(nonzero) if len(nonzero) else 1.0
         #: costs of the later stages: tie-breaks for the first arcs to price in
         self.later = [model.stage_cost(t, w) for t, w in plan[stage + 1 :]]
         later = self.later
