@@ -22,6 +22,7 @@ from optimizer.solve import engine, solve
 from optimizer.solve.candidates import build_candidates
 from optimizer.solve.engine import EngineParams
 from optimizer.solve.flow import ENTER_ALL, ENTER_PER_PERSON, FlowModel
+from optimizer.solve.lagrange import median
 
 
 @pytest.fixture(autouse=True)
@@ -159,3 +160,11 @@ def test_the_way_out_of_a_unit_is_priced_whole_as_a_ban_from_it_costs() -> None:
         beyond_first_arc += first < way
     # the first arc alone understates some ways out (the people who make room pay too)
     assert beyond_first_arc > 0
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 1000, 20_001])
+@pytest.mark.parametrize("top", [1, 5, 300, 10**9])
+def test_a_stages_unit_is_the_median_of_its_arc_costs_counted_or_selected(size: int, top: int) -> None:
+    # a re-plan's changes+moves stage: millions of arc costs of a few values, counted
+    values = np.random.default_rng(size + top).integers(1, top + 1, size=size)
+    assert median(values) == float(np.median(values))
