@@ -412,7 +412,9 @@ def _start(
         log.warning("solver.workers = %d capped at %d cores", problem.solver.workers, run.threads)
         run.emit("workers", None, None, "workers", asked=problem.solver.workers, cores=run.threads)
     run.emit("candidates", None, None, "candidates", pairs=len(cand))
-    if run.params.greedy_floor:
+    if reference is not None:
+        run.incumbent = kept_incumbent(model, reference)
+    if run.params.greedy_floor and run.incumbent is None:
         t = time.perf_counter()
         run.incumbent = floor_incumbent(model, reference)
         timings["greedy"] = time.perf_counter() - t
@@ -699,6 +701,20 @@ def floor_incumbent(model: FlowModel, reference: IntArray | None = None) -> Incu
     if flow is None:
         return None
     return Incumbent(flow, objective_terms(problem, assignment, reference))
+
+
+def kept_incumbent(model: FlowModel, reference: IntArray) -> Incumbent | None:
+    """A re-plan's base placement (``reference``: the people who stay where they were,
+    the others unplaced) as the first incumbent, when every hard rule holds in it and
+    its pairs are candidates: no greedy floor is needed then (the stored placement is
+    never lexicographically worse than the base placement kept).  ``None`` otherwise."""
+    problem = model.problem
+    if check_placement(problem, reference):
+        return None
+    flow = model.flow_of(reference)
+    if flow is None:
+        return None
+    return Incumbent(flow, objective_terms(problem, reference, reference))
 
 
 def _counts(cand: Candidates) -> dict[str, int]:
