@@ -6,7 +6,8 @@ Usage::
 
     .venv/bin/python benchmarks/bench_explain.py [--scenario FILE] [--people 5]
         [--check 2] [--edits 20] [--relatives 40] [--check-relatives 3]
-        [--departures 50] [--no-proven-replan] [--seed 0] [--out FILE]
+        [--departures 50] [--no-proven-replan] [--departure-seeds 1 2 3] [--seed 0]
+        [--out FILE]
 
 Protocol.  The scenario (default ``scenarios/hcmc-2025/transition.toml``; make its tables
 with ``staffplan synth --out scenarios/hcmc-2025/generated --seed 0``) is solved once and
@@ -38,7 +39,10 @@ process:
   mode: changes ranked after shortfall and unplaced) and store the new run, and the
   number of placements changed besides the departures.  The re-plan runs as
   ``staffplan replan`` does (a quick placement), then, unless ``--no-proven-replan``,
-  once more with ``prove=True`` (every stage proven, what the target asks).
+  once more with ``prove=True`` (every stage proven, what the target asks).  Then the
+  proven re-plan once for each of ``--departure-seeds``: the same number of departures
+  drawn with that seed instead (``replan_proven_sets``: the target must hold on every
+  departure set, not one).
 
 Results (with the machine's load average, since wall times drift on a shared machine)
 go to ``benchmarks/results/explain.json``.
@@ -353,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check-relatives", type=int, default=3)
     parser.add_argument("--departures", type=int, default=50)
     parser.add_argument("--no-proven-replan", action="store_true")
+    parser.add_argument("--departure-seeds", type=int, nargs="*", default=[])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
@@ -376,6 +381,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.no_proven_replan
             else bench_replan(store_path, run_id, args.departures, args.seed, folder, prove=True)
         )
+        sets = [
+            bench_replan(store_path, run_id, args.departures, seed, folder, prove=True)
+            for seed in args.departure_seeds
+        ]
     report = {
         "benchmark": "explain",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
@@ -395,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
         "explain_relatives": kin,
         "replan": replanned,
         "replan_proven": proven,
+        "replan_proven_sets": [
+            {"departure_seed": seed, **r} for seed, r in zip(args.departure_seeds, sets, strict=True)
+        ],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -411,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
                 "changed_placements": replanned["changed_placements"],
                 "replan_proven_s": None if proven is None else proven["replan_s"],
                 "replan_proven_status": None if proven is None else proven["status"],
+                "replan_proven_sets": [(r["replan_cpu_s"], r["replan_s"], r["status"]) for r in sets],
             }
         )
     )
