@@ -22,12 +22,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 
-from optimizer.data import BoolArray, IntArray, Problem, Rules
+from optimizer.data import CATEGORIES, BoolArray, IntArray, Problem, Rules
 from optimizer.errors import Issue, Severity
 from optimizer.i18n import t
 from optimizer.io.encodings import FONT_GLYPHS_PATTERN
@@ -35,7 +35,10 @@ from optimizer.io.resolve import gazetteer, unit_suggestion
 from optimizer.io.tables import RawTable
 from optimizer.io.vocab import TABLES, ColumnSpec, TableSpec, fold
 from optimizer.labels import day, label
-from optimizer.rules.pair import CAPACITY_RULES, COMMUTE_CAP, ISLAND, allowed
+from optimizer.rules.pair import CAPACITY_RULES, COMMUTE_CAP, ISLAND, allowed, qualification_keys
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
 
 #: Ages (years at ``reference_date``) outside which a birth date is impossible (error).
 AGE_IMPOSSIBLE = (15, 100)
@@ -114,6 +117,35 @@ _TYPE_CHECK = {"float": "number", "int": "integer", "bool": "bool", "date": "dat
 #: The column a whole-row check is reported in.
 _FRAME_CHECK_COLUMN = {"min_gt_max": "min", "self_relation": "relative_id"}
 
+#: A named check: the issue code it produces and the function of a column (or table)
+#: that is ``True`` where the cell (row) passes.
+NamedCheck = tuple[str, Callable[[pd.Series], pd.Series]]
+
+
+@lru_cache(maxsize=64)
+def _column_checks(table: str, column: str, reference_date: dt.date) -> tuple[NamedCheck, ...]:
+    """The checks of one column of a parsed table, by the issue code each produces."""
+    col = TABLES[table].column(column)
+    checks: list[NamedCheck] = []
+    if col.kind in _TYPE_CHECK:
+        checks.append((_TYPE_CHECK[col.kind], _not_text))
+    if col.kind in ("float", "int") and (col.lo is not None or col.hi is not None):
+        checks.append(("range", _within(col)))
+    if col.kind == "enum":
+        checks.append(("choice", _in_choices(col.choices)))
+    if col.name == "birth_date":
+        checks.append(("birth_range", _plausible_birth(reference_date)))
+    return tuple(checks)
+
+
+def _frame_checks(table: str) -> tuple[tuple[str, Callable[[pd.DataFrame], pd.Series]], ...]:
+    """The whole-row checks of a parsed table, by the issue code each produces."""
+    if table == "posts":
+        return (("min_gt_max", _min_le_max),)
+    if table == "relations":
+        return (("self_relation", _not_self),)
+    return ()
+
 
 def table_schema(spec: TableSpec, rules: Rules) -> pa.DataFrameSchema:
     """The pandera schema of a parsed table (see :func:`optimizer.io.tables.parse_column`).
@@ -126,29 +158,54 @@ def table_schema(spec: TableSpec, rules: Rules) -> pa.DataFrameSchema:
 
 @lru_cache(maxsize=32)
 def _schema(table: str, reference_date: dt.date) -> pa.DataFrameSchema:
+    import pandera.pandas as pa
+
     spec = TABLES[table]
-    columns: dict[str, pa.Column] = {}
-    for col in spec.columns:
-        checks: list[pa.Check] = []
-        if col.kind in _TYPE_CHECK:
-            checks.append(pa.Check(_not_text, name=_TYPE_CHECK[col.kind]))
-        if col.kind in ("float", "int") and (col.lo is not None or col.hi is not None):
-            checks.append(pa.Check(_within(col), name="range"))
-        if col.kind == "enum":
-            checks.append(pa.Check(_in_choices(col.choices), name="choice"))
-        if col.name == "birth_date":
-            checks.append(pa.Check(_plausible_birth(reference_date), name="birth_range"))
-        columns[col.name] = pa.Column(
-            None, checks=checks, nullable=col.nullable, unique=col.unique, required=col.required
+    columns = {
+        col.name: pa.Column(
+            None,
+            checks=[pa.Check(fn, name=name) for name, fn in _column_checks(table, col.name, reference_date)],
+            nullable=col.nullable,
+            unique=col.unique,
+            required=col.required,
         )
-    frame_checks: list[pa.Check] = []
-    if spec.name == "posts":
-        frame_checks.append(pa.Check(_min_le_max, name="min_gt_max"))
-    if spec.name == "relations":
-        frame_checks.append(pa.Check(_not_self, name="self_relation"))
+        for col in spec.columns
+    }
     return pa.DataFrameSchema(
-        columns, checks=frame_checks, unique=list(spec.key) or None, coerce=False, strict=False
+        columns,
+        checks=[pa.Check(fn, name=name) for name, fn in _frame_checks(table)],
+        unique=list(spec.key) or None,
+        coerce=False,
+        strict=False,
     )
+
+
+def passes_schema(values: pd.DataFrame, spec: TableSpec, rules: Rules) -> bool:
+    """Whether a parsed table passes every check of its schema (:func:`table_schema`),
+    told on whole columns without pandera: the same check functions, null cells passing
+    them as pandera lets them (``ignore_na``), and the same required, not-null and
+    uniqueness tests, never laxer.  ``False`` means pandera must run to name the
+    failures (a check that raises counts as failing here)."""
+    present = values.columns
+    if any(col.required and col.name not in present for col in spec.columns):
+        return False
+    try:
+        for col in spec.columns:
+            if col.name not in present:
+                continue
+            cells = values[col.name]
+            blank = cells.isna()
+            if (not col.nullable and blank.any()) or (col.unique and cells.duplicated().any()):
+                return False
+            for _, check in _column_checks(spec.name, col.name, rules.reference_date):
+                if not (check(cells) | blank).all():
+                    return False
+        if any(not check(values).all() for _, check in _frame_checks(spec.name)):
+            return False
+        key = list(spec.key)
+        return not (key and all(c in present for c in key) and values[key].duplicated().any())
+    except Exception:  # any failure to check is pandera's to report
+        return False
 
 
 def _first_rows(values: pd.DataFrame, columns: list[str]) -> dict[int, int]:
@@ -212,6 +269,10 @@ def check_table(raw: RawTable, rules: Rules) -> list[Issue]:
     if raw.values is None:
         return []
     values = raw.values
+    if passes_schema(values, raw.spec, rules):
+        return []
+    import pandera.pandas as pa
+
     try:
         table_schema(raw.spec, rules).validate(values, lazy=True)
     except pa.errors.SchemaErrors as exc:
@@ -613,14 +674,20 @@ class SourceRows:
 
 
 def qualified_groups(problem: Problem) -> Iterator[tuple[str, int, IntArray, IntArray]]:
-    """Per (category, position index) of the post lines: its lines and the people of that
-    category who hold the position (rule qualification, group by group)."""
-    staff_cat = np.array(problem.staff.category, dtype=object)
-    post_cat = np.array(problem.posts.category, dtype=object)
-    pos_idx = problem.post_position_idx
-    for cat, k in sorted(set(zip(problem.posts.category, pos_idx.tolist(), strict=True))):
-        lines = np.flatnonzero((post_cat == cat) & (pos_idx == k))
-        people = np.flatnonzero((staff_cat == cat) & problem.staff_position_mask[:, k])
+    """Per (category, position index) of the post lines, in that order: its lines and the
+    people of that category who hold the position (rule qualification, group by group;
+    the keys of :func:`~optimizer.rules.pair.qualification_keys` sorted once)."""
+    post_key, persons, want = qualification_keys(problem)
+    num_pos = len(problem.position_codes)
+    by_line = np.argsort(post_key, kind="stable")
+    by_person = np.argsort(want, kind="stable")
+    keys = np.unique(post_key)
+    line_from, line_to = (np.searchsorted(post_key[by_line], keys, side=s) for s in ("left", "right"))
+    from_, to = (np.searchsorted(want[by_person], keys, side=s) for s in ("left", "right"))
+    groups = [(CATEGORIES[int(key) // num_pos], int(key) % num_pos, g) for g, key in enumerate(keys.tolist())]
+    for cat, k, g in sorted(groups):
+        lines = by_line[line_from[g] : line_to[g]]
+        people = persons[by_person[from_[g] : to[g]]]
         yield cat, k, lines, people
 
 
