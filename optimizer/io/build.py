@@ -102,7 +102,10 @@ def load_problem(scenario: Scenario) -> tuple[Problem, list[Issue]]:
 
 
 def _text(values: pd.Series) -> tuple[str, ...]:
-    return tuple("" if v is None else str(v) for v in values.tolist())
+    cells = values.tolist()
+    if all(type(v) is str for v in cells):  # the usual column: every cell is text
+        return tuple(cells)
+    return tuple(["" if v is None else str(v) for v in cells])
 
 
 def _floats(values: pd.Series) -> np.ndarray:
@@ -181,9 +184,10 @@ def _build_staff(sv: pd.DataFrame, units: Units) -> Staff:
     origin = np.asarray(sv["origin_unit"].map(unit_idx), dtype=np.int32)
     home_lat, home_lon = _floats(sv["home_lat"]), _floats(sv["home_lon"])
     nearest = nearest_unit(home_lat, home_lon, units)
-    local: list[tuple[int, ...]] = []
-    for given, o, n in zip(sv["local_units"].tolist(), origin.tolist(), nearest.tolist(), strict=True):
-        local.append(_unique_order([unit_idx[u] for u in given]) if given else _unique_order([o, n]))
+    local = [
+        _unique_order([unit_idx[u] for u in given]) if given else ((o,) if o == n else (o, n))
+        for given, o, n in zip(sv["local_units"].tolist(), origin.tolist(), nearest.tolist(), strict=True)
+    ]
     preferences = tuple(
         _unique_order([unit_idx[u] for u in p]) if p else () for p in sv["preferences"].tolist()
     )

@@ -111,10 +111,24 @@ def _codes(cells: pd.Series) -> list[tuple[int, str]]:
     return out
 
 
+def _distinct(cells: pd.Series) -> set[object]:
+    """Every distinct value of a column, list items included (one pass over its distinct
+    cells)."""
+    out: set[object] = set()
+    for value in pd.unique(cells.to_numpy(dtype=object)).tolist():
+        if isinstance(value, tuple):
+            out.update(value)
+        else:
+            out.add(value)
+    return out
+
+
 def _resolve_units(raw: RawTable | None, column: str, places: Gazetteer) -> list[Issue]:
     cells = _cells(raw, column)
     if raw is None or cells is None:
         return []
+    if all(not isinstance(v, str) or v in places.units.code for v in _distinct(cells)):
+        return []  # the usual column: every code is a unit's code
     issues: list[Issue] = []
     convert: dict[str, str] = {}
     zeros: list[tuple[int, str, str]] = []

@@ -219,9 +219,33 @@ def cell_text(value: object) -> str | None:
     return _clean_text(str(value))
 
 
+def _clean_texts(texts: list[str]) -> list[str | None]:
+    """:func:`_clean_text` of many cells at once: the cells joined by NULs are normalised
+    in one call (a NUL never composes nor reorders with its neighbours, so each cell comes
+    out as alone), and only the cells that are not ASCII lose their zero-width marks."""
+    joined = "\x00".join(texts)
+    if joined.isascii():
+        return [text.strip() or None for text in texts]
+    normal = unicodedata.normalize("NFC", joined).split("\x00")
+    if len(normal) != len(texts):  # a cell holds a NUL itself
+        return [_clean_text(text) for text in texts]
+    return [
+        (text.strip() if text.isascii() else text.strip("\u200b\ufeff").strip()) or None for text in normal
+    ]
+
+
 def _text_column(values: pd.Series) -> pd.Series:
-    """Normalise a column of cells into NFC text or ``None``."""
-    return pd.Series([cell_text(v) for v in values.tolist()], index=values.index, dtype=object)
+    """Normalise a column of cells into NFC text or ``None`` (:func:`cell_text`; the text
+    cells all at once, :func:`_clean_texts`)."""
+    cells = values.tolist()
+    at = [k for k, v in enumerate(cells) if type(v) is str]
+    if len(at) == len(cells):
+        out = _clean_texts(cells)
+    else:
+        out = [None if type(v) is str else cell_text(v) for v in cells]
+        for k, text in zip(at, _clean_texts([cells[k] for k in at]), strict=True):
+            out[k] = text
+    return pd.Series(out, index=values.index, dtype=object)
 
 
 # --------------------------------------------------------------------------- reading
@@ -291,8 +315,9 @@ def _read_csv_grid(raw: RawTable) -> pd.DataFrame | None:
         raw.issues.append(raw.issue("csv_broken"))
         return None
     width = max(map(len, rows))
-    padded = [row + [""] * (width - len(row)) for row in rows]
-    return pd.DataFrame(padded, dtype=object)
+    if min(map(len, rows)) < width:  # a ragged file: short rows padded with blank cells
+        rows = [row + [""] * (width - len(row)) for row in rows]
+    return pd.DataFrame(rows, dtype=object)
 
 
 def _read_workbook_grid(raw: RawTable, books: dict[Path, pd.ExcelFile]) -> pd.DataFrame | None:

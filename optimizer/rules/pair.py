@@ -230,17 +230,28 @@ class PinsRule(PairRule):
 
     def removes(self, problem: Problem, person: Index, post: Index, unit: Index) -> BoolArray:
         """Pairs a pin removes: a forbidden pair, or a pair of a ``fix``-pinned person other
-        than the fixed unit (and position)."""
+        than the fixed unit (and position).  Each pair of a pinned person is met with
+        each pin row of that person at once (no loop over the rows)."""
         shape = np.broadcast_shapes(np.shape(person), np.shape(post), np.shape(unit))
         remove = np.zeros(shape, dtype=bool)
         if not self.applies(problem):
             return remove
+        pins = problem.pins
         person_b, post_b, unit_b = (np.broadcast_to(a, shape).ravel() for a in (person, post, unit))
+        pinned = np.zeros(problem.num_staff, dtype=bool)
+        pinned[pins.staff_idx] = True
+        sub = np.flatnonzero(pinned[person_b])  # pairs of pinned people
+        # each of those pairs once per pin row of its person (rows grouped by person)
+        rows = np.argsort(pins.staff_idx, kind="stable")
+        of_person = pins.staff_idx[rows]
+        first = np.searchsorted(of_person, person_b[sub], side="left")
+        count = np.searchsorted(of_person, person_b[sub], side="right") - first
+        pair = np.repeat(np.arange(len(sub)), count)
+        k = rows[np.repeat(first - np.cumsum(count) + count, count) + np.arange(len(pair))]
+        here = self.here(problem, k, post_b[sub][pair], unit_b[sub][pair])
+        gone = np.where(self._fixes(problem)[k], ~here, here)
         flat = remove.ravel()
-        sub = np.flatnonzero(np.isin(person_b, problem.pins.staff_idx))  # pairs of pinned people
-        person_s, post_s, unit_s = person_b[sub], post_b[sub], unit_b[sub]
-        for k in range(len(problem.pins)):
-            flat[sub] |= self.row_removes(problem, k, person_s, post_s, unit_s)
+        flat[sub] = np.bincount(pair, weights=gone, minlength=len(sub)) > 0
         return flat.reshape(shape)
 
     def row_removes(
@@ -252,12 +263,30 @@ class PinsRule(PairRule):
         sel = np.flatnonzero(person == pins.staff_idx[k])
         if len(sel) == 0:
             return out
-        here = unit[sel] == pins.unit_idx[k]
-        pos = pins.position[k]
-        if pos is not None:
-            here &= np.array([problem.posts.position[q] == pos for q in post[sel]], dtype=np.bool_)
+        here = self.here(problem, k, post[sel], unit[sel])
         out[sel] = ~here if pins.mode[k] == "fix" else here
         return out
+
+    def here(self, problem: Problem, k: Index, post: Index, unit: Index) -> BoolArray:
+        """Whether each pair of pin row ``k``'s person is at the pin's place: its unit, and
+        its position when the pin names one (arrays broadcast together)."""
+        position = self._positions(problem)[k]
+        same = (position < 0) | (problem.post_position_idx[post] == position)
+        return (np.asarray(unit) == problem.pins.unit_idx[k]) & same
+
+    @staticmethod
+    def _positions(problem: Problem) -> IntArray:
+        """Per pin row, the index of its position in :attr:`Problem.position_codes`
+        (``-1`` when the pin names none; a position no one has never matches)."""
+        index = {c: i for i, c in enumerate(problem.position_codes)}
+        never = len(problem.position_codes)
+        positions = problem.pins.position
+        return np.array([-1 if p is None else index.get(p, never) for p in positions], dtype=np.int64)
+
+    @staticmethod
+    def _fixes(problem: Problem) -> BoolArray:
+        """Per pin row, whether it is a ``fix`` pin."""
+        return np.array([m == "fix" for m in problem.pins.mode], dtype=bool)
 
     def reason(self, problem: Problem, person: int, unit: int) -> Reason:
         """The unit the person is fixed to, or the forbidding pin."""
