@@ -1,0 +1,151 @@
+"""The fast paths of loading give what the slow ones gave (issue 19: the city's load).
+
+Each fast path is checked against the way it replaced: pandera's verdict on every table
+of every defect of ``test_io_validate``, NFC cell by cell, the pin rows one by one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_io_tiny import copy_clean
+from test_io_validate import ERRORS, WARNINGS
+from test_solve_properties import instances
+
+from optimizer.data import Pins, Problem
+from optimizer.io import load_scenario
+from optimizer.io.tables import _clean_text, _text_column, cell_text, read_table
+from optimizer.io.validate import passes_schema, table_schema
+from optimizer.io.vocab import TABLES
+from optimizer.rules.pair import PINS, qualified_pairs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _pandera_passes(values: pd.DataFrame, table: str, scenario_path: Path) -> bool:
+    import pandera.pandas as pa
+
+    rules = load_scenario(scenario_path).rules
+    try:
+        table_schema(TABLES[table], rules).validate(values, lazy=True)
+    except pa.errors.SchemaErrors:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("defect", ["clean", *ERRORS, *WARNINGS])
+def test_passes_schema_never_passes_what_pandera_fails(tmp_path: Path, defect: str) -> None:
+    """On the clean tables and on each defect, a table passes the fast check exactly when
+    pandera passes it (so the errors are pandera's, named as before)."""
+    scenario_path = copy_clean(tmp_path)
+    if defect != "clean":
+        (ERRORS | WARNINGS)[defect].edit(scenario_path.parent)
+    scenario = load_scenario(scenario_path)
+    verdicts = []
+    for name, spec in TABLES.items():
+        source = scenario.source(name)
+        if source is None:
+            continue
+        raw = read_table(spec, source, {})
+        if raw.values is None:
+            continue
+        fast = passes_schema(raw.values, spec, scenario.rules)
+        assert fast == _pandera_passes(raw.values, name, scenario_path), (defect, name)
+        verdicts.append(fast)
+    assert verdicts and (defect != "clean" or all(verdicts))
+
+
+def test_passes_schema_refuses_blank_repeated_and_unreadable_cells() -> None:
+    """Each kind of cell pandera refuses makes the fast check send the table to pandera."""
+    scenario = load_scenario(ROOT / "scenarios" / "tiny" / "scenario.toml")
+    raw = read_table(TABLES["units"], scenario.source("units"), {})
+    assert raw.values is not None
+    good = raw.values
+    assert passes_schema(good, TABLES["units"], scenario.rules)
+    for column, value in (
+        ("unit_id", None),
+        ("unit_id", good.iloc[1]["unit_id"]),
+        ("lat", "bắc"),
+        ("lat", 95.0),
+    ):
+        bad = good.copy()
+        bad.iloc[0, bad.columns.get_loc(column)] = value
+        assert not passes_schema(bad, TABLES["units"], scenario.rules), (column, value)
+    assert not passes_schema(good.drop(columns=["lat"]), TABLES["units"], scenario.rules)
+
+
+_PIECES = [
+    "a",
+    " ",
+    "\u200b",
+    "\ufeff",
+    "e\u0301",
+    "\u0301",
+    "\u0323\u0302",
+    "ế",
+    "\u00a0",
+    "\x00",
+    "Đ",
+    "\t",
+    "\u037e",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from(_PIECES), max_size=5).map("".join), min_size=1, max_size=8),
+    st.booleans(),
+)
+def test_text_column_is_cell_text_of_each_cell(texts: list[str], with_number: bool) -> None:
+    """A column normalised at once equals each cell normalised alone: marks that would
+    compose across cells, NULs inside cells, zero-width marks, numbers among texts."""
+    cells: list[object] = [*texts, 3.0] if with_number else list(texts)
+    column = pd.Series(cells, dtype=object, index=range(2, 2 + len(cells)))
+    assert _text_column(column).tolist() == [cell_text(v) for v in cells]
+    assert [cell_text(t) for t in texts] == [_clean_text(t) for t in texts]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(), st.integers(0, 2**32 - 1))
+def test_pins_removes_is_every_pin_row_at_once(problem: Problem, seed: int) -> None:
+    """PINS.removes equals the pin rows one by one (row_removes) ORed, on random fix and
+    forbid pins with and without positions, several per person."""
+    rng = random.Random(seed)
+    n = rng.randint(1, 8)
+    positions = [*problem.posts.position, "no_such_position"]
+    pins = Pins(
+        np.array([rng.randrange(problem.num_staff) for _ in range(n)], dtype=np.int32),
+        np.array([rng.randrange(problem.num_units) for _ in range(n)], dtype=np.int32),
+        tuple(rng.choice([None, rng.choice(positions)]) for _ in range(n)),
+        tuple(rng.choice(["fix", "forbid"]) for _ in range(n)),
+        ("",) * n,
+    )
+    pinned = dataclasses.replace(problem, pins=pins)
+    person, post = qualified_pairs(pinned)
+    unit = pinned.posts.unit_idx[post].astype(np.int64)
+    expected = np.zeros(len(person), dtype=bool)
+    for k in range(n):
+        expected |= PINS.row_removes(pinned, k, person, post, unit)
+    assert PINS.removes(pinned, person, post, unit).tolist() == expected.tolist()
+    matrix = PINS.removes(pinned, person[:, None], post[:, None], unit[:, None])
+    assert matrix[:, 0].tolist() == expected.tolist()
+
+
+def test_a_valid_scenario_loads_without_pandera() -> None:
+    """pandera (and its backends' imports) is for naming failures only."""
+    code = (
+        "import sys; from optimizer.io import load_problem, load_scenario; "
+        f"load_problem(load_scenario({str(ROOT / 'scenarios' / 'tiny' / 'scenario.toml')!r})); "
+        "print('pandera' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False"]
