@@ -253,6 +253,12 @@ class StageSearch:
         earlier stages' values, which the repairs' flows need not (they often trade an
         earlier stage for this one), and is near the relaxation's bound, so that the
         relaxation's reduced costs fix nearly every arc.
+    start:
+        Arcs the first flow starts from besides each person's cheapest ones: the arcs
+        an earlier stage's flows priced in (:attr:`priced`; a re-plan's stage tied by
+        ``changes`` prices in what the changes+moves stage needs), or ``None``.  Which
+        arcs a solve starts from decides how many pricing rounds it takes, never its
+        optimum (every flow is priced over all free arcs).
     """
 
     def __init__(
@@ -269,6 +275,7 @@ class StageSearch:
         neighbourhood: NeighbourhoodFn | None = None,
         parting: int = 0,
         support: SupportFn | None = None,
+        start: np.ndarray | None = None,
     ) -> None:
         self.model = model
         self.rows = rows
@@ -283,6 +290,9 @@ class StageSearch:
         self.neighbourhood = neighbourhood
         self.parting = parting
         self.support = support
+        self.start = start
+        #: every arc this stage's flows priced in (a start for the next stage's first flow)
+        self.priced = np.zeros(model.num_arcs, dtype=bool)
         base = model.stage_cost(self.terms, self.weights)
         max_arc = int(np.abs(base).max(initial=0))
         # Costs of a few units leave no room for fractional multipliers: scale them up.
@@ -347,6 +357,8 @@ class StageSearch:
         self.incumbent = None if incumbent is None else self.candidate(incumbent.flow)
         lam = rows.start(self.unit)
         active = model.cheapest([self.cost, *self.later], 12)
+        if self.start is not None:
+            active |= self.start
         best: tuple[int, FlowSolution, IntArray] | None = None
         theta, stall, conflicts, iteration, fewest = 1.0, 0, 0, 0, len(rows) + 10**9
         fixed_gap = UNFIXED
@@ -354,7 +366,7 @@ class StageSearch:
             iteration += 1
             if iteration > 1:
                 self.checkpoint()
-            sol = model.solve(self.cost + rows.arc_costs(lam), active)
+            sol = self._priced(model.solve(self.cost + rows.arc_costs(lam), active))
             active = sol.active
             if self.relaxed is None:
                 self.relaxed = sol
@@ -455,7 +467,7 @@ class StageSearch:
         current = sol
         for _ in range(self.parting):
             ties = self._grow(ties)
-            current = model.solve(cost + rows.arc_costs(ties), current.active)
+            current = self._priced(model.solve(cost + rows.arc_costs(ties), current.active))
             violated = rows.violated(model.assignment(current.flow))
             if not violated:
                 return current.flow
@@ -640,13 +652,18 @@ class StageSearch:
     ) -> FlowSolution:
         """One repair solve with the bans, and the guards around ``guard_from`` when given
         (dropped when they leave no flow)."""
-        model = self.model
         if guard_from is not None:
             try:
-                return model.solve(cost, current.active, banned | self._guards(guard_from), current.reduced)
+                guarded = banned | self._guards(guard_from)
+                return self._priced(self.model.solve(cost, current.active, guarded, current.reduced))
             except FlowInfeasible:
                 pass
-        return model.solve(cost, current.active, banned, current.reduced)
+        return self._priced(self.model.solve(cost, current.active, banned, current.reduced))
+
+    def _priced(self, sol: FlowSolution) -> FlowSolution:
+        """``sol``, the arcs its solve priced in kept in :attr:`priced`."""
+        self.priced |= sol.active
+        return sol
 
     def _finish_neighbourhood(self, flow: IntArray) -> IntArray | None:
         """The exact finish of the neighbourhood of the conflicts left in ``flow``."""
