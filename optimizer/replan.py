@@ -725,7 +725,7 @@ def replan(
         stop=stop,
         reference=applied.reference,
         prove=prove,
-        params=EngineParams(parting=PARTING_FLOWS),
+        params=EngineParams(parting=PARTING_FLOWS, carry_priced=True),
     )
     listed = (
         change_list(problem, assignment, applied, result.assignment, changes) if result.has_placement else ()

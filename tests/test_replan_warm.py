@@ -7,6 +7,7 @@ relatives together, both without a linear relaxation."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,12 @@ from generated import solved_province
 from optimizer.check import check_placement, objective_terms
 from optimizer.data import CHANGES, Problem
 from optimizer.i18n import set_lang
-from optimizer.replan import ChangeSet, read_changes, replan
+from optimizer.replan import PARTING_FLOWS, ChangeSet, read_changes, replan
 from optimizer.solve import engine, solve
 from optimizer.solve.candidates import build_candidates
 from optimizer.solve.engine import EngineParams
 from optimizer.solve.flow import ENTER_ALL, ENTER_PER_PERSON, FlowModel
-from optimizer.solve.lagrange import median
+from optimizer.solve.lagrange import StageSearch, median
 
 
 @pytest.fixture(autouse=True)
@@ -204,3 +205,38 @@ def test_a_replan_starts_from_the_base_placement_kept_when_it_keeps_every_rule(
     crowded[int(np.flatnonzero((crowded >= 0) & (crowded != full))[0])] = full
     assert check_placement(plan.problem, crowded) != []
     assert kept(model, crowded) is None
+
+
+def test_each_stage_of_a_replan_starts_from_the_arcs_the_stage_before_priced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    problem, x = province("pinned-relatives-any")
+    searches: list[tuple[StageSearch, list[np.ndarray]]] = []
+
+    real = FlowModel.solve
+
+    class Recorded(StageSearch):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            searches.append((self, []))
+
+    def recorded(model: FlowModel, cost: Any, active: np.ndarray, *args: Any) -> Any:
+        searches[-1][1].append(active.copy())  # the arcs each flow solve starts from
+        return real(model, cost, active, *args)
+
+    monkeypatch.setattr(engine, "StageSearch", Recorded)
+    monkeypatch.setattr(FlowModel, "solve", recorded)
+    plan = replan(problem, x, departures(tmp_path, problem, x, 12), prove=True)
+    assert plan.result.status == "optimal" and len(searches) >= 3
+    assert searches[0][0].start is None
+    for (before, _), (search, starts) in itertools.pairwise(searches):
+        # the first flow starts from every arc the stage before priced in
+        assert before.priced.any() and search.start is before.priced
+        assert starts[0][before.priced].all()
+    monkeypatch.undo()
+    # pricing rounds only: the same stage values as a solve whose stages start afresh
+    afresh = EngineParams(parting=PARTING_FLOWS)
+    fresh = solve(plan.problem, reference=plan.reference, prove=True, params=afresh)
+    assert [st.value for st in plan.result.stages] == [st.value for st in fresh.stages]
+    assert check_placement(plan.problem, plan.result.assignment) == []
+    assert objective_terms(plan.problem, plan.result.assignment, plan.reference) == plan.result.values
