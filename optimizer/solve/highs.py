@@ -14,10 +14,23 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
-import scipy.sparse as sp
+
+
+class SparseColumns(Protocol):
+    """A sparse matrix by columns: a SciPy CSC matrix or
+    :class:`~optimizer.solve.killable.ColumnMatrix` (the MIP's child process loads this
+    file alone, without SciPy)."""
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Rows and columns."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
 
 
 @contextlib.contextmanager
@@ -64,28 +77,51 @@ def run_highs(h: Any, threads: int) -> None:
         h.run()
 
 
-def new_highs(seed: int = 0, stop: Callable[[], bool] | None = None) -> Any:
+def new_highs(
+    seed: int = 0,
+    stop: Callable[[], bool] | None = None,
+    improving: Callable[[Any], None] | None = None,
+) -> Any:
     """A silent HiGHS instance with random seed ``seed``; ``stop()`` returning true
-    interrupts its runs (between simplex iterations and MIP nodes)."""
+    interrupts its runs (between simplex iterations and MIP nodes); ``improving(out)`` is
+    called with HiGHS's callback output (``mip_solution``, ``objective_function_value``,
+    ``mip_dual_bound``) on every improving MIP solution."""
     import highspy
 
     with native_stdout_silenced():  # HiGHS prints a banner on construction
         h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("random_seed", int(seed))
-    if stop is not None:
+    kinds = highspy.cb.HighsCallbackType
+    if improving is not None:
+        found = int(kinds.kCallbackMipImprovingSolution)
+        asked = stop or (lambda: False)
+
+        def dispatch(kind: Any, _message: str, out: Any, data_in: Any, _user: Any) -> None:
+            if int(kind) == found:
+                improving(out)
+            elif data_in is not None and asked():
+                data_in.user_interrupt = True
+
+        callback: Callable[..., None] = dispatch
+    elif stop is not None:
 
         def interrupt(_kind: Any, _message: str, _out: Any, data_in: Any, _user: Any) -> None:
             if data_in is not None and stop():
                 data_in.user_interrupt = True
 
-        # HiGHS calls this at every simplex iteration (82,000 times in a city solve with
-        # cold stage relaxations, about 8,000 with warm ones), so it is given to HiGHS's
-        # own callback slot, past highspy's dispatcher, which makes an event object and
-        # goes through three Python calls each time (measured 8.8 µs a call, against
-        # 6.5 µs here); interior point runs are interrupted too.
-        highspy._core._Highs.setCallback(h, interrupt, None)
-        kinds = highspy.cb.HighsCallbackType
+        callback = interrupt
+    else:
+        return h
+    # HiGHS calls this at every simplex iteration (82,000 times in a city solve with
+    # cold stage relaxations, about 8,000 with warm ones), so it is given to HiGHS's
+    # own callback slot, past highspy's dispatcher, which makes an event object and
+    # goes through three Python calls each time (measured 8.8 µs a call, against
+    # 6.5 µs here); interior point runs are interrupted too.
+    highspy._core._Highs.setCallback(h, callback, None)
+    if improving is not None:
+        h.startCallback(kinds.kCallbackMipImprovingSolution)
+    if stop is not None:
         for kind in (kinds.kCallbackSimplexInterrupt, kinds.kCallbackIpmInterrupt):
             h.startCallback(kind)
         h.startCallback(kinds.kCallbackMipInterrupt)
@@ -94,7 +130,7 @@ def new_highs(seed: int = 0, stop: Callable[[], bool] | None = None) -> Any:
 
 def pass_model(
     h: Any,
-    a: sp.csc_matrix,
+    a: SparseColumns,
     cost: np.ndarray,
     col_upper: np.ndarray,
     row_lower: np.ndarray,
@@ -136,3 +172,30 @@ def set_basis(h: Any, col_status: np.ndarray, row_status: np.ndarray) -> bool:
     basis.col_status = statuses[col_status].tolist()
     basis.row_status = statuses[row_status].tolist()
     return bool(h.setBasis(basis) == highspy.HighsStatus.kOk)
+
+
+def set_solution(h: Any, x: np.ndarray) -> None:
+    """Offer HiGHS's ``h`` the column values ``x`` as a MIP start (kept when feasible)."""
+    import highspy
+
+    start = highspy.HighsSolution()
+    start.col_value = np.asarray(x, dtype=float).tolist()
+    start.value_valid = True
+    h.setSolution(start)
+
+
+def mip_result(h: Any) -> tuple[str, float, float, np.ndarray | None]:
+    """How the MIP just run on ``h`` ended: ``optimal``, ``infeasible``, ``feasible``
+    (stopped with a solution) or ``no_solution``; HiGHS's objective, its dual bound, and
+    the solution's column values (``None`` without one)."""
+    import highspy
+
+    status = h.getModelStatus()
+    info = h.getInfo()
+    if status == highspy.HighsModelStatus.kInfeasible:
+        return "infeasible", np.nan, float(info.mip_dual_bound), None
+    x = np.asarray(h.getSolution().col_value, dtype=float)
+    if info.primal_solution_status != 2 or len(x) != h.getNumCol() or not np.isfinite(x).all():
+        return "no_solution", np.nan, float(info.mip_dual_bound), None
+    name = "optimal" if status == highspy.HighsModelStatus.kOptimal else "feasible"
+    return name, float(info.objective_function_value), float(info.mip_dual_bound), x
