@@ -327,7 +327,7 @@ def test_the_finish_of_a_stage_of_few_costs_solves_its_relaxation_by_interior_po
     22.6 s of CPU on the 16,000-person ``min-hard`` province's preference stage), so it
     goes to the interior point method, as the stage relaxation does when cold; the MIP
     after it is solved as before, to the same proven optimum."""
-    from optimizer.solve import exact
+    from optimizer.solve import exact, highs
 
     solvers: list[tuple[str, int]] = []
     run = exact.run_highs
@@ -337,10 +337,11 @@ def test_the_finish_of_a_stage_of_few_costs_solves_its_relaxation_by_interior_po
         solvers.append((h.getOptionValue("solver")[1], int(h.getInfo().ipm_iteration_count)))
 
     monkeypatch.setattr(exact, "run_highs", spied)
+    monkeypatch.setattr(highs, "run_highs", spied)  # the MIP's (optimizer.solve.killable)
     triangle = triangle_of_relatives()  # moves alone after shortfall and unplaced
     problem = replace(triangle, objective=Objective(priorities=("shortfall", "unplaced", "moves")))
     model, finish, value = _finish_of_moves_stage(problem)
     assert solvers[-2][0] == "ipm" and solvers[-2][1] > 0  # the finish's relaxation
-    assert solvers[-1][0] == "choose"  # its MIP
+    assert solvers[-1][0] == "choose"  # its MIP, in a new HiGHS instance
     assert finish.status == "optimal" and finish.bound == value
     assert model.term_values(finish.flow, ("moves",))["moves"] == 2  # type: ignore[arg-type]

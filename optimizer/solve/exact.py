@@ -19,7 +19,8 @@ the 1/4× city 972,115 for a start worth 1,010,085, and that value as its dual b
 and it made the city's relaxations 5–17× slower.  The reported objective is still compared
 with the one recomputed from the returned flow; when they differ, the finish proves
 nothing.  A ``stop`` callback interrupts HiGHS (Ctrl-C), keeping the best flow and
-dual bound so far.
+dual bound so far; a MIP too large to stop in time runs in a child process killed at
+the deadline (:mod:`optimizer.solve.killable`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from optimizer.solve.flow import (
     shortfall_constant,
 )
 from optimizer.solve.highs import new_highs, pass_model, run_highs, set_basis
+from optimizer.solve.killable import ColumnMatrix, MipJob, solve_mip
 from optimizer.solve.lagrange import RelativesRows
 from optimizer.solve.relatives import relative_conflicts
 
@@ -65,6 +67,14 @@ PRIMAL_SIMPLEX = 4
 #: Largest arc cost of a stage whose relaxation, started cold, goes to the interior
 #: point method.
 FEW_COSTS = 16
+
+#: HiGHS options of the exact finish's MIP: presolve off (see the module), and
+#: "optimal" meaning optimal: the objective is integral, so a gap below 1 closes it.
+EXACT_MIP_OPTIONS: tuple[tuple[str, float | str], ...] = (
+    ("presolve", "off"),
+    ("mip_rel_gap", 0.0),
+    ("mip_abs_gap", 1.0 - 1e-6),
+)
 
 Stage = tuple[tuple[str, ...], tuple[int, ...]]
 
@@ -543,27 +553,26 @@ def finish_stage(
     if stop is not None and stop():
         return Finish("feasible", incumbent_flow.copy(), -np.inf)
 
-    # "Optimal" must mean optimal: the objective is integral, so a gap below 1 closes it
-    # (HiGHS stops at a 0.01 % relative gap by default).
-    h.setOptionValue("mip_rel_gap", 0.0)
-    h.setOptionValue("mip_abs_gap", 1.0 - 1e-6)
-    h.setOptionValue("time_limit", max(1.0, float(time_limit_s) - (time.perf_counter() - t0)))
-    cols = np.flatnonzero(integer).astype(np.int32)
-    h.changeColsIntegrality(len(cols), cols, np.full(len(cols), highspy.HighsVarType.kInteger))
-    start = highspy.HighsSolution()
-    start.col_value = incumbent_flow[free].astype(float).tolist()
-    start.value_valid = True
-    h.setSolution(start)
-    run_highs(h, threads)
-    status = h.getModelStatus()
-    info = h.getInfo()
-    bound = max(float(info.mip_dual_bound) + offset, lp_bound)
-    if status == highspy.HighsModelStatus.kInfeasible or info.primal_solution_status != 2:
+    # The MIP: a large one runs in a child process killed at the deadline (HiGHS's own
+    # checks of the time and the stop are too rare to hold it: optimizer.solve.killable).
+    job = MipJob(
+        ColumnMatrix.of(prog.a),
+        prog.cap,
+        prog.lower,
+        prog.upper,
+        integer,
+        (prog.cost,),
+        EXACT_MIP_OPTIONS,
+        incumbent_flow[free],
+    )
+    left = float(time_limit_s) - (time.perf_counter() - t0)
+    mip = solve_mip(job, left, threads=threads, seed=seed, stop=stop).last
+    bound = lp_bound if mip is None else max(mip.bound + offset, lp_bound)
+    if mip is None or mip.x is None:
         return Finish("no_solution", None, bound, reduced, lp_bound)
     flow = prog.held.copy()
-    flow[free] = np.rint(np.asarray(h.getSolution().col_value)).astype(np.int64)
-    proven = status == highspy.HighsModelStatus.kOptimal
-    return _checked(prog, flow, float(info.objective_function_value), proven, reduced, bound, lp_bound)
+    flow[free] = np.rint(mip.x).astype(np.int64)
+    return _checked(prog, flow, mip.objective, mip.status == "optimal", reduced, bound, lp_bound)
 
 
 def _checked(
