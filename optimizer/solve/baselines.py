@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from optimizer.data import CHANGES, LEADERSHIP_SHORTFALL_WEIGHT, IntArray, Problem
 from optimizer.rules import relatives
 from optimizer.solve.candidates import Candidates, build_candidates
-from optimizer.solve.highs import new_highs, pass_model, run_highs
+from optimizer.solve.killable import ColumnMatrix, MipJob, solve_mip
 from optimizer.solve.relatives import relative_conflicts, relative_rows
 from optimizer.solve.stages import objective_stages
 
@@ -330,10 +330,9 @@ def highs_mip(
     """Solve the full model (relatives included) with HiGHS, lexicographically.
 
     ``threads`` and ``seed`` go to HiGHS; ``stop()`` returning true interrupts it (the
-    result is then that of an early stop).
+    result is then that of an early stop).  A large model runs in a child process killed
+    at the time limit (:func:`~optimizer.solve.killable.solve_mip`).
     """
-    import highspy
-
     t0 = time.perf_counter()
     cand = cand or build_candidates(problem)
     n_pairs, n = len(cand), problem.num_staff
@@ -346,42 +345,29 @@ def highs_mip(
             np.zeros(problem.num_posts) if problem.rules.min_is_hard else problem.posts.min.astype(float),
         ]
     )
-    h = new_highs(seed, stop)
-    integer = np.arange(num_cols) < n_pairs
-    pass_model(h, a, np.zeros(num_cols), col_upper, lower, upper, integer)
     vecs = _term_vectors(problem, cand)
     stages = objective_stages(problem)
+    costs = tuple(
+        sum((w * vecs[term] for term, w in zip(terms, weights, strict=True)), np.zeros(num_cols))
+        for terms, weights in stages
+    )
+    job = MipJob(ColumnMatrix.of(a), col_upper, lower, upper, np.arange(num_cols) < n_pairs, costs)
+    outcome = solve_mip(job, time_limit_s - (time.perf_counter() - t0), threads=threads, seed=seed, stop=stop)
     status, bounds = "optimal", {}
     x = None
-    for terms, weights in stages:
-        remaining = time_limit_s - (time.perf_counter() - t0)
-        if remaining <= 0:
-            status = "feasible" if x is not None else "no_solution"
-            break
-        h.setOptionValue("time_limit", float(remaining))
-        obj = np.zeros(num_cols)
-        for term, w in zip(terms, weights, strict=True):
-            obj += w * vecs[term]
-        h.changeColsCost(num_cols, np.arange(num_cols, dtype=np.int32), obj)
-        run_highs(h, threads)
-        model_status = h.getModelStatus()
-        if model_status == highspy.HighsModelStatus.kInfeasible:
+    for k, (terms, _) in enumerate(stages):
+        stage = outcome.stages[k] if k < len(outcome.stages) else None
+        if stage is not None and stage.status == "infeasible":
             return BaselineResult("highs", np.full(n, -1), "infeasible", time.perf_counter() - t0, {})
-        sol = np.array(h.getSolution().col_value)
-        # No feasible MIP solution yet (e.g. the time limit hit first): keep the last one.
-        has_solution = h.getInfo().primal_solution_status == 2
-        if not has_solution or len(sol) != num_cols or not np.isfinite(sol).all():
+        if stage is None or stage.x is None:
+            # No MIP solution for this stage (the time limit hit first): keep the last one.
             status = "no_solution" if x is None else "feasible"
             break
-        x = sol
-        value = float(obj @ x)
-        info = h.getInfo()
-        bounds["+".join(terms)] = float(info.mip_dual_bound)
-        if model_status != highspy.HighsModelStatus.kOptimal:
+        x = stage.x
+        bounds["+".join(terms)] = stage.bound
+        if stage.status != "optimal":
             status = "feasible"
             break
-        nz = np.flatnonzero(obj)
-        h.addRow(-np.inf, np.round(value) + 0.5, len(nz), nz.astype(np.int32), obj[nz])
     assignment = np.full(n, -1, dtype=np.int64)
     if x is not None:
         chosen = np.flatnonzero(x[:n_pairs] > 0.5)
