@@ -607,6 +607,7 @@ def _whole_model(run: _Run) -> tuple[IntArray | None, bool]:
     t = time.perf_counter()
     exact = highs_mip(run.problem, run.stop.left(), run.cand, **run.highs())
     run.add_time("exact", time.perf_counter() - t)
+    run.interrupted = exact.status != "optimal" and run.stop()  # stopped (time limit, Ctrl-C)
     run.emit("exact", None, None, "exact", status=exact.status)
     if exact.status == "infeasible":
         raise _Failed("infeasible", Reason("solve_relatives"))
