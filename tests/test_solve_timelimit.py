@@ -92,15 +92,15 @@ def feasible(job: MipJob, x: np.ndarray) -> bool:
 
 def test_a_mip_that_would_overrun_is_killed_at_its_limit_keeping_its_best_incumbent() -> None:
     """The assignment MIP that ran 18.5 s in this process on a 2 s limit: in its child
-    it is stopped within 2 s of a 3 s limit, keeps an incumbent no worse than its
+    it is stopped within 2 s of a 5 s limit, keeps an incumbent no worse than its
     start (a solution checked here row by row, its objective recomputed), proves
     nothing, gives a bound no higher than its value, and leaves no process behind."""
     job = assignment_mip(OVERRUNNING_PEOPLE)
     before = children()
     t0 = time.perf_counter()
-    outcome = solve_mip(job, 3.0)  # HiGHS took the start as its incumbent at 1.3 s
+    outcome = solve_mip(job, 5.0)  # HiGHS took the start as its incumbent at 1.3 s (idle)
     wall = time.perf_counter() - t0
-    assert wall <= 3.0 + 2.0
+    assert wall <= 5.0 + 2.0
     assert outcome.cut_short
     stage = outcome.last
     assert stage is not None and stage.status == "feasible" and stage.x is not None
@@ -112,14 +112,22 @@ def test_a_mip_that_would_overrun_is_killed_at_its_limit_keeping_its_best_incumb
     assert children() <= before
 
 
-def test_a_stop_kills_the_child_at_once_keeping_its_best_incumbent() -> None:
-    """Ctrl-C (the stop callback) during a child's MIP with a minute left: the child is
-    killed within a second or so, its best incumbent kept, and no process is left."""
+def test_a_stop_kills_the_child_at_once_keeping_its_best_incumbent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C (the stop callback) during a child's MIP with a minute left, once its first
+    incumbent came back: the child is killed within 1.5 s, that incumbent kept, and no
+    process is left."""
     job = assignment_mip(OVERRUNNING_PEOPLE)
+    came: list[float] = []
+    collect = killable._Collector.__call__
+
+    def noted(self: killable._Collector, message: tuple[object, ...]) -> None:
+        came.append(time.perf_counter())
+        collect(self, message)
+
+    monkeypatch.setattr(killable._Collector, "__call__", noted)
     before = children()
-    t0 = time.perf_counter()
-    outcome = solve_mip(job, 60.0, stop=lambda: time.perf_counter() - t0 > 2.5)
-    assert time.perf_counter() - t0 <= 2.5 + 1.5
+    outcome = solve_mip(job, 60.0, stop=lambda: bool(came))
+    assert came and time.perf_counter() - came[0] <= 1.5
     assert outcome.cut_short
     stage = outcome.last
     assert stage is not None and stage.x is not None and feasible(job, stage.x)
@@ -247,10 +255,10 @@ def test_a_solve_whose_mip_is_killed_stores_a_valid_placement_with_an_honest_bou
     time limit: the solve returns within two seconds of its limit with a placement the
     checker accepts, never worse than greedy made valid, its stages not proven and
     their bounds no higher than their values; no process is left."""
-    problem = province("short-commute", 2000)
+    problem = province("short-commute", 4000)
     monkeypatch.setattr(killable, "IN_PROCESS_MAX_COLUMNS", 0)
     floor = valid_greedy(problem, build_candidates(problem))
-    limit = 1.5
+    limit = 3.0
     timed = dataclasses.replace(problem, solver=dataclasses.replace(problem.solver, time_limit_s=limit))
     params = engine.EngineParams(max_iterations=1, relaxation=False, open_part_max_arcs=-1)
     spawned: list[int] = []
@@ -279,7 +287,7 @@ def test_ctrl_c_during_a_childs_mip_stores_the_best_placement(monkeypatch: pytes
     """The stop event set while the whole-model MIP runs in its child: the solve returns
     at once with a valid placement never worse than greedy made valid, marked
     interrupted, and no process is left."""
-    problem = province("short-commute", 2000)
+    problem = province("short-commute", 4000)
     monkeypatch.setattr(killable, "IN_PROCESS_MAX_COLUMNS", 0)
     floor = valid_greedy(problem, build_candidates(problem))
     params = engine.EngineParams(max_iterations=1, relaxation=False, open_part_max_arcs=-1)

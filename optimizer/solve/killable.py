@@ -256,10 +256,12 @@ def solve_mip(
     threads: int = 1,
     seed: int = 0,
     stop: Callable[[], bool] | None = None,
+    in_process: bool | None = None,
 ) -> MipOutcome:
     """Solve ``job`` within ``time_limit_s`` seconds for sure: in this process when it
     has at most :data:`IN_PROCESS_MAX_COLUMNS` columns, else in a child process killed
-    when ``stop()`` turns true or the time is up (see the module).
+    when ``stop()`` turns true or the time is up (see the module).  ``in_process``
+    forces either way (``benchmarks/bench_timelimit.py`` times both).
 
     A child is started only when :meth:`MipJob.child_bytes` fits in the memory
     available (:func:`~optimizer.solve.memory.available_bytes`); otherwise nothing is
@@ -267,7 +269,7 @@ def solve_mip(
     """
     deadline = time.monotonic() + time_limit_s
     collector = _Collector(job)
-    if job.num_cols <= IN_PROCESS_MAX_COLUMNS:
+    if in_process if in_process is not None else job.num_cols <= IN_PROCESS_MAX_COLUMNS:
         from optimizer.solve import highs
 
         run_job(job, highs, collector, time_limit_s, threads=threads, seed=seed, stop=stop)

@@ -1,0 +1,67 @@
+"""Time limit against wall time of a HiGHS MIP that does not stop in time by itself.
+
+The assignment MIP of ``tests/test_solve_timelimit.py`` (30 candidate posts a person,
+one conflict row a person; 620,000 columns at 20,000 people), solved once in this
+process (HiGHS's own ``time_limit`` and interrupt callback: the code before issue 14's
+hard stop) and once through :func:`optimizer.solve.killable.solve_mip` (a child process
+killed at the limit), for each limit asked::
+
+    nice -n 15 .venv/bin/python benchmarks/bench_timelimit.py --people 20000 --limits 2 5 10
+
+Prints one line per run and writes the JSON of ``--out`` when given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+
+def main() -> None:
+    """Run the MIP at each limit, in this process and in a child, and report."""
+    from test_solve_timelimit import assignment_mip
+
+    from optimizer.solve.killable import solve_mip
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=20_000)
+    parser.add_argument("--limits", type=float, nargs="+", default=[2.0, 5.0, 10.0])
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    job = assignment_mip(args.people)
+    rows = []
+    for limit in args.limits:
+        for where in ("in-process", "child"):
+            t0 = time.perf_counter()
+            stop_at = t0 + limit
+            stage = solve_mip(
+                job,
+                limit,
+                stop=lambda stop_at=stop_at: time.perf_counter() > stop_at,
+                in_process=where == "in-process",
+            ).last
+            wall = time.perf_counter() - t0
+            row = {
+                "columns": job.num_cols,
+                "where": where,
+                "limit_s": limit,
+                "wall_s": round(wall, 2),
+                "over_s": round(wall - limit, 2),
+                "status": None if stage is None else stage.status,
+                "objective": None if stage is None else stage.objective,
+                "load": round(os.getloadavg()[0], 1),
+            }
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
