@@ -26,7 +26,8 @@ from optimizer.io import load_scenario
 from optimizer.io.tables import _clean_text, _text_column, cell_text, read_table
 from optimizer.io.validate import passes_schema, table_schema
 from optimizer.io.vocab import TABLES
-from optimizer.rules.pair import PINS, qualified_pairs
+from optimizer.rules.pair import CAPACITY_RULES, PINS, allowed_pairs, qualified_pairs
+from optimizer.solve.candidates import build_candidates
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -149,3 +150,28 @@ def test_a_valid_scenario_loads_without_pandera() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(), st.sampled_from(["allow", "penalize", "forbid"]))
+def test_allowed_pairs_are_the_qualified_pairs_each_rule_keeps(problem: Problem, bloc_change: str) -> None:
+    """allowed_pairs (people × lines matrices, group by group, sorted back by person) is
+    the qualified pair list filtered by each capacity rule in turn, pair by pair, in the
+    same order and with the same count per rule; the candidates are those less the pins."""
+    problem = dataclasses.replace(problem, rules=dataclasses.replace(problem.rules, bloc_change=bloc_change))
+    person, post = qualified_pairs(problem)
+    unit = problem.posts.unit_idx[post]
+    expected = {"qualification": problem.num_staff * problem.num_posts - len(person)}
+    keep = np.ones(len(person), dtype=bool)
+    for rule in CAPACITY_RULES:
+        bad = rule.removes(problem, person, post, unit) & keep
+        expected[rule.id] = int(bad.sum())
+        keep &= ~bad
+    found = allowed_pairs(problem)
+    assert found.person.tolist() == person[keep].tolist()
+    assert found.post.tolist() == post[keep].tolist()
+    assert found.removed == expected
+    cand = build_candidates(problem)
+    gone = PINS.removes(problem, person[keep], post[keep], unit[keep])
+    assert cand.post.tolist() == post[keep][~gone].tolist()
+    assert cand.removed == {**expected, "pins": int(gone.sum())}

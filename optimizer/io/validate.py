@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from optimizer.data import CATEGORIES, BoolArray, IntArray, Problem, Rules
+from optimizer.data import BoolArray, IntArray, Problem, Rules
 from optimizer.errors import Issue, Severity
 from optimizer.i18n import t
 from optimizer.io.encodings import FONT_GLYPHS_PATTERN
@@ -35,7 +35,7 @@ from optimizer.io.resolve import gazetteer, unit_suggestion
 from optimizer.io.tables import RawTable
 from optimizer.io.vocab import TABLES, ColumnSpec, TableSpec, fold
 from optimizer.labels import day, label
-from optimizer.rules.pair import CAPACITY_RULES, COMMUTE_CAP, ISLAND, allowed, qualification_keys
+from optimizer.rules.pair import COMMUTE_CAP, ISLAND, allowed_pairs, qualified_groups
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
@@ -673,34 +673,14 @@ class SourceRows:
     pins: np.ndarray
 
 
-def qualified_groups(problem: Problem) -> Iterator[tuple[str, int, IntArray, IntArray]]:
-    """Per (category, position index) of the post lines, in that order: its lines and the
-    people of that category who hold the position (rule qualification, group by group;
-    the keys of :func:`~optimizer.rules.pair.qualification_keys` sorted once)."""
-    post_key, persons, want = qualification_keys(problem)
-    num_pos = len(problem.position_codes)
-    by_line = np.argsort(post_key, kind="stable")
-    by_person = np.argsort(want, kind="stable")
-    keys = np.unique(post_key)
-    line_from, line_to = (np.searchsorted(post_key[by_line], keys, side=s) for s in ("left", "right"))
-    from_, to = (np.searchsorted(want[by_person], keys, side=s) for s in ("left", "right"))
-    groups = [(CATEGORIES[int(key) // num_pos], int(key) % num_pos, g) for g, key in enumerate(keys.tolist())]
-    for cat, k, g in sorted(groups):
-        lines = by_line[line_from[g] : line_to[g]]
-        people = persons[by_person[from_[g] : to[g]]]
-        yield cat, k, lines, people
-
-
 def line_supply(problem: Problem) -> tuple[IntArray, BoolArray]:
     """How many people could take each post line, and whether each person could take
     any: qualified and allowed by :data:`optimizer.rules.pair.CAPACITY_RULES` (pins are
-    decisions, not capacity)."""
-    count = np.zeros(problem.num_posts, dtype=np.int64)
-    can_work = np.zeros(problem.num_staff, dtype=bool)
-    for _, _, lines, people in qualified_groups(problem):
-        ok = allowed(problem, people[:, None], lines[None, :], CAPACITY_RULES)
-        count[lines] = ok.sum(axis=0)
-        can_work[people] |= ok.any(axis=1)
+    decisions, not capacity), counted on :func:`~optimizer.rules.pair.allowed_pairs`
+    (which the solver's candidates reuse)."""
+    pairs = allowed_pairs(problem)
+    count = np.bincount(pairs.post, minlength=problem.num_posts).astype(np.int64)
+    can_work = np.bincount(pairs.person, minlength=problem.num_staff) > 0
     return count, can_work
 
 

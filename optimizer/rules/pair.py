@@ -13,6 +13,9 @@ returns ``True`` where the rule removes the pair; ``unit`` is the post line's un
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -114,6 +117,24 @@ def qualified_pairs(problem: Problem) -> tuple[IntArray, IntArray]:
     offsets = np.repeat(start - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
     post = order[np.arange(total) + offsets]
     return person, post.astype(np.int64)
+
+
+def qualified_groups(problem: Problem) -> Iterator[tuple[str, int, IntArray, IntArray]]:
+    """Per (category, position index) of the post lines, in that order: its lines and the
+    people of that category who hold the position (rule qualification, group by group;
+    the keys of :func:`qualification_keys` sorted once)."""
+    post_key, persons, want = qualification_keys(problem)
+    num_pos = len(problem.position_codes)
+    by_line = np.argsort(post_key, kind="stable")
+    by_person = np.argsort(want, kind="stable")
+    keys = np.unique(post_key)
+    line_from, line_to = (np.searchsorted(post_key[by_line], keys, side=s) for s in ("left", "right"))
+    from_, to = (np.searchsorted(want[by_person], keys, side=s) for s in ("left", "right"))
+    groups = [(CATEGORIES[int(key) // num_pos], int(key) % num_pos, g) for g, key in enumerate(keys.tolist())]
+    for cat, k, g in sorted(groups):
+        lines = by_line[line_from[g] : line_to[g]]
+        people = persons[by_person[from_[g] : to[g]]]
+        yield cat, k, lines, people
 
 
 class BlocChange(PairRule):
@@ -311,21 +332,72 @@ NON_LOCAL = NonLocal("non_local", "non_local posts go to people not local to the
 SERVICE_LEFT = ServiceLeft("service_left", "leadership needs min_service_months before retirement")
 PINS = PinsRule("pins", "fix pins hold, forbid pins never happen")
 
-#: The pair-wise rules in the order the candidates apply them (DESIGN §4).
-PAIR_RULES: tuple[PairRule, ...] = (
-    QUALIFICATION,
-    BLOC_CHANGE,
-    ISLAND,
-    COMMUTE_CAP,
-    NON_LOCAL,
-    SERVICE_LEFT,
-    PINS,
-)
-
-
 #: The rules a validate capacity count applies (qualification is the count's grouping;
 #: pins are decisions, not capacity).
 CAPACITY_RULES: tuple[PairRule, ...] = (BLOC_CHANGE, ISLAND, COMMUTE_CAP, NON_LOCAL, SERVICE_LEFT)
+
+#: The pair-wise rules in the order the candidates apply them (DESIGN §4): the capacity
+#: rules first, so that the candidates are :func:`allowed_pairs` less the pins.
+PAIR_RULES: tuple[PairRule, ...] = (QUALIFICATION, *CAPACITY_RULES, PINS)
+
+
+@dataclass(frozen=True)
+class AllowedPairs:
+    """The qualified pairs that no capacity rule removes, by person (int32 indices), and
+    how many pairs each rule removed, qualification first (in :data:`PAIR_RULES` order:
+    a pair counts for the first rule that removes it)."""
+
+    person: npt.NDArray[np.integer[Any]]
+    post: npt.NDArray[np.integer[Any]]
+    removed: dict[str, int]
+
+
+#: The last problems' allowed pairs, by the problem's identity (validate's capacity
+#: counts and the solver's candidates of one problem share them).
+_ALLOWED: dict[int, tuple[weakref.ref[Problem], AllowedPairs]] = {}
+_ALLOWED_KEPT = 2
+#: Pairs judged together by :func:`allowed_pairs` (a few MB of temporaries).
+PIECE = 1 << 19
+
+
+def allowed_pairs(problem: Problem) -> AllowedPairs:
+    """Every (person, post line) pair that passes qualification and every rule of
+    :data:`CAPACITY_RULES`, computed once per problem.
+
+    Each qualification group (:func:`qualified_groups`) is judged as a people × lines
+    matrix, in pieces of about :data:`PIECE` pairs whose memory the next piece reuses
+    (the rules broadcast over the matrix: no pair list until the rules are done); the
+    kept pairs are then sorted by person, stably, into :func:`qualified_pairs` order.
+    """
+    hit = _ALLOWED.get(id(problem))
+    if hit is not None and hit[0]() is problem:
+        return hit[1]
+    removed = {QUALIFICATION.id: problem.num_staff * problem.num_posts}
+    removed |= {rule.id: 0 for rule in CAPACITY_RULES}
+    rules = [rule for rule in CAPACITY_RULES if rule.applies(problem)]
+    kept: list[tuple[IntArray, IntArray]] = []
+    for _, _, lines, group in qualified_groups(problem):
+        removed[QUALIFICATION.id] -= len(group) * len(lines)
+        unit = problem.posts.unit_idx[lines][None, :]
+        step = max(1, PIECE // max(1, len(lines)))
+        for at in range(0, len(group), step):
+            people = group[at : at + step, None]
+            keep = np.ones((len(people), len(lines)), dtype=bool)
+            for rule in rules:
+                bad = rule.removes(problem, people, lines[None, :], unit) & keep
+                removed[rule.id] += int(np.count_nonzero(bad))
+                keep &= ~bad
+            row, col = np.nonzero(keep)
+            kept.append((people[row, 0], lines[col]))
+    person = np.concatenate([p for p, _ in kept]) if kept else np.zeros(0, dtype=np.int64)
+    post = np.concatenate([q for _, q in kept]) if kept else np.zeros(0, dtype=np.int64)
+    # by person (each person's groups come in position order, lines in order within)
+    order = np.argsort(person.astype(np.int32), kind="stable")
+    found = AllowedPairs(person[order].astype(np.int32), post[order].astype(np.int32), removed)
+    while len(_ALLOWED) >= _ALLOWED_KEPT:
+        _ALLOWED.pop(next(iter(_ALLOWED)))
+    _ALLOWED[id(problem)] = (weakref.ref(problem), found)
+    return found
 
 
 def reachable(problem: Problem) -> BoolArray:

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.data import IntArray, Problem
-from optimizer.rules.pair import BLOC_CHANGE, PAIR_RULES, QUALIFICATION, qualification_keys, qualified_pairs
+from optimizer.rules.pair import (
+    BLOC_CHANGE,
+    CAPACITY_RULES,
+    PAIR_RULES,
+    allowed_pairs,
+    qualification_keys,
+    qualified_pairs,
+)
 
 __all__ = ["Candidates", "build_candidates", "qualification_keys", "qualified_pairs"]
 
@@ -84,22 +91,19 @@ def build_candidates(problem: Problem, reference: IntArray | None = None) -> Can
     """
     rules = problem.rules
     posts, staff = problem.posts, problem.staff
-    person, post = qualified_pairs(problem)
-    removed = {QUALIFICATION.id: problem.num_staff * problem.num_posts - len(person)}
-    unit = posts.unit_idx[post].astype(np.int64)
-    keep = np.ones(len(person), dtype=bool)
-    for rule in PAIR_RULES:
-        if rule is QUALIFICATION:
-            continue
+    capacity = allowed_pairs(problem)  # the pairs of every rule before the pins
+    removed = dict(capacity.removed)
+    pair_person, pair_post = capacity.person, capacity.post
+    keep = np.ones(len(pair_person), dtype=bool)
+    for rule in PAIR_RULES[1 + len(CAPACITY_RULES) :]:
         if not rule.applies(problem):
             removed[rule.id] = 0
             continue
-        bad = rule.removes(problem, person, post, unit) & keep
-        removed[rule.id] = int(bad.sum())
+        bad = rule.removes(problem, pair_person, pair_post, posts.unit_idx[pair_post])
+        removed[rule.id] = int(np.count_nonzero(bad & keep))
         keep &= ~bad
-        if 4 * int(keep.size - np.count_nonzero(keep)) > keep.size:  # compact once a quarter is gone
-            person, post, unit, keep = person[keep], post[keep], unit[keep], keep[keep]
-    person, post, unit = person[keep], post[keep], unit[keep]
+    person, post = pair_person[keep].astype(np.int64), pair_post[keep].astype(np.int64)
+    unit = posts.unit_idx[post].astype(np.int64)
 
     dist = problem.dist_km[person, unit].astype(np.float64)
     moves = (staff.origin_idx[person] != unit).astype(np.int64)
