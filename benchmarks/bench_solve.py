@@ -174,7 +174,7 @@ class StageProfile:
         self._patch(owner, name, wrapper)
 
     def __enter__(self) -> StageProfile:
-        from optimizer.solve import baselines, engine, exact, flow, mincostflow
+        from optimizer.solve import engine, exact, flow, highs, mincostflow
 
         run_stage = engine._run_stage
 
@@ -196,10 +196,12 @@ class StageProfile:
         self._timed(exact, "stage_program", "lp_builds", "lp_build_s")
         self._timed(exact, "warm_basis", "warm_bases", "warm_basis_s")
         self._highs(exact, whole_model=False)
-        self._highs(baselines, whole_model=True)
+        # the MIPs run in this process (killable.solve_mip calls highs.run_highs): the
+        # whole model's outside the stages, an exact finish's inside its stage
+        self._highs(highs, whole_model=None)
         return self
 
-    def _highs(self, module: object, whole_model: bool) -> None:
+    def _highs(self, module: object, whole_model: bool | None) -> None:
         inner = module.run_highs  # type: ignore[attr-defined]
 
         def wrapper(h: Any, threads: int) -> None:
@@ -207,7 +209,8 @@ class StageProfile:
             try:
                 inner(h, threads)
             finally:
-                stage = self._whole() if whole_model else self._stage()
+                outside = self._current is None if whole_model is None else whole_model
+                stage = self._whole() if outside else self._stage()
                 info = h.getInfo()
                 run = {
                     "wall_s": round(time.perf_counter() - t, 3),
