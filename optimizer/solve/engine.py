@@ -43,7 +43,7 @@ from optimizer.solution import (
 from optimizer.solve.baselines import highs_mip, valid_greedy
 from optimizer.solve.candidates import Candidates, build_candidates
 from optimizer.solve.exact import OPEN_PART_MAX_ARCS, Stage, finish_neighbourhood, finish_stage, relax_stage
-from optimizer.solve.flow import PAIR, FlowInfeasible, FlowModel, open_arcs
+from optimizer.solve.flow import ENTER_PER_PERSON, PAIR, FlowInfeasible, FlowModel, open_arcs
 from optimizer.solve.lagrange import (
     MAX_ITERATIONS,
     Incumbent,
@@ -213,6 +213,12 @@ class EngineParams:
         shortfall+unplaced stage, tied by ``changes``, prices in nearly every arc the
         changes+moves stage needs (its first flow: 2 pricing rounds instead of 6-9 on
         the city).  Pricing rounds only, never the optimum nor the bound.
+    enter_per_person:
+        Arcs a person may bring into a flow solve per pricing round
+        (``FlowModel.enter_per_person``).
+    all_free_per_person:
+        A stage's first flow starts from every free pair arc once at most this many
+        per person are free (``FlowModel.all_free_per_person``; ``0``: never).
     """
 
     max_iterations: int = MAX_ITERATIONS
@@ -224,6 +230,8 @@ class EngineParams:
     flow_backend: str = "auto"
     parting: int = 0
     carry_priced: bool = False
+    enter_per_person: int = ENTER_PER_PERSON
+    all_free_per_person: int = 0
 
 
 class Stop:
@@ -400,11 +408,14 @@ def _start(
     timings: dict[str, float] = {}
     t = time.perf_counter()
     cand = build_candidates(problem, reference)
-    model = FlowModel(problem, cand, (params or EngineParams()).flow_backend)
+    params = params or EngineParams()
+    model = FlowModel(problem, cand, params.flow_backend)
+    model.enter_per_person = params.enter_per_person
+    model.all_free_per_person = params.all_free_per_person
     timings["candidates"] = time.perf_counter() - t
     run = _Run(
         problem,
-        params or EngineParams(),
+        params,
         prove,
         reference,
         stop,

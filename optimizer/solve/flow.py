@@ -253,6 +253,12 @@ class FlowModel:
         #: whether a pair arc leads to a leadership post line
         self.arc_leadership = np.zeros(num_arcs, dtype=bool)
         self.arc_leadership[pair] = problem.posts.leadership[cand.post[self.net.ref[pair]]]
+        #: arcs a person may bring into a solve per pricing round (``ENTER_PER_PERSON``
+        #: unless the solve's settings say otherwise)
+        self.enter_per_person = ENTER_PER_PERSON
+        #: :meth:`cheapest` gives every free pair arc once at most this many per person
+        #: are free (``0``: never)
+        self.all_free_per_person = 0
 
     @property
     def num_arcs(self) -> int:
@@ -334,8 +340,15 @@ class FlowModel:
 
     def cheapest(self, keys: list[IntArray], k: int) -> np.ndarray:
         """Mask over the arcs: every non-pair arc, and each person's ``k`` cheapest pair
-        arcs ordered by ``keys`` (the first key decides, the next break ties)."""
+        arcs ordered by ``keys`` (the first key decides, the next break ties); every
+        free pair arc instead once at most :attr:`all_free_per_person` per person are
+        free (a later stage, after fixing: one solve over all of them, no sort and no
+        pricing round)."""
         pairs = len(self.cand)  # the pair arcs come first, in candidate order
+        if np.count_nonzero(self.free[:pairs]) <= self.all_free_per_person * self.net.num_persons:
+            keep = np.ones(self.num_arcs, dtype=bool)
+            keep[:pairs] = self.free[:pairs]
+            return keep
         person = self.cand.person
         order = by_person(person, [key[:pairs] for key in keys])
         sorted_person = person[order]
@@ -399,15 +412,15 @@ class FlowModel:
 
     def _most_negative(self, arcs: IntArray, rc: IntArray) -> IntArray:
         """Of the entering ``arcs`` (reduced costs ``rc``), each person's
-        ``ENTER_PER_PERSON`` most negative ones (all of them when at most ``ENTER_ALL``):
-        partial pricing keeps solves small."""
+        :attr:`enter_per_person` most negative ones (all of them when at most
+        ``ENTER_ALL``): partial pricing keeps solves small."""
         if len(arcs) <= ENTER_ALL:
             return arcs
         person = self.net.tail[arcs]
         order = by_person(person, [rc])
         sorted_person = person[order]
         rank = np.arange(len(order)) - np.searchsorted(sorted_person, sorted_person, side="left")
-        return arcs[order[rank < ENTER_PER_PERSON]]
+        return arcs[order[rank < self.enter_per_person]]
 
     def fix(self, sol: FlowSolution, gap: int) -> None:
         """Fix every free arc whose reduced cost in ``sol`` exceeds ``gap`` in magnitude:
