@@ -122,6 +122,28 @@ def test_a_pricing_round_with_few_entering_arcs_brings_them_all_in() -> None:
     many = np.resize(arcs, ENTER_ALL + 1)
     taken = model._most_negative(many, -np.ones(len(many), dtype=np.int64))
     assert len(taken) == ENTER_PER_PERSON
+    # a re-plan's solves take more per person (EngineParams.enter_per_person)
+    model.enter_per_person = 3
+    assert len(model._most_negative(many, -np.ones(len(many), dtype=np.int64))) == 3
+
+
+def test_a_stage_with_few_free_arcs_starts_from_all_of_them() -> None:
+    problem, _ = province("city-like")
+    model = FlowModel(problem, build_candidates(problem))
+    pairs = len(model.cand)
+    keys = [model.cost_of("commute")]
+    cheapest = model.cheapest(keys, 2)
+    assert cheapest[:pairs].sum() <= 2 * problem.num_staff and cheapest[pairs:].all()
+    # a later stage: most pair arcs fixed, about one free per person
+    model.free[:pairs] = np.random.default_rng(0).random(pairs) < problem.num_staff / pairs
+    free = int(model.free[:pairs].sum())
+    model.all_free_per_person = 2
+    assert free <= 2 * problem.num_staff
+    everything = model.cheapest(keys, 2)
+    assert np.array_equal(everything[:pairs], model.free[:pairs]) and everything[pairs:].all()
+    # more free than that: each person's cheapest, as before
+    model.all_free_per_person = 0
+    assert np.array_equal(model.cheapest(keys, 2), cheapest)
 
 
 def test_a_stage_whose_first_flow_keeps_every_rule_needs_no_relaxation(
