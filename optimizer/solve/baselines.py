@@ -9,7 +9,7 @@ the values of the previous ones.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,9 +40,9 @@ def greedy(problem: Problem, cand: Candidates | None = None) -> BaselineResult:
     t0 = time.perf_counter()
     cand = cand or build_candidates(problem)
     order = cand.nearest_first()
-    # Python lists: the loop below visits every full post line before the one with room
-    post = cand.post[order].tolist()
-    starts = np.searchsorted(cand.person[order], np.arange(problem.num_staff + 1)).tolist()
+    post = cand.post[order]
+    # each person's pairs, nearest first, are post[starts[i] : starts[i + 1]]
+    starts = np.concatenate(([0], np.cumsum(np.bincount(cand.person, minlength=problem.num_staff)))).tolist()
     room = problem.posts.max.tolist()
     out = np.full(problem.num_staff, -1, dtype=np.int64)
     relatives: dict[int, list[int]] = {}
@@ -51,7 +51,7 @@ def greedy(problem: Problem, cand: Candidates | None = None) -> BaselineResult:
         relatives.setdefault(int(b), []).append(int(a))
     people = sorted(range(problem.num_staff), key=lambda i: bool(cand.can_stay_unplaced[i]))
     for i in people:
-        for p in post[starts[i] : starts[i + 1]]:
+        for p in _nearest(post, starts[i], starts[i + 1]):
             if room[p] <= 0:
                 continue
             out[i] = p
@@ -61,6 +61,15 @@ def greedy(problem: Problem, cand: Candidates | None = None) -> BaselineResult:
             room[p] -= 1
             break
     return BaselineResult("greedy", out, "feasible", time.perf_counter() - t0, {})
+
+
+def _nearest(post: IntArray, start: int, stop: int, window: int = 16) -> Iterator[int]:
+    """``post[start:stop]`` as Python ints, a few at a time: greedy mostly stops at one of
+    a person's first lines, so the rest are never turned into Python objects."""
+    while start < stop:
+        yield from post[start : min(stop, start + window)].tolist()
+        start += window
+        window *= 4
 
 
 def valid_greedy(problem: Problem, cand: Candidates | None = None) -> BaselineResult:

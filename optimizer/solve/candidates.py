@@ -70,8 +70,10 @@ class Candidates:
         (0.1 s instead of 0.4 s on the city's 2.3 million pairs).  The distances come from
         :attr:`Problem.dist_km` (float32, non-negative), whose bit patterns order as
         their values."""
-        bits = self.dist_km.astype(np.float32).view(np.int32).astype(np.int64)
-        return np.argsort((self.person.astype(np.int64) << 32) | bits, kind="stable")
+        key = self.person.astype(np.int64)
+        key <<= 32
+        key |= self.dist_km.astype(np.float32).view(np.int32)  # in place: one key array
+        return np.argsort(key, kind="stable")
 
     def term(self, name: str) -> IntArray:
         """The pair costs of a person-level term (moves, long_commute, commute, preference)."""
