@@ -530,8 +530,12 @@ _EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 
 def _keep_failures(parsed: pd.Series, ok: pd.Series, text: pd.Series) -> pd.Series:
     """Parsed values where ``ok``, the original text where parsing failed, ``None`` if blank."""
-    out = parsed.astype(object).where(ok, text)
-    return out.where(text.notna(), None)
+    out = np.array(parsed.astype(object), dtype=object)
+    cells = text.to_numpy(dtype=object)
+    failed = ~ok.to_numpy(dtype=bool)
+    out[failed] = cells[failed]
+    out[text.isna().to_numpy()] = None
+    return pd.Series(out, index=text.index, dtype=object)
 
 
 def _parse_number(text: pd.Series, col: ColumnSpec) -> pd.Series:
@@ -585,8 +589,9 @@ def _parse_date_forms(text: pd.Series, from_workbook: bool) -> pd.Series:
 
 
 def _map_unique(text: pd.Series, convert: dict[str, object]) -> pd.Series:
-    out = text.map(convert).astype(object)
-    return out.where(text.notna(), None)
+    """Each cell through ``convert`` (made from the column's distinct non-blank cells),
+    ``None`` for blank cells."""
+    return pd.Series([convert.get(v) for v in text.tolist()], index=text.index, dtype=object)
 
 
 def _parse_enum(text: pd.Series, col: ColumnSpec) -> pd.Series:
@@ -596,8 +601,7 @@ def _parse_enum(text: pd.Series, col: ColumnSpec) -> pd.Series:
 
 def _parse_bool(text: pd.Series) -> pd.Series:
     convert: dict[str, object] = {v: BOOL_VALUES.get(fold(v), v) for v in text.dropna().unique()}
-    out = text.map(convert).astype(object)
-    return out.where(text.notna(), False)
+    return pd.Series([convert.get(v, False) for v in text.tolist()], index=text.index, dtype=object)
 
 
 def split_list(text: str) -> tuple[str, ...]:
