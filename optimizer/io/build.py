@@ -103,8 +103,8 @@ def load_problem(scenario: Scenario) -> tuple[Problem, list[Issue]]:
 
 def _text(values: pd.Series) -> tuple[str, ...]:
     cells = values.tolist()
-    if all(type(v) is str for v in cells):  # the usual column: every cell is text
-        return tuple(cells)
+    if None not in cells:  # the usual column: no blank cell (str() gives text back as it is)
+        return tuple(map(str, cells))
     return tuple(["" if v is None else str(v) for v in cells])
 
 
@@ -114,6 +114,13 @@ def _floats(values: pd.Series) -> np.ndarray:
 
 def _unique_order(items: list[int]) -> tuple[int, ...]:
     return tuple(dict.fromkeys(items))
+
+
+def _dedup_each(lists: list[tuple[str, ...]]) -> tuple[tuple[str, ...], ...]:
+    """Each tuple without its repeats, first kept: once per distinct tuple (few: people
+    share their position lists)."""
+    once = {p: tuple(dict.fromkeys(p)) for p in set(lists)}
+    return tuple(once[p] for p in lists)
 
 
 def build_problem(scenario: Scenario, tables: dict[str, RawTable]) -> tuple[Problem, SourceRows]:
@@ -199,7 +206,7 @@ def _build_staff(sv: pd.DataFrame, units: Units) -> Staff:
         gender=_text(sv["gender"]),
         category=_text(sv["category"]),
         bloc=_text(sv["bloc"]),
-        positions=tuple(tuple(dict.fromkeys(p)) for p in sv["positions"].tolist()),
+        positions=_dedup_each(sv["positions"].tolist()),
         grade=_text(sv["grade"]),
         former_unit=_text(sv["former_unit"]),
         origin_idx=origin,

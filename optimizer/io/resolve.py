@@ -165,19 +165,21 @@ def _resolve_staff_ids(tables: Mapping[str, RawTable]) -> list[Issue]:
         return []
     issues: list[Issue] = []
     known = {v for v in ids if isinstance(v, str)}
-    folded: dict[str, list[str]] = {}
-    first_row: dict[str, int] = {}
-    for row, value in _codes(ids):
-        key = value.casefold()
-        if key in folded and value not in folded[key]:
-            issues.append(
-                staff.issue(
-                    "staff_id_case_collision", "warning", row=row, column="staff_id", value=value,
-                    other=folded[key][0], first=first_row[key],
-                )
-            )  # fmt: skip
-        folded.setdefault(key, []).append(value)
-        first_row.setdefault(key, row)
+    folded = {v.casefold(): [v] for v in known}
+    if len(folded) < len(known):  # some ids differ by case only: found row by row
+        folded = {}
+        first_row: dict[str, int] = {}
+        for row, value in _codes(ids):
+            key = value.casefold()
+            if key in folded and value not in folded[key]:
+                issues.append(
+                    staff.issue(
+                        "staff_id_case_collision", "warning", row=row, column="staff_id", value=value,
+                        other=folded[key][0], first=first_row[key],
+                    )
+                )  # fmt: skip
+            folded.setdefault(key, []).append(value)
+            first_row.setdefault(key, row)
     unique = {k: v[0] for k, v in folded.items() if len(set(v)) == 1}
     for table, columns in STAFF_REFS.items():
         raw = tables.get(table)

@@ -17,6 +17,7 @@ import io
 import logging
 import math
 import os
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from numbers import Integral
@@ -225,13 +226,23 @@ def _clean_texts(texts: list[str]) -> list[str | None]:
     out as alone), and only the cells that are not ASCII lose their zero-width marks."""
     joined = "\x00".join(texts)
     if joined.isascii():
+        if not _EDGES.search(joined):  # no cell blank or with spaces around: all kept as they are
+            return list(texts)
         return [text.strip() or None for text in texts]
-    normal = unicodedata.normalize("NFC", joined).split("\x00")
-    if len(normal) != len(texts):  # a cell holds a NUL itself
+    normal = unicodedata.normalize("NFC", joined)
+    parts = normal.split("\x00")
+    if len(parts) != len(texts):  # a cell holds a NUL itself
         return [_clean_text(text) for text in texts]
+    if not _EDGES.search(normal):
+        return list(parts)
     return [
-        (text.strip() if text.isascii() else text.strip("\u200b\ufeff").strip()) or None for text in normal
+        (text.strip() if text.isascii() else text.strip("\u200b\ufeff").strip()) or None for text in parts
     ]
+
+
+#: In cells joined by NULs: a blank cell, or one that starts or ends with a space or a
+#: zero-width mark (``\s`` is exactly what ``str.strip`` removes).
+_EDGES = re.compile(r"(?:^|\x00)(?:[\s\u200b\ufeff]|\x00|$)|[\s\u200b\ufeff](?:\x00|$)")
 
 
 def _text_column(values: pd.Series) -> pd.Series:

@@ -55,8 +55,14 @@ FONT_CHECKED = {
 # --------------------------------------------------------------------------- pass 1
 
 
+#: Kinds of a column (pandas' ``infer_dtype``, blanks skipped) that hold no text at all.
+_NO_TEXT = frozenset({"empty", "floating", "integer", "mixed-integer-float", "boolean", "datetime", "date"})
+
+
 def _not_text(s: pd.Series) -> pd.Series:
     """``True`` where the cell was parsed (a failed cell is kept as its text)."""
+    if pd.api.types.infer_dtype(s, skipna=True) in _NO_TEXT:  # the usual column, told in one pass
+        return pd.Series(True, index=s.index, dtype=bool)
     return pd.Series([not isinstance(v, str) for v in s.tolist()], index=s.index, dtype=bool)
 
 
@@ -449,6 +455,7 @@ def _pin_checks(pins: RawTable | None, staff: RawTable | None, posts: RawTable |
     people: dict[str, _Person] = {}
     staff_values = _usable(staff, "staff_id", "category", "positions")
     if staff_values is not None:
+        staff_values = staff_values[staff_values["staff_id"].isin(set(values["staff_id"].dropna()))]
         for sid, cat, pos in zip(
             staff_values["staff_id"],
             staff_values["category"],
