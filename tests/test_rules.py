@@ -28,7 +28,7 @@ from optimizer.explain import Explainer
 from optimizer.i18n import set_lang, t
 from optimizer.io.validate import line_supply
 from optimizer.rules import PAIR_RULES, RULES, binding, relatives
-from optimizer.rules.pair import allowed
+from optimizer.rules.pair import allowed, qualified_pairs
 from optimizer.rules.reason import Reason, render
 from optimizer.solve import solve
 from optimizer.solve.candidates import build_candidates
@@ -200,6 +200,16 @@ def test_candidates_registry_explain_fairness_and_checker_agree(problem: Problem
             x[i] = k
             broken = [v for v in check_placement(problem, x) if v.rule in pair_ids and v.staff_idx == i]
             assert (broken == []) == ((i, k) in in_cand)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances())
+def test_qualified_pairs_of_some_people_are_the_whole_list_filtered(problem: Problem) -> None:
+    person, post = qualified_pairs(problem)
+    some = np.flatnonzero(np.random.default_rng(problem.num_staff).random(problem.num_staff) < 0.4)
+    mine, theirs = qualified_pairs(problem, some)
+    keep = np.isin(person, some)
+    assert np.array_equal(mine, person[keep]) and np.array_equal(theirs, post[keep])
 
 
 # --------------------------------------------------------------------------- reasons that are right

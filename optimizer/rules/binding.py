@@ -190,10 +190,9 @@ def unplaced_reasons(problem: Problem, assignment: IntArray) -> dict[int, Reason
     unplaced = np.flatnonzero(x < 0)
     if len(unplaced) == 0:
         return {}
-    q_person, q_post = qualified_pairs(problem)
-    sel = np.isin(q_person, unplaced)
+    q_person, q_post = qualified_pairs(problem, unplaced)
     by_person: dict[int, list[Verdict]] = {int(i): [] for i in unplaced}
-    for v in verdicts(problem, x, q_person[sel], q_post[sel]):
+    for v in verdicts(problem, x, q_person, q_post):
         by_person[v.person].append(v)
     return {i: unplaced_reason(problem, x, i, found) for i, found in by_person.items()}
 
