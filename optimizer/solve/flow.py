@@ -242,6 +242,7 @@ class FlowModel:
         self.supply = self.net.supply.copy()
         self._term_cost: dict[str, IntArray] = {}
         self._term_range: dict[str, int] = {}
+        self._term_max: dict[str, int] = {}
         self._stage_cost: dict[tuple[tuple[str, ...], tuple[int, ...]], IntArray] = {}
         self._by_person: tuple[IntArray, IntArray] | None = None
         #: arcs of a flow known to be feasible in the current network (a safe start)
@@ -330,8 +331,16 @@ class FlowModel:
         return self._term_range[term]
 
     def max_arc(self, stage: tuple[tuple[str, ...], tuple[int, ...]]) -> int:
-        """Largest arc cost magnitude of a stage."""
-        return sum(w * int(np.abs(self.cost_of(t)).max(initial=0)) for t, w in zip(*stage, strict=True))
+        """Largest arc cost magnitude of a stage (each term's largest magnitude found once:
+        :meth:`group_terms` asks again for every grouping it tries)."""
+        return sum(w * self._max_abs(t) for t, w in zip(*stage, strict=True))
+
+    def _max_abs(self, term: str) -> int:
+        """Largest arc cost magnitude of one term (cached)."""
+        if term not in self._term_max:
+            cost = self.cost_of(term)
+            self._term_max[term] = max(int(cost.max(initial=0)), -int(cost.min(initial=0)))
+        return self._term_max[term]
 
     def fits(self, stage: tuple[tuple[str, ...], tuple[int, ...]]) -> bool:
         """Whether a stage's costs stay inside what the flow solvers accept (OR-Tools
@@ -474,8 +483,10 @@ class FlowModel:
         (the last entry: where the post lines' arcs start); computed once (the tails are
         three sorted runs, so the sort is quick)."""
         if self._by_person is None:
-            order = np.argsort(self.net.tail, kind="stable")
-            starts = np.searchsorted(self.net.tail[order], np.arange(self.net.num_persons + 1))
+            tail = self.net.tail
+            order = np.argsort(tail, kind="stable")
+            persons = self.net.num_persons
+            starts = np.concatenate(([0], np.cumsum(np.bincount(tail[tail < persons], minlength=persons))))
             self._by_person = (order, starts)
         return self._by_person
 
