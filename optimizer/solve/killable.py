@@ -24,8 +24,12 @@ worker's).  The child dies with its parent (``PR_SET_PDEATHSIG``) and in its own
 process group, so a terminal's Ctrl-C reaches only the parent, which stops the child.
 
 A smaller MIP runs in this process through the same code (:func:`run_job`): its whole
-run, root included, took at most 0.36 s on 31,000 columns here, so its rare stop checks
-cannot hold it long past the limit, and a child's start-up would cost more.
+run, root included, took at most 0.36 s on 31,000 columns here, and hard small MIPs
+(dense knapsacks of 200 and 2,000 columns) were stopped within 0.01–0.36 s of their
+limit (stop checks at most 1.2 s apart), so its stop checks cannot hold it long past
+the limit, and a child's start-up would cost more.  The linear programs stay in this
+process: simplex, interior point and crossover check the stop at most 1.45 s apart on
+the 620,000-column assignment relaxation.
 
 This module's top level imports only the standard library and NumPy: the child runs
 this file as a script, outside the package.
@@ -46,8 +50,10 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-#: A MIP of at most this many columns runs in the calling process (see the module).
+#: A MIP of at most this many columns and non-zeros runs in the calling process (see
+#: the module; the programs of the exact finish hold 2–4 non-zeros a column).
 IN_PROCESS_MAX_COLUMNS = 30_000
+IN_PROCESS_MAX_NONZEROS = 150_000
 #: Seconds between two looks of the parent at ``stop()`` and the deadline.
 POLL_S = 0.05
 #: Memory of a child beside its model: interpreter, NumPy and highspy (40 MB measured).
@@ -259,7 +265,8 @@ def solve_mip(
     in_process: bool | None = None,
 ) -> MipOutcome:
     """Solve ``job`` within ``time_limit_s`` seconds for sure: in this process when it
-    has at most :data:`IN_PROCESS_MAX_COLUMNS` columns, else in a child process killed
+    has at most :data:`IN_PROCESS_MAX_COLUMNS` columns and
+    :data:`IN_PROCESS_MAX_NONZEROS` non-zeros, else in a child process killed
     when ``stop()`` turns true or the time is up (see the module).  ``in_process``
     forces either way (``benchmarks/bench_timelimit.py`` times both).
 
@@ -269,7 +276,8 @@ def solve_mip(
     """
     deadline = time.monotonic() + time_limit_s
     collector = _Collector(job)
-    if in_process if in_process is not None else job.num_cols <= IN_PROCESS_MAX_COLUMNS:
+    small = job.num_cols <= IN_PROCESS_MAX_COLUMNS and job.a.nnz <= IN_PROCESS_MAX_NONZEROS
+    if in_process if in_process is not None else small:
         from optimizer.solve import highs
 
         run_job(job, highs, collector, time_limit_s, threads=threads, seed=seed, stop=stop)
