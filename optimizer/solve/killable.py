@@ -172,8 +172,8 @@ class _Collector:
         if index is not None:
             x = np.zeros(self.num_cols)
             x[index] = value
-        if kind == "incumbent":
-            self.current = MipStage("feasible", x, objective, bound)
+        if kind == "incumbent":  # HiGHS's bound before its root is -inf (or NaN): none
+            self.current = MipStage("feasible", x, objective, bound if np.isfinite(bound) else -np.inf)
         else:
             self.done.append(MipStage(status, x, objective, bound))
             self.current = None
