@@ -33,6 +33,7 @@ from optimizer.solve import engine, killable
 from optimizer.solve.baselines import highs_mip, valid_greedy
 from optimizer.solve.candidates import build_candidates
 from optimizer.solve.killable import ColumnMatrix, MipJob, solve_mip
+from optimizer.solve.memory import MAX_MEMORY_ENV
 from optimizer.solve.stages import objective_stages
 
 #: People of the assignment MIP that HiGHS does not stop in time in-process.
@@ -134,17 +135,52 @@ def test_a_stop_kills_the_child_at_once_keeping_its_best_incumbent(monkeypatch: 
     assert children() <= before
 
 
-def test_a_child_past_its_memory_cap_dies_and_the_parent_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A child whose MIP needs more memory than its cap (here a tenth of its estimate)
-    fails its allocation and dies: the parent returns at once, cut short, without a
-    solution and without any process left."""
-    monkeypatch.setattr(killable, "MEMORY_CAP", 0.1)
+def test_a_child_past_the_memory_available_dies_and_the_parent_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A child whose MIP needs more memory than was available when it started (here
+    ``STAFFPLAN_MAX_MEMORY_MB = 400``, its estimate made to fit) fails its allocation:
+    the parent returns at once, proving nothing and trusting no bound, with at most the
+    incumbent the child sent before (the start, checked here), and no process left."""
+    monkeypatch.setenv(MAX_MEMORY_ENV, "400")
+    monkeypatch.setattr(killable, "BYTES_PER_COLUMN", 10)
+    job = assignment_mip(OVERRUNNING_PEOPLE)
+    assert job.child_bytes() < 400 * 2**20
     before = children()
     t0 = time.perf_counter()
-    outcome = solve_mip(assignment_mip(OVERRUNNING_PEOPLE), 60.0)
+    outcome = solve_mip(job, 60.0)
     assert time.perf_counter() - t0 <= 10.0
-    assert outcome.cut_short and outcome.last is not None and outcome.last.x is None
+    stage = outcome.last
+    assert stage is not None and stage.status in ("feasible", "no_solution") and stage.bound == -np.inf
+    assert stage.x is None or feasible(job, stage.x)
     assert children() <= before
+
+
+def test_a_mip_whose_estimate_does_not_fit_is_not_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The memory rule of ``optimizer/solve/memory.py``: a child whose estimate exceeds
+    the memory available is not started; nothing is solved, nothing is cut short."""
+    monkeypatch.setenv(MAX_MEMORY_ENV, "300")
+    job = assignment_mip(OVERRUNNING_PEOPLE)
+    assert job.child_bytes() > 300 * 2**20
+    spawned: list[object] = []
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: spawned.append(a))
+    outcome = solve_mip(job, 60.0)
+    assert outcome.stages == () and not outcome.cut_short and spawned == []
+
+
+def test_an_incumbent_sent_before_highs_fails_is_kept() -> None:
+    """HiGHS that ends without a solution after it sent an incumbent (out of memory:
+    the 16,000-person ``short-commute`` province's exact finish under a tight cap) keeps
+    that incumbent, not proven, with no bound from the failed run."""
+    job = assignment_mip(100)
+    collect = killable._Collector(job)
+    index, value = np.array([3, job.num_cols - 1]), np.array([1.0, 1.0])
+    collect(("incumbent", 0, "feasible", 1001.0, -np.inf, index, value))
+    collect(("stage", 0, "no_solution", np.nan, -np.inf, None, None))
+    stage = collect.outcome(False).last
+    assert stage is not None and stage.status == "feasible" and stage.objective == 1001.0
+    assert stage.x is not None and np.flatnonzero(stage.x).tolist() == index.tolist()
+    assert stage.bound == -np.inf
 
 
 def test_the_child_dies_with_its_parent() -> None:

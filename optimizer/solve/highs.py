@@ -186,16 +186,24 @@ def set_solution(h: Any, x: np.ndarray) -> None:
 
 def mip_result(h: Any) -> tuple[str, float, float, np.ndarray | None]:
     """How the MIP just run on ``h`` ended: ``optimal``, ``infeasible``, ``feasible``
-    (stopped with a solution) or ``no_solution``; HiGHS's objective, its dual bound, and
-    the solution's column values (``None`` without one)."""
+    (stopped with a solution) or ``no_solution``; HiGHS's objective, its dual bound
+    (``-inf`` after an error, e.g. out of memory: no bound is trusted then), and the
+    solution's column values (``None`` without one)."""
     import highspy
 
     status = h.getModelStatus()
     info = h.getInfo()
-    if status == highspy.HighsModelStatus.kInfeasible:
-        return "infeasible", np.nan, float(info.mip_dual_bound), None
+    kinds = highspy.HighsModelStatus
+    stopped = (kinds.kTimeLimit, kinds.kInterrupt, kinds.kIterationLimit, kinds.kSolutionLimit)
+    bound = float(info.mip_dual_bound) if status in (kinds.kOptimal, kinds.kInfeasible, *stopped) else -np.inf
+    if status == kinds.kInfeasible:
+        return "infeasible", np.nan, bound, None
     x = np.asarray(h.getSolution().col_value, dtype=float)
     if info.primal_solution_status != 2 or len(x) != h.getNumCol() or not np.isfinite(x).all():
-        return "no_solution", np.nan, float(info.mip_dual_bound), None
-    name = "optimal" if status == highspy.HighsModelStatus.kOptimal else "feasible"
-    return name, float(info.objective_function_value), float(info.mip_dual_bound), x
+        return "no_solution", np.nan, bound, None
+    return (
+        ("optimal" if status == kinds.kOptimal else "feasible"),
+        float(info.objective_function_value),
+        bound,
+        x,
+    )

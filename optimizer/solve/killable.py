@@ -58,10 +58,6 @@ IN_PROCESS_MAX_NONZEROS = 150_000
 POLL_S = 0.05
 #: Memory of a child beside its model: interpreter, NumPy and highspy (40 MB measured).
 CHILD_BASE_BYTES = 200 * 2**20
-#: A child's address space is capped at this many times its estimate (the estimate is
-#: of resident memory: 824 MB for the test's 620,000-column MIP, whose child peaked at
-#: 589 MB resident and 735 MB of address space with one thread).
-MEMORY_CAP = 2.0
 #: Bytes HiGHS needs per column of a MIP (measured: 7.3 GB for the 9.4 million columns
 #: of the whole model of 4× the city, with room for its search).
 BYTES_PER_COLUMN = 1_000
@@ -172,11 +168,18 @@ class _Collector:
         if index is not None:
             x = np.zeros(self.num_cols)
             x[index] = value
+        bound = bound if np.isfinite(bound) or status == "infeasible" else -np.inf
         if kind == "incumbent":  # HiGHS's bound before its root is -inf (or NaN): none
-            self.current = MipStage("feasible", x, objective, bound if np.isfinite(bound) else -np.inf)
+            self.current = MipStage("feasible", x, objective, bound)
+            return
+        best = self.current
+        if x is None and best is not None:
+            # HiGHS ended without the incumbent it reported (out of memory, an error):
+            # that incumbent is kept, not proven.
+            self.done.append(MipStage("feasible", best.x, best.objective, max(bound, best.bound)))
         else:
             self.done.append(MipStage(status, x, objective, bound))
-            self.current = None
+        self.current = None
 
     def outcome(self, cut_short: bool) -> MipOutcome:
         """The stages reported; when cut short, the one under way last: ``feasible``
@@ -271,8 +274,9 @@ def solve_mip(
     forces either way (``benchmarks/bench_timelimit.py`` times both).
 
     A child is started only when :meth:`MipJob.child_bytes` fits in the memory
-    available (:func:`~optimizer.solve.memory.available_bytes`); otherwise nothing is
-    solved (an outcome without stages, not cut short).
+    available (:func:`~optimizer.solve.memory.available_bytes`), and its address space
+    is capped at that memory; otherwise nothing is solved (an outcome without stages,
+    not cut short).
     """
     deadline = time.monotonic() + time_limit_s
     collector = _Collector(job)
@@ -284,16 +288,18 @@ def solve_mip(
         return collector.outcome(stop is not None and stop())
     from optimizer.solve.memory import available_bytes
 
-    if job.child_bytes() > available_bytes():
+    available = available_bytes()
+    if job.child_bytes() > available:
         log.warning("a MIP of %d columns does not fit in the memory left: not solved", job.num_cols)
         return MipOutcome((), False)
-    cut_short = _in_child(job, deadline, collector, threads, seed, stop)
+    cut_short = _in_child(job, deadline, available, collector, threads, seed, stop)
     return collector.outcome(cut_short)
 
 
 def _in_child(
     job: MipJob,
     deadline: float,
+    available: int,
     collector: _Collector,
     threads: int,
     seed: int,
@@ -301,7 +307,9 @@ def _in_child(
 ) -> bool:
     """Run ``job`` in a child process, its messages to ``collector``, until it ends or
     is killed (``stop()``, ``deadline`` on :func:`time.monotonic`'s clock); whether it
-    was cut short.  The child is killed and reaped on every way out."""
+    was cut short.  The child's address space is capped at ``available`` bytes (the
+    memory the machine had left for it).  The child is killed and reaped on every way
+    out."""
     import multiprocessing
     import subprocess
 
@@ -316,7 +324,7 @@ def _in_child(
     )
     theirs.close()
     try:
-        mine.send((job.wire(), deadline, threads, seed, int(MEMORY_CAP * job.child_bytes())))
+        mine.send((job.wire(), deadline, threads, seed, available))
         while True:
             if (stop is not None and stop()) or time.monotonic() > deadline:
                 child.kill()
@@ -368,9 +376,13 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _cap_memory(cap: int) -> None:
-    """Cap the child's address space at ``cap`` bytes (:data:`MEMORY_CAP` times its
-    estimate): a HiGHS that would take more fails its allocation and the child dies,
-    its incumbents kept, instead of pressing on the machine."""
+    """Cap the child's address space at ``cap`` bytes, the memory available when it
+    started (:func:`~optimizer.solve.memory.available_bytes`, ``STAFFPLAN_MAX_MEMORY_MB``
+    included): a HiGHS that would take more fails its allocation (HiGHS then ends out
+    of memory, or the child dies), the incumbents it sent kept, instead of pressing the
+    machine into swap.  An estimate is no cap: the 16,000-person ``short-commute``
+    province's exact finish (422,037 columns) peaked at 952 MB resident and 1,249 MB of
+    address space, against 625 MB estimated."""
     import resource
 
     try:
