@@ -122,7 +122,7 @@ def build_network(problem: Problem, cand: Candidates) -> Network:
         ]
     )
     ref = np.concatenate([np.arange(len(cand), dtype=np.int64), stay, post_ids[has_min], post_ids[has_rest]])
-    return Network(n, p, tail.astype(np.int64), head.astype(np.int64), cap, kind, ref)
+    return Network(n, p, tail.astype(np.int64, copy=False), head.astype(np.int64, copy=False), cap, kind, ref)
 
 
 def term_costs(problem: Problem, cand: Candidates, net: Network, term: str) -> IntArray:
@@ -247,13 +247,13 @@ class FlowModel:
         self._by_person: tuple[IntArray, IntArray] | None = None
         #: arcs of a flow known to be feasible in the current network (a safe start)
         self.feasible = np.zeros(num_arcs, dtype=bool)
-        pair = self.net.kind == PAIR
+        pairs = len(cand)  # the pair arcs come first, in candidate order (build_network)
         #: unit of each pair arc, ``-1`` for the other arcs
         self.arc_unit = np.full(num_arcs, -1, dtype=np.int64)
-        self.arc_unit[pair] = cand.unit[self.net.ref[pair]]
+        self.arc_unit[:pairs] = cand.unit
         #: whether a pair arc leads to a leadership post line
         self.arc_leadership = np.zeros(num_arcs, dtype=bool)
-        self.arc_leadership[pair] = problem.posts.leadership[cand.post[self.net.ref[pair]]]
+        self.arc_leadership[:pairs] = problem.posts.leadership[cand.post]
         #: arcs a person may bring into a solve per pricing round (``ENTER_PER_PERSON``
         #: unless the solve's settings say otherwise)
         self.enter_per_person = ENTER_PER_PERSON
