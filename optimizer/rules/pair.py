@@ -380,7 +380,7 @@ def allowed_pairs(problem: Problem) -> AllowedPairs:
     removed = {QUALIFICATION.id: problem.num_staff * problem.num_posts}
     removed |= {rule.id: 0 for rule in CAPACITY_RULES}
     rules = [rule for rule in CAPACITY_RULES if rule.applies(problem)]
-    kept: list[tuple[IntArray, IntArray]] = []
+    kept: list[tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]] = []
     for _, _, lines, group in qualified_groups(problem):
         removed[QUALIFICATION.id] -= len(group) * len(lines)
         unit = problem.posts.unit_idx[lines][None, :]
@@ -393,12 +393,12 @@ def allowed_pairs(problem: Problem) -> AllowedPairs:
                 removed[rule.id] += int(np.count_nonzero(bad))
                 keep &= ~bad
             row, col = np.nonzero(keep)
-            kept.append((people[row, 0], lines[col]))
-    person = np.concatenate([p for p, _ in kept]) if kept else np.zeros(0, dtype=np.int64)
-    post = np.concatenate([q for _, q in kept]) if kept else np.zeros(0, dtype=np.int64)
+            kept.append((people[row, 0].astype(np.int32), lines[col].astype(np.int32)))
+    person = np.concatenate([p for p, _ in kept]) if kept else np.zeros(0, dtype=np.int32)
+    post = np.concatenate([q for _, q in kept]) if kept else np.zeros(0, dtype=np.int32)
     # by person (each person's groups come in position order, lines in order within)
-    order = np.argsort(person.astype(np.int32), kind="stable")
-    found = AllowedPairs(person[order].astype(np.int32), post[order].astype(np.int32), removed)
+    order = np.argsort(person, kind="stable")
+    found = AllowedPairs(person[order], post[order], removed)
     while len(_ALLOWED) >= _ALLOWED_KEPT:
         _ALLOWED.pop(next(iter(_ALLOWED)))
     _ALLOWED[id(problem)] = (weakref.ref(problem), found)
