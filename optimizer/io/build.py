@@ -148,7 +148,7 @@ def build_problem(scenario: Scenario, tables: dict[str, RawTable]) -> tuple[Prob
     unit_idx = units.id2idx
     pv = _values(tables["posts"])
     posts = Posts(
-        unit_idx=np.asarray(pv["unit_id"].map(unit_idx), dtype=np.int32),
+        unit_idx=np.array([unit_idx[u] for u in pv["unit_id"].tolist()], dtype=np.int32),
         bloc=_text(pv["bloc"]),
         department=_text(pv["department"]),
         position=_text(pv["position"]),
@@ -188,7 +188,7 @@ def _values(raw: RawTable) -> pd.DataFrame:
 
 def _build_staff(sv: pd.DataFrame, units: Units) -> Staff:
     unit_idx = units.id2idx
-    origin = np.asarray(sv["origin_unit"].map(unit_idx), dtype=np.int32)
+    origin = np.array([unit_idx[u] for u in sv["origin_unit"].tolist()], dtype=np.int32)
     home_lat, home_lon = _floats(sv["home_lat"]), _floats(sv["home_lon"])
     nearest = nearest_unit(home_lat, home_lon, units)
     local = [

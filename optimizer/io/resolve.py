@@ -218,10 +218,11 @@ def _resolve_homes(staff: RawTable | None, units: RawTable | None) -> list[Issue
     written = sv.get("home_unit")
     if lat is None or lon is None:
         return []  # a missing column is reported on its own (below, per row)
-    given = lat.map(lambda v: isinstance(v, float)) & lon.map(lambda v: isinstance(v, float))
+    pairs = zip(lat.tolist(), lon.tolist(), strict=True)
+    given = [isinstance(a, float) and isinstance(b, float) for a, b in pairs]
     approx = pd.Series(False, index=sv.index)
     issues: list[Issue] = []
-    need = sv.index[~given.to_numpy()]
+    need = sv.index[[not g for g in given]]
     places = gazetteer(units, former=True) if len(need) else None
     new_lat, new_lon = lat.copy(), lon.copy()
     for row in need:

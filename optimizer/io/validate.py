@@ -377,7 +377,7 @@ def _unknown_refs(
     if raw is None or values is None:
         return []
     cells = values[column]
-    if cells.map(lambda v: isinstance(v, tuple)).any():
+    if any(isinstance(v, tuple) for v in cells.tolist()):
         cells = cells.dropna().explode()
     bad = cells[cells.notna() & ~cells.isin(known)]
     issues = []
@@ -394,7 +394,7 @@ def _unused_positions(staff: RawTable | None, positions: set[str]) -> list[Issue
     if staff is None or values is None:
         return []
     codes = values["positions"].dropna().explode()
-    codes = codes[codes.map(lambda v: isinstance(v, str))]
+    codes = codes[[isinstance(v, str) for v in codes.tolist()]]
     unused = codes[~codes.isin(positions)]
     issues = []
     candidates = sorted(positions)
