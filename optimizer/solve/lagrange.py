@@ -356,9 +356,7 @@ class StageSearch:
         model, rows = self.model, self.rows
         self.incumbent = None if incumbent is None else self.candidate(incumbent.flow)
         lam = rows.start(self.unit)
-        active = model.cheapest([self.cost, *self.later], 12)
-        if self.start is not None:
-            active |= self.start
+        active = self._first_arcs()
         best: tuple[int, FlowSolution, IntArray] | None = None
         theta, stall, conflicts, iteration, fewest = 1.0, 0, 0, 0, len(rows) + 10**9
         fixed_gap = UNFIXED
@@ -433,6 +431,12 @@ class StageSearch:
                 break
             lam = stepped
         return self._close(best, fixed_gap, iteration, conflicts)
+
+    def _first_arcs(self) -> np.ndarray:
+        """The arcs the stage's first flow starts from: each person's 12 cheapest (by the
+        stage's cost, then the later stages'), and :attr:`start` when given."""
+        active = self.model.cheapest([self.cost, *self.later], 12)
+        return active if self.start is None else active | self.start
 
     def _parts(self, iteration: int, conflicts: int, best_scaled: int) -> bool:
         """Whether this iteration takes the parting step (:meth:`_parting`): among the
