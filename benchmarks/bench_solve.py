@@ -25,12 +25,14 @@ The profile wraps those functions from outside the solver (a few microseconds pe
 call): the next profile is this one command.
 
 ``--baselines`` may also name ``cold``: staffplan again, every stage relaxation started
-cold (``EngineParams.warm_basis`` off), for a same-run comparison of the warm basis.
+cold (``EngineParams.warm_basis`` off), for a same-run comparison of the warm basis;
+and ``unsettled``: staffplan again with every first flow priced to the end
+(``EngineParams.settle`` off), for a same-run comparison of the settled first flows.
 
 Usage::
 
     python benchmarks/bench_solve.py [--scales 0.25,1,4] [--baseline-limit 120]
-        [--baselines greedy,cpsat,highs,cold] [--memory-cap-gb 20]
+        [--baselines greedy,cpsat,highs,cold,unsettled] [--memory-cap-gb 20]
         [--out benchmarks/results/solve.json]
 """
 
@@ -245,10 +247,11 @@ class StageProfile:
         return [{k: round(v, 3) if isinstance(v, float) else v for k, v in s.items()} for s in self.stages]
 
 
-def measure_staffplan(scenario: str, warm_basis: bool = True) -> dict[str, object]:
+def measure_staffplan(scenario: str, warm_basis: bool = True, settle: bool = True) -> dict[str, object]:
     """Load and solve the scenario with staffplan, profiled per stage; return the figures.
 
-    ``warm_basis`` false starts every stage relaxation cold (``EngineParams.warm_basis``).
+    ``warm_basis`` false starts every stage relaxation cold (``EngineParams.warm_basis``);
+    ``settle`` false prices every first flow to the end (``EngineParams.settle``).
     """
     from optimizer.io import load_problem, load_scenario
     from optimizer.solve import solve
@@ -261,7 +264,7 @@ def measure_staffplan(scenario: str, warm_basis: bool = True) -> dict[str, objec
     problem, _ = load_problem(load_scenario(scenario, ["solver.time_limit_s=900"]))
     load_s = time.perf_counter() - t0
     with StageProfile() as profile:
-        result = solve(problem, params=EngineParams(warm_basis=warm_basis)).with_load(load_s)
+        result = solve(problem, params=EngineParams(warm_basis=warm_basis, settle=settle)).with_load(load_s)
     wall = time.perf_counter() - t0
     return {
         "load_average_before_staffplan": load_before,
@@ -388,11 +391,11 @@ def main() -> None:
         scenario, runner = args.measure
         if runner == "staffplan":
             print(json.dumps(measure_staffplan(scenario)))
-        elif runner == "cold":
-            figures = measure_staffplan(scenario, warm_basis=False)
-            cold = figures.pop("staffplan")
-            assert isinstance(cold, dict)
-            print(json.dumps({**figures, **cold, "time_s": cold["wall_s_including_load"]}))
+        elif runner in ("cold", "unsettled"):
+            figures = measure_staffplan(scenario, warm_basis=runner != "cold", settle=runner != "unsettled")
+            other = figures.pop("staffplan")
+            assert isinstance(other, dict)
+            print(json.dumps({**figures, **other, "time_s": other["wall_s_including_load"]}))
         else:
             print(json.dumps(measure_baseline(scenario, runner, args.baseline_limit)))
         return

@@ -219,6 +219,10 @@ class EngineParams:
     all_free_per_person:
         A stage's first flow starts from every free pair arc once at most this many
         per person are free (``FlowModel.all_free_per_person``; ``0``: never).
+    settle:
+        Let the first flow of a stage whose relaxation runs stop its pricing a few arcs
+        short when it puts relatives against the rule, the relaxation pricing those
+        arcs in (:meth:`~optimizer.solve.lagrange.StageSearch._settle`).
     """
 
     max_iterations: int = MAX_ITERATIONS
@@ -232,6 +236,7 @@ class EngineParams:
     carry_priced: bool = False
     enter_per_person: int = ENTER_PER_PERSON
     all_free_per_person: int = 0
+    settle: bool = True
 
 
 class Stop:
@@ -476,6 +481,7 @@ def _search(run: _Run, k: int) -> StageSearch:
         run.params.parting if run.prove else 0,
         support,
         run.priced,
+        run.params.settle,
     )
 
 
