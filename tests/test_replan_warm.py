@@ -242,9 +242,9 @@ def test_each_stage_of_a_replan_starts_from_the_arcs_the_stage_before_priced(
             super().__init__(*args, **kwargs)
             searches.append((self, []))
 
-    def recorded(model: FlowModel, cost: Any, active: np.ndarray, *args: Any) -> Any:
+    def recorded(model: FlowModel, cost: Any, active: np.ndarray, *args: Any, **kwargs: Any) -> Any:
         searches[-1][1].append(active.copy())  # the arcs each flow solve starts from
-        return real(model, cost, active, *args)
+        return real(model, cost, active, *args, **kwargs)
 
     monkeypatch.setattr(engine, "StageSearch", Recorded)
     monkeypatch.setattr(FlowModel, "solve", recorded)
