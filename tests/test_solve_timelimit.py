@@ -136,6 +136,24 @@ def test_a_stop_kills_the_child_at_once_keeping_its_best_incumbent(monkeypatch: 
     assert children() <= before
 
 
+def test_an_exception_in_the_parent_kills_the_child() -> None:
+    """A second Ctrl-C (``KeyboardInterrupt`` raised in the parent while it waits on the
+    child) leaves no process behind: the child is killed and reaped on that way out too."""
+    job = assignment_mip(OVERRUNNING_PEOPLE)
+    before = children()
+    t0 = time.perf_counter()
+
+    def second_ctrl_c() -> bool:
+        if time.perf_counter() - t0 > 1.0:
+            raise KeyboardInterrupt
+        return False
+
+    with pytest.raises(KeyboardInterrupt):
+        solve_mip(job, 60.0, stop=second_ctrl_c)
+    assert time.perf_counter() - t0 <= 5.0
+    assert children() <= before
+
+
 def test_a_child_past_the_memory_available_dies_and_the_parent_goes_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
