@@ -202,6 +202,25 @@ def test_an_incumbent_sent_before_highs_fails_is_kept() -> None:
     assert stage.bound == -np.inf
 
 
+def test_a_killed_stage_keeps_the_dual_bound_it_reported() -> None:
+    """The dual bound HiGHS reported when its MIP checked its stop (the 16,000-person
+    ``short-commute`` province's exact finish: 1,286 against the relaxation's 1,276,
+    reported at 50 s of a 60 s limit) stays with the stage when the child is killed,
+    with or without an incumbent; a later stage starts without it."""
+    job = dataclasses.replace(assignment_mip(100), costs=(np.ones(1100), np.ones(1100)))
+    collect = killable._Collector(job)
+    collect(("incumbent", 0, "feasible", 1000.0, -np.inf, np.array([0]), np.array([1.0])))
+    collect(("bound", 0, "feasible", np.nan, 990.0, None, None))
+    collect(("bound", 0, "feasible", np.nan, 980.0, None, None))  # never lowers it
+    stage = collect.outcome(True).last
+    assert stage is not None and stage.status == "feasible" and stage.bound == 990.0
+    collect(("stage", 0, "optimal", 995.0, 995.0, np.array([1]), np.array([1.0])))
+    collect(("bound", 1, "feasible", np.nan, 7.0, None, None))
+    (first, second) = collect.outcome(True).stages
+    assert first.status == "optimal" and first.bound == 995.0
+    assert second.status == "no_solution" and second.x is None and second.bound == 7.0
+
+
 def test_the_child_dies_with_its_parent() -> None:
     """A solve's process killed outright (``SIGKILL``: no ``finally`` runs) leaves no
     MIP behind: the child asked Linux to kill it with its parent."""

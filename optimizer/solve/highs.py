@@ -81,11 +81,13 @@ def new_highs(
     seed: int = 0,
     stop: Callable[[], bool] | None = None,
     improving: Callable[[Any], None] | None = None,
+    checked: Callable[[Any], None] | None = None,
 ) -> Any:
     """A silent HiGHS instance with random seed ``seed``; ``stop()`` returning true
     interrupts its runs (between simplex iterations and MIP nodes); ``improving(out)`` is
     called with HiGHS's callback output (``mip_solution``, ``objective_function_value``,
-    ``mip_dual_bound``) on every improving MIP solution."""
+    ``mip_dual_bound``) on every improving MIP solution, and ``checked(out)`` each time
+    the MIP checks its stop (with ``mip_dual_bound``; only with ``improving``)."""
     import highspy
 
     with native_stdout_silenced():  # HiGHS prints a banner on construction
@@ -94,13 +96,16 @@ def new_highs(
     h.setOptionValue("random_seed", int(seed))
     kinds = highspy.cb.HighsCallbackType
     if improving is not None:
-        found = int(kinds.kCallbackMipImprovingSolution)
+        found, mip_check = int(kinds.kCallbackMipImprovingSolution), int(kinds.kCallbackMipInterrupt)
         asked = stop or (lambda: False)
 
         def dispatch(kind: Any, _message: str, out: Any, data_in: Any, _user: Any) -> None:
             if int(kind) == found:
                 improving(out)
-            elif data_in is not None and asked():
+                return
+            if checked is not None and int(kind) == mip_check:
+                checked(out)
+            if data_in is not None and asked():
                 data_in.user_interrupt = True
 
         callback: Callable[..., None] = dispatch
@@ -124,6 +129,7 @@ def new_highs(
     if stop is not None:
         for kind in (kinds.kCallbackSimplexInterrupt, kinds.kCallbackIpmInterrupt):
             h.startCallback(kind)
+    if stop is not None or checked is not None:
         h.startCallback(kinds.kCallbackMipInterrupt)
     return h
 

@@ -9,7 +9,8 @@ finish over 415,590 open arcs ran 74 s past a 180 s limit.  So a MIP larger than
 :data:`IN_PROCESS_MAX_COLUMNS` columns runs in a child process, a new interpreter
 (``subprocess``, the ``spawn`` way: 0.25–0.4 s of start-up measured, 0.18 s of CPU),
 that loads only NumPy, highspy and :mod:`optimizer.solve.highs`, and streams every
-improving incumbent back (HiGHS's improving-solution callback) with HiGHS's dual bound;
+improving incumbent back (HiGHS's improving-solution callback) and HiGHS's dual bound
+each time it rises (seen when the MIP checks its stop);
 the parent waits on the pipe, checks ``stop()`` and the deadline every
 :data:`POLL_S` seconds and kills the child at once when either says so.  What the
 child reported before it died is kept — the best incumbent, the bound it gave with
@@ -161,6 +162,7 @@ class _Collector:
         self.num_stages = len(job.costs)
         self.done: list[MipStage] = []
         self.current: MipStage | None = None
+        self.bound = -np.inf  # the stage under way's best dual bound reported
 
     def __call__(self, message: tuple[Any, ...]) -> None:
         kind, _, status, objective, bound, index, value = message
@@ -169,26 +171,31 @@ class _Collector:
             x = np.zeros(self.num_cols)
             x[index] = value
         bound = bound if np.isfinite(bound) or status == "infeasible" else -np.inf
+        if kind == "bound":
+            self.bound = max(self.bound, bound)
+            return
         if kind == "incumbent":  # HiGHS's bound before its root is -inf (or NaN): none
             self.current = MipStage("feasible", x, objective, bound)
             return
         best = self.current
         if x is None and best is not None:
             # HiGHS ended without the incumbent it reported (out of memory, an error):
-            # that incumbent is kept, not proven.
-            self.done.append(MipStage("feasible", best.x, best.objective, max(bound, best.bound)))
+            # that incumbent is kept, not proven, with the bounds reported before.
+            self.done.append(MipStage("feasible", best.x, best.objective, max(bound, best.bound, self.bound)))
         else:
             self.done.append(MipStage(status, x, objective, bound))
         self.current = None
+        self.bound = -np.inf
 
     def outcome(self, cut_short: bool) -> MipOutcome:
         """The stages reported; when cut short, the one under way last: ``feasible``
         with its best incumbent, or ``no_solution``."""
         stages = list(self.done)
         if self.current is not None:
-            stages.append(self.current)
+            now = self.current
+            stages.append(MipStage(now.status, now.x, now.objective, max(now.bound, self.bound)))
         elif cut_short and len(stages) < self.num_stages and all(st.status == "optimal" for st in stages):
-            stages.append(MipStage("no_solution", None, np.nan, -np.inf))
+            stages.append(MipStage("no_solution", None, np.nan, self.bound))
         return MipOutcome(tuple(stages), cut_short)
 
 
@@ -205,10 +212,12 @@ def run_job(
     """Solve ``job`` with HiGHS (``hs``: :mod:`optimizer.solve.highs`), sending each
     improving incumbent and the end of each stage to ``send``:
     ``(kind, stage, status, objective, bound, index, value)`` with ``kind``
-    ``"incumbent"`` or ``"stage"`` and the incumbent's non-zero columns ``index`` and
-    their ``value`` (``None`` without a solution).  Stops after a stage not proven."""
+    ``"incumbent"``, ``"bound"`` (HiGHS's dual bound rose, seen when its MIP checks its
+    stop) or ``"stage"`` and the incumbent's non-zero columns ``index`` and their
+    ``value`` (``None`` without a solution).  Stops after a stage not proven."""
     t0 = time.monotonic()
     stage = [0]
+    best = [-np.inf]  # the stage's best dual bound sent
 
     def improving(out: Any) -> None:
         x = np.asarray(out.mip_solution, dtype=float)
@@ -225,14 +234,20 @@ def run_job(
             )
         )
 
-    h = hs.new_highs(seed, stop, improving)
+    def checked(out: Any) -> None:
+        bound = float(out.mip_dual_bound)
+        if np.isfinite(bound) and bound > best[0]:
+            best[0] = bound
+            send(("bound", stage[0], "feasible", np.nan, bound, None, None))
+
+    h = hs.new_highs(seed, stop, improving, checked)
     for name, value in job.options:
         h.setOptionValue(name, value)
     zero = np.zeros(job.num_cols)
     hs.pass_model(h, job.a, zero, job.col_upper, job.row_lower, job.row_upper, job.integer)
     columns = np.arange(job.num_cols, dtype=np.int32)
     for k, cost in enumerate(job.costs):
-        stage[0] = k
+        stage[0], best[0] = k, -np.inf
         left = time_limit_s - (time.monotonic() - t0)
         if k > 0 and left <= 0:
             return
@@ -353,7 +368,7 @@ def _drain(conn: Any, collector: _Collector) -> None:
     try:
         while conn.poll(0):
             message = conn.recv()
-            if message[0] in ("incumbent", "stage"):
+            if message[0] in ("incumbent", "bound", "stage"):
                 collector(message)
     except (EOFError, OSError):
         return
