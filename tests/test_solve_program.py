@@ -1,0 +1,50 @@
+"""A stage's linear program kept in two parts (``exact.StageProgram``: the flow
+conservation rows by each column's ends, the other rows as a sparse matrix): the whole
+matrix, its columns taken a few at a time and the reduced costs priced without it must
+be one and the same program, which the best placement satisfies row by row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_solve_warm_basis import moves_stage
+
+from optimizer.solve import exact
+
+
+@pytest.mark.parametrize("name", ["single-posts", "pinned-relatives-leadership"])
+def test_the_program_in_two_parts_is_one_program(name: str) -> None:
+    model, rows, plan, k, incumbent, _ = moves_stage(name)
+    prog = exact.stage_program(model, rows, plan, k, incumbent)
+    a = prog.a
+    assert a.shape == (len(prog.lower), len(prog.free))
+    # the best placement so far keeps every row: conservation, relatives, earlier stages
+    activity = a @ incumbent[prog.free].astype(float)
+    assert np.all(activity >= prog.lower - 1e-9) and np.all(activity <= prog.upper + 1e-9)
+    # a flow breaking conservation at one node breaks that node's row
+    moved = incumbent[prog.free].astype(float)
+    moved[np.flatnonzero(moved)[0]] = 0.0
+    assert not np.all(np.abs(a @ moved - activity) < 1e-9)
+    rng = np.random.default_rng(0)
+    cols = np.sort(rng.choice(len(prog.free), size=len(prog.free) // 3, replace=False))
+    assert (prog.columns(cols) != a[:, cols]).nnz == 0
+    y = rng.normal(size=len(prog.lower))
+    bound, rc = prog.safe_bound(y)
+    signed = np.where(np.isinf(prog.lower), np.minimum(y, 0.0), y)
+    signed = np.where(np.isinf(prog.upper), np.maximum(signed, 0.0), signed)
+    assert np.allclose(rc, prog.cost - a.T @ signed)
+    # the bound from any duals is below the best placement's value
+    assert bound <= prog.value(incumbent) + 1e-6
+
+
+def test_integral_flow_reads_only_the_columns_given() -> None:
+    model, rows, plan, k, incumbent, _ = moves_stage("single-posts")
+    prog = exact.stage_program(model, rows, plan, k, incumbent)
+    x = incumbent[prog.free].astype(float)
+    used = np.flatnonzero(x)
+    flow = prog.integral_flow(x, used)
+    assert flow is not None and np.array_equal(flow, incumbent)
+    x[used[0]] = 0.5
+    assert prog.integral_flow(x, used) is None
+    assert prog.integral_flow(x) is None
