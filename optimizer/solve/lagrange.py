@@ -401,13 +401,7 @@ class StageSearch:
                 # offered before the relaxation: a conflict-free flow at its own bound
                 # proves the stage without it (a re-plan's stages, mostly)
                 self.offer(sol.flow)
-            parted: IntArray | None = None
-            if self._parts(iteration, conflicts, best[0]):
-                tied = self._tied(sol, lam) if self.tie is not None and iteration == 1 else None
-                if tied is not None:
-                    self.offer(tied)
-                if not self._proven(best[0]):
-                    parted = self._parting(lam, sol, violated)  # before the relaxation and repairs
+            parted = self._part(iteration, best[0], sol, lam, violated)  # before relaxation, repairs
             if parted is None:
                 self._relax_once(sol, lam, self._ceil(best[0]))
             if violated and parted is None:
@@ -423,11 +417,7 @@ class StageSearch:
             if parted is None:
                 self._relax_once(sol, lam, self._ceil(best[0]))  # a first stage's first placement
             value, bound = self.value(), max(self._ceil(best[0]), self.relaxed_bound)
-            if value is not None and value * self.scale - best[0] < fixed_gap:
-                # Reduced-cost fixing as the gap closes: every placement at least as good
-                # as the incumbent keeps these arcs, so later solves are smaller.
-                fixed_gap = value * self.scale - best[0]
-                model.fix(best[1], fixed_gap)
+            fixed_gap = self._fix_closer(value, best, fixed_gap)
             self.step(iteration, value, bound, conflicts)
             if (value is not None and bound >= value) or iteration >= self.max_iterations:
                 break
@@ -478,6 +468,32 @@ class StageSearch:
             return None
         problem, model = self.model.problem, self.model
         return lambda flow: bool(relative_conflicts(problem, model.assignment(flow)))
+
+    def _part(
+        self, iteration: int, best_scaled: int, sol: FlowSolution, lam: IntArray, violated: list[RowKey]
+    ) -> IntArray | None:
+        """The parting step of this iteration, when it takes one (:meth:`_parts`): in a
+        stage blind to who takes which post, first the flow tied by the next term on
+        the first iteration (its placement offered); then, unless that proved the
+        stage, the multipliers raised by what parting costs (:meth:`_parting`).
+        ``None``: no parting step."""
+        if not self._parts(iteration, len(violated), best_scaled):
+            return None
+        tied = self._tied(sol, lam) if self.tie is not None and iteration == 1 else None
+        if tied is not None:
+            self.offer(tied)
+        return None if self._proven(best_scaled) else self._parting(lam, sol, violated)
+
+    def _fix_closer(self, value: int | None, best: tuple[int, FlowSolution, IntArray], fixed_gap: int) -> int:
+        """Reduced-cost fixing as the gap closes: when the best placement's ``value`` is
+        within less than ``fixed_gap`` of the best Lagrangian ``best``, every placement at
+        least as good as it keeps the arcs the new gap fixes, so later solves are
+        smaller; the gap fixed by so far."""
+        if value is None or value * self.scale - best[0] >= fixed_gap:
+            return fixed_gap
+        gap = value * self.scale - best[0]
+        self.model.fix(best[1], gap)
+        return gap
 
     def _parts(self, iteration: int, conflicts: int, best_scaled: int) -> bool:
         """Whether this iteration takes the parting step (:meth:`_parting`): among the
