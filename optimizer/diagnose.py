@@ -65,6 +65,9 @@ log = logging.getLogger(__name__)
 COMMUTE_SEARCH_FACTOR = 1.5
 #: A MIP sub-instance with more candidate pairs than this is not attempted.
 MIP_MAX_PAIRS = 200_000
+#: Seconds the relatives MIPs of one diagnosis may take together; a MIP not decided
+#: within what is left counts as too large (stopped for sure: ``solve.killable``).
+MIP_BUDGET_S = 60.0
 #: How many members of one kind a conflict's description names before "and N more".
 NAMES_SHOWN = 8
 #: Relaxation kinds, smallest change first (the ranking's second key).
@@ -177,10 +180,14 @@ class FeasibilityModel:
     ----------
     problem
         The scenario's problem (it need not be feasible).
+    deadline
+        ``time.monotonic()`` after which no relatives MIP is run or left running
+        (default: :data:`MIP_BUDGET_S` from now).
     """
 
-    def __init__(self, problem: Problem) -> None:
+    def __init__(self, problem: Problem, deadline: float | None = None) -> None:
         self.problem = problem
+        self.deadline = time.monotonic() + MIP_BUDGET_S if deadline is None else deadline
         self.cap = COMMUTE_CAP.cap(problem)
         # The background rules always hold; the commute cap is applied per check (up to
         # the widest cap a relaxation may try), pins and bloc_change per active group.
@@ -433,10 +440,9 @@ class FeasibilityModel:
     ) -> bool | None:
         """Feasibility of every active group, relatives included, by a HiGHS MIP on the
         people the groups involve (and the relatives of active pairs); ``None`` when that
-        sub-instance exceeds :data:`MIP_MAX_PAIRS` pairs."""
-        import highspy
-
-        from optimizer.solve.highs import pass_model, run_highs
+        sub-instance exceeds :data:`MIP_MAX_PAIRS` pairs or HiGHS has not decided it
+        by the model's deadline."""
+        from optimizer.solve.killable import ColumnMatrix, MipJob, solve_mip
 
         p = self.problem
         posts = p.posts
@@ -474,8 +480,11 @@ class FeasibilityModel:
         if kin:
             sub = (self.person[pairs], self.post[pairs], self.unit[pairs])
             rows += [(cols, 0.0, 1.0) for cols in relatives.rows(p, *sub, relation_rows=kin)]
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
+        if num == 0:  # no forced person and no minimum left to meet
+            return True
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            return None
         r_idx = (
             np.concatenate([np.full(len(r[0]), k) for k, r in enumerate(rows)]) if rows else np.zeros(0, int)
         )
@@ -483,9 +492,18 @@ class FeasibilityModel:
         matrix = sp.csc_matrix((np.ones(len(r_idx)), (r_idx, c_idx)), shape=(len(rows), num))
         row_lower = np.array([r[1] for r in rows])
         row_upper = np.array([r[2] for r in rows])
-        pass_model(h, matrix, np.zeros(num), np.ones(num), row_lower, row_upper, np.ones(num, dtype=bool))
-        run_highs(h, 1)
-        return bool(h.getModelStatus() != highspy.HighsModelStatus.kInfeasible)
+        job = MipJob(
+            ColumnMatrix.of(matrix),
+            np.ones(num),
+            row_lower,
+            row_upper,
+            np.ones(num, dtype=bool),
+            (np.zeros(num),),
+        )
+        last = solve_mip(job, left).last
+        if last is not None and last.status == "infeasible":
+            return False
+        return True if last is not None and last.x is not None else None
 
     # ------------------------------------------------------------------ conflicts
 
@@ -565,7 +583,8 @@ class FeasibilityModel:
 
 
 class _TooLarge(Exception):
-    """A relatives check needed a MIP larger than :data:`MIP_MAX_PAIRS` pairs."""
+    """A relatives check needed a MIP larger than :data:`MIP_MAX_PAIRS` pairs, or longer
+    than the diagnosis's :data:`MIP_BUDGET_S` seconds."""
 
 
 # --------------------------------------------------------------------------- entry point
@@ -597,12 +616,13 @@ def diagnose(problem: Problem, *, max_conflicts: int = 3, relaxations: bool = Tr
         ``feasible`` when every group holds together (there is nothing to diagnose).
     """
     t0 = time.perf_counter()
+    deadline = time.monotonic() + MIP_BUDGET_S
     conflicts: list[Conflict] = []
     current = problem
     assuming: tuple[Relaxation, ...] = ()
     try:
         while len(conflicts) < max_conflicts:
-            model = FeasibilityModel(current)
+            model = FeasibilityModel(current, deadline)
             found = _disjoint_conflicts(model, max_conflicts - len(conflicts), relaxations)
             if not found:  # only on the first round: later ones start infeasible
                 return Diagnosis(True, (), time_s=time.perf_counter() - t0)
@@ -613,7 +633,7 @@ def diagnose(problem: Problem, *, max_conflicts: int = 3, relaxations: bool = Tr
                 break
             for f in chosen:
                 current = apply_relaxation(current, f)
-            relaxed = FeasibilityModel(current)
+            relaxed = FeasibilityModel(current, deadline)
             if relaxed.feasible(relaxed.groups):
                 break
             assuming = (*assuming, *chosen)

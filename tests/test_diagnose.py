@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from builders import build
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from optimizer import diagnose as diagnose_module
 from optimizer.data import Problem, empty_pins
 from optimizer.diagnose import Conflict, FeasibilityModel, Group, apply_relaxation, diagnose
 from optimizer.i18n import set_lang, t
@@ -319,3 +321,25 @@ def test_island_units_are_never_said_to_have_a_commute_cap() -> None:
     [conflict] = diagnose(only_island).conflicts
     assert "km" not in conflict.summary and "island" in conflict.summary
     assert all(r.kind != "commute_cap" for r in conflict.relaxations)
+
+
+def test_the_relatives_mip_is_given_up_when_the_time_is_spent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Two relatives fixed into one unit: only the MIP sees the conflict.  With its time
+    # spent, a model no longer decides it, and the diagnosis says it is incomplete.
+    p = build(
+        [0, 10],
+        [{"unit": 0, **A, "leadership": True}, {"unit": 0, "position": "b"}],
+        [{"origin": 0, "positions": ["a"]}, {"origin": 0, "positions": ["b"]}],
+        relations=[(0, 1)],
+        pins=[(0, 0, None, "fix"), (1, 0, None, "fix")],
+    )
+    model = FeasibilityModel(p)
+    assert model.mip(model.groups) is False
+    spent = FeasibilityModel(p, deadline=time.monotonic() - 1)
+    assert spent.mip(spent.groups) is None
+    assert diagnose(p).complete
+    monkeypatch.setattr(diagnose_module, "MIP_BUDGET_S", 0.0)
+    late = diagnose(p)
+    assert not late.complete and late.message == t("diagnose.too_large")
