@@ -154,14 +154,19 @@ def test_forbidden_bloc_change() -> None:
     assert any(r.setting == "rules.bloc_change=penalize" and r.fixes_all for r in conflict.relaxations)
 
 
-def test_relatives_fixed_into_one_unit() -> None:
-    p = build(
+def fixed_relatives_problem() -> Problem:
+    # Two relatives fixed into one unit by signed decisions: only the relatives rule fails.
+    return build(
         [0, 10],
         [{"unit": 0, **A, "leadership": True}, {"unit": 0, "position": "b"}],
         [{"origin": 0, "positions": ["a"]}, {"origin": 0, "positions": ["b"]}],
         relations=[(0, 1)],
         pins=[(0, 0, None, "fix"), (1, 0, None, "fix")],
     )
+
+
+def test_relatives_fixed_into_one_unit() -> None:
+    p = fixed_relatives_problem()
     assert not solve(p).has_placement
     [conflict] = diagnose(p).conflicts
     assert set(conflict.groups) == {Group("pins", 0), Group("pins", 1), Group("relatives", 0)}
@@ -328,13 +333,7 @@ def test_the_relatives_mip_is_given_up_when_the_time_is_spent(
 ) -> None:
     # Two relatives fixed into one unit: only the MIP sees the conflict.  With its time
     # spent, a model no longer decides it, and the diagnosis says it is incomplete.
-    p = build(
-        [0, 10],
-        [{"unit": 0, **A, "leadership": True}, {"unit": 0, "position": "b"}],
-        [{"origin": 0, "positions": ["a"]}, {"origin": 0, "positions": ["b"]}],
-        relations=[(0, 1)],
-        pins=[(0, 0, None, "fix"), (1, 0, None, "fix")],
-    )
+    p = fixed_relatives_problem()
     model = FeasibilityModel(p)
     assert model.mip(model.groups) is False
     spent = FeasibilityModel(p, deadline=time.monotonic() - 1)
