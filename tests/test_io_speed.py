@@ -26,6 +26,7 @@ from optimizer.io import load_scenario
 from optimizer.io.tables import _clean_text, _text_column, cell_text, read_table
 from optimizer.io.validate import passes_schema, table_schema
 from optimizer.io.vocab import TABLES
+from optimizer.rules import pair as pair_rules
 from optimizer.rules.pair import CAPACITY_RULES, PINS, allowed_pairs, qualified_pairs
 from optimizer.solve.candidates import build_candidates
 
@@ -97,6 +98,8 @@ _PIECES = [
     "\x00",
     "Đ",
     "\t",
+    "\n",
+    "\u2028",
     "\u037e",
 ]
 
@@ -153,11 +156,14 @@ def test_a_valid_scenario_loads_without_pandera() -> None:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(instances(), st.sampled_from(["allow", "penalize", "forbid"]))
-def test_allowed_pairs_are_the_qualified_pairs_each_rule_keeps(problem: Problem, bloc_change: str) -> None:
-    """allowed_pairs (people × lines matrices, group by group, sorted back by person) is
-    the qualified pair list filtered by each capacity rule in turn, pair by pair, in the
-    same order and with the same count per rule; the candidates are those less the pins."""
+@given(instances(), st.sampled_from(["allow", "penalize", "forbid"]), st.sampled_from([1, 3, 1 << 19]))
+def test_allowed_pairs_are_the_qualified_pairs_each_rule_keeps(
+    problem: Problem, bloc_change: str, piece: int
+) -> None:
+    """allowed_pairs (people × lines matrices, group by group and piece by piece, put
+    back by person) is the qualified pair list filtered by each capacity rule in turn,
+    pair by pair, in the same order and with the same count per rule; the candidates are
+    those less the pins.  Small pieces split each group into many (one person each at 1)."""
     problem = dataclasses.replace(problem, rules=dataclasses.replace(problem.rules, bloc_change=bloc_change))
     person, post = qualified_pairs(problem)
     unit = problem.posts.unit_idx[post]
@@ -167,7 +173,9 @@ def test_allowed_pairs_are_the_qualified_pairs_each_rule_keeps(problem: Problem,
         bad = rule.removes(problem, person, post, unit) & keep
         expected[rule.id] = int(bad.sum())
         keep &= ~bad
-    found = allowed_pairs(problem)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pair_rules, "PIECE", piece)
+        found = allowed_pairs(problem)
     assert found.person.tolist() == person[keep].tolist()
     assert found.post.tolist() == post[keep].tolist()
     assert found.removed == expected

@@ -226,33 +226,42 @@ def _clean_texts(texts: list[str]) -> list[str | None]:
     out as alone), and only the cells that are not ASCII lose their zero-width marks."""
     joined = "\x00".join(texts)
     if joined.isascii():
-        if not _EDGES.search(joined):  # no cell blank or with spaces around: all kept as they are
+        if not _has_edges(joined):  # no cell blank or with spaces around: all kept as they are
             return list(texts)
         return [text.strip() or None for text in texts]
     normal = unicodedata.normalize("NFC", joined)
     parts = normal.split("\x00")
     if len(parts) != len(texts):  # a cell holds a NUL itself
         return [_clean_text(text) for text in texts]
-    if not _EDGES.search(normal):
+    if not _has_edges(normal):
         return list(parts)
     return [
         (text.strip() if text.isascii() else text.strip("\u200b\ufeff").strip()) or None for text in parts
     ]
 
 
-#: In cells joined by NULs: a blank cell, or one that starts or ends with a space or a
-#: zero-width mark (``\s`` is exactly what ``str.strip`` removes).
-_EDGES = re.compile(r"(?:^|\x00)(?:[\s\u200b\ufeff]|\x00|$)|[\s\u200b\ufeff](?:\x00|$)")
+#: A NUL followed by a blank cell's NUL, a space or a zero-width mark (``\s`` is exactly
+#: what ``str.strip`` removes).
+_EDGE = re.compile(r"\x00[\s\u200b\ufeff\x00]")
+
+
+def _has_edges(joined: str) -> bool:
+    """Whether, in cells joined by NULs, a cell is blank or starts or ends with a space or
+    a zero-width mark: with a NUL around the whole, a NUL followed by one of those, read
+    forwards (a cell's start) or backwards (its end).  The pattern starts with a fixed
+    character, which the regular expression engine finds by a fast scan."""
+    framed = f"\x00{joined}\x00"
+    return _EDGE.search(framed) is not None or _EDGE.search(framed[::-1]) is not None
 
 
 def _text_column(values: pd.Series) -> pd.Series:
     """Normalise a column of cells into NFC text or ``None`` (:func:`cell_text`; the text
     cells all at once, :func:`_clean_texts`)."""
     cells = values.tolist()
-    at = [k for k, v in enumerate(cells) if type(v) is str]
-    if len(at) == len(cells):
+    if set(map(type, cells)) <= {str}:  # the usual column (every CSV cell): one pass in C
         out = _clean_texts(cells)
     else:
+        at = [k for k, v in enumerate(cells) if type(v) is str]
         out = [None if type(v) is str else cell_text(v) for v in cells]
         for k, text in zip(at, _clean_texts([cells[k] for k in at]), strict=True):
             out[k] = text
