@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from builders import build
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_solve_properties import instances
 
 from optimizer import fairness
@@ -210,6 +211,30 @@ def test_qualified_pairs_of_some_people_are_the_whole_list_filtered(problem: Pro
     mine, theirs = qualified_pairs(problem, some)
     keep = np.isin(person, some)
     assert np.array_equal(mine, person[keep]) and np.array_equal(theirs, post[keep])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(), st.data())
+def test_verdicts_are_each_pairs_binding_by_unit(problem: Problem, data: st.DataObject) -> None:
+    """binding.verdicts (masks reduced per group, read back in one pass) equals the
+    binding worked out pair by pair for every (person, unit) of the qualified pairs, on
+    any placement (lines held past their maximum included)."""
+    x = np.array([data.draw(st.integers(-1, problem.num_posts - 1)) for _ in range(problem.num_staff)])
+    person, post = qualified_pairs(problem)
+    fill = np.bincount(x[x >= 0], minlength=problem.num_posts)
+    units = problem.posts.unit_idx
+    expected = []
+    for i, u in sorted({(int(i), int(units[k])) for i, k in zip(person, post, strict=True)}):
+        lines = sorted(int(k) for j, k in zip(person, post, strict=True) if j == i and units[k] == u)
+        pair = {k: (np.array([i]), np.array([k]), np.array([u])) for k in lines}
+        rules_of = {k: {r.id for r in PAIR_RULES[1:] if r.removes(problem, *pair[k])[0]} for k in lines}
+        kept = [k for k in lines if not rules_of[k]]
+        open_ = [k for k in kept if not relatives.closed(problem, x, *pair[k])[0]]
+        room = [k for k in open_ if fill[k] - (x[i] == k) < problem.posts.max[k]]
+        kind = "rules" if not kept else "relatives" if not open_ else "full" if not room else "room"
+        named = [r.id for r in PAIR_RULES[1:] if any(r.id in rules_of[k] for k in lines)]
+        expected.append(binding.Verdict(i, u, kind, tuple(named) if kind == "rules" else (), tuple(open_)))
+    assert binding.verdicts(problem, x, person, post) == expected
 
 
 # --------------------------------------------------------------------------- reasons that are right

@@ -116,23 +116,25 @@ def verdicts(problem: Problem, assignment: IntArray, person: IntArray, post: Int
     def any_in(mask: BoolArray) -> BoolArray:
         return np.logical_or.reduceat(mask, starts)
 
-    any_ok, any_open, any_room = any_in(ok), any_in(open_), any_in(room)
-    by_rule = {rid: any_in(m) for rid, m in masks.items()}
-    ends = np.r_[starts[1:], len(key)]
+    # the kind of each group, first that holds: no allowed line, none open, none with room
+    kinds: list[Kind] = ["room", "full", "relatives", "rules"]
+    kind_of = np.select([~any_in(ok), ~any_in(open_), ~any_in(room)], [3, 2, 1], 0).tolist()
+    # the rules that remove a line of each group, as bits in registry order (few sets)
+    ids = list(masks)
+    bits = np.zeros(len(starts), dtype=np.int64)
+    for j, rid in enumerate(ids):
+        bits |= any_in(masks[rid]).astype(np.int64) << j
+    named = {b: tuple(rid for j, rid in enumerate(ids) if b >> j & 1) for b in set(bits.tolist())}
+    # each group's open lines: a slice of the open pairs' lines (pairs are in group order)
+    open_lines = post[open_].tolist()
+    open_end = np.cumsum(np.add.reduceat(open_.astype(np.int64), starts)).tolist()
     out = []
-    for g, (lo, hi) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
-        kind: Kind
-        if not any_ok[g]:
-            kind = "rules"
-        elif not any_open[g]:
-            kind = "relatives"
-        elif not any_room[g]:
-            kind = "full"
-        else:
-            kind = "room"
-        rules = tuple(rid for rid in by_rule if by_rule[rid][g]) if kind == "rules" else ()
-        lines = tuple(int(k) for k in post[lo:hi][open_[lo:hi]])
-        out.append(Verdict(int(person[lo]), int(unit[lo]), kind, rules, lines))
+    lo = 0
+    for i, u, k, b, hi in zip(
+        person[starts].tolist(), unit[starts].tolist(), kind_of, bits.tolist(), open_end, strict=True
+    ):
+        out.append(Verdict(i, u, kinds[k], named[b] if k == 3 else (), tuple(open_lines[lo:hi])))
+        lo = hi
     return out
 
 
