@@ -112,8 +112,11 @@ def _floats(values: pd.Series) -> np.ndarray:
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _unique_order(items: list[int]) -> tuple[int, ...]:
-    return tuple(dict.fromkeys(items))
+def _unit_lists(lists: list[tuple[str, ...] | None], unit_idx: dict[str, int]) -> list[tuple[int, ...]]:
+    """Each list of unit ids as unit indices without repeats, first kept (``()`` for a
+    blank cell): once per distinct list."""
+    once = {p: tuple(dict.fromkeys(unit_idx[u] for u in p)) for p in set(lists) if p}
+    return [once[p] if p else () for p in lists]
 
 
 def _dedup_each(lists: list[tuple[str, ...]]) -> tuple[tuple[str, ...], ...]:
@@ -192,12 +195,12 @@ def _build_staff(sv: pd.DataFrame, units: Units) -> Staff:
     home_lat, home_lon = _floats(sv["home_lat"]), _floats(sv["home_lon"])
     nearest = nearest_unit(home_lat, home_lon, units)
     local = [
-        _unique_order([unit_idx[u] for u in given]) if given else ((o,) if o == n else (o, n))
-        for given, o, n in zip(sv["local_units"].tolist(), origin.tolist(), nearest.tolist(), strict=True)
+        given or ((o,) if o == n else (o, n))
+        for given, o, n in zip(
+            _unit_lists(sv["local_units"].tolist(), unit_idx), origin.tolist(), nearest.tolist(), strict=True
+        )
     ]
-    preferences = tuple(
-        _unique_order([unit_idx[u] for u in p]) if p else () for p in sv["preferences"].tolist()
-    )
+    preferences = tuple(_unit_lists(sv["preferences"].tolist(), unit_idx))
     birth = pd.to_datetime(sv["birth_date"]).to_numpy().astype("datetime64[D]")
     return Staff(
         ids=_text(sv["staff_id"]),
