@@ -144,24 +144,34 @@ def pass_model(
     integer: np.ndarray,
 ) -> None:
     """Give ``h`` the model: minimise ``cost · x`` with ``0 ≤ x ≤ col_upper``,
-    ``row_lower ≤ a x ≤ row_upper`` and ``x`` integer where ``integer``."""
+    ``row_lower ≤ a x ≤ row_upper`` and ``x`` integer where ``integer``.
+
+    The arrays go to HiGHS as they are (its ``passModel`` of arrays): filling a
+    ``HighsLp`` converts them element by element, 60 ms for the city's first
+    relaxation (213,613 columns), against 6 ms.
+    """
     import highspy
 
-    lp = highspy.HighsLp()
-    lp.num_row_, lp.num_col_ = a.shape
-    lp.col_cost_ = np.asarray(cost, dtype=float)
-    lp.col_lower_ = np.zeros(a.shape[1])
-    lp.col_upper_ = np.asarray(col_upper, dtype=float)
-    lp.row_lower_ = np.asarray(row_lower, dtype=float)
-    lp.row_upper_ = np.asarray(row_upper, dtype=float)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = a.indptr
-    lp.a_matrix_.index_ = a.indices
-    lp.a_matrix_.value_ = a.data
-    if np.any(integer):  # a linear program keeps HiGHS's default (continuous)
-        kinds = np.array([highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger], dtype=object)
-        lp.integrality_ = kinds[np.asarray(integer, dtype=np.int64)].tolist()
-    h.passModel(lp)
+    num_row, num_col = a.shape
+    kinds = highspy.HighsVarType
+    integrality = np.where(np.asarray(integer, dtype=bool), int(kinds.kInteger), int(kinds.kContinuous))
+    h.passModel(
+        num_col,
+        num_row,
+        int(a.indptr[num_col]),
+        int(highspy.MatrixFormat.kColwise),
+        int(highspy.ObjSense.kMinimize),
+        0.0,
+        np.asarray(cost, dtype=float),
+        np.zeros(num_col),
+        np.asarray(col_upper, dtype=float),
+        np.asarray(row_lower, dtype=float),
+        np.asarray(row_upper, dtype=float),
+        np.asarray(a.indptr[:num_col], dtype=np.int32),
+        np.asarray(a.indices, dtype=np.int32),
+        np.asarray(a.data, dtype=float),
+        integrality.astype(np.int32),
+    )
 
 
 def set_basis(h: Any, col_status: np.ndarray, row_status: np.ndarray) -> bool:
