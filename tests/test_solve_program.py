@@ -35,16 +35,22 @@ def test_the_program_in_two_parts_is_one_program(name: str) -> None:
     signed = np.where(np.isinf(prog.upper), np.maximum(signed, 0.0), signed)
     assert np.allclose(rc, prog.cost - a.T @ signed)
     # the bound from any duals is below the best placement's value
-    assert bound <= prog.value(incumbent) + 1e-6
+    assert bound <= prog.value(incumbent[prog.free]) + 1e-6
 
 
-def test_integral_flow_reads_only_the_columns_given() -> None:
+def test_a_solution_over_some_columns_is_read_as_the_flow_over_every_arc() -> None:
     model, rows, plan, k, incumbent, _ = moves_stage("single-posts")
     prog = exact.stage_program(model, rows, plan, k, incumbent)
     x = incumbent[prog.free].astype(float)
     used = np.flatnonzero(x)
-    flow = prog.integral_flow(x, used)
-    assert flow is not None and np.array_equal(flow, incumbent)
+    near = x[used] + 1e-9  # within the tolerance of the integers
+    rounded = prog.rounded(near, used)
+    assert rounded is not None and np.array_equal(prog.flow(rounded, used), incumbent)
+    assert prog.value(rounded, used) == pytest.approx(prog.value(x))
+    assert prog.value(rounded, used) == float(model.stage_cost(*plan[k]) @ incumbent) + exact.stage_constant(
+        model, plan[k]
+    )
+    near[0] = 0.5
+    assert prog.rounded(near, used) is None
     x[used[0]] = 0.5
-    assert prog.integral_flow(x, used) is None
-    assert prog.integral_flow(x) is None
+    assert prog.rounded(x) is None

@@ -146,20 +146,27 @@ class StageProgram:
             shape=(len(self.lower), len(cols)),
         ).tocsc()
 
-    def integral_flow(self, x: np.ndarray, cols: IntArray | None = None) -> IntArray | None:
-        """The flow over every arc of a solution ``x`` (per free arc), when it is
-        integral; ``cols``: the only columns where ``x`` may be non-zero (the others are
-        not checked)."""
-        at = self.integer if cols is None else cols[self.integer[cols]]
-        if np.any(np.abs(x[at] - np.rint(x[at])) > INTEGRAL_TOLERANCE):
+    def rounded(self, x: np.ndarray, cols: IntArray | None = None) -> IntArray | None:
+        """The values ``x`` of the columns ``cols`` (every free arc by default) rounded,
+        when they are integral (within ``INTEGRAL_TOLERANCE`` on the integer columns),
+        else ``None``."""
+        integer = self.integer if cols is None else self.integer[cols]
+        near = np.rint(x)
+        if np.any(np.abs(x[integer] - near[integer]) > INTEGRAL_TOLERANCE):
             return None
+        return near.astype(np.int64)
+
+    def flow(self, x: IntArray, cols: IntArray | None = None) -> IntArray:
+        """The flow over every arc: ``x`` on the columns ``cols`` (every free arc by
+        default), 0 on the other free arcs, the held flow elsewhere."""
         flow = self.held.copy()
-        flow[self.free] = np.rint(x).astype(np.int64)
+        flow[self.free if cols is None else self.free[cols]] = x
         return flow
 
-    def value(self, flow: IntArray) -> float:
-        """Stage value of ``flow`` (every arc)."""
-        return float(self.cost @ flow[self.free]) + self.offset
+    def value(self, x: np.ndarray, cols: IntArray | None = None) -> float:
+        """Stage value of the values ``x`` of the columns ``cols`` (every free arc by
+        default; the other free arcs at 0)."""
+        return float(self.cost @ x if cols is None else self.cost[cols] @ x) + self.offset
 
     def safe_bound(self, y: np.ndarray) -> tuple[float, np.ndarray]:
         """A lower bound on the stage from any row duals ``y``, and the reduced cost of
@@ -174,10 +181,15 @@ class StageProgram:
         y = np.where(np.isinf(self.lower), np.minimum(y, 0.0), y)
         y = np.where(np.isinf(self.upper), np.maximum(y, 0.0), y)
         at = np.append(y, 0.0)  # row -1 (the sink's) reads 0
-        rc = self.cost - (at[self.tail_row] - at[self.head_row]) - self.extra.T @ y
+        # in place: a few passes over millions of free arcs, no temporaries kept
+        rc = at[self.head_row]
+        rc -= at[self.tail_row]
+        rc -= self.extra.T @ y
+        rc += self.cost
         side = np.where(y > 0, self.lower, self.upper)
         rows = float((y[y != 0] * side[y != 0]).sum())
-        return rows + float((np.minimum(rc, 0.0) * self.cap).sum()) + self.offset, rc
+        negative = np.flatnonzero(rc < 0)
+        return rows + float(rc[negative] @ self.cap[negative]) + self.offset, rc
 
 
 def stage_program(
@@ -298,16 +310,15 @@ def first_columns(
     """
     net = model.net
     conflicts = relative_conflicts(model.problem, model.assignment(first.flow))
-    people = np.unique(np.array([person for a, b, _ in conflicts for person in (a, b)], dtype=np.int64))
-    tails = net.tail[prog.free]
-    priced = first.active[prog.free] & (first.reduced[prog.free] - multiplier_costs[prog.free] <= 0)
-    return (
-        priced
-        | (first.flow[prog.free] > 0)
-        | (incumbent_flow[prog.free] > 0)
-        | (net.kind[prog.free] != PAIR)
-        | np.isin(tails, people)
-    )
+    conflicted = np.zeros(net.num_nodes, dtype=bool)
+    conflicted[[person for a, b, _ in conflicts for person in (a, b)]] = True
+    keep = first.reduced - multiplier_costs <= 0
+    keep &= first.active
+    keep |= first.flow > 0
+    keep |= incumbent_flow > 0
+    keep |= net.kind != PAIR
+    keep |= conflicted[net.tail]
+    return keep[prog.free]
 
 
 def warm_basis(
@@ -482,13 +493,12 @@ def relax_stage(
             return None
         solution = h.getSolution()
         bound, rc = prog.safe_bound(np.asarray(solution.row_dual))
-        x = np.zeros(len(prog.free))
-        x[cols] = np.asarray(solution.col_value)
-        flow = prog.integral_flow(x, cols)
+        x = np.asarray(solution.col_value)  # per column of cols
+        rounded = prog.rounded(x, cols)
         entering = np.flatnonzero(~incol & (rc < -tol))
         if len(entering) == 0:
             break
-        if flow is not None and bound >= prog.value(flow) - INTEGRAL_TOLERANCE:
+        if rounded is not None and bound >= prog.value(rounded, cols) - INTEGRAL_TOLERANCE:
             # The arcs still pricing in cannot lower the bound below this placement, and
             # its reduced costs fix every arc they can (gap 0).  Stopping as soon as the
             # bound's ceiling met the placement left the 4× city's moves stage with a gap
@@ -510,8 +520,8 @@ def relax_stage(
     reduced = np.full(model.num_arcs, np.inf)
     reduced[prog.free] = rc
     solution = prog.held.astype(float)
-    solution[prog.free] = x
-    return StageRelaxation(bound, reduced, flow, solution)
+    solution[prog.free[cols]] = x
+    return StageRelaxation(bound, reduced, None if rounded is None else prog.flow(rounded, cols), solution)
 
 
 def _add_columns(h: Any, prog: StageProgram, entering: IntArray) -> None:
@@ -576,11 +586,11 @@ def finish_stage(
         lp_bound, rc = prog.safe_bound(np.asarray(solution.row_dual))
         reduced = np.full(model.num_arcs, np.inf)
         reduced[free] = rc
-        flow = prog.integral_flow(np.asarray(solution.col_value))
-        if flow is not None:
+        rounded = prog.rounded(np.asarray(solution.col_value))
+        if rounded is not None:
             reported = float(h.getInfo().objective_function_value)
             proven = math.ceil(lp_bound - 1e-6) >= round(reported + offset)
-            return _checked(prog, flow, reported, proven, reduced, lp_bound, lp_bound)
+            return _checked(prog, prog.flow(rounded), reported, proven, reduced, lp_bound, lp_bound)
     if stop is not None and stop():
         return Finish("feasible", incumbent_flow.copy(), -np.inf)
 
@@ -601,8 +611,7 @@ def finish_stage(
     bound = lp_bound if mip is None else max(mip.bound + offset, lp_bound)
     if mip is None or mip.x is None:
         return Finish("no_solution", None, bound, reduced, lp_bound)
-    flow = prog.held.copy()
-    flow[free] = np.rint(mip.x).astype(np.int64)
+    flow = prog.flow(np.rint(mip.x).astype(np.int64))
     return _checked(prog, flow, mip.objective, mip.status == "optimal", reduced, bound, lp_bound)
 
 
@@ -618,7 +627,7 @@ def _checked(
     """The finish of ``flow``, once HiGHS's ``reported`` objective (over the columns)
     matches the one recomputed from the flow; when they differ, nothing it says is used
     as a proof."""
-    recomputed = prog.value(flow) - prog.offset
+    recomputed = prog.value(flow[prog.free]) - prog.offset
     if abs(recomputed - reported) > 0.5:
         log.warning(
             "HiGHS reported objective %s for a flow worth %s: its bound is not used", reported, recomputed
