@@ -85,6 +85,10 @@ def test_term_ranges_and_stage_costs_are_the_plain_ones(problem: Problem) -> Non
     cached = model.stage_cost(terms, weights)
     assert cached.tolist() == (7 * model.cost_of("moves") + model.cost_of("commute")).tolist()
     assert model.stage_cost(terms, weights) is cached and not cached.flags.writeable
+    # a stage of one term of weight 1 is the term's own (read-only) cost, not a copy
+    single = model.stage_cost(("commute",), (1,))
+    assert single is model.cost_of("commute") and not single.flags.writeable
+    assert model.stage_cost(("commute",), (2,)).tolist() == (2 * model.cost_of("commute")).tolist()
 
 
 @settings(max_examples=60, deadline=None)

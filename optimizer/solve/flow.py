@@ -289,20 +289,27 @@ class FlowModel:
         return relative_rows(self.problem, self.cand)
 
     def cost_of(self, term: str) -> IntArray:
-        """Per-arc cost of a term (cached)."""
+        """Per-arc cost of a term (cached, read-only)."""
         if term not in self._term_cost:
-            self._term_cost[term] = term_costs(self.problem, self.cand, self.net, term)
+            cost = term_costs(self.problem, self.cand, self.net, term)
+            cost.flags.writeable = False
+            self._term_cost[term] = cost
         return self._term_cost[term]
 
     def stage_cost(self, terms: tuple[str, ...], weights: tuple[int, ...]) -> IntArray:
         """Per-arc cost of the weighted sum of ``terms`` (cached, read-only: each stage's
-        search, linear programs and later stages' tie-breaks ask for it again)."""
+        search, linear programs and later stages' tie-breaks ask for it again).  A stage
+        of one term of weight 1 is that term's cost itself (no copy of millions of
+        arcs)."""
         key = (terms, weights)
         if key not in self._stage_cost:
-            cost = np.zeros(self.num_arcs, dtype=np.int64)
-            for t, w in zip(terms, weights, strict=True):
-                cost += w * self.cost_of(t)
-            cost.flags.writeable = False
+            if weights == (1,):
+                cost = self.cost_of(terms[0])
+            else:
+                cost = np.zeros(self.num_arcs, dtype=np.int64)
+                for t, w in zip(terms, weights, strict=True):
+                    cost += w * self.cost_of(t)
+                cost.flags.writeable = False
             self._stage_cost[key] = cost
         return self._stage_cost[key]
 
