@@ -2,10 +2,10 @@
 
 The one-key sort of the pricing masks gives ``lexsort``'s order exactly, and so does
 greedy's nearest-first order; the relatives rows of the stage programs are built once
-per solve and are the rule's rows; the terms' ranges, the cached stage costs, the flow
-of a placement and the in-place great-circle distances are what the plain formulas
-give; HiGHS's interrupt callback, given straight to HiGHS, still stops simplex, interior
-point and MIP runs.
+per solve and are the rule's rows, worked out pair by pair; the terms' ranges, the
+cached stage costs, the flow of a placement and the in-place great-circle distances are
+what the plain formulas give; HiGHS's interrupt callback, given straight to HiGHS, still
+stops simplex, interior point and MIP runs.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from hypothesis.extra import numpy as hnp
 from test_solve_properties import instances
 
 from optimizer.data import EARTH_RADIUS_KM, Problem, haversine_km
+from optimizer.rules import relatives
 from optimizer.solve import flow
 from optimizer.solve.candidates import build_candidates
 from optimizer.solve.flow import PAIR, UNPLACED, FlowModel, by_person
@@ -60,6 +61,32 @@ def test_relative_rows_are_built_once_per_model(problem: Problem) -> None:
     assert first is again and len(calls) == 1
     expected = relative_rows(problem, model.cand)
     assert [r.tolist() for r in first] == [r.tolist() for r in expected]
+
+
+@settings(max_examples=200, deadline=None)
+@given(instances())
+def test_relatives_rows_are_the_rows_worked_out_pair_by_pair(problem: Problem) -> None:
+    """The rows built over arrays at once are, in order, those of every pair of
+    relatives, shared unit and side of ``row_keys``: the first side's pairs that
+    ``first_side`` keeps, then the second side's (rows of one pair left out)."""
+    cand = build_candidates(problem)
+    expected: list[list[int]] = []
+    if relatives.active(problem):
+        for a, b in zip(*relatives.pairs_of(problem), strict=True):
+            shared = sorted(
+                set(cand.unit[cand.person == a].tolist()) & set(cand.unit[cand.person == b].tolist())
+            )
+            for unit in shared:
+                for first, _, _ in relatives.row_keys(problem, int(a), int(b), unit):
+                    sides = []
+                    for person in (a, b):
+                        pairs = np.flatnonzero((cand.person == person) & (cand.unit == unit))
+                        if person == first:
+                            pairs = pairs[relatives.first_side(problem, cand.post[pairs])]
+                        sides.append(pairs.tolist())
+                    expected.append(sides[0] + sides[1])
+    expected = [row for row in expected if len(row) > 1]
+    assert [row.tolist() for row in relative_rows(problem, cand)] == expected
 
 
 @settings(max_examples=60, deadline=None)

@@ -151,23 +151,38 @@ def rows(
     order, ks = sel[by_key], key[by_key]  # indices into the pairs, by (person, unit)
     first = np.zeros(len(person), dtype=bool)
     first[sel] = first_side(problem, np.asarray(post, dtype=np.int64)[sel])
-
-    def units(i: int) -> IntArray:
-        lo, hi = np.searchsorted(ks, [i * nu, (i + 1) * nu])
-        return np.unique(ks[lo:hi] - i * nu)
-
-    def pairs(i: int, u: int) -> IntArray:
-        k = i * nu + u
-        return order[np.searchsorted(ks, k, "left") : np.searchsorted(ks, k, "right")]
-
-    out = []
-    for a, b in zip(a_all.tolist(), b_all.tolist(), strict=True):
-        sides = _sides(problem, a, b)  # row_keys's, asked once per pair of relatives
-        for u in np.intersect1d(units(a), units(b)).tolist():
-            pa, pb = pairs(a, u), pairs(b, u)
-            for f, _ in sides:
-                out.append(np.concatenate([pa[first[pa]] if f == a else pa, pb[first[pb]] if f == b else pb]))
-    return [r for r in out if len(r) > 1]
+    if not len(ks):
+        return []
+    # the groups of pairs of one (person, unit), in key order: where each starts and ends
+    starts = np.flatnonzero(np.concatenate(([True], ks[1:] != ks[:-1])))
+    ends = np.append(starts[1:], len(ks))
+    group_key = ks[starts]
+    # each pair of relatives with the units both have: a's groups (by unit) whose unit b has
+    lo = np.searchsorted(group_key, a_all * nu)
+    count = np.searchsorted(group_key, (a_all + 1) * nu) - lo
+    relation = np.repeat(np.arange(len(a_all)), count)
+    of_a = np.arange(int(count.sum())) + np.repeat(lo - (np.cumsum(count) - count), count)
+    wanted = b_all[relation] * nu + group_key[of_a] % nu
+    of_b = np.minimum(np.searchsorted(group_key, wanted), len(group_key) - 1)
+    shared = group_key[of_b] == wanted
+    relation, of_a, of_b = relation[shared], of_a[shared], of_b[shared]
+    # the rows of each (pair, unit), side by side: a's pairs then b's, the first side's
+    # kept only where first_side says so (row_keys's sides, asked once for all)
+    if symmetric(problem):
+        a_first = a_all[relation] <= b_all[relation]
+    else:
+        relation, of_a, of_b = (np.repeat(v, 2) for v in (relation, of_a, of_b))
+        a_first = np.tile([True, False], len(relation) // 2)
+    groups = np.stack([of_a, of_b], axis=1).ravel()  # segment 2i: a's, 2i+1: b's
+    filtered = np.stack([a_first, ~a_first], axis=1).ravel()
+    length = ends[groups] - starts[groups]
+    at = np.arange(int(length.sum())) + np.repeat(starts[groups] - (np.cumsum(length) - length), length)
+    entry = order[at]
+    segment = np.repeat(np.arange(len(groups)), length)
+    keep = ~filtered[segment] | first[entry]
+    entry, row = entry[keep], segment[keep] // 2
+    sizes = np.bincount(row, minlength=len(groups) // 2)
+    return [r for r in np.split(entry, np.cumsum(sizes)[:-1]) if len(r) > 1]
 
 
 def closed(
