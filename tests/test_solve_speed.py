@@ -22,7 +22,7 @@ from optimizer.data import EARTH_RADIUS_KM, Problem, haversine_km
 from optimizer.rules import relatives
 from optimizer.solve import flow
 from optimizer.solve.candidates import build_candidates
-from optimizer.solve.flow import PAIR, UNPLACED, FlowModel, by_person
+from optimizer.solve.flow import PAIR, POST_MIN, POST_REST, UNPLACED, FlowModel, by_person
 from optimizer.solve.highs import new_highs, pass_model, run_highs
 from optimizer.solve.relatives import relative_rows
 
@@ -102,6 +102,9 @@ def test_nearest_first_is_lexsort_order(problem: Problem) -> None:
 def test_term_ranges_and_stage_costs_are_the_plain_ones(problem: Problem) -> None:
     model = FlowModel(problem, build_candidates(problem))
     net = model.net
+    for kind in (PAIR, UNPLACED, POST_MIN, POST_REST):
+        block = net.block(kind)
+        assert np.arange(len(net.tail))[block].tolist() == np.flatnonzero(net.kind == kind).tolist()
     for term in ("unplaced", "moves", "long_commute", "commute", "preference"):
         cost = model.cost_of(term)
         dearest = np.zeros(net.num_persons, dtype=np.int64)

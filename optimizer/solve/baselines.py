@@ -49,7 +49,7 @@ def greedy(problem: Problem, cand: Candidates | None = None) -> BaselineResult:
     for a, b in zip(problem.relations.a_idx, problem.relations.b_idx, strict=True):
         relatives.setdefault(int(a), []).append(int(b))
         relatives.setdefault(int(b), []).append(int(a))
-    people = sorted(range(problem.num_staff), key=lambda i: bool(cand.can_stay_unplaced[i]))
+    people = np.argsort(cand.can_stay_unplaced, kind="stable").tolist()  # who must be placed first
     for i in people:
         for p in _nearest(post, starts[i], starts[i + 1]):
             if room[p] <= 0:

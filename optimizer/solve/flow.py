@@ -93,45 +93,42 @@ class Network:
         """Number of nodes."""
         return self.num_persons + self.num_posts + 1
 
+    def block(self, kind: int) -> slice:
+        """The arcs of one kind: consecutive, the kinds' blocks in the order of the kinds
+        (:func:`build_network`)."""
+        lo, hi = np.searchsorted(self.kind, [kind, kind + 1]).tolist()
+        return slice(lo, hi)
+
+    @functools.cached_property
+    def pair_counts(self) -> IntArray:
+        """Pair arcs per person: each person's are a run of the pair block, the runs in
+        person order (the candidates come by person)."""
+        return np.bincount(self.tail[self.block(PAIR)], minlength=self.num_persons)
+
 
 def build_network(problem: Problem, cand: Candidates) -> Network:
     """Build the flow network of ``problem`` over the candidate pairs: the pair arcs come
     first, in candidate order (arc ``k`` is candidate ``k``), then the unplaced arcs and
-    the post lines' arcs."""
+    the post lines' arcs (``min`` arcs, then the arcs above ``min``): each kind of arc
+    is one block, in the order of their kinds.  Each array is filled block by block."""
     n, p = problem.num_staff, problem.num_posts
-    sink = n + p
     stay = np.flatnonzero(cand.can_stay_unplaced)
     pmin, pmax = problem.posts.min, problem.posts.max
-    post_ids = np.arange(p, dtype=np.int64)
-    has_min = pmin > 0
-    has_rest = pmax > pmin
-    tail = np.concatenate([cand.person, stay, n + post_ids[has_min], n + post_ids[has_rest]])
-    head = np.concatenate(
-        [
-            n + cand.post,
-            np.full(len(stay), sink, dtype=np.int64),
-            np.full(int(has_min.sum()), sink, dtype=np.int64),
-            np.full(int(has_rest.sum()), sink, dtype=np.int64),
-        ]
-    )
-    cap = np.concatenate(
-        [
-            np.ones(len(cand), dtype=np.int64),
-            np.ones(len(stay), dtype=np.int64),
-            pmin[has_min],
-            (pmax - pmin)[has_rest],
-        ]
-    )
-    kind = np.concatenate(
-        [
-            np.full(len(cand), PAIR, dtype=np.int8),
-            np.full(len(stay), UNPLACED, dtype=np.int8),
-            np.full(int(has_min.sum()), POST_MIN, dtype=np.int8),
-            np.full(int(has_rest.sum()), POST_REST, dtype=np.int8),
-        ]
-    )
-    ref = np.concatenate([np.arange(len(cand), dtype=np.int64), stay, post_ids[has_min], post_ids[has_rest]])
-    return Network(n, p, tail.astype(np.int64, copy=False), head.astype(np.int64, copy=False), cap, kind, ref)
+    with_min = np.flatnonzero(pmin > 0)
+    with_rest = np.flatnonzero(pmax > pmin)
+    blocks = [len(cand), len(stay), len(with_min), len(with_rest)]
+    ends = np.cumsum(blocks).tolist()
+    at = [slice(lo, hi) for lo, hi in zip([0, *ends[:-1]], ends, strict=True)]
+    tail, head, cap, ref = (np.empty(ends[-1], dtype=np.int64) for _ in range(4))
+    kind = np.empty(ends[-1], dtype=np.int8)
+    for block, arc_kind, tails, heads, caps, refs in (
+        (at[0], PAIR, cand.person, n + cand.post, 1, np.arange(len(cand))),
+        (at[1], UNPLACED, stay, n + p, 1, stay),
+        (at[2], POST_MIN, n + with_min, n + p, pmin[with_min], with_min),
+        (at[3], POST_REST, n + with_rest, n + p, (pmax - pmin)[with_rest], with_rest),
+    ):
+        tail[block], head[block], cap[block], ref[block], kind[block] = tails, heads, caps, refs, arc_kind
+    return Network(n, p, tail, head, cap, kind, ref)
 
 
 def term_costs(problem: Problem, cand: Candidates, net: Network, term: str) -> IntArray:
@@ -143,15 +140,15 @@ def term_costs(problem: Problem, cand: Candidates, net: Network, term: str) -> I
     cost = np.zeros(len(net.tail), dtype=np.int64)
     pairs = len(cand)  # the pair arcs come first, in candidate order (build_network)
     if term == "shortfall":
-        sel = net.kind == POST_MIN
+        sel = net.block(POST_MIN)
         mult = np.where(problem.posts.leadership, LEADERSHIP_SHORTFALL_WEIGHT, 1)
         cost[sel] = -mult[net.ref[sel]]
     elif term == "unplaced":
-        cost[net.kind == UNPLACED] = 1
+        cost[net.block(UNPLACED)] = 1
     elif term == CHANGES:
         cost[:pairs] = cand.changes
         if cand.reference is not None:
-            out = net.kind == UNPLACED
+            out = net.block(UNPLACED)
             cost[out] = (cand.reference[net.ref[out]] >= 0).astype(np.int64)
     else:
         cost[:pairs] = cand.term(term)
@@ -164,19 +161,20 @@ def shortfall_constant(problem: Problem) -> int:
     return int((mult * problem.posts.min).sum())
 
 
-def term_range(
-    problem: Problem, net: Network, cost: IntArray, term: str, order: IntArray, starts: IntArray
-) -> int:
+def term_range(problem: Problem, net: Network, cost: IntArray, term: str) -> int:
     """An upper bound on the total of ``term`` over any flow (its range, as it is ≥ 0):
-    the sum over the people of their dearest arc.  ``order`` and ``starts`` group the
-    arcs by person (:meth:`FlowModel.person_order`)."""
+    the sum over the people of their dearest arc, read off each person's run of pair
+    arcs (:attr:`Network.pair_counts`) and their unplaced arc."""
     if term == "shortfall":
         return shortfall_constant(problem)
-    counts = np.diff(starts)
+    pair, out = net.block(PAIR), net.block(UNPLACED)
+    counts = net.pair_counts
     some = counts > 0
-    per_person = np.zeros(net.num_persons, dtype=np.int64)
-    per_person[some] = np.maximum.reduceat(cost[order[: starts[-1]]], starts[:-1][some])
-    return int(per_person.sum())
+    dearest = np.zeros(net.num_persons, dtype=np.int64)
+    dearest[some] = np.maximum.reduceat(cost[pair], (np.cumsum(counts) - counts)[some])
+    stay = net.tail[out]
+    dearest[stay] = np.where(some[stay], np.maximum(dearest[stay], cost[out]), cost[out])
+    return int(dearest.sum())
 
 
 def by_person(person: IntArray, keys: list[IntArray]) -> IntArray:
@@ -347,9 +345,7 @@ class FlowModel:
     def term_range(self, term: str) -> int:
         """The range of ``term`` over any flow (:func:`term_range`, cached)."""
         if term not in self._term_range:
-            self._term_range[term] = term_range(
-                self.problem, self.net, self.cost_of(term), term, *self.person_order()
-            )
+            self._term_range[term] = term_range(self.problem, self.net, self.cost_of(term), term)
         return self._term_range[term]
 
     def max_arc(self, stage: tuple[tuple[str, ...], tuple[int, ...]]) -> int:
@@ -625,11 +621,8 @@ class FlowModel:
         if not np.array_equal(np.sort(cand.person[taken]), placed):
             return None
         flow = np.zeros(self.num_arcs, dtype=np.int64)
-        pair_arc = np.full(len(cand), -1, dtype=np.int64)
-        pair = np.flatnonzero(self.net.kind == PAIR)
-        pair_arc[self.net.ref[pair]] = pair
-        flow[pair_arc[taken]] = 1
-        unplaced = np.flatnonzero(self.net.kind == UNPLACED)
+        flow[taken] = 1  # arc k is candidate k (build_network)
+        unplaced = self.net.block(UNPLACED)
         flow[unplaced] = (assignment[self.net.ref[unplaced]] < 0).astype(np.int64)
         if int(flow[unplaced].sum()) != int((assignment < 0).sum()):
             return None
@@ -640,7 +633,7 @@ class FlowModel:
             (POST_MIN, np.minimum(filled, self.problem.posts.min)),
             (POST_REST, filled - np.minimum(filled, self.problem.posts.min)),
         ):
-            arcs = np.flatnonzero(self.net.kind == kind)
+            arcs = self.net.block(kind)
             flow[arcs] = amount[self.net.ref[arcs]]
         return flow
 
