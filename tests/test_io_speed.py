@@ -23,7 +23,7 @@ from test_solve_properties import instances
 
 from optimizer.data import Pins, Problem
 from optimizer.io import load_scenario
-from optimizer.io.tables import _clean_text, _text_column, cell_text, read_table
+from optimizer.io.tables import TableSource, _clean_text, _text_column, cell_text, read_table
 from optimizer.io.validate import passes_schema, table_schema
 from optimizer.io.vocab import TABLES
 from optimizer.rules import pair as pair_rules
@@ -153,6 +153,29 @@ def test_a_valid_scenario_loads_without_pandera() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False"]
+
+
+@pytest.mark.parametrize("holed", [False, True])
+def test_blank_records_are_dropped_and_the_others_keep_their_rows(tmp_path: Path, holed: bool) -> None:
+    """Blank lines between records are dropped, whether a column is complete (the quick
+    path) or every column has a blank somewhere (``holed``: each record lacks one cell)."""
+    rows = [
+        "unit_id,name,kind,lat,lon",
+        "T01,An,ward,10.0,106.7",
+        ",,,,",
+        "T02,Binh,commune,10.1,106.7",
+        ",,,,",
+        ",,,,",
+        "T03,Cau,ward,10.2,106.8",
+    ]
+    if holed:
+        rows[1], rows[3], rows[6] = ",An,ward,10.0,106.7", "T02,,commune,10.1,106.7", "T03,Cau,,10.2,106.8"
+    path = tmp_path / "units.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    raw = read_table(TABLES["units"], TableSource(path), {})
+    assert raw.cells is not None
+    assert raw.cells.index.tolist() == [2, 4, 7]
+    assert raw.cells["lat"].tolist() == ["10.0", "10.1", "10.2"]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -495,8 +495,11 @@ def read_table(spec: TableSpec, source: TableSource, books: dict[Path, pd.ExcelF
     _report_long_cells(raw, cells)
     if raw.scan is not None:
         _report_scan(raw, raw.scan, positions, header_row + 1)
-    keep = cells.notna().any(axis=1) if len(cells.columns) else pd.Series(False, index=cells.index)
-    raw.cells = cells[keep]
+    if any(not cells[name].hasnans for name in cells.columns):
+        raw.cells = cells  # a column without a blank cell: no blank record (the usual table)
+    else:
+        keep = cells.notna().any(axis=1) if len(cells.columns) else pd.Series(False, index=cells.index)
+        raw.cells = cells[keep]
     if not spec.optional and len(raw.cells) == 0:
         raw.issues.append(raw.issue("file_no_rows"))
     raw.values = parse_table(raw)
