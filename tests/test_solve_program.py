@@ -34,6 +34,10 @@ def test_the_program_in_two_parts_is_one_program(name: str) -> None:
     signed = np.where(np.isinf(prog.lower), np.minimum(y, 0.0), y)
     signed = np.where(np.isinf(prog.upper), np.maximum(signed, 0.0), signed)
     assert np.allclose(rc, prog.cost - a.T @ signed)
+    # written into a given array (a relaxation's rounds reuse one), whatever it held
+    out = np.full(len(prog.free), np.nan)
+    again, into = prog.safe_bound(y, out)
+    assert into is out and again == bound and np.array_equal(out, rc)
     # the bound from any duals is below the best placement's value
     assert bound <= prog.value(incumbent[prog.free]) + 1e-6
 

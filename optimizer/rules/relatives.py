@@ -10,6 +10,7 @@ these pairs" rows of the exact finish, the baselines, the multipliers and diagno
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -181,8 +182,8 @@ def rows(
     segment = np.repeat(np.arange(len(groups)), length)
     keep = ~filtered[segment] | first[entry]
     entry, row = entry[keep], segment[keep] // 2
-    sizes = np.bincount(row, minlength=len(groups) // 2)
-    return [r for r in np.split(entry, np.cumsum(sizes)[:-1]) if len(r) > 1]
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(row, minlength=len(groups) // 2)))).tolist()
+    return [entry[lo:hi] for lo, hi in itertools.pairwise(bounds) if hi - lo > 1]
 
 
 def closed(

@@ -168,22 +168,29 @@ class StageProgram:
         default; the other free arcs at 0)."""
         return float(self.cost @ x if cols is None else self.cost[cols] @ x) + self.offset
 
-    def safe_bound(self, y: np.ndarray) -> tuple[float, np.ndarray]:
+    @functools.cached_property
+    def _scratch(self) -> np.ndarray:
+        """A work array of one float per free arc, reused by every :meth:`safe_bound`."""
+        return np.empty(len(self.free))
+
+    def safe_bound(self, y: np.ndarray, out: np.ndarray | None = None) -> tuple[float, np.ndarray]:
         """A lower bound on the stage from any row duals ``y``, and the reduced cost of
-        every free arc under them.
+        every free arc under them (written into ``out`` when given: a relaxation's
+        pricing rounds reuse one array).
 
         The duals are first given the signs their rows allow, then for every ``x`` in the
         program ``cost·x = rc·x + y·(A x) ≥ Σ min(0, rc)·cap + Σ y·(the row's bound)``:
         the bound holds whatever the floating-point quality of ``y``.  ``A`` is read
         from its two parts (``yᵀA`` is ``y`` at each column's tail less ``y`` at its head,
-        plus ``yᵀ extra``), never built.
+        plus ``yᵀ extra``), never built.  Every pass over the free arcs (millions on the
+        city's first stages) writes into arrays already there: fresh ones cost as much
+        again in page faults.
         """
         y = np.where(np.isinf(self.lower), np.minimum(y, 0.0), y)
         y = np.where(np.isinf(self.upper), np.maximum(y, 0.0), y)
         at = np.append(y, 0.0)  # row -1 (the sink's) reads 0
-        # in place: a few passes over millions of free arcs, no temporaries kept
-        rc = at[self.head_row]
-        rc -= at[self.tail_row]
+        rc = np.take(at, self.head_row, out=out, mode="wrap")
+        rc -= np.take(at, self.tail_row, out=self._scratch, mode="wrap")
         rc -= self.extra.T @ y
         rc += self.cost
         side = np.where(y > 0, self.lower, self.upper)
@@ -486,13 +493,14 @@ def relax_stage(
         # crossover, so the solution is a vertex) took 3.7 s on the city's preference
         # stage, against 12.2 s.  From the warm basis dual simplex took 75 iterations.
         h.setOptionValue("solver", "ipm")
+    rc = np.empty(len(prog.free))  # every round's reduced costs, in place
     for _ in range(MAX_PRICING_ROUNDS):
         h.setOptionValue("time_limit", max(1.0, float(time_limit_s) - (time.perf_counter() - t0)))
         run_highs(h, threads)
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
         solution = h.getSolution()
-        bound, rc = prog.safe_bound(np.asarray(solution.row_dual))
+        bound, rc = prog.safe_bound(np.asarray(solution.row_dual), rc)
         x = np.asarray(solution.col_value)  # per column of cols
         rounded = prog.rounded(x, cols)
         entering = np.flatnonzero(~incol & (rc < -tol))
