@@ -26,8 +26,16 @@ from optimizer.io.scenario import load_scenario
 from optimizer.shapes import SHAPES, write_province
 from optimizer.solve import engine
 from optimizer.solve.candidates import build_candidates
-from optimizer.solve.flow import PAIR, FlowModel, FlowSolution
-from optimizer.solve.mincostflow import FlowInfeasible, LemonFlow, OrToolsFlow, backend
+from optimizer.solve.flow import PAIR, POST_MIN, UNPLACED, UNREACHABLE, FlowModel, FlowSolution
+from optimizer.solve.mincostflow import (
+    FlowInfeasible,
+    LemonFlow,
+    OrToolsFlow,
+    backend,
+    canonical_potentials,
+    reoptimise,
+    residual,
+)
 
 BACKENDS = (LemonFlow(), OrToolsFlow())
 
@@ -164,3 +172,113 @@ def test_the_back_end_is_chosen_by_name_setting_or_availability(monkeypatch: pyt
         backend("lemon")
     with pytest.raises(ValueError, match="unknown"):
         backend("networkx")
+
+
+def recorded_supplies(model: FlowModel, monkeypatch: pytest.MonkeyPatch) -> list[IntArray]:
+    """The supplies of every min-cost flow that ``model``'s back-end solves from now on
+    (all zero when a solve starts from a flow: only the circulation is left)."""
+    supplies: list[IntArray] = []
+    inner = model.flow_solver.solve
+
+    def recorded(num_nodes: int, *arrays: IntArray) -> tuple[IntArray, IntArray]:
+        supplies.append(arrays[-1])
+        return inner(num_nodes, *arrays)
+
+    monkeypatch.setattr(model.flow_solver, "solve", recorded)
+    return supplies
+
+
+@settings(max_examples=200, deadline=None)
+@given(graphs(), st.integers(0, 2**32 - 1))
+def test_reoptimising_a_feasible_flow_reaches_the_optimum_and_the_largest_potentials(
+    problem: tuple[int, ...], seed: int
+) -> None:
+    n, tail, head, cap, cost, supply = problem  # type: ignore[misc]
+    try:
+        # a feasible flow: optimal for other costs
+        start, _ = OrToolsFlow().solve(n, tail, head, cap, cost[::-1].copy(), supply)
+    except FlowInfeasible:
+        return
+    best, canonical = LemonFlow().solve(n, tail, head, cap, cost, supply)
+    rng = np.random.default_rng(seed)
+    for solver in BACKENDS:
+        for pot in (np.zeros(n, dtype=np.int64), -rng.integers(0, 30, n)):
+            flow, found = reoptimise(solver, n, (tail, head, cap, cost), (start, pot))
+            assert int((cost * flow).sum()) == int((cost * best).sum())
+            assert_optimal_duals(tail, head, cap, cost, supply, flow, found)
+            assert found.tolist() == canonical.tolist()  # whatever the flow and the start
+
+
+@settings(max_examples=200, deadline=None)
+@given(graphs(), st.integers(0, 2**32 - 1))
+def test_the_largest_optimal_potentials_from_any_optimal_ones(problem: tuple[int, ...], seed: int) -> None:
+    n, tail, head, cap, cost, supply = problem  # type: ignore[misc]
+    try:
+        flow, canonical = OrToolsFlow().solve(n, tail, head, cap, cost, supply)
+    except FlowInfeasible:
+        return
+    # other optimal potentials: the canonical ones lowered at random, while optimal
+    pot = canonical.copy()
+    rng = np.random.default_rng(seed)
+    for node in rng.permutation(n):
+        lowered = pot.copy()
+        lowered[node] -= int(rng.integers(1, 10))
+        rc = cost + lowered[tail] - lowered[head]
+        if (((rc >= 0) | (flow == cap)) & ((rc <= 0) | (flow == 0))).all():
+            pot = lowered
+    src, dst, _, reduced, _ = residual(tail, head, cap, cost + pot[tail] - pot[head], flow)
+    assert canonical_potentials(n, src, dst, reduced, pot).tolist() == canonical.tolist()
+
+
+@pytest.mark.parametrize("name", SHAPE_NAMES)
+def test_a_solve_from_a_feasible_flow_returns_what_solving_every_round_afresh_returns(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    problem = province(name)
+    cand = build_candidates(problem)
+    for solver in ("lemon", "ortools"):
+        model = FlowModel(problem, cand, solver)
+        first_cost = model.stage_cost(*engine.stage_plan(problem, model)[0])
+        first = model.solve(first_cost, model.cheapest([first_cost], 2))
+        model.fix(first, UNREACHABLE)  # nothing fixed: the first stage's flow is the known feasible one
+        # costs that take several pricing rounds: random pairs, dear unplaced arcs, rewarded mins
+        kind = model.net.kind
+        rng = np.random.default_rng(len(name))
+        cost = np.where(kind == PAIR, rng.integers(0, 1000, model.num_arcs), 0)
+        cost += 2000 * (kind == UNPLACED) - 1000 * (kind == POST_MIN)
+        start = model.cheapest([cost], 1)
+        supplies = recorded_supplies(model, monkeypatch)
+        warm = model.solve(cost, start)
+        monkeypatch.undo()
+        # rounds from a flow (no supply left), then the last round once more afresh
+        assert len(supplies) >= 3 and not supplies[0].any() and not supplies[-2].any()
+        assert np.array_equal(supplies[-1], model.supply)
+        assert_valid(model, warm, cost, np.zeros(model.num_arcs, dtype=bool))
+        known, model.feasible = model.feasible, None
+        afresh = model.solve(cost, start | (known > 0))  # the same arcs to start from, afresh
+        assert warm.value == afresh.value
+        for field in ("flow", "reduced", "active"):
+            assert np.array_equal(getattr(warm, field), getattr(afresh, field))
+
+
+def test_a_solve_starts_afresh_unless_its_start_is_a_flow_of_the_network_free_of_bans(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    problem = province("single-posts")
+    model = FlowModel(problem, build_candidates(problem), "lemon")
+    cost = model.stage_cost(*engine.stage_plan(problem, model)[0])
+    start = model.cheapest([cost], 2)
+    first = model.solve(cost, start)
+    used = np.flatnonzero((first.flow > 0) & (model.net.kind == PAIR))
+    arc = used[np.argmax([len(model.person_arcs(p)) for p in model.net.tail[used]])]  # one with a way out
+    banned = np.zeros(model.num_arcs, dtype=bool)
+    banned[arc] = True
+    broken = first.flow.copy()
+    broken[arc] = 0  # one person's unit of flow lost
+    supplies = recorded_supplies(model, monkeypatch)
+    for feasible, ban, warm in ((first.flow, None, True), (broken, None, False), (first.flow, banned, False)):
+        model.feasible = feasible
+        supplies.clear()
+        sol = model.solve(cost, start, ban)
+        assert sol.value == first.value if ban is None else sol.value >= first.value
+        assert not supplies[0].any() if warm else np.array_equal(supplies[0], model.supply)
