@@ -205,37 +205,35 @@ def stage_program(
     """Build :class:`StageProgram` for stage ``k``, the earlier stages held at their
     values in ``incumbent_flow``."""
     net = model.net
-    free = np.flatnonzero(model.free)
+    free = np.flatnonzero(model.free)  # sorted: an arc's column is found by search
     ncol = len(free)
-    col = np.full(model.num_arcs, -1, dtype=np.int64)
-    col[free] = np.arange(ncol)
     held = np.where(model.free, 0, model.fixed_flow)
 
     entries_r: list[IntArray] = []
     entries_c: list[IntArray] = []
     entries_v: list[np.ndarray] = []
-    # Flow conservation at every node but the sink: row = node.
+    # Flow conservation at every node but the sink: row = node (the sink's arcs, whose
+    # row reads -1, are set in place: millions of arcs, no second copy).
     sink = net.sink
     tail_row, head_row = net.tail[free], net.head[free]
-    tail_row = np.where(tail_row == sink, -1, tail_row)
-    head_row = np.where(head_row == sink, -1, head_row)
+    tail_row[tail_row == sink] = -1
+    head_row[head_row == sink] = -1
     supply = model.supply[:sink].astype(float)
     lower: list[np.ndarray] = [supply]
     upper: list[np.ndarray] = [supply]
     r = sink
 
-    def add_row(arcs: IntArray, lo: float, hi: float, coef: np.ndarray | None = None) -> None:
+    def add_row(cols: IntArray, lo: float, hi: float, coef: np.ndarray | None = None) -> None:
         nonlocal r
-        on = model.free[arcs]
-        entries_r.append(np.full(int(on.sum()), r))
-        entries_c.append(col[arcs[on]])
-        entries_v.append(np.ones(int(on.sum())) if coef is None else coef[on].astype(float))
+        entries_r.append(np.full(len(cols), r))
+        entries_c.append(cols)
+        entries_v.append(np.ones(len(cols)) if coef is None else coef.astype(float))
         lower.append(np.array([lo]))
         upper.append(np.array([hi]))
         r += 1
 
     # Every relatives row that holds a free arc, then the equality rows.
-    rel_r, rel_c, rel_upper = _relatives_entries(model, col, held)
+    rel_r, rel_c, rel_upper = _relatives_entries(model, free, held)
     entries_r.append(r + rel_r)
     entries_c.append(rel_c)
     entries_v.append(np.ones(len(rel_c)))
@@ -243,16 +241,17 @@ def stage_program(
     upper.append(rel_upper)
     r += len(rel_upper)
     for arcs, equal in zip(rows.arcs, rows.equality, strict=True):
-        if equal and model.free[arcs].any():
+        on = arcs[model.free[arcs]]
+        if equal and len(on):
             rest = 1.0 - float(held[arcs].sum())
-            add_row(arcs, rest, rest)
+            add_row(np.searchsorted(free, on), rest, rest)
     # Earlier stages keep their values.
     for stage in plan[:k]:
-        cost = model.stage_cost(*stage)
-        nz = free[cost[free] != 0]
+        earlier = model.stage_cost(*stage)[free]
+        nz = np.flatnonzero(earlier)
         if len(nz):
-            value = float((cost[nz] * incumbent_flow[nz]).sum())
-            add_row(nz, value, value, cost[nz])
+            value = float(earlier[nz] @ incumbent_flow[free[nz]])
+            add_row(nz, value, value, earlier[nz])
 
     extra = sp.coo_matrix(
         (np.concatenate(entries_v), (np.concatenate(entries_r), np.concatenate(entries_c))),
@@ -271,16 +270,17 @@ def stage_program(
         net.cap[free],
         (kind == PAIR) | (kind == UNPLACED),
         held,
-        float((cost * held).sum()) + stage_constant(model, plan[k]),
+        float(cost @ held) + stage_constant(model, plan[k]),
     )
 
 
 def _relatives_entries(
-    model: FlowModel, col: IntArray, held: IntArray
+    model: FlowModel, free: IntArray, held: IntArray
 ) -> tuple[IntArray, IntArray, np.ndarray]:
     """The relatives rows that hold a free arc, all at once (9,129 rows on the city): row
-    (numbered from 0) and column of each entry, and each row's upper bound (1 less what
-    the held arcs carry).  A pair arc's index is its candidate's."""
+    (numbered from 0) and column (position in the sorted ``free``) of each entry, and
+    each row's upper bound (1 less what the held arcs carry).  A pair arc's index is its
+    candidate's."""
     relatives = model.relative_rows
     if not relatives:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
@@ -290,7 +290,7 @@ def _relatives_entries(
     kept = np.bincount(row[on], minlength=len(relatives)) > 0
     number = np.cumsum(kept) - 1
     upper = 1.0 - np.bincount(row, weights=held[arcs], minlength=len(relatives))[kept]
-    return number[row[on]], col[arcs[on]], upper
+    return number[row[on]], np.searchsorted(free, arcs[on]), upper
 
 
 def first_columns(

@@ -305,9 +305,11 @@ class FlowModel:
             if weights == (1,):
                 cost = self.cost_of(terms[0])
             else:
-                cost = np.zeros(self.num_arcs, dtype=np.int64)
-                for t, w in zip(terms, weights, strict=True):
-                    cost += w * self.cost_of(t)
+                # no array of zeros and no product for a weight of 1: fresh arrays of
+                # millions of arcs cost their page faults
+                cost = weights[0] * self.cost_of(terms[0])
+                for t, w in zip(terms[1:], weights[1:], strict=True):
+                    cost += self.cost_of(t) if w == 1 else w * self.cost_of(t)
                 cost.flags.writeable = False
             self._stage_cost[key] = cost
         return self._stage_cost[key]
