@@ -5,7 +5,8 @@ greedy's nearest-first order; the relatives rows of the stage programs are built
 per solve and are the rule's rows, worked out pair by pair; the terms' ranges, the
 cached stage costs, the flow of a placement and the in-place great-circle distances are
 what the plain formulas give; HiGHS's interrupt callback, given straight to HiGHS, still
-stops simplex, interior point and MIP runs.
+stops simplex, interior point and MIP runs; a solve keeps NumPy off huge pages and
+gives the setting back.
 """
 
 from __future__ import annotations
@@ -207,3 +208,28 @@ def test_the_stop_interrupts_every_kind_of_highs_run(solver: str, integer: bool)
         _program(quiet, integer)
         run_highs(quiet, 1)
         assert quiet.getModelStatus() == highspy.HighsModelStatus.kOptimal
+
+
+def test_a_solve_keeps_numpy_off_huge_pages_and_gives_the_setting_back() -> None:
+    from pathlib import Path
+
+    from optimizer.io import load_problem, load_scenario
+    from optimizer.solve import solve
+
+    toggle = np._core.multiarray._set_madvise_hugepage
+    tiny = Path(__file__).resolve().parents[1] / "scenarios" / "tiny" / "scenario.toml"
+    problem, _ = load_problem(load_scenario(tiny))
+    seen: list[bool] = []
+
+    def progress(_event: object) -> None:
+        state = toggle(False)  # read the setting (and put it back)
+        toggle(state)
+        seen.append(bool(state))
+
+    before = toggle(True)
+    try:
+        assert solve(problem, progress=progress).proven
+        assert seen and not any(seen)
+        assert toggle(False) is True  # given back as it was before the solve
+    finally:
+        toggle(before)

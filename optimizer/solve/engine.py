@@ -52,7 +52,7 @@ from optimizer.solve.lagrange import (
     StageSearch,
     stage_value,
 )
-from optimizer.solve.memory import available_bytes, check_memory
+from optimizer.solve.memory import available_bytes, check_memory, small_pages
 from optimizer.solve.relatives import choose_to_move, relative_conflicts
 from optimizer.solve.stages import objective_stages
 
@@ -340,6 +340,7 @@ def _fallback_feasible(problem: Problem, assignment: IntArray) -> IntArray:
     return out
 
 
+@small_pages()
 def solve(
     problem: Problem,
     *,
