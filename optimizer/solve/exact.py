@@ -106,17 +106,19 @@ class StageProgram:
     relatives row, the equality rows and the earlier stages held at their values.
 
     Column ``j`` is arc ``free[j]``; the other arcs keep ``held``.  The matrix is kept in
-    two parts: the flow conservation rows by each column's two ends (``tail_row``,
-    ``head_row``: its node's row, ``-1`` for the sink, which has none) and the other
-    rows' entries (``extra``).  The whole matrix (:attr:`a`) is built only when asked
-    (the exact finish); a relaxation takes its columns a few at a time
-    (:meth:`columns`) and prices every free arc without it (:meth:`safe_bound`): on
-    the city's first stage that spares a 33,163 × 2,315,683 matrix of 4.65 million
-    entries of which the relaxation uses 214,266 columns.
+    two parts: the flow conservation rows by each column's two ends (``tail``, ``head``:
+    its nodes; node ``i`` is row ``i``, but for the ``sink``, which has none) and the
+    other rows' entries (``extra``).  While every arc is free (a first stage), ``tail``,
+    ``head``, ``cost`` and ``cap`` are the network's own arrays, not copies.  The whole
+    matrix (:attr:`a`) is built only when asked (the exact finish); a relaxation takes
+    its columns a few at a time (:meth:`columns`) and prices every free arc without it
+    (:meth:`safe_bound`): on the city's first stage that spares a 33,163 × 2,315,683
+    matrix of 4.65 million entries of which the relaxation uses 214,266 columns.
     """
 
-    tail_row: IntArray  # per free arc
-    head_row: IntArray  # per free arc
+    tail: IntArray  # per free arc
+    head: IntArray  # per free arc
+    sink: int  # the node without a row
     extra: sp.csc_matrix  # every row; the flow conservation rows empty
     lower: np.ndarray
     upper: np.ndarray
@@ -135,11 +137,11 @@ class StageProgram:
     def columns(self, cols: IntArray) -> sp.csc_matrix:
         """The columns ``cols`` (positions in :attr:`free`) of the constraint matrix."""
         position = np.arange(len(cols))
-        ends = [(self.tail_row[cols], 1.0), (self.head_row[cols], -1.0)]
+        ends = [(self.tail[cols], 1.0), (self.head[cols], -1.0)]
         sub = self.extra[:, cols].tocoo()
-        rows = [row[row >= 0] for row, _ in ends] + [sub.row]
-        at = [position[row >= 0] for row, _ in ends] + [sub.col]
-        values = [np.full(int((row >= 0).sum()), sign) for row, sign in ends] + [sub.data]
+        rows = [row[row != self.sink] for row, _ in ends] + [sub.row]
+        at = [position[row != self.sink] for row, _ in ends] + [sub.col]
+        values = [np.full(int((row != self.sink).sum()), sign) for row, sign in ends] + [sub.data]
         # Through COO: scipy builds CSC from int64 coordinates about 5× slower directly.
         return sp.coo_matrix(
             (np.concatenate(values), (np.concatenate(rows), np.concatenate(at))),
@@ -188,9 +190,10 @@ class StageProgram:
         """
         y = np.where(np.isinf(self.lower), np.minimum(y, 0.0), y)
         y = np.where(np.isinf(self.upper), np.maximum(y, 0.0), y)
-        at = np.append(y, 0.0)  # row -1 (the sink's) reads 0
-        rc = np.take(at, self.head_row, out=out, mode="wrap")
-        rc -= np.take(at, self.tail_row, out=self._scratch, mode="wrap")
+        at = np.append(y[: self.sink], 0.0)  # the nodes' duals, 0 at the sink
+        # (mode clip: np.take with out= and the default mode is buffered, 2x slower)
+        rc = np.take(at, self.head, out=out, mode="clip")
+        rc -= np.take(at, self.tail, out=self._scratch, mode="clip")
         rc -= self.extra.T @ y
         rc += self.cost
         side = np.where(y > 0, self.lower, self.upper)
@@ -209,15 +212,16 @@ def stage_program(
     ncol = len(free)
     held = np.where(model.free, 0, model.fixed_flow)
 
+    def of_free(values: np.ndarray) -> np.ndarray:
+        """``values`` (one per arc) of the free arcs: the array itself while every arc
+        is free (millions of arcs on a first stage, not copied)."""
+        return values if ncol == model.num_arcs else values[free]
+
     entries_r: list[IntArray] = []
     entries_c: list[IntArray] = []
     entries_v: list[np.ndarray] = []
-    # Flow conservation at every node but the sink: row = node (the sink's arcs, whose
-    # row reads -1, are set in place: millions of arcs, no second copy).
+    # Flow conservation at every node but the sink: row = node.
     sink = net.sink
-    tail_row, head_row = net.tail[free], net.head[free]
-    tail_row[tail_row == sink] = -1
-    head_row[head_row == sink] = -1
     supply = model.supply[:sink].astype(float)
     lower: list[np.ndarray] = [supply]
     upper: list[np.ndarray] = [supply]
@@ -247,7 +251,7 @@ def stage_program(
             add_row(np.searchsorted(free, on), rest, rest)
     # Earlier stages keep their values.
     for stage in plan[:k]:
-        earlier = model.stage_cost(*stage)[free]
+        earlier = of_free(model.stage_cost(*stage))
         nz = np.flatnonzero(earlier)
         if len(nz):
             value = float(earlier[nz] @ incumbent_flow[free[nz]])
@@ -258,16 +262,17 @@ def stage_program(
         shape=(r, ncol),
     ).tocsc()
     cost = model.stage_cost(*plan[k])
-    kind = net.kind[free]
+    kind = of_free(net.kind)
     return StageProgram(
-        tail_row,
-        head_row,
+        of_free(net.tail),
+        of_free(net.head),
+        sink,
         extra,
         np.concatenate(lower),
         np.concatenate(upper),
         free,
-        cost[free],
-        net.cap[free],
+        of_free(cost),
+        of_free(net.cap),
         (kind == PAIR) | (kind == UNPLACED),
         held,
         float(cost @ held) + stage_constant(model, plan[k]),
