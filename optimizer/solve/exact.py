@@ -488,7 +488,7 @@ def relax_stage(
     pass_model(
         h, prog.columns(cols), prog.cost[cols], prog.cap[cols], prog.lower, prog.upper, np.zeros(len(cols))
     )
-    largest = float(np.abs(prog.cost).max(initial=0))
+    largest = float(max(prog.cost.max(initial=0), -prog.cost.min(initial=0)))  # no |cost| array
     tol = PRICING_TOLERANCE * (1.0 + largest)
     if warm:
         warm = set_basis(h, *warm_basis(prog, cols, net, first, multiplier_costs))

@@ -299,17 +299,17 @@ class StageSearch:
         self.priced = np.zeros(model.num_arcs, dtype=bool)
         self.settle = settle
         base = model.stage_cost(self.terms, self.weights)
-        max_arc = int(np.abs(base).max(initial=0))
+        max_arc = max(int(base.max(initial=0)), -int(base.min(initial=0)))
         # Costs of a few units leave no room for fractional multipliers: scale them up.
         self.scale = 1 if max_arc >= FINE_COST else max(1, min(SCALE, 2**26 // max(1, max_arc)))
-        self.cost = base * self.scale
+        self.cost = base if self.scale == 1 else base * self.scale  # read-only either way
         #: typical arc cost of the stage: the unit in which multipliers are carried
         nonzero = np.abs(self.cost[self.cost != 0])
         self.unit = median(nonzero) if len(nonzero) else 1.0
         #: costs of the later stages: tie-breaks for the first arcs to price in
         self.later = [model.stage_cost(t, w) for t, w in plan[stage + 1 :]]
         later = self.later
-        degenerate = not base[model.net.kind == PAIR].any()
+        degenerate = not base[: len(model.cand)].any()  # the pair arcs come first
         #: in a stage blind to who takes which post (shortfall, unplaced), repairs break
         #: ties by the next stage's cost, squeezed into 0..TIE
         self.tie = later[0] * TIE // max(1, int(later[0].max(initial=0))) if later and degenerate else None
