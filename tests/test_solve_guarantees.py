@@ -47,6 +47,20 @@ def pinned_pair() -> Problem:
     )
 
 
+def test_a_placement_the_checker_refuses_is_never_returned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The independent checker judges the final placement (once): one that breaks a hard
+    rule (here both relatives on the chair line, past its maximum of one) ends the solve
+    without a placement and says why, instead of being returned."""
+    problem = pinned_pair()
+    both_chair = np.zeros(problem.num_staff, dtype=np.int64)
+    assert check_placement(problem, both_chair)
+    monkeypatch.setattr(engine, "_whole_model", lambda run: (both_chair, False))
+    result = engine.solve(problem)
+    assert result.status == "no_solution" and not result.has_placement
+    assert result.failure is not None and result.failure.code == "solve_stopped_relatives"
+    assert result.assignment.tolist() == [-1, -1]
+
+
 def test_a_repair_never_bans_a_pinned_arc() -> None:
     """The relaxed flow puts one pinned relative in the chair: banning either from unit 0
     (what the repair used to do) leaves no flow, so no placement came until the

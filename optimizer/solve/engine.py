@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from optimizer.check import assert_valid, check_placement, objective_terms
+from optimizer.check import RuleViolationError, assert_valid, check_placement, objective_terms
 from optimizer.data import TERMS, IntArray, Objective, Problem
 from optimizer.errors import InputError, Issue
 from optimizer.i18n import t as message
@@ -651,12 +651,13 @@ def _assemble(run: _Run, whole: IntArray | None, exact_proven: bool) -> SolveRes
     else:
         assignment = np.full(problem.num_staff, -1, dtype=np.int64)
         run.interrupted = True
-    if check_placement(problem, assignment):
+    t = time.perf_counter()
+    try:
+        assert_valid(problem, assignment)  # the independent checker, once
+    except RuleViolationError as broken:
         # Stopped before any repair ended, and unplacing one relative per conflict would
         # break require_all_placed or a pin: no valid placement to keep.
-        raise _Failed("no_solution", Reason("solve_stopped_relatives"))
-    t = time.perf_counter()
-    assert_valid(problem, assignment)
+        raise _Failed("no_solution", Reason("solve_stopped_relatives")) from broken
     values = objective_terms(problem, assignment, run.reference)
     if run.incumbent is not None and whole is None:
         for term, v in run.incumbent.values.items():
