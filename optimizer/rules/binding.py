@@ -164,8 +164,8 @@ def unplaced_reason(problem: Problem, assignment: IntArray, person: int, found: 
         return Reason(
             "no_post", {"positions": list(staff.positions[person]), "category": staff.category[person]}
         )
-    dist = problem.dist_km[person]
-    found = sorted(found, key=lambda v: (float(dist[v.unit]), v.unit))
+    dist = problem.dist_km[person].tolist()
+    found = sorted(found, key=lambda v: (dist[v.unit], v.unit))
     far = {ISLAND.id, COMMUTE_CAP.id}
     near = [v for v in found if not far.intersection(v.rules)]
     full = [v for v in found if v.kind == "full"]
