@@ -8,11 +8,13 @@ whatever the keys' ranges (packed into one sort key or not).
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+import pytest
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from test_solve_properties import instances
 
 from optimizer.data import Problem
+from optimizer.solve import flow
 from optimizer.solve.candidates import build_candidates
 from optimizer.solve.flow import PAIR, FlowModel
 
@@ -35,3 +37,40 @@ def test_cheapest_keeps_each_persons_first_k_pairs(problem: Problem, data: st.Da
         arcs.sort(key=lambda a: (*(int(key[a]) for key in keys), a))
         expected[arcs[:k]] = True
     assert model.cheapest(keys, k).tolist() == expected.tolist()
+
+
+@settings(max_examples=40, deadline=None)
+@given(instances(), st.data())
+def test_cheapest_sorts_only_new_or_changeable_keys(problem: Problem, data: st.DataObject) -> None:
+    model = FlowModel(problem, build_candidates(problem))
+
+    def drawn() -> np.ndarray:
+        values = st.lists(st.integers(-5, 5), min_size=model.num_arcs, max_size=model.num_arcs)
+        return np.array(data.draw(values), dtype=np.int64)
+
+    def fresh(keys: list[np.ndarray], k: int) -> list[bool]:
+        """The mask of a model that never sorted before."""
+        return FlowModel(problem, model.cand).cheapest([key.copy() for key in keys], k).tolist()
+
+    stage, later, mine, changed = drawn(), drawn(), drawn(), drawn()
+    for key in (stage, later):
+        key.flags.writeable = False  # as the stage costs are
+    pairs = len(model.cand)
+    assume(pairs > 1 and np.ptp(mine[:pairs]) > 0 and np.ptp(changed[:pairs]) > 0)  # keys that order
+    constant = np.full(model.num_arcs, 7)
+    constant.flags.writeable = False
+    expected = fresh([stage, later], 3), fresh([changed], 2)
+    sorts = []
+    inner = flow.by_person
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(flow, "by_person", lambda *args: sorts.append(1) or inner(*args))
+        model.cheapest([stage, later], 2)
+        assert len(sorts) == 1
+        # the same stage costs behind a key the same on every pair: the order sorted before
+        assert model.cheapest([constant, stage, later], 3).tolist() == expected[0]
+        assert len(sorts) == 1
+        # a key that may change is sorted every time
+        model.cheapest([mine], 2)
+        mine[:] = changed
+        assert model.cheapest([mine], 2).tolist() == expected[1]
+        assert len(sorts) == 3

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -193,6 +194,8 @@ def by_person(person: IntArray, keys: list[IntArray]) -> IntArray:
     for key in keys:
         low, high = int(key.min()), int(key.max())
         width = high - low + 1
+        if width == 1:
+            continue  # a constant key orders nothing
         if span * width >= 2**63:
             return np.lexsort((*reversed(keys), person))
         packed = packed * width + (key - low)
@@ -258,6 +261,8 @@ class FlowModel:
         self._term_max: dict[str, int] = {}
         self._stage_cost: dict[tuple[tuple[str, ...], tuple[int, ...]], IntArray] = {}
         self._by_person: tuple[IntArray, IntArray] | None = None
+        #: the keys of the last :meth:`cheapest` and the pairs' order by person and them
+        self._cheapest: tuple[list[IntArray], IntArray] | None = None
         #: the placement the last fixing kept, its flow over the free arcs (``None``: none
         #: yet): :meth:`solve` starts from it when it meets the current supplies
         self.feasible: IntArray | None = None
@@ -379,14 +384,26 @@ class FlowModel:
             keep = np.ones(self.num_arcs, dtype=bool)
             keep[:pairs] = self.free[:pairs]
             return keep
-        person = self.cand.person
-        order = by_person(person, [key[:pairs] for key in keys])
-        sorted_person = person[order]
-        first = np.searchsorted(sorted_person, np.arange(self.net.num_persons))[sorted_person]
+        # a key the same on every pair orders nothing (the first stage's, blind to pairs)
+        keys = [key for key in keys if key[:pairs].min() != key[:pairs].max()]
+        last = self._cheapest
+        if last is not None and len(last[0]) == len(keys) and all(map(operator.is_, keys, last[0])):
+            order = last[1]
+        else:
+            order = by_person(self.cand.person, [key[:pairs] for key in keys])
+            # read-only keys (the stage costs) cannot change: the next stage often asks again
+            self._cheapest = (keys, order) if not any(key.flags.writeable for key in keys) else None
         keep = np.ones(self.num_arcs, dtype=bool)
         keep[:pairs] = False
-        keep[order[np.arange(pairs) - first < k]] = True
+        keep[order[self.pair_rank < k]] = True
         return keep
+
+    @functools.cached_property
+    def pair_rank(self) -> IntArray:
+        """Each pair arc's place in its person's run (:attr:`Network.pair_counts`): also its
+        person's rank in any order by person, then anything (:meth:`cheapest`)."""
+        counts = self.net.pair_counts
+        return np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
 
     def solve(
         self,

@@ -441,7 +441,9 @@ class StageSearch:
     def _first_arcs(self) -> np.ndarray:
         """The arcs the stage's first flow starts from: each person's 12 cheapest (by the
         stage's cost, then the later stages'), and :attr:`start` when given."""
-        active = self.model.cheapest([self.cost, *self.later], 12)
+        # the stage costs themselves, read-only: the order the last stage asked for serves
+        # again when it differs only by a key the same on every pair (FlowModel.cheapest)
+        active = self.model.cheapest([self.model.stage_cost(self.terms, self.weights), *self.later], 12)
         return active if self.start is None else active | self.start
 
     def _settle(self, iteration: int) -> Callable[[IntArray], bool] | None:
