@@ -22,6 +22,7 @@ from test_solve_properties import instances
 from optimizer.data import EARTH_RADIUS_KM, Problem, haversine_km
 from optimizer.rules import relatives
 from optimizer.solve import flow
+from optimizer.solve.baselines import _Chains, greedy
 from optimizer.solve.candidates import build_candidates
 from optimizer.solve.flow import PAIR, POST_MIN, POST_REST, UNPLACED, FlowModel, by_person
 from optimizer.solve.highs import new_highs, pass_model, run_highs
@@ -233,3 +234,31 @@ def test_a_solve_keeps_numpy_off_huge_pages_and_gives_the_setting_back() -> None
         assert toggle(False) is True  # given back as it was before the solve
     finally:
         toggle(before)
+
+
+def _chain_reading_the_queue(chains: _Chains, person: int, avoid: int) -> list[tuple[int, int]]:
+    """The chain search as first written: a line is looked at for room when the queue
+    reaches it (every line queued before it expanded first)."""
+    came: dict[int, tuple[int, int]] = {}
+    queue = [q for q in chains.posts_of[person] if q != avoid and chains.fits(person, q)]
+    came.update({q: (person, -1) for q in queue})
+    evict = None
+    for q in queue:
+        if len(chains.holders[q]) < chains.room[q]:
+            return chains._unwind(came, q, [])
+        for j in sorted(chains.holders[q]):
+            evict = evict or ((j, q) if chains.may_stay[j] else None)
+            fresh = [q2 for q2 in chains.posts_of[j] if q2 not in came and chains.fits(j, q2)]
+            came.update({q2: (j, q) for q2 in fresh})
+            queue += fresh
+    return [] if evict is None else chains._unwind(came, evict[1], [(evict[0], -1)])
+
+
+@settings(max_examples=100, deadline=None)
+@given(instances(), st.data())
+def test_greedy_chains_end_where_reading_the_queue_would(problem: Problem, data: st.DataObject) -> None:
+    cand = build_candidates(problem)
+    chains = _Chains(problem, cand, greedy(problem, cand).assignment)
+    for person in range(problem.num_staff):
+        avoid = data.draw(st.sampled_from([-1, *chains.posts_of[person]]))
+        assert chains._placing(person, avoid) == _chain_reading_the_queue(chains, person, avoid)

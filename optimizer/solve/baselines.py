@@ -130,6 +130,9 @@ class _Chains:
         self.posts_of = _groups(cand.post[order], cand.person[order], problem.num_staff)
         by_post = np.argsort(cand.post, kind="stable")
         self.people_of = _groups(cand.person[by_post], cand.post[by_post], problem.num_posts)
+        #: each line's maximum and who may stay unplaced, as Python lists (read per step)
+        self.room: list[int] = problem.posts.max.tolist()
+        self.may_stay: list[bool] = cand.can_stay_unplaced.tolist()
         placed = np.flatnonzero(self.out >= 0)
         self.holders: list[set[int]] = [set() for _ in range(problem.num_posts)]
         for i, q in zip(placed.tolist(), self.out[placed].tolist(), strict=True):
@@ -210,24 +213,30 @@ class _Chains:
 
     def _placing(self, person: int, avoid: int = -1) -> list[tuple[int, int]]:
         """The moves of a shortest chain that places ``person`` (on another line than
-        ``avoid``); empty when there is none."""
-        room = self.problem.posts.max
+        ``avoid``); empty when there is none.
+
+        Breadth first; a line is looked at for room as it joins the queue, so the chain
+        ends at the first line with room in queue order (the one reading the queue would
+        reach first) without expanding the lines queued before it."""
+        room, may_stay = self.room, self.may_stay
         came: dict[int, tuple[int, int]] = {}
         queue: list[int] = []
         for q in self.posts_of[person]:
             if q != avoid and q not in came and self.fits(person, q):
                 came[q] = (person, -1)
+                if len(self.holders[q]) < room[q]:
+                    return self._unwind(came, q, [])
                 queue.append(q)
         evict: tuple[int, int] | None = None
-        for q in queue:  # breadth first: the queue grows as it is read
-            if len(self.holders[q]) < room[q]:
-                return self._unwind(came, q, [])
+        for q in queue:  # the queue grows as it is read
             for j in sorted(self.holders[q]):
-                if evict is None and self.cand.can_stay_unplaced[j]:
+                if evict is None and may_stay[j]:
                     evict = (j, q)
                 for q2 in self.posts_of[j]:
                     if q2 not in came and self.fits(j, q2):
                         came[q2] = (j, q)
+                        if len(self.holders[q2]) < room[q2]:
+                            return self._unwind(came, q2, [])
                         queue.append(q2)
         if evict is None:
             return []
