@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from test_solve_warm_basis import moves_stage
 
 from optimizer.solve import exact
+from optimizer.solve.flow import FlowModel
+from optimizer.solve.lagrange import RelativesRows
 
 
 @pytest.mark.parametrize("name", ["single-posts", "pinned-relatives-leadership"])
@@ -58,3 +61,29 @@ def test_a_solution_over_some_columns_is_read_as_the_flow_over_every_arc() -> No
     assert prog.rounded(near, used) is None
     x[used[0]] = 0.5
     assert prog.rounded(x) is None
+
+
+def test_a_first_stage_program_reads_the_network_arrays_without_copies() -> None:
+    """While every arc is free, the program's ends, costs and capacities are the
+    network's own arrays; its conservation rows are still each arc's +1 at its tail and
+    -1 at its head (none at the sink), and a placement keeps every row."""
+    model, _, plan, _, incumbent, _ = moves_stage("city-like")
+    fresh = FlowModel(model.problem, model.cand)
+    prog = exact.stage_program(fresh, RelativesRows(fresh), plan, 0, incumbent)
+    net = fresh.net
+    assert len(prog.free) == fresh.num_arcs
+    assert prog.tail is net.tail and prog.head is net.head and prog.cap is net.cap
+    assert prog.cost is fresh.stage_cost(*plan[0])
+    a = prog.a
+    arcs = np.arange(fresh.num_arcs)
+    to_sink = net.head == net.sink
+    expected = sp.coo_matrix(
+        (
+            np.concatenate([np.ones(len(arcs)), -np.ones(int((~to_sink).sum()))]),
+            (np.concatenate([net.tail, net.head[~to_sink]]), np.concatenate([arcs, arcs[~to_sink]])),
+        ),
+        shape=(net.sink, fresh.num_arcs),
+    )
+    assert (a[: net.sink] != expected.tocsc()).nnz == 0
+    activity = a @ incumbent.astype(float)
+    assert np.all(activity >= prog.lower - 1e-9) and np.all(activity <= prog.upper + 1e-9)
