@@ -8,6 +8,7 @@ the values of the previous ones.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -98,11 +99,20 @@ def valid_greedy(problem: Problem, cand: Candidates | None = None) -> BaselineRe
     return BaselineResult("greedy", out, status, time.perf_counter() - t0, {})
 
 
-def _groups(values: IntArray, keys: IntArray, count: int) -> list[list[int]]:
-    """``values`` split by their sorted ``keys`` ``0 … count - 1`` into Python lists."""
-    flat = values.tolist()
-    starts = np.searchsorted(keys, np.arange(count + 1)).tolist()
-    return [flat[starts[k] : starts[k + 1]] for k in range(count)]
+class _Runs:
+    """``values`` split by their sorted ``keys`` ``0 … count - 1``: run ``k`` as a Python
+    list, made when first asked (the chains read the runs of few people and lines)."""
+
+    def __init__(self, values: IntArray, keys: IntArray, count: int) -> None:
+        self._values = values
+        self._starts: list[int] = np.searchsorted(keys, np.arange(count + 1)).tolist()
+        self._made: dict[int, list[int]] = {}
+
+    def __getitem__(self, k: int) -> list[int]:
+        run = self._made.get(k)
+        if run is None:
+            run = self._made[k] = self._values[self._starts[k] : self._starts[k + 1]].tolist()
+        return run
 
 
 class _Chains:
@@ -126,10 +136,8 @@ class _Chains:
         self.cand = cand
         self.out = assignment.copy()
         order = cand.nearest_first()
-        #: each person's candidate lines, nearest first, and each line's candidates
-        self.posts_of = _groups(cand.post[order], cand.person[order], problem.num_staff)
-        by_post = np.argsort(cand.post, kind="stable")
-        self.people_of = _groups(cand.person[by_post], cand.post[by_post], problem.num_posts)
+        #: each person's candidate lines, nearest first
+        self.posts_of = _Runs(cand.post[order], cand.person[order], problem.num_staff)
         #: each line's maximum and who may stay unplaced, as Python lists (read per step)
         self.room: list[int] = problem.posts.max.tolist()
         self.may_stay: list[bool] = cand.can_stay_unplaced.tolist()
@@ -141,6 +149,12 @@ class _Chains:
         for a, b in zip(problem.relations.a_idx.tolist(), problem.relations.b_idx.tolist(), strict=True):
             self.relatives.setdefault(a, []).append(b)
             self.relatives.setdefault(b, []).append(a)
+
+    @functools.cached_property
+    def people_of(self) -> _Runs:
+        """Each line's candidates (only the hard minimums' chains read them)."""
+        by_post = np.argsort(self.cand.post, kind="stable")
+        return _Runs(self.cand.person[by_post], self.cand.post[by_post], self.problem.num_posts)
 
     def fits(self, person: int, post: int) -> bool:
         """Whether ``person`` on ``post`` keeps the relatives rule with the others as they are."""
