@@ -731,9 +731,8 @@ class FlowModel:
     def assignment(self, flow: IntArray) -> IntArray:
         """Post line per person in ``flow`` (``-1`` when unplaced)."""
         out = np.full(self.net.num_persons, -1, dtype=np.int64)
-        sel = (self.net.kind == PAIR) & (flow > 0)
-        cidx = self.net.ref[sel]
-        out[self.cand.person[cidx]] = self.cand.post[cidx]
+        used = np.flatnonzero(flow[self.net.block(PAIR)] > 0)  # pair arc k is candidate k
+        out[self.cand.person[used]] = self.cand.post[used]
         return out
 
 
