@@ -74,3 +74,12 @@ def test_cheapest_sorts_only_new_or_changeable_keys(problem: Problem, data: st.D
         mine[:] = changed
         assert model.cheapest([mine], 2).tolist() == expected[1]
         assert len(sorts) == 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(instances())
+def test_each_kinds_block_holds_exactly_its_arcs(problem: Problem) -> None:
+    net = FlowModel(problem, build_candidates(problem)).net
+    for kind in (flow.PAIR, flow.UNPLACED, flow.POST_MIN, flow.POST_REST):
+        block = net.block(kind)
+        assert list(range(block.start, block.stop)) == np.flatnonzero(net.kind == kind).tolist()
