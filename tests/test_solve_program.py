@@ -12,8 +12,9 @@ import scipy.sparse as sp
 from test_solve_warm_basis import moves_stage
 
 from optimizer.solve import exact
-from optimizer.solve.flow import FlowModel
+from optimizer.solve.flow import PAIR, UNPLACED, FlowModel
 from optimizer.solve.lagrange import RelativesRows
+from optimizer.solve.relatives import relative_conflicts
 
 
 @pytest.mark.parametrize("name", ["single-posts", "pinned-relatives-leadership"])
@@ -87,3 +88,28 @@ def test_a_first_stage_program_reads_the_network_arrays_without_copies() -> None
     assert (a[: net.sink] != expected.tocsc()).nnz == 0
     activity = a @ incumbent.astype(float)
     assert np.all(activity >= prog.lower - 1e-9) and np.all(activity <= prog.upper + 1e-9)
+
+
+@pytest.mark.parametrize("name", ["single-posts", "pinned-relatives-leadership"])
+def test_the_integer_and_first_columns_are_those_of_their_definitions(name: str) -> None:
+    """A program's integer columns are its pair and unplaced arcs; a relaxation's first
+    columns are the arcs the flow brought in at a reduced cost (less the multipliers')
+    not positive, the arcs either placement uses, every arc but the pairs and every arc
+    of the relatives in conflict: for a later stage (some arcs fixed) and a first one
+    (every arc free)."""
+    model, rows, plan, k, incumbent, first = moves_stage(name)
+    fresh = FlowModel(model.problem, model.cand)
+    net = model.net
+    costs = np.random.default_rng(2).integers(0, 3, model.num_arcs)
+    conflicted = np.zeros(net.num_nodes, dtype=bool)
+    conflicts = relative_conflicts(model.problem, model.assignment(first.flow))
+    people = [person for a, b, _ in conflicts for person in (a, b)]
+    conflicted[people] = True
+    wanted = ((first.reduced - costs <= 0) & first.active) | (first.flow > 0) | (incumbent > 0)
+    wanted |= (net.kind != PAIR) | conflicted[net.tail]
+    for flows, stage, prog_rows in ((model, k, rows), (fresh, 0, RelativesRows(fresh))):
+        prog = exact.stage_program(flows, prog_rows, plan, stage, incumbent)
+        kind = net.kind[prog.free]
+        assert np.array_equal(prog.integer, (kind == PAIR) | (kind == UNPLACED))
+        found = exact.first_columns(flows, prog, first, incumbent, costs)
+        assert np.array_equal(found, wanted[prog.free])

@@ -39,7 +39,7 @@ import scipy.sparse as sp
 from optimizer.data import IntArray
 from optimizer.solve.flow import (
     PAIR,
-    UNPLACED,
+    POST_MIN,
     FlowModel,
     FlowSolution,
     Network,
@@ -262,7 +262,6 @@ def stage_program(
         shape=(r, ncol),
     ).tocsc()
     cost = model.stage_cost(*plan[k])
-    kind = of_free(net.kind)
     return StageProgram(
         of_free(net.tail),
         of_free(net.head),
@@ -273,7 +272,7 @@ def stage_program(
         free,
         of_free(cost),
         of_free(net.cap),
-        (kind == PAIR) | (kind == UNPLACED),
+        free < net.block(POST_MIN).start,  # the pair and unplaced arcs come first
         held,
         float(cost @ held) + stage_constant(model, plan[k]),
     )
@@ -320,17 +319,16 @@ def first_columns(
     16,363 and 10.3 s without them (the captured program, scratch runs; the pricing
     rounds after it 2.9 s instead of 3.4 s).
     """
-    net = model.net
     conflicts = relative_conflicts(model.problem, model.assignment(first.flow))
-    conflicted = np.zeros(net.num_nodes, dtype=bool)
-    conflicted[[person for a, b, _ in conflicts for person in (a, b)]] = True
-    keep = first.reduced - multiplier_costs <= 0
+    keep = first.reduced <= multiplier_costs  # the relaxation's reduced cost is not positive
     keep &= first.active
     keep |= first.flow > 0
     keep |= incumbent_flow > 0
-    keep |= net.kind != PAIR
-    keep |= conflicted[net.tail]
-    return keep[prog.free]
+    keep[model.net.block(PAIR).stop :] = True  # every arc but the pairs (they come first)
+    conflicted = sorted({person for a, b, _ in conflicts for person in (a, b)})
+    if conflicted:
+        keep[np.concatenate([model.person_arcs(person) for person in conflicted])] = True
+    return keep if len(prog.free) == model.num_arcs else keep[prog.free]
 
 
 def warm_basis(

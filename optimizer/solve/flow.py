@@ -566,21 +566,33 @@ class FlowModel:
         itself disagrees with the fixing (it would only by a numerical error) nothing is
         fixed.
         """
-        largest = float(np.abs(reduced[np.isfinite(reduced)]).max(initial=0))
+        finite = reduced[np.isfinite(reduced)]
+        largest = max(float(finite.max(initial=0)), -float(finite.min(initial=0)))
         limit = gap + RELAXATION_MARGIN * (1.0 + abs(gap) + largest)
-        zero = self.free & (reduced > limit)
-        full = self.free & (reduced < -limit)
+        zero, full = self._beyond(reduced, limit)
         if (flow[zero] > 0).any() or (flow[full] < self.net.cap[full]).any():
             log.warning("the relaxation's reduced costs disagree with the best placement: no arc fixed")
             return
-        self.fix_reduced(reduced, flow, limit)
+        self._fix_arcs(zero, full, flow)
 
     def fix_reduced(self, reduced: np.ndarray, flow: IntArray, gap: float) -> None:
         """Fix every free arc whose reduced cost in ``reduced`` (from any optimal dual
         solution of a relaxation whose value is ``gap`` below the placements kept)
         exceeds ``gap`` in magnitude; ``flow`` is a placement the fixing keeps."""
-        zero = self.free & (reduced > gap)
-        full = self.free & (reduced < -gap)
+        self._fix_arcs(*self._beyond(reduced, gap), flow)
+
+    def _beyond(self, reduced: np.ndarray, gap: float) -> tuple[np.ndarray, np.ndarray]:
+        """Masks of the free arcs whose reduced cost in ``reduced`` is above ``gap``, and
+        of those below ``-gap``."""
+        zero = reduced > gap
+        zero &= self.free
+        full = reduced < -gap
+        full &= self.free
+        return zero, full
+
+    def _fix_arcs(self, zero: np.ndarray, full: np.ndarray, flow: IntArray) -> None:
+        """Fix the arcs ``zero`` at 0 and the arcs ``full`` at their capacity; ``flow`` is
+        a placement the fixing keeps (where the solves start from)."""
         self.free[zero] = False
         self.free[full] = False
         self.feasible = np.where(self.free, flow, 0)
