@@ -97,3 +97,20 @@ def test_a_repair_whose_guards_leave_no_flow_still_places_everyone(monkeypatch: 
     assert assignment.tolist() == [0, 2, 4]
     assert check_placement(problem, assignment) == []
     assert guarded and guarded[0] > 0  # the first round ran with guards
+
+
+def test_the_priced_cost_adds_each_rows_multiplier_to_its_arcs() -> None:
+    """At zero multipliers a flow is solved at the stage cost itself (no copy); a row's
+    multiplier adds to every arc of that row, once per row holding it."""
+    problem = three_relatives("any")
+    _, search = _search(problem)
+    rows = search.rows
+    assert search.priced_cost(np.zeros(0, dtype=np.int64)) is search.cost
+    rows.violated(np.array([0, 1, 4]))  # persons 0 and 1 in unit 0: a row met
+    assert len(rows)
+    assert search.priced_cost(np.zeros(len(rows), dtype=np.int64)) is search.cost
+    lam = np.arange(1, len(rows) + 1, dtype=np.int64)
+    expected = search.cost.copy()
+    for arcs, value in zip(rows.arcs, lam, strict=True):
+        np.add.at(expected, arcs, value)
+    assert np.array_equal(search.priced_cost(lam), expected)
