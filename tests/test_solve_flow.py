@@ -13,7 +13,7 @@ from test_solve_properties import instances
 
 from optimizer.data import Problem
 from optimizer.solve.candidates import build_candidates
-from optimizer.solve.flow import PAIR, FlowInfeasible, FlowModel
+from optimizer.solve.flow import PAIR, UNREACHABLE, FlowInfeasible, FlowModel
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -43,3 +43,5 @@ def test_a_solve_from_few_arcs_with_bans_reaches_the_optimum(problem: Problem, d
         assert found.value == expected
         assert not (found.flow[banned] > 0).any()
         assert (found.reduced[model.free & ~banned & (found.flow == 0)] >= 0).all()
+        # the arcs fixed or banned, and only they, read as unreachable
+        assert np.array_equal(found.reduced == UNREACHABLE, ~(model.free & ~banned))

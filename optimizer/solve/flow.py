@@ -533,9 +533,12 @@ class FlowModel:
         priced: bool = True,
     ) -> FlowSolution:
         """The :class:`FlowSolution` of a solve over the arcs ``idx`` (flow ``part`` on
-        them) at ``cost``, with reduced costs ``rc`` on the ``free`` arcs."""
+        them) at ``cost``, with reduced costs ``rc`` on the ``free`` arcs: ``rc`` (the
+        solve's own array, over every arc) becomes the solution's, ``UNREACHABLE``
+        written on the arcs not free (no second array of millions of arcs)."""
         flow = self._flow(idx, part)
-        reduced = np.where(free, rc, UNREACHABLE)
+        reduced = rc
+        reduced[~free] = UNREACHABLE
         used = np.flatnonzero(flow)
         return FlowSolution(flow, reduced, act, int((cost[used] * flow[used]).sum()), priced)
 
