@@ -66,7 +66,7 @@ from optimizer.solve.candidates import Candidates, build_candidates
 from optimizer.solve.engine import stage_plan
 from optimizer.solve.flow import PAIR, UNPLACED, FlowModel
 from optimizer.solve.lagrange import stage_value
-from optimizer.solve.mincostflow import potentials
+from optimizer.solve.mincostflow import arc_matrix, potentials
 
 log = logging.getLogger(__name__)
 
@@ -939,14 +939,6 @@ def _lex_min(vectors: list[np.ndarray]) -> list[int]:
     return low
 
 
-def _csr(num_nodes: int, tail: IntArray, head: IntArray, weight: np.ndarray) -> sp.csr_matrix:
-    """A sparse matrix of the arcs with their weights, parallel arcs kept (built from
-    sorted rows: a COO conversion would sum them)."""
-    order = np.argsort(tail, kind="stable")
-    indptr = np.searchsorted(tail[order], np.arange(num_nodes + 1)).astype(np.int32)
-    return sp.csr_matrix((weight[order], head[order].astype(np.int32), indptr), shape=(num_nodes,) * 2)
-
-
 #: The reduced costs of a stage at some arcs: ``costs(stage, arcs)`` (computed only for
 #: the arcs a search still uses, as the later stages keep only the tight ones).
 StageCosts = Callable[[int, IntArray], np.ndarray]
@@ -970,7 +962,8 @@ def _lex_distances(
         if lifted is None:
             return None
         weight, scale = lifted
-        dist = dijkstra(_csr(num_nodes, tail[arcs], head[arcs], weight), indices=list(sources), min_only=True)
+        graph = arc_matrix(num_nodes, tail[arcs], head[arcs], weight)
+        dist = dijkstra(graph, indices=list(sources), min_only=True)
         finite = np.isfinite(dist)
         if dist[finite].max(initial=0.0) > _EXACT:
             return None

@@ -31,7 +31,7 @@ import numpy as np
 
 from optimizer.data import CHANGES, LEADERSHIP_SHORTFALL_WEIGHT, IntArray, Problem
 from optimizer.solve.candidates import Candidates
-from optimizer.solve.mincostflow import FlowInfeasible, backend, reoptimise
+from optimizer.solve.mincostflow import FlowInfeasible, arc_matrix, backend, reoptimise
 from optimizer.solve.relatives import relative_rows
 
 PAIR, UNPLACED, POST_MIN, POST_REST = 0, 1, 2, 3
@@ -666,7 +666,6 @@ class FlowModel:
         Reduced costs are not negative on residual arcs, so one Dijkstra towards each
         post line left (over the reversed residual graph) prices every way out of it.
         """
-        from scipy.sparse import csr_matrix
         from scipy.sparse.csgraph import dijkstra
 
         net = self.net
@@ -678,9 +677,7 @@ class FlowModel:
         tail = np.concatenate([net.head[ahead], net.tail[back]])
         head = np.concatenate([net.tail[ahead], net.head[back]])
         weight = np.concatenate([np.maximum(sol.reduced[ahead], 0), np.maximum(-sol.reduced[back], 0)])
-        order = np.argsort(tail, kind="stable")  # rows sorted: parallel arcs kept, not summed
-        indptr = np.searchsorted(tail[order], np.arange(net.num_nodes + 1))
-        graph = csr_matrix((weight[order].astype(float), head[order], indptr), shape=(net.num_nodes,) * 2)
+        graph = arc_matrix(net.num_nodes, tail, head, weight)
         current: list[int] = []
         for person, _ in leavers:
             arcs = self.person_arcs(person)

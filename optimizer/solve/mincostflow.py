@@ -41,11 +41,14 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from optimizer.data import IntArray
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 #: The back-ends, in the order ``auto`` tries them.
 BACKENDS = ("lemon", "ortools")
@@ -242,16 +245,24 @@ def canonical_potentials(
     point: every distance stays below ``2**53`` while costs keep within ``COST_LIMIT``
     of :mod:`~optimizer.solve.flow`.
     """
-    from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import dijkstra
 
     src = np.concatenate([src, np.full(num_nodes, num_nodes)])
     dst = np.concatenate([dst, np.arange(num_nodes)])
-    weight = np.concatenate([reduced, -pot])
-    order = np.argsort(src, kind="stable")  # rows sorted: parallel arcs kept, not summed
-    indptr = np.searchsorted(src[order], np.arange(num_nodes + 2))
-    graph = csr_matrix((weight[order].astype(float), dst[order], indptr), shape=(num_nodes + 1,) * 2)
+    graph = arc_matrix(num_nodes + 1, src, dst, np.concatenate([reduced, -pot]))
     return pot + np.rint(dijkstra(graph, indices=num_nodes)[:num_nodes]).astype(np.int64)
+
+
+def arc_matrix(num_nodes: int, tail: IntArray, head: IntArray, weight: np.ndarray) -> sp.csr_matrix:
+    """The arcs ``tail → head`` as a sparse matrix of their weights (floats), for
+    ``scipy.sparse.csgraph``: parallel arcs kept (built from sorted rows: a COO
+    conversion would sum them)."""
+    import scipy.sparse as sp
+
+    order = np.argsort(tail, kind="stable")
+    indptr = np.searchsorted(tail[order], np.arange(num_nodes + 1)).astype(np.int32)
+    data = np.asarray(weight[order], dtype=float)
+    return sp.csr_matrix((data, head[order].astype(np.int32), indptr), shape=(num_nodes,) * 2)
 
 
 @functools.cache
