@@ -378,4 +378,5 @@ class Problem:
 
     def commute_units(self, dist_km: FloatArray) -> IntArray:
         """Distance in the objective's units of 100 m, rounded to nearest (DESIGN §5)."""
-        return np.rint(np.asarray(dist_km, dtype=np.float64) * 10.0).astype(np.int64)
+        tenths = np.multiply(dist_km, 10.0, dtype=np.float64)
+        return np.rint(tenths, out=np.empty(tenths.shape, dtype=np.int64), casting="unsafe")

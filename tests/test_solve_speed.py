@@ -11,6 +11,8 @@ gives the setting back.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -97,6 +99,34 @@ def test_nearest_first_is_lexsort_order(problem: Problem) -> None:
     cand = build_candidates(problem)
     expected = np.lexsort((cand.dist_km, cand.person))
     assert cand.nearest_first().tolist() == expected.tolist()
+
+
+@settings(max_examples=80, deadline=None)
+@given(instances(), st.sampled_from(["allow", "penalize", "forbid"]), st.data())
+def test_candidate_costs_are_each_pairs_own(problem: Problem, bloc_change: str, data: st.DataObject) -> None:
+    """Each candidate's costs, written in place over whole arrays, are those of its pair
+    worked out alone: preference lists may name a unit twice (its first rank counts)."""
+    lists = st.lists(st.integers(0, problem.num_units - 1), max_size=4)
+    prefs = tuple(tuple(data.draw(lists)) for _ in range(problem.num_staff))
+    staff = dataclasses.replace(problem.staff, preferences=prefs)
+    rules = dataclasses.replace(problem.rules, bloc_change=bloc_change)
+    problem = dataclasses.replace(problem, staff=staff, rules=rules)
+    cand = build_candidates(problem)
+    for name in ("person", "post", "unit", "moves", "long_commute", "commute", "preference", "changes"):
+        assert getattr(cand, name).dtype == np.int64
+    assert cand.dist_km.dtype == np.float64
+    for k, (i, p) in enumerate(zip(cand.person.tolist(), cand.post.tolist(), strict=True)):
+        u = int(problem.posts.unit_idx[p])
+        km = float(problem.dist_km[i, u])
+        crosses = problem.staff.bloc[i] != problem.posts.bloc[p]
+        assert cand.unit[k] == u
+        assert cand.dist_km[k] == km
+        moved = problem.staff.origin_idx[i] != u
+        assert cand.moves[k] == int(moved) + int(bloc_change == "penalize" and crosses)
+        assert cand.long_commute[k] == int(km > problem.rules.long_commute_km)
+        assert cand.commute[k] == round(km * 10)
+        assert cand.preference[k] == (prefs[i].index(u) if u in prefs[i] else len(prefs[i]))
+        assert cand.changes[k] == 0
 
 
 @settings(max_examples=60, deadline=None)

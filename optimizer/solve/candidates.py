@@ -11,14 +11,15 @@ for the unpruned model.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from optimizer.data import IntArray, Problem
 from optimizer.rules.pair import (
     BLOC_CHANGE,
-    CAPACITY_RULES,
-    PAIR_RULES,
+    PINS,
     allowed_pairs,
     qualification_keys,
     qualified_pairs,
@@ -95,39 +96,19 @@ def build_candidates(problem: Problem, reference: IntArray | None = None) -> Can
     posts, staff = problem.posts, problem.staff
     capacity = allowed_pairs(problem)  # the pairs of every rule before the pins
     removed = dict(capacity.removed)
-    pair_person, pair_post = capacity.person, capacity.post
-    keep = np.ones(len(pair_person), dtype=bool)
-    for rule in PAIR_RULES[1 + len(CAPACITY_RULES) :]:
-        if not rule.applies(problem):
-            removed[rule.id] = 0
-            continue
-        bad = rule.removes(problem, pair_person, pair_post, posts.unit_idx[pair_post])
-        removed[rule.id] = int(np.count_nonzero(bad & keep))
-        keep &= ~bad
-    person, post = pair_person[keep].astype(np.int64), pair_post[keep].astype(np.int64)
-    unit = posts.unit_idx[post].astype(np.int64)
-
-    dist = problem.dist_km[person, unit].astype(np.float64)
-    moves = (staff.origin_idx[person] != unit).astype(np.int64)
+    person, post = _unpinned(problem, capacity.person, capacity.post, removed)
+    unit = posts.unit_idx.astype(np.int64).take(post)
+    # Each cost in an array of its own, the temporaries written in place: every new
+    # array of the city's 2.3 million pairs costs as much in page faults as its arithmetic.
+    cell = np.multiply(person, problem.num_units)  # the pair's cell of a person × unit matrix
+    cell += unit
+    dist = problem.dist_km.ravel().take(cell).astype(np.float64)
+    preference = _preference_ranks(problem).ravel().take(cell).astype(np.int64)
+    moves = np.not_equal(staff.origin_idx.take(person), unit, out=cell, casting="unsafe")
     if rules.bloc_change == "penalize":
-        moves += BLOC_CHANGE.crosses(problem, person, post).astype(np.int64)
-    long_commute = (dist > rules.long_commute_km).astype(np.int64)
+        moves += BLOC_CHANGE.crosses(problem, person, post)
+    long_commute = np.greater(dist, rules.long_commute_km, out=np.empty_like(cell), casting="unsafe")
     commute = problem.commute_units(dist)
-    preference = np.zeros(len(person), dtype=np.int64)
-    has_pref = np.array([len(p) > 0 for p in staff.preferences], dtype=bool)
-    if has_pref.any():
-        # rank table person × unit, only for people with a list
-        idx = np.flatnonzero(has_pref)
-        rank = np.zeros((len(idx), problem.num_units), dtype=np.int64)
-        for r, i in enumerate(idx):
-            prefs = staff.preferences[i]
-            rank[r, :] = len(prefs)
-            # reversed, so that a unit listed twice keeps its first (best) rank
-            rank[r, list(prefs)[::-1]] = np.arange(len(prefs))[::-1]
-        row_of = np.full(problem.num_staff, -1, dtype=np.int64)
-        row_of[idx] = np.arange(len(idx))
-        sel = has_pref[person]
-        preference[sel] = rank[row_of[person[sel]], unit[sel]]
 
     can_stay = np.full(problem.num_staff, not rules.require_all_placed, dtype=bool)
     for s, mode in zip(problem.pins.staff_idx, problem.pins.mode, strict=True):
@@ -152,3 +133,42 @@ def build_candidates(problem: Problem, reference: IntArray | None = None) -> Can
         changes,
         reference,
     )
+
+
+def _unpinned(
+    problem: Problem,
+    person: npt.NDArray[np.integer[Any]],
+    post: npt.NDArray[np.integer[Any]],
+    removed: dict[str, int],
+) -> tuple[IntArray, IntArray]:
+    """The pairs (by person) that rule ``pins``, the last pair rule after the capacity
+    ones, keeps, as int64; its count of removed pairs written into ``removed``.  Only the
+    pairs of people named by a pin are judged: no other pair can be removed by it."""
+    removed[PINS.id] = 0
+    if not PINS.applies(problem):
+        return person.astype(np.int64), post.astype(np.int64)
+    named = np.unique(problem.pins.staff_idx)
+    first, stop = np.searchsorted(person, named, "left"), np.searchsorted(person, named, "right")
+    counts = stop - first
+    sub = np.repeat(first - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
+    bad = PINS.removes(problem, person[sub], post[sub], problem.posts.unit_idx[post[sub]])
+    removed[PINS.id] = int(np.count_nonzero(bad))
+    if not bad.any():
+        return person.astype(np.int64), post.astype(np.int64)
+    keep = np.ones(len(person), dtype=bool)
+    keep[sub[bad]] = False
+    return person[keep].astype(np.int64), post[keep].astype(np.int64)
+
+
+def _preference_ranks(problem: Problem) -> npt.NDArray[np.int32]:
+    """The preference cost of every person × unit: the unit's rank in the person's list
+    (0 for the first; a unit listed twice keeps its first rank), the length of the list
+    for a unit not in it, 0 for a person without a list."""
+    prefs = problem.staff.preferences
+    lengths = np.fromiter(map(len, prefs), dtype=np.int32, count=len(prefs))
+    rank = np.repeat(lengths, problem.num_units).reshape(problem.num_staff, problem.num_units)
+    rows = np.repeat(np.arange(problem.num_staff), lengths)
+    units = np.fromiter((u for p in prefs for u in p), dtype=np.int64, count=len(rows))
+    ranks = np.arange(len(rows), dtype=np.int32) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    np.minimum.at(rank, (rows, units), ranks)
+    return rank
