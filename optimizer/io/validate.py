@@ -368,7 +368,7 @@ def _usable(raw: RawTable | None, *columns: str) -> pd.DataFrame | None:
 
 def _id_set(raw: RawTable | None, column: str) -> set[str] | None:
     values = _usable(raw, column)
-    return None if values is None else set(values[column].dropna())
+    return None if values is None else set(values[column].dropna().tolist())
 
 
 def _unknown_refs(
@@ -378,6 +378,8 @@ def _unknown_refs(
     if raw is None or values is None:
         return []
     cells = values[column]
+    if _named(cells.tolist()) <= known:
+        return []  # the usual column: every id known, told from its distinct cells
     if any(isinstance(v, tuple) for v in cells.tolist()):
         cells = cells.dropna().explode()
     bad = cells[cells.notna() & ~cells.isin(known)]
@@ -390,9 +392,21 @@ def _unknown_refs(
     return issues
 
 
+def _named(cells: list[object]) -> set[object]:
+    """Every value the cells name: each cell's items for a list (a tuple), the cell
+    itself otherwise, blanks left out (each distinct cell looked at once)."""
+    named: set[object] = set()
+    for cell in set(cells):
+        if isinstance(cell, tuple):
+            named.update(cell)
+        elif cell is not None:
+            named.add(cell)
+    return named
+
+
 def _unused_positions(staff: RawTable | None, positions: set[str]) -> list[Issue]:
     values = _usable(staff, "positions")
-    if staff is None or values is None:
+    if staff is None or values is None or _named(values["positions"].tolist()) <= positions:
         return []
     codes = values["positions"].dropna().explode()
     codes = codes[[isinstance(v, str) for v in codes.tolist()]]
