@@ -175,6 +175,14 @@ class StageProgram:
         """A work array of one float per free arc, reused by every :meth:`safe_bound`."""
         return np.empty(len(self.free))
 
+    @functools.cached_property
+    def _extra_columns(self) -> tuple[IntArray, sp.csc_matrix]:
+        """The columns (positions in :attr:`free`) that hold an entry of :attr:`extra`, and
+        those columns of it: the other columns' ``yᵀ extra`` is 0 (on the city's first
+        two stages 47,382 and 56,877 entries over 2.3 million columns)."""
+        cols = np.flatnonzero(np.diff(self.extra.indptr))
+        return cols, self.extra[:, cols]
+
     def safe_bound(self, y: np.ndarray, out: np.ndarray | None = None) -> tuple[float, np.ndarray]:
         """A lower bound on the stage from any row duals ``y``, and the reduced cost of
         every free arc under them (written into ``out`` when given: a relaxation's
@@ -184,9 +192,9 @@ class StageProgram:
         program ``cost·x = rc·x + y·(A x) ≥ Σ min(0, rc)·cap + Σ y·(the row's bound)``:
         the bound holds whatever the floating-point quality of ``y``.  ``A`` is read
         from its two parts (``yᵀA`` is ``y`` at each column's tail less ``y`` at its head,
-        plus ``yᵀ extra``), never built.  Every pass over the free arcs (millions on the
-        city's first stages) writes into arrays already there: fresh ones cost as much
-        again in page faults.
+        plus ``yᵀ extra``, over the columns that hold an entry of ``extra`` only), never
+        built.  Every pass over the free arcs (millions on the city's first stages) writes
+        into arrays already there: fresh ones cost as much again in page faults.
         """
         y = np.where(np.isinf(self.lower), np.minimum(y, 0.0), y)
         y = np.where(np.isinf(self.upper), np.maximum(y, 0.0), y)
@@ -194,7 +202,8 @@ class StageProgram:
         # (mode clip: np.take with out= and the default mode is buffered, 2x slower)
         rc = np.take(at, self.head, out=out, mode="clip")
         rc -= np.take(at, self.tail, out=self._scratch, mode="clip")
-        rc -= self.extra.T @ y
+        cols, extra = self._extra_columns
+        rc[cols] -= extra.T @ y
         rc += self.cost
         side = np.where(y > 0, self.lower, self.upper)
         rows = float((y[y != 0] * side[y != 0]).sum())
@@ -252,7 +261,7 @@ def stage_program(
     # Earlier stages keep their values.
     for stage in plan[:k]:
         earlier = of_free(model.stage_cost(*stage))
-        nz = np.flatnonzero(earlier)
+        nz = np.flatnonzero(earlier != 0)  # through a mask: nonzero of int64 is 3× slower
         if len(nz):
             value = float(earlier[nz] @ incumbent_flow[free[nz]])
             add_row(nz, value, value, earlier[nz])
