@@ -2,7 +2,9 @@
 
 Every non-pair arc is kept, and of each person's pair arcs the ``k`` first in the order
 of the keys (the first key decides, the next ones break ties, then the arc's position),
-whatever the keys' ranges (packed into one sort key or not).
+whatever the keys' ranges (packed into one sort key or not).  The arc blocks and each
+person's arcs read from them (``Network.block``, ``FlowModel.person_arcs``) against the
+arcs' tails and kinds.
 """
 
 from __future__ import annotations
@@ -83,3 +85,12 @@ def test_each_kinds_block_holds_exactly_its_arcs(problem: Problem) -> None:
     for kind in (flow.PAIR, flow.UNPLACED, flow.POST_MIN, flow.POST_REST):
         block = net.block(kind)
         assert list(range(block.start, block.stop)) == np.flatnonzero(net.kind == kind).tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(instances())
+def test_a_persons_arcs_are_those_leaving_them_in_arc_order(problem: Problem) -> None:
+    model = FlowModel(problem, build_candidates(problem))
+    tail = model.net.tail
+    for person in range(problem.num_staff):
+        assert model.person_arcs(person).tolist() == np.flatnonzero(tail == person).tolist()

@@ -240,13 +240,18 @@ def test_an_integral_relaxation_proves_the_stage_and_fixes_arcs() -> None:
     assert (model.free | (finish.flow == model.fixed_flow)).all()
 
 
-def test_reduced_costs_that_disagree_with_the_placement_fix_nothing(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("used", [True, False])
+def test_reduced_costs_that_disagree_with_the_placement_fix_nothing(
+    used: bool, caplog: pytest.LogCaptureFixture
+) -> None:
     problem = chair_and_relative()
     model, finish, _ = _finish_of_moves_stage(problem)
     assert finish.reduced is not None and finish.flow is not None
     wrong = finish.reduced.copy()
-    used = np.flatnonzero(model.free & (finish.flow > 0))
-    wrong[used[0]] = 1e9  # "no placement as good uses this arc", but the best one does
+    # "no placement as good uses this arc", but the best one does; or "every placement as
+    # good fills it", but the best one leaves it empty
+    arc = np.flatnonzero(model.free & ((finish.flow > 0) == used))[0]
+    wrong[arc] = 1e9 if used else -1e9
     free_before = model.free.copy()
     model.fix_relaxed(wrong, finish.flow, 0.0)
     assert np.array_equal(model.free, free_before)
