@@ -8,9 +8,12 @@ Any multipliers give a valid bound, so the carry may only change the speed.
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from builders import build
 from test_solve_rules import chair_and_relative
 
 from optimizer.check import check_placement
+from optimizer.solve import lagrange
 from optimizer.solve.candidates import build_candidates
 from optimizer.solve.flow import FlowModel
 from optimizer.solve.lagrange import RelativesRows, StageSearch
@@ -55,3 +58,33 @@ def test_a_stage_starts_from_the_carried_multipliers() -> None:
     zero_first, zero_value, zero_bound = _second_stage_first_bound(carry=False)
     assert carried_first > zero_first
     assert carried_value == carried_bound == zero_value == zero_bound
+
+
+def test_multipliers_all_0_are_carried_without_the_stages_unit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stage's unit (the median magnitude of its arc costs: passes over millions of arcs
+    on the city) only rescales multipliers: stages that start and end with every one at
+    0 never read it, and carry zeros."""
+    problem = build(
+        [0, 10],
+        [{"unit": 0, "position": "chair", "leadership": True}, {"unit": 1, "position": "a"}],
+        [{"origin": 0, "positions": ["chair"]}, {"origin": 0, "positions": ["a"]}],  # a commute to pay
+        relations=[(0, 1)],  # in two units: the rule never binds
+    )
+    model = FlowModel(problem, build_candidates(problem))
+    rows = RelativesRows(model)
+
+    def no_median(values: np.ndarray) -> float:
+        raise AssertionError("the unit was read")
+
+    monkeypatch.setattr(lagrange, "median", no_median)
+    incumbent = None
+    for stage in range(len(PLAN)):
+        search = StageSearch(model, rows, PLAN, stage, lambda: None, lambda *_: None)
+        report = search.run(incumbent)
+        incumbent = search.incumbent
+        assert report.value == report.bound
+        assert not rows.carried.any()
+    rows._add((0, 1, 0))
+    rows.carried[:] = 1.0  # a multiplier carried in is rescaled by the unit
+    with pytest.raises(AssertionError, match="unit was read"):
+        StageSearch(model, rows, PLAN, 1, lambda: None, lambda *_: None).run(incumbent)
