@@ -12,6 +12,8 @@ Index conventions: units, post lines and staff are numbered from 0 in input orde
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
@@ -248,6 +250,31 @@ def haversine_km(lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: Flo
     return y[()]  # a scalar for scalars
 
 
+#: Fewest person × unit distances worked out by two threads (the city has 2.7 million).
+DIST_SPLIT_MIN = 1 << 18
+
+
+def in_two_halves(fill: Callable[[slice], None], n: int) -> None:
+    """``fill(slice(0, n // 2))`` here and ``fill(slice(n // 2, n))`` in a helper thread,
+    at once (for work that lets go of the GIL); an exception of either is raised here."""
+    failed: list[Exception] = []
+
+    def second() -> None:
+        try:
+            fill(slice(n // 2, n))
+        except Exception as exc:  # raised again in the calling thread
+            failed.append(exc)
+
+    helper = threading.Thread(target=second, name="staffplan-half", daemon=True)
+    helper.start()
+    try:
+        fill(slice(0, n // 2))
+    finally:
+        helper.join()
+    if failed:
+        raise failed[0]
+
+
 def retirement_date(birth: DateArray, gender: tuple[str, ...]) -> DateArray:
     """Statutory retirement dates under Decree 135/2020 (DOMAIN §3.3).
 
@@ -318,15 +345,30 @@ class Problem:
 
     @cached_property
     def dist_km(self) -> npt.NDArray[np.float32]:
-        """Commuting distance person × unit: great-circle × ``road_factor``, km."""
-        d = haversine_km(
-            self.staff.home_lat[:, None],
-            self.staff.home_lon[:, None],
-            self.units.lat[None, :],
-            self.units.lon[None, :],
-        )
-        d *= self.rules.road_factor  # in place: the same product, no third array
-        return d.astype(np.float32)
+        """Commuting distance person × unit: great-circle × ``road_factor``, km.
+
+        A large matrix (:data:`DIST_SPLIT_MIN`) is worked out in two halves of the people
+        at once, the second by a helper thread (NumPy's loops let go of the GIL): the same
+        values in about half the wall time when a second core is free (the sines of the
+        city's 2.7 million distances take 0.07 s).
+        """
+        out = np.empty((self.num_staff, self.num_units), dtype=np.float32)
+
+        def fill(people: slice) -> None:
+            d = haversine_km(
+                self.staff.home_lat[people, None],
+                self.staff.home_lon[people, None],
+                self.units.lat[None, :],
+                self.units.lon[None, :],
+            )
+            d *= self.rules.road_factor  # in place: the same product, no third array
+            out[people] = d
+
+        if out.size < DIST_SPLIT_MIN:
+            fill(slice(None))
+        else:
+            in_two_halves(fill, self.num_staff)
+        return out
 
     @cached_property
     def local_mask(self) -> BoolArray:

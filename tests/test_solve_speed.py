@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from test_solve_properties import instances
 
+from optimizer import data
 from optimizer.data import EARTH_RADIUS_KM, Problem, haversine_km
 from optimizer.rules import relatives
 from optimizer.solve import flow
@@ -181,6 +182,39 @@ def test_flow_of_a_placement_is_its_flow(problem: Problem, data: st.DataObject) 
             wrong = assignment.copy()
             wrong[i] = int(others[0])
             assert model.flow_of(wrong) is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(instances(), st.booleans())
+def test_distances_in_two_halves_are_the_whole_matrix(problem: Problem, split: bool) -> None:
+    """Problem.dist_km, by two threads or one, holds the one-array formula's float32s."""
+    st_, un = problem.staff, problem.units
+    whole = haversine_km(st_.home_lat[:, None], st_.home_lon[:, None], un.lat[None, :], un.lon[None, :])
+    expected = (whole * problem.rules.road_factor).astype(np.float32)
+    problem.__dict__.pop("dist_km", None)  # worked out anew below
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(data, "DIST_SPLIT_MIN", 1 if split else 1 << 60)
+        found = problem.dist_km
+    assert found.dtype == np.float32
+    assert found.tobytes() == expected.tobytes()
+
+
+def test_either_halfs_failure_is_raised_and_both_halves_are_filled() -> None:
+    done: list[tuple[int, int]] = []
+
+    def fill(rows: slice) -> None:
+        done.append((rows.start, rows.stop))
+
+    data.in_two_halves(fill, 7)
+    assert sorted(done) == [(0, 3), (3, 7)]
+    for bad in (0, 3):
+
+        def failing(rows: slice, bad: int = bad) -> None:
+            if rows.start == bad:
+                raise ValueError(bad)
+
+        with pytest.raises(ValueError, match=str(bad)):
+            data.in_two_halves(failing, 7)
 
 
 @settings(max_examples=100, deadline=None)
