@@ -22,7 +22,7 @@ from test_io_validate import ERRORS, WARNINGS
 from test_solve_properties import instances
 
 from optimizer.data import Pins, Problem
-from optimizer.io import load_scenario
+from optimizer.io import load_scenario, tables
 from optimizer.io.tables import TableSource, _clean_text, _text_column, cell_text, read_table
 from optimizer.io.validate import passes_schema, table_schema
 from optimizer.io.vocab import TABLES
@@ -114,7 +114,7 @@ def test_text_column_is_cell_text_of_each_cell(texts: list[str], with_number: bo
     compose across cells, NULs inside cells, zero-width marks, numbers among texts."""
     cells: list[object] = [*texts, 3.0] if with_number else list(texts)
     column = pd.Series(cells, dtype=object, index=range(2, 2 + len(cells)))
-    assert _text_column(column).tolist() == [cell_text(v) for v in cells]
+    assert _text_column(column)[0].tolist() == [cell_text(v) for v in cells]
     assert [cell_text(t) for t in texts] == [_clean_text(t) for t in texts]
 
 
@@ -176,6 +176,17 @@ def test_blank_records_are_dropped_and_the_others_keep_their_rows(tmp_path: Path
     assert raw.cells is not None
     assert raw.cells.index.tolist() == [2, 4, 7]
     assert raw.cells["lat"].tolist() == ["10.0", "10.1", "10.2"]
+
+
+@given(st.lists(st.text(st.characters(blacklist_characters="\x00")), min_size=1))
+def test_longest_part_is_the_longest_cell(parts: list[str]) -> None:
+    """The longest of the NUL-joined cells told from the joined text (through its code
+    points, even short text), and never less than the longest cell."""
+    joined = "\x00".join(parts)
+    assert tables._longest_part(joined) >= max(map(len, parts))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tables, "MAX_CELL_CHARS", 0)
+        assert tables._longest_part(joined) == max(map(len, parts))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -220,24 +220,42 @@ def cell_text(value: object) -> str | None:
     return _clean_text(str(value))
 
 
-def _clean_texts(texts: list[str]) -> list[str | None]:
+def _clean_texts(texts: list[str]) -> tuple[list[str | None], int]:
     """:func:`_clean_text` of many cells at once: the cells joined by NULs are normalised
     in one call (a NUL never composes nor reorders with its neighbours, so each cell comes
-    out as alone), and only the cells that are not ASCII lose their zero-width marks."""
+    out as alone), and only the cells that are not ASCII lose their zero-width marks.
+
+    Returns
+    -------
+    cells, longest
+        The cells, and at least the length of the longest (``-1``: not known).
+    """
     joined = "\x00".join(texts)
     if joined.isascii():
         if not _has_edges(joined):  # no cell blank or with spaces around: all kept as they are
-            return list(texts)
-        return [text.strip() or None for text in texts]
+            return list(texts), _longest_part(joined)
+        return [text.strip() or None for text in texts], _longest_part(joined)
     normal = unicodedata.normalize("NFC", joined)
     parts = normal.split("\x00")
     if len(parts) != len(texts):  # a cell holds a NUL itself
-        return [_clean_text(text) for text in texts]
+        return [_clean_text(text) for text in texts], -1
     if not _has_edges(normal):
-        return list(parts)
-    return [
+        return list(parts), _longest_part(normal)
+    cells = [
         (text.strip() if text.isascii() else text.strip("\u200b\ufeff").strip()) or None for text in parts
     ]
+    return cells, _longest_part(normal)
+
+
+def _longest_part(joined: str) -> int:
+    """The length of the longest of the NUL-separated parts of ``joined``, by one pass
+    over its code points (the parts' own objects are scattered in memory: reading each
+    one's length costs more)."""
+    if len(joined) <= MAX_CELL_CHARS:
+        return len(joined)  # enough to tell that no part is longer than a cell may be
+    codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    bounds = np.concatenate(([-1], np.flatnonzero(codes == 0), [len(codes)]))
+    return int(np.diff(bounds).max()) - 1
 
 
 #: A NUL followed by a blank cell's NUL, a space or a zero-width mark (``\s`` is exactly
@@ -254,18 +272,21 @@ def _has_edges(joined: str) -> bool:
     return _EDGE.search(framed) is not None or _EDGE.search(framed[::-1]) is not None
 
 
-def _text_column(values: pd.Series) -> pd.Series:
+def _text_column(values: pd.Series) -> tuple[pd.Series, bool]:
     """Normalise a column of cells into NFC text or ``None`` (:func:`cell_text`; the text
-    cells all at once, :func:`_clean_texts`)."""
+    cells all at once, :func:`_clean_texts`), and tell whether a cell may be longer than
+    :data:`MAX_CELL_CHARS` (``False``: none is)."""
     cells = values.tolist()
     if set(map(type, cells)) <= {str}:  # the usual column (every CSV cell): one pass in C
-        out = _clean_texts(cells)
+        out, longest = _clean_texts(cells)
+        may_be_long = not 0 <= longest <= MAX_CELL_CHARS
     else:
         at = [k for k, v in enumerate(cells) if type(v) is str]
         out = [None if type(v) is str else cell_text(v) for v in cells]
-        for k, text in zip(at, _clean_texts([cells[k] for k in at]), strict=True):
+        for k, text in zip(at, _clean_texts([cells[k] for k in at])[0], strict=True):
             out[k] = text
-    return pd.Series(out, index=values.index, dtype=object)
+        may_be_long = True
+    return pd.Series(out, index=values.index, dtype=object), may_be_long
 
 
 # --------------------------------------------------------------------------- reading
@@ -486,13 +507,11 @@ def read_table(spec: TableSpec, source: TableSource, books: dict[Path, pd.ExcelF
     positions = _map_headers(raw, list(grid.iloc[header_row]))
     body = grid.iloc[header_row + 1 :]
     body.index = pd.RangeIndex(header_row + 2, header_row + 2 + len(body))  # Excel row numbers
-    cells = pd.DataFrame(
-        {name: _text_column(body.iloc[:, pos]) for pos, name in positions.items()},
-        index=body.index,
-    )
+    texts = {name: _text_column(body.iloc[:, pos]) for pos, name in positions.items()}
+    cells = pd.DataFrame({name: text for name, (text, _) in texts.items()}, index=body.index)
     if kind == "csv":
         _report_extra_cells(raw, grid, header_row, body)
-    _report_long_cells(raw, cells)
+    _report_long_cells(raw, cells, [name for name, (_, may_be_long) in texts.items() if may_be_long])
     if raw.scan is not None:
         _report_scan(raw, raw.scan, positions, header_row + 1)
     if any(not cells[name].hasnans for name in cells.columns):
@@ -517,9 +536,10 @@ def _report_extra_cells(raw: RawTable, grid: pd.DataFrame, header_row: int, body
         raw.issues.append(raw.issue("extra_cells", row=int(row), value="; ".join(v for v in values if v)))
 
 
-def _report_long_cells(raw: RawTable, cells: pd.DataFrame) -> None:
-    """A cell longer than Excel holds is refused: it would be cut in every xlsx output."""
-    for name in cells.columns:
+def _report_long_cells(raw: RawTable, cells: pd.DataFrame, names: list[str]) -> None:
+    """A cell longer than Excel holds is refused: it would be cut in every xlsx output
+    (the columns ``names``, those that may hold one)."""
+    for name in names:
         if max(map(len, filter(None, cells[name].tolist())), default=0) <= MAX_CELL_CHARS:
             continue  # the usual case, told by one pass over the column's text
         lengths = cells[name].str.len()
