@@ -2,7 +2,8 @@
 
 The basis must be one HiGHS accepts, with no dual infeasibility at its start (with the
 multipliers at zero and away from zero), and it must shorten the simplex; the bound and
-the proven values must not depend on it.
+the proven values must not depend on it.  Its tree starts as a spanning forest of the
+arcs of zero reduced cost, those strictly between their bounds first.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from test_solve_shapes import province
 
 from optimizer.check import check_placement
@@ -147,3 +152,29 @@ def test_the_first_columns_leave_positive_reduced_costs_to_the_pricing(
     relaxation = exact.relax_stage(model, rows, plan, k, incumbent, first, none, 60.0)
     assert relaxation is not None and relaxation.flow is not None
     assert relaxation.bound == pytest.approx(prog.value(relaxation.flow[prog.free]), abs=1e-6)
+
+
+def _components(num_nodes: int, tail: np.ndarray, head: np.ndarray) -> np.ndarray:
+    graph = coo_matrix((np.ones(len(tail)), (tail, head)), shape=(num_nodes, num_nodes))
+    return connected_components(graph, directed=False)[1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_the_zero_forest_spans_the_zero_arcs_between_their_bounds_first(data: st.DataObject) -> None:
+    num_nodes = data.draw(st.integers(1, 12))
+    arcs = data.draw(st.lists(st.tuples(*[st.integers(0, num_nodes - 1)] * 2, st.booleans(), st.booleans())))
+    tail = np.array([a[0] for a in arcs], dtype=np.int64)
+    head = np.array([a[1] for a in arcs], dtype=np.int64)
+    zero = np.array([a[2] for a in arcs], dtype=bool)
+    between = zero & np.array([a[3] for a in arcs], dtype=bool)
+    tree, group = exact._zero_forest(tail, head, zero, between, num_nodes)
+    assert not (tree & ~zero).any()
+    # a forest: as many arcs as it joins nodes, and its groups those of the zero arcs
+    joined = _components(num_nodes, tail[tree], head[tree])
+    assert int(tree.sum()) == num_nodes - len(np.unique(joined))
+    zero_groups = _components(num_nodes, tail[zero], head[zero])
+    assert np.array_equal(joined, zero_groups) and np.array_equal(group, zero_groups)
+    # as many arcs between their bounds as a spanning forest of those arcs alone has
+    within = _components(num_nodes, tail[between], head[between])
+    assert int((tree & between).sum()) == num_nodes - len(np.unique(within))

@@ -392,8 +392,13 @@ def _zero_forest(
             arcs, a, b = arcs[live], a[live], b[live]
             # Every tree with an arc to another one hooks onto a tree of smaller root
             # (or is hooked onto): the hooks go downwards, so they never close a cycle,
-            # and the number of trees with an arc out halves at each round.
-            top, pick = np.unique(np.maximum(a, b), return_index=True)
+            # and the number of trees with an arc out halves at each round.  Each tree
+            # hooks by its first arc (np.unique's first index, without its sort).
+            higher = np.maximum(a, b)
+            first = np.full(num_nodes, len(arcs))
+            np.minimum.at(first, higher, np.arange(len(arcs)))
+            top = np.flatnonzero(first < len(arcs))
+            pick = first[top]
             root[top] = np.minimum(a, b)[pick]
             tree[arcs[pick]] = True
             while not np.array_equal(root, root[root]):
