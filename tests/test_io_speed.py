@@ -213,6 +213,8 @@ def test_allowed_pairs_are_the_qualified_pairs_each_rule_keeps(
     assert found.person.tolist() == person[keep].tolist()
     assert found.post.tolist() == post[keep].tolist()
     assert found.removed == expected
+    assert found.per_line.tolist() == np.bincount(post[keep], minlength=problem.num_posts).tolist()
+    assert found.per_person.tolist() == np.bincount(person[keep], minlength=problem.num_staff).tolist()
     cand = build_candidates(problem)
     gone = PINS.removes(problem, person[keep], post[keep], unit[keep])
     assert cand.post.tolist() == post[keep][~gone].tolist()

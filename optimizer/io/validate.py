@@ -707,9 +707,7 @@ def line_supply(problem: Problem) -> tuple[IntArray, BoolArray]:
     decisions, not capacity), counted on :func:`~optimizer.rules.pair.allowed_pairs`
     (which the solver's candidates reuse)."""
     pairs = allowed_pairs(problem)
-    count = np.bincount(pairs.post, minlength=problem.num_posts).astype(np.int64)
-    can_work = np.bincount(pairs.person, minlength=problem.num_staff) > 0
-    return count, can_work
+    return pairs.per_line, pairs.per_person > 0
 
 
 def check_capacity(

@@ -364,13 +364,16 @@ PAIR_RULES: tuple[PairRule, ...] = (QUALIFICATION, *CAPACITY_RULES, PINS)
 
 @dataclass(frozen=True)
 class AllowedPairs:
-    """The qualified pairs that no capacity rule removes, by person (int32 indices), and
-    how many pairs each rule removed, qualification first (in :data:`PAIR_RULES` order:
-    a pair counts for the first rule that removes it)."""
+    """The qualified pairs that no capacity rule removes, by person (int32 indices), how
+    many pairs each rule removed, qualification first (in :data:`PAIR_RULES` order: a
+    pair counts for the first rule that removes it), and how many pairs each post line
+    and each person has."""
 
     person: npt.NDArray[np.integer[Any]]
     post: npt.NDArray[np.integer[Any]]
     removed: dict[str, int]
+    per_line: IntArray
+    per_person: IntArray
 
 
 #: The last problems' allowed pairs, by the problem's identity (validate's capacity
@@ -401,6 +404,7 @@ def allowed_pairs(problem: Problem) -> AllowedPairs:
     # per piece: its people, how many pairs each keeps, and the kept lines (row by row)
     runs: list[tuple[IntArray, IntArray, npt.NDArray[np.int32]]] = []
     per_person = np.zeros(problem.num_staff, dtype=np.int64)
+    per_line = np.zeros(problem.num_posts, dtype=np.int64)
     for _, _, lines, group in qualified_groups(problem):
         removed[QUALIFICATION.id] -= len(group) * len(lines)
         unit = problem.posts.unit_idx[lines][None, :]
@@ -414,6 +418,7 @@ def allowed_pairs(problem: Problem) -> AllowedPairs:
                 keep &= ~bad
             counts = np.count_nonzero(keep, axis=1)
             per_person[people[:, 0]] += counts  # a person is once in a group
+            per_line[lines] += np.count_nonzero(keep, axis=0)  # and a line
             runs.append((people[:, 0], counts, np.broadcast_to(lines.astype(np.int32), keep.shape)[keep]))
     end = np.cumsum(per_person) - per_person  # where each person's pairs so far end
     post = np.empty(int(per_person.sum()), dtype=np.int32)
@@ -422,7 +427,7 @@ def allowed_pairs(problem: Problem) -> AllowedPairs:
         end[people] += counts
         post[np.repeat(first - (np.cumsum(counts) - counts), counts) + np.arange(len(kept))] = kept
     person = np.repeat(np.arange(problem.num_staff, dtype=np.int32), per_person)
-    found = AllowedPairs(person, post, removed)
+    found = AllowedPairs(person, post, removed, per_line, per_person)
     while len(_ALLOWED) >= _ALLOWED_KEPT:
         _ALLOWED.pop(next(iter(_ALLOWED)))
     _ALLOWED[id(problem)] = (weakref.ref(problem), found)
