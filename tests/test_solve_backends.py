@@ -178,13 +178,18 @@ def recorded_supplies(model: FlowModel, monkeypatch: pytest.MonkeyPatch) -> list
     """The supplies of every min-cost flow that ``model``'s back-end solves from now on
     (all zero when a solve starts from a flow: only the circulation is left)."""
     supplies: list[IntArray] = []
-    inner = model.flow_solver.solve
+    solve, circulate = model.flow_solver.solve, model.flow_solver.circulate
 
-    def recorded(num_nodes: int, *arrays: IntArray) -> tuple[IntArray, IntArray]:
+    def solved(num_nodes: int, *arrays: IntArray) -> tuple[IntArray, IntArray]:
         supplies.append(arrays[-1])
-        return inner(num_nodes, *arrays)
+        return solve(num_nodes, *arrays)
 
-    monkeypatch.setattr(model.flow_solver, "solve", recorded)
+    def circulated(num_nodes: int, *arrays: IntArray) -> tuple[IntArray, IntArray]:
+        supplies.append(np.zeros(num_nodes, dtype=np.int64))
+        return circulate(num_nodes, *arrays)
+
+    monkeypatch.setattr(model.flow_solver, "solve", solved)
+    monkeypatch.setattr(model.flow_solver, "circulate", circulated)
     return supplies
 
 
@@ -207,6 +212,22 @@ def test_reoptimising_a_feasible_flow_reaches_the_optimum_and_the_largest_potent
             assert int((cost * flow).sum()) == int((cost * best).sum())
             assert_optimal_duals(tail, head, cap, cost, supply, flow, found)
             assert found.tolist() == canonical.tolist()  # whatever the flow and the start
+
+
+@settings(max_examples=200, deadline=None)
+@given(graphs())
+def test_a_circulation_comes_with_optimal_potentials_from_either_back_end(problem: tuple[int, ...]) -> None:
+    n, tail, head, cap, cost, _ = problem  # type: ignore[misc]
+    zero = np.zeros(n, dtype=np.int64)
+    best, _ = OrToolsFlow().solve(n, tail, head, cap, cost, zero)  # a circulation always exists
+    for solver in BACKENDS:
+        flow, pot = solver.circulate(n, tail, head, cap, cost)
+        out = np.zeros(n, dtype=np.int64)
+        np.add.at(out, tail, flow)
+        np.subtract.at(out, head, flow)
+        assert not out.any() and ((flow >= 0) & (flow <= cap)).all()
+        assert int((cost * flow).sum()) == int((cost * best).sum())
+        assert_optimal_duals(tail, head, cap, cost, zero, flow, pot)
 
 
 @settings(max_examples=200, deadline=None)

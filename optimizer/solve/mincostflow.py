@@ -48,6 +48,7 @@ import numpy as np
 from optimizer.data import IntArray
 
 if TYPE_CHECKING:
+    import pylmcf
     import scipy.sparse as sp
 
 #: The back-ends, in the order ``auto`` tries them.
@@ -76,6 +77,13 @@ class MinCostFlow(Protocol):
         FlowInfeasible
             When no flow meets the supplies within the capacities.
         """
+        ...
+
+    def circulate(
+        self, num_nodes: int, tail: IntArray, head: IntArray, cap: IntArray, cost: IntArray
+    ) -> tuple[IntArray, IntArray]:
+        """Flow per arc and potential per node of an optimal circulation (every supply
+        zero): any optimal potentials ``π ≤ 0``, not necessarily the largest."""
         ...
 
 
@@ -144,6 +152,13 @@ class OrToolsFlow:
         flow = np.asarray(smcf.flows(np.arange(len(tail))), dtype=np.int64)
         return flow, potentials(num_nodes, tail, head, cap, cost, flow)
 
+    def circulate(
+        self, num_nodes: int, tail: IntArray, head: IntArray, cap: IntArray, cost: IntArray
+    ) -> tuple[IntArray, IntArray]:
+        """An optimal circulation and its largest optimal potentials (see
+        :meth:`MinCostFlow.circulate`): Bellman–Ford gives no others."""
+        return self.solve(num_nodes, tail, head, cap, cost, np.zeros(num_nodes, dtype=np.int64))
+
 
 class LemonFlow:
     """LEMON's network simplex (``pylmcf``), with its potentials."""
@@ -154,11 +169,40 @@ class LemonFlow:
         self, num_nodes: int, tail: IntArray, head: IntArray, cap: IntArray, cost: IntArray, supply: IntArray
     ) -> tuple[IntArray, IntArray]:
         """Flow per arc and potential per node of an optimal solution (see
-        :meth:`MinCostFlow.solve`).
+        :meth:`MinCostFlow.solve`): LEMON's potentials made the largest by ``pylmcf``
+        (one Dijkstra over the residual graph)."""
+        graph, flow = self._run(num_nodes, tail, head, cap, cost, supply)
+        return flow, np.asarray(graph.potentials(), dtype=np.int64)
+
+    def circulate(
+        self, num_nodes: int, tail: IntArray, head: IntArray, cap: IntArray, cost: IntArray
+    ) -> tuple[IntArray, IntArray]:
+        """Flow per arc and potential per node of an optimal circulation (see
+        :meth:`MinCostFlow.circulate`): the potentials of LEMON's last spanning tree,
+        shifted to be ``≤ 0``, without the Dijkstra that makes them the largest (5–12 ms
+        a round on the city's moves stage).  With every supply zero, LEMON's artificial
+        arcs cost 0 and carry no flow, so those potentials are optimal and as small in
+        magnitude as path costs."""
+        graph, flow = self._run(num_nodes, tail, head, cap, cost, np.zeros(num_nodes, dtype=np.int64))
+        pot = np.asarray(graph.raw_potentials(), dtype=np.int64)
+        return flow, pot - max(0, int(pot.max(initial=0)))
+
+    @staticmethod
+    def _run(
+        num_nodes: int, tail: IntArray, head: IntArray, cap: IntArray, cost: IntArray, supply: IntArray
+    ) -> tuple[pylmcf.Graph, IntArray]:
+        """The solved ``pylmcf`` graph and the flow per arc.
 
         Every arc of negative cost is saturated and replaced by its reverse at the
         opposite cost (LEMON takes non-negative costs only): the residual graphs of the
-        two problems are the same, so are their optimal potentials.
+        two problems are the same, so are their optimal potentials.  The arcs go to
+        LEMON sorted by (tail, head), their ends as 32-bit indices (its own type: no
+        checked conversion of 64-bit ones).
+
+        Raises
+        ------
+        FlowInfeasible
+            When no flow meets the supplies within the capacities.
         """
         import pylmcf
 
@@ -170,7 +214,7 @@ class LemonFlow:
         np.add.at(supply, head[neg], cap[neg])
         src, dst = np.where(neg, head, tail), np.where(neg, tail, head)
         order = np.argsort(src * num_nodes + dst, kind="stable")  # LEMON wants them sorted
-        graph = pylmcf.Graph(num_nodes, src[order], dst[order])
+        graph = pylmcf.Graph(num_nodes, src[order].astype(np.int32), dst[order].astype(np.int32))
         graph.set_node_supply(supply)
         graph.set_edge_capacities(cap[order])
         graph.set_edge_costs(np.abs(cost)[order])
@@ -182,7 +226,7 @@ class LemonFlow:
             raise
         flow = np.empty(len(tail), dtype=np.int64)
         flow[order] = graph.result()
-        return np.where(neg, cap - flow, flow), np.asarray(graph.potentials(), dtype=np.int64)
+        return graph, np.where(neg, cap - flow, flow)
 
 
 def residual(
@@ -211,7 +255,7 @@ def reoptimise(
     optimal potentials ``π ≤ 0``) on the ``arcs`` (tails, heads, capacities, costs),
     from ``start``: a feasible flow and any potentials ``pot ≤ 0``.  The flow plus the
     min-cost circulation in its residual graph at the reduced costs
-    ``cost + pot[tail] − pot[head]`` (``solver`` solves it, every supply zero).
+    ``cost + pot[tail] − pot[head]`` (:meth:`MinCostFlow.circulate`).
 
     Only the arcs of negative reduced cost start out of balance: from the flow and
     potentials of a nearby problem (the pricing round before, with a few arcs fewer),
@@ -219,13 +263,15 @@ def reoptimise(
     four later pricing rounds took 0.17, 0.10, 0.08 and 0.05 s of CPU against
     0.40-0.46 s each afresh, and its first round 0.22 s from the stage before's
     placement against 0.39 s.  The potentials are then made the largest
-    (:func:`canonical_potentials`): those of a solve afresh.  The flow is an optimum,
-    not necessarily the one a solve afresh returns.
+    (:func:`canonical_potentials`): those of a solve afresh, whatever optimal ones the
+    circulation ended on.  The flow is an optimum, not necessarily the one a solve
+    afresh returns where several are optimal; the pricing rounds of
+    :meth:`~optimizer.solve.flow.FlowModel.solve` return it as it is.
     """
     tail, head, cap, cost = arcs
     flow, pot = start
     src, dst, room, reduced, arc = residual(tail, head, cap, cost + pot[tail] - pot[head], flow)
-    step, shift = solver.solve(num_nodes, src, dst, room, reduced, np.zeros(num_nodes, dtype=np.int64))
+    step, shift = solver.circulate(num_nodes, src, dst, room, reduced)
     new = flow.copy()
     np.add.at(new, np.abs(arc) - 1, np.sign(arc) * step)
     pot = pot + shift
