@@ -7,6 +7,7 @@ of every defect of ``test_io_validate``, NFC cell by cell, the pin rows one by o
 from __future__ import annotations
 
 import dataclasses
+import gc
 import random
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from test_solve_properties import instances
 
 from optimizer.data import Pins, Problem
 from optimizer.io import load_scenario, tables
-from optimizer.io.tables import TableSource, _clean_text, _text_column, cell_text, read_table
+from optimizer.io.tables import TableSource, _clean_text, _text_column, cell_text, parse_table, read_table
 from optimizer.io.validate import passes_schema, table_schema
 from optimizer.io.vocab import TABLES
 from optimizer.rules import pair as pair_rules
@@ -176,6 +177,43 @@ def test_blank_records_are_dropped_and_the_others_keep_their_rows(tmp_path: Path
     assert raw.cells is not None
     assert raw.cells.index.tolist() == [2, 4, 7]
     assert raw.cells["lat"].tolist() == ["10.0", "10.1", "10.2"]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_reading_a_table_runs_no_collection_and_leaves_the_collector_as_it_was(
+    tmp_path: Path, enabled: bool
+) -> None:
+    """A roster of 3,000 rows (thousands of containers: rows, lists of items) is read up
+    to its parsed values without one run of the garbage collector, which is enabled
+    after if it was before."""
+    path = tmp_path / "staff.csv"
+    rows = [f"S{k},Người {k},1980-01-01,M,civil_servant,government,a;b" for k in range(3000)]
+    path.write_text("staff_id,full_name,birth_date,gender,category,bloc,positions\n" + "\n".join(rows) + "\n")
+    runs: list[int] = []
+    parsed: list[int] = []  # the runs so far once the table is parsed, its last step
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            runs.append(info["generation"])
+
+    def parse(raw: tables.RawTable) -> pd.DataFrame:
+        values = parse_table(raw)
+        parsed.append(len(runs))
+        return values
+
+    was = gc.isenabled()
+    gc.enable() if enabled else gc.disable()
+    gc.callbacks.append(count)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(tables, "parse_table", parse)
+            raw = read_table(TABLES["staff"], TableSource(path), {})
+        assert gc.isenabled() == enabled
+    finally:
+        gc.callbacks.remove(count)
+        gc.enable() if was else gc.disable()
+    assert raw.values is not None and len(raw.values) == 3000
+    assert parsed == [0]
 
 
 @given(st.lists(st.text(st.characters(blacklist_characters="\x00")), min_size=1))
