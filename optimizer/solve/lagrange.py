@@ -205,6 +205,14 @@ def stage_value(values: dict[str, int], terms: tuple[str, ...], weights: tuple[i
     return sum(w * values[t] for t, w in zip(terms, weights, strict=True))
 
 
+def pricing_keys(
+    model: FlowModel, plan: list[tuple[tuple[str, ...], tuple[int, ...]]], stage: int
+) -> list[IntArray]:
+    """The keys by which the first flow of stage ``stage`` of ``plan`` starts from each
+    person's cheapest arcs: the stage's cost, then the later stages' (read-only)."""
+    return [model.stage_cost(terms, weights) for terms, weights in plan[stage:]]
+
+
 StepFn = Callable[[int, int | None, int, int], None]
 RelaxFn = Callable[[IntArray, FlowSolution, IntArray], StageRelaxation | None]
 NeighbourhoodFn = Callable[[IntArray, IntArray], IntArray | None]
@@ -459,10 +467,14 @@ class StageSearch:
 
     def _first_arcs(self) -> np.ndarray:
         """The arcs the stage's first flow starts from: each person's 12 cheapest (by the
-        stage's cost, then the later stages'), and :attr:`start` when given."""
+        stage's cost, then the later stages'), and :attr:`start` when given; the later
+        stages' own orders start sorting (:meth:`FlowModel.sort_ahead`)."""
         # the stage costs themselves, read-only: the order the last stage asked for serves
         # again when it differs only by a key the same on every pair (FlowModel.cheapest)
-        active = self.model.cheapest([self.model.stage_cost(self.terms, self.weights), *self.later], 12)
+        model, plan = self.model, self.plan
+        active = model.cheapest(pricing_keys(model, plan, self.stage), 12)
+        # the later stages' orders, sorted while this stage's relaxation runs
+        model.sort_ahead([pricing_keys(model, plan, later) for later in range(self.stage + 1, len(plan))])
         return active if self.start is None else active | self.start
 
     def _settle(self, iteration: int) -> Callable[[IntArray], bool] | None:
