@@ -292,6 +292,40 @@ def test_unplaced_when_every_reachable_post_is_full_is_surplus() -> None:
     assert reason.code == "unplaced_full" and reason.params == {"positions": ["a"], "units": 2}
 
 
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(), st.data())
+def test_unplaced_reasons_read_each_persons_verdicts(problem: Problem, data: st.DataObject) -> None:
+    """Each unplaced person's reason (made from the bindings as lists, only the units it
+    names made into verdicts) is the one read off the person's verdicts, nearest unit
+    first: no qualified line, every unit within reach full, or the nearest units not
+    merely full with their bindings and the counts of the others."""
+    x = np.array([data.draw(st.integers(-1, problem.num_posts - 1)) for _ in range(problem.num_staff)])
+    found = binding.unplaced_reasons(problem, x)
+    assert sorted(found) == np.flatnonzero(x < 0).tolist()
+    for i, reason in found.items():
+        mine, lines = qualified_pairs(problem, np.array([i]))
+        dist = problem.dist_km[i].tolist()
+        vs = sorted(binding.verdicts(problem, x, mine, lines), key=lambda v: (dist[v.unit], v.unit))
+        near = [v for v in vs if not {"island", "commute_cap"} & set(v.rules)]
+        full = [v for v in vs if v.kind == "full"]
+        others = [v for v in vs if v.kind != "full"]
+        if not vs:
+            assert reason.code == "no_post"
+        elif near and len(full) == len(near):
+            positions = list(dict.fromkeys(problem.posts.position[k] for v in near for k in v.open_lines))
+            assert reason == Reason("unplaced_full", {"positions": positions, "units": len(near)})
+        else:
+            named = [problem.units.names[v.unit] for v in others[: binding.UNITS_NAMED]]
+            items = reason.params["items"]
+            assert [item["params"]["unit"] for item in items[: len(named)]] == named
+            for item, v in zip(items, others[: len(named)], strict=False):
+                why = [r.to_dict() for _, r in v.reasons(problem, x)] or [Reason("room").to_dict()]
+                assert item["params"]["why"] == why
+            counts = [(item["code"], item["params"]["count"]) for item in items[len(named) :]]
+            more = len(others) - binding.UNITS_NAMED
+            assert counts == [("units_full", len(full))] * bool(full) + [("units_more", more)] * (more > 0)
+
+
 def test_reasons_render_in_both_languages_and_round_trip() -> None:
     r = Reason("commute_cap", {"km": 31.5, "cap": 30.0})
     assert render(r, "en") == "31.5 km from home, beyond the 30 km commute cap"

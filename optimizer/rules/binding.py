@@ -74,6 +74,93 @@ def _fill_without(problem: Problem, x: IntArray, person: IntArray, post: IntArra
     return fill[post] - (x[person] == post)
 
 
+#: The kinds of binding, by their index in :class:`_Groups`.
+_KIND_ORDER: tuple[Kind, ...] = ("room", "full", "relatives", "rules")
+
+
+@dataclass(frozen=True)
+class _Groups:
+    """The bindings of many (person, unit) groups, ordered by person then unit, as lists:
+    each group's person, unit, kind (index into :data:`_KIND_ORDER`), the rules that remove a
+    line of it (bits in the order of ``ids``), and its open lines, those of group ``g``
+    being ``open_lines[open_end[g - 1] : open_end[g]]``."""
+
+    person: list[int]
+    unit: list[int]
+    kind: list[int]
+    bits: list[int]
+    ids: tuple[str, ...]
+    open_lines: list[int]
+    open_end: list[int]
+
+    def made(self, at: range) -> list[Verdict]:
+        """The groups ``at`` as :class:`Verdict` objects (in one pass: all of them for
+        :func:`verdicts`, a few for the unplaced reasons)."""
+        rules = _KIND_ORDER.index("rules")
+        named = {
+            b: tuple(rid for j, rid in enumerate(self.ids) if b >> j & 1)
+            for b in set(self.bits[at.start : at.stop])
+        }
+        lo = self.open_end[at.start - 1] if at.start else 0
+        out = []
+        for i, u, k, b, hi in zip(
+            self.person[at.start : at.stop],
+            self.unit[at.start : at.stop],
+            self.kind[at.start : at.stop],
+            self.bits[at.start : at.stop],
+            self.open_end[at.start : at.stop],
+            strict=True,
+        ):
+            out.append(
+                Verdict(i, u, _KIND_ORDER[k], named[b] if k == rules else (), tuple(self.open_lines[lo:hi]))
+            )
+            lo = hi
+        return out
+
+
+def _groups(problem: Problem, assignment: IntArray, person: IntArray, post: IntArray) -> _Groups:
+    """The bindings of :func:`verdicts`, as lists."""
+    x = np.asarray(assignment, dtype=np.int64)
+    person = np.asarray(person, dtype=np.int64)
+    post = np.asarray(post, dtype=np.int64)
+    ids = tuple(rule.id for rule in PAIR_RULES if rule is not QUALIFICATION)
+    if len(person) == 0:
+        return _Groups([], [], [], [], ids, [], [])
+    unit = problem.posts.unit_idx[post].astype(np.int64)
+    key = person * problem.num_units + unit
+    order = np.lexsort((post, key))
+    person, post, unit, key = person[order], post[order], unit[order], key[order]
+    masks = [rule.removes(problem, person, post, unit) for rule in PAIR_RULES if rule is not QUALIFICATION]
+    removed = np.zeros(len(person), dtype=bool)
+    for m in masks:
+        removed |= m
+    ok = ~removed
+    open_ = ok & ~relatives.closed(problem, x, person, post, unit)
+    room = open_ & (_fill_without(problem, x, person, post) < problem.posts.max[post])
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+
+    def any_in(mask: BoolArray) -> BoolArray:
+        return np.logical_or.reduceat(mask, starts)
+
+    # the kind of each group, first that holds: no allowed line, none open, none with room
+    kind = np.select([~any_in(ok), ~any_in(open_), ~any_in(room)], [3, 2, 1], 0)
+    # the rules that remove a line of each group, as bits in registry order
+    bits = np.zeros(len(starts), dtype=np.int64)
+    for j, m in enumerate(masks):
+        bits |= any_in(m).astype(np.int64) << j
+    # each group's open lines: a slice of the open pairs' lines (pairs are in group order)
+    open_end = np.cumsum(np.add.reduceat(open_.astype(np.int64), starts))
+    return _Groups(
+        person[starts].tolist(),
+        unit[starts].tolist(),
+        kind.tolist(),
+        bits.tolist(),
+        ids,
+        post[open_].tolist(),
+        open_end.tolist(),
+    )
+
+
 def verdicts(problem: Problem, assignment: IntArray, person: IntArray, post: IntArray) -> list[Verdict]:
     """The binding of every (person, unit) among qualified pairs ``(person, post)``.
 
@@ -93,49 +180,8 @@ def verdicts(problem: Problem, assignment: IntArray, person: IntArray, post: Int
     list of Verdict
         One per distinct (person, unit), ordered by person then unit.
     """
-    x = np.asarray(assignment, dtype=np.int64)
-    person = np.asarray(person, dtype=np.int64)
-    post = np.asarray(post, dtype=np.int64)
-    if len(person) == 0:
-        return []
-    unit = problem.posts.unit_idx[post].astype(np.int64)
-    key = person * problem.num_units + unit
-    order = np.lexsort((post, key))
-    person, post, unit, key = person[order], post[order], unit[order], key[order]
-    masks = {
-        rule.id: rule.removes(problem, person, post, unit) for rule in PAIR_RULES if rule is not QUALIFICATION
-    }
-    removed = np.zeros(len(person), dtype=bool)
-    for m in masks.values():
-        removed |= m
-    ok = ~removed
-    open_ = ok & ~relatives.closed(problem, x, person, post, unit)
-    room = open_ & (_fill_without(problem, x, person, post) < problem.posts.max[post])
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-
-    def any_in(mask: BoolArray) -> BoolArray:
-        return np.logical_or.reduceat(mask, starts)
-
-    # the kind of each group, first that holds: no allowed line, none open, none with room
-    kinds: list[Kind] = ["room", "full", "relatives", "rules"]
-    kind_of = np.select([~any_in(ok), ~any_in(open_), ~any_in(room)], [3, 2, 1], 0).tolist()
-    # the rules that remove a line of each group, as bits in registry order (few sets)
-    ids = list(masks)
-    bits = np.zeros(len(starts), dtype=np.int64)
-    for j, rid in enumerate(ids):
-        bits |= any_in(masks[rid]).astype(np.int64) << j
-    named = {b: tuple(rid for j, rid in enumerate(ids) if b >> j & 1) for b in set(bits.tolist())}
-    # each group's open lines: a slice of the open pairs' lines (pairs are in group order)
-    open_lines = post[open_].tolist()
-    open_end = np.cumsum(np.add.reduceat(open_.astype(np.int64), starts)).tolist()
-    out = []
-    lo = 0
-    for i, u, k, b, hi in zip(
-        person[starts].tolist(), unit[starts].tolist(), kind_of, bits.tolist(), open_end, strict=True
-    ):
-        out.append(Verdict(i, u, kinds[k], named[b] if k == 3 else (), tuple(open_lines[lo:hi])))
-        lo = hi
-    return out
+    groups = _groups(problem, assignment, person, post)
+    return groups.made(range(len(groups.person)))
 
 
 def verdict(problem: Problem, assignment: IntArray, person: int, unit: int) -> Verdict:
@@ -149,54 +195,63 @@ def verdict(problem: Problem, assignment: IntArray, person: int, unit: int) -> V
     return verdicts(problem, assignment, people[: len(qualified)], qualified)[0]
 
 
-def unplaced_reason(problem: Problem, assignment: IntArray, person: int, found: list[Verdict]) -> Reason:
-    """Why ``person`` (unplaced) has no post, from the verdicts of the units where they
-    are qualified (``found``, any order).
+def _unplaced_reason(
+    problem: Problem, assignment: IntArray, person: int, groups: _Groups, at: range
+) -> Reason:
+    """Why ``person`` (unplaced) has no post, from the bindings ``groups`` of the units
+    where they are qualified (the groups ``at``).
 
     No qualified line anywhere: ``no_post``.  Every unit within reach (not kept out by
     the commute cap or the island rule) full: ``unplaced_full``, the surplus.  Otherwise
     ``unplaced_units``: the nearest :data:`UNITS_NAMED` units that are not merely full,
     each with its binding, then how many units within reach are full and how many more
-    units there are.
+    units there are.  Only the units named are made into :class:`Verdict` objects.
     """
     staff = problem.staff
-    if not found:
+    if not at:
         return Reason(
             "no_post", {"positions": list(staff.positions[person]), "category": staff.category[person]}
         )
-    dist = problem.dist_km[person].tolist()
-    found = sorted(found, key=lambda v: (dist[v.unit], v.unit))
-    far = {ISLAND.id, COMMUTE_CAP.id}
-    near = [v for v in found if not far.intersection(v.rules)]
-    full = [v for v in found if v.kind == "full"]
-    if near and len(full) == len(near):
-        lines = [k for v in near for k in v.open_lines]
+    units = np.array(groups.unit[at.start : at.stop], dtype=np.int64)
+    nearest = [at.start + int(k) for k in np.lexsort((units, problem.dist_km[person, units]))]
+    far_bits = sum(1 << j for j, rid in enumerate(groups.ids) if rid in (ISLAND.id, COMMUTE_CAP.id))
+    rules, full = _KIND_ORDER.index("rules"), _KIND_ORDER.index("full")
+    near = [g for g in nearest if not (groups.kind[g] == rules and groups.bits[g] & far_bits)]
+    n_full = sum(groups.kind[g] == full for g in nearest)
+    if near and n_full == len(near):  # every unit within reach full (they are all near)
+        lines = [k for g in near for k in groups.made(range(g, g + 1))[0].open_lines]
         positions = list(dict.fromkeys(problem.posts.position[k] for k in lines))
         return Reason("unplaced_full", {"positions": positions, "units": len(near)})
-    others = [v for v in found if v.kind != "full"]
+    others = [g for g in nearest if groups.kind[g] != full]
     items = []
-    for v in others[:UNITS_NAMED]:
+    for g in others[:UNITS_NAMED]:
+        [v] = groups.made(range(g, g + 1))
         why = v.reasons(problem, assignment)
         inner = [r.to_dict() for _, r in why] if why else [Reason("room").to_dict()]
         items.append(Reason("at_unit", {"unit": problem.units.names[v.unit], "why": inner}).to_dict())
-    if full:
-        items.append(Reason("units_full", {"count": len(full)}).to_dict())
+    if n_full:
+        items.append(Reason("units_full", {"count": n_full}).to_dict())
     if len(others) > UNITS_NAMED:
         items.append(Reason("units_more", {"count": len(others) - UNITS_NAMED}).to_dict())
     return Reason("unplaced_units", {"items": items})
 
 
 def unplaced_reasons(problem: Problem, assignment: IntArray) -> dict[int, Reason]:
-    """:func:`unplaced_reason` for every unplaced person of ``assignment``."""
+    """Why each unplaced person of ``assignment`` has no post (:func:`_unplaced_reason`),
+    by person."""
     x = np.asarray(assignment, dtype=np.int64)
     unplaced = np.flatnonzero(x < 0)
     if len(unplaced) == 0:
         return {}
     q_person, q_post = qualified_pairs(problem, unplaced)
-    by_person: dict[int, list[Verdict]] = {int(i): [] for i in unplaced}
-    for v in verdicts(problem, x, q_person, q_post):
-        by_person[v.person].append(v)
-    return {i: unplaced_reason(problem, x, i, found) for i, found in by_person.items()}
+    groups = _groups(problem, x, q_person, q_post)
+    # each person's groups: a run of the groups, which are ordered by person
+    first = np.searchsorted(groups.person, unplaced, "left").tolist()
+    stop = np.searchsorted(groups.person, unplaced, "right").tolist()
+    return {
+        int(i): _unplaced_reason(problem, x, int(i), groups, range(a, b))
+        for i, a, b in zip(unplaced, first, stop, strict=True)
+    }
 
 
 def verdicts_at(problem: Problem, assignment: IntArray, person: IntArray, unit: IntArray) -> list[Verdict]:
