@@ -185,15 +185,17 @@ def test_flow_of_a_placement_is_its_flow(problem: Problem, data: st.DataObject) 
 
 
 @settings(max_examples=40, deadline=None)
-@given(instances(), st.booleans())
-def test_distances_in_two_halves_are_the_whole_matrix(problem: Problem, split: bool) -> None:
-    """Problem.dist_km, by two threads or one, holds the one-array formula's float32s."""
+@given(instances(), st.booleans(), st.sampled_from([1, 5, 1 << 16]))
+def test_distances_in_two_halves_are_the_whole_matrix(problem: Problem, split: bool, block: int) -> None:
+    """Problem.dist_km, by two threads or one, a row or a few or all at a time, holds the
+    one-array formula's float32s."""
     st_, un = problem.staff, problem.units
     whole = haversine_km(st_.home_lat[:, None], st_.home_lon[:, None], un.lat[None, :], un.lon[None, :])
     expected = (whole * problem.rules.road_factor).astype(np.float32)
     problem.__dict__.pop("dist_km", None)  # worked out anew below
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(data, "DIST_SPLIT_MIN", 1 if split else 1 << 60)
+        patch.setattr(data, "DIST_BLOCK", block)
         found = problem.dist_km
     assert found.dtype == np.float32
     assert found.tobytes() == expected.tobytes()
