@@ -103,8 +103,8 @@ def load_problem(scenario: Scenario) -> tuple[Problem, list[Issue]]:
 
 def _text(values: pd.Series) -> tuple[str, ...]:
     cells = values.tolist()
-    if None not in cells:  # the usual column: no blank cell (str() gives text back as it is)
-        return tuple(map(str, cells))
+    if set(map(type, cells)) <= {str}:  # the usual column: text in every cell, kept as it is
+        return tuple(cells)
     return tuple(["" if v is None else str(v) for v in cells])
 
 

@@ -164,9 +164,9 @@ def _resolve_staff_ids(tables: Mapping[str, RawTable]) -> list[Issue]:
     if staff is None or ids is None:
         return []
     issues: list[Issue] = []
-    known = {v for v in ids if isinstance(v, str)}
-    folded = {v.casefold(): [v] for v in known}
-    if len(folded) < len(known):  # some ids differ by case only: found row by row
+    known = {v for v in ids.tolist() if isinstance(v, str)}
+    folded: dict[str, list[str]] | None = None  # the ids by their folded case, when made
+    if len({v.casefold() for v in known}) < len(known):  # some ids differ by case only: found row by row
         folded = {}
         first_row: dict[str, int] = {}
         for row, value in _codes(ids):
@@ -180,18 +180,20 @@ def _resolve_staff_ids(tables: Mapping[str, RawTable]) -> list[Issue]:
                 )  # fmt: skip
             folded.setdefault(key, []).append(value)
             first_row.setdefault(key, row)
-    unique = {k: v[0] for k, v in folded.items() if len(set(v)) == 1}
+    unique: dict[str, str] | None = None  # folded case -> the one id, made when first needed
     for table, columns in STAFF_REFS.items():
         raw = tables.get(table)
         for column in columns:
             cells = _cells(raw, column)
             if raw is None or cells is None:
                 continue
-            hits = [
-                (row, v, unique[v.casefold()])
-                for row, v in _codes(cells)
-                if v not in known and v.casefold() in unique
-            ]
+            strays = [(row, v) for row, v in _codes(cells) if v not in known]
+            if not strays:
+                continue  # the usual column: every id written as on the roster
+            if unique is None:
+                by_case = folded if folded is not None else {v.casefold(): [v] for v in known}
+                unique = {k: v[0] for k, v in by_case.items() if len(set(v)) == 1}
+            hits = [(row, v, unique[v.casefold()]) for row, v in strays if v.casefold() in unique]
             if hits:
                 row, value, code = hits[0]
                 issues.append(
