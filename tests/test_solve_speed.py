@@ -27,7 +27,7 @@ from optimizer.rules import relatives
 from optimizer.solve import flow
 from optimizer.solve.baselines import _Chains, greedy
 from optimizer.solve.candidates import build_candidates
-from optimizer.solve.flow import PAIR, POST_MIN, POST_REST, UNPLACED, FlowModel, by_person
+from optimizer.solve.flow import PAIR, POST_MIN, POST_REST, UNPLACED, FlowModel, by_person, shortfall_constant
 from optimizer.solve.highs import new_highs, pass_model, run_highs
 from optimizer.solve.relatives import relative_rows
 
@@ -131,8 +131,8 @@ def test_candidate_costs_are_each_pairs_own(problem: Problem, bloc_change: str, 
 
 
 @settings(max_examples=60, deadline=None)
-@given(instances())
-def test_term_ranges_and_stage_costs_are_the_plain_ones(problem: Problem) -> None:
+@given(instances(), st.data())
+def test_term_ranges_and_stage_costs_are_the_plain_ones(problem: Problem, data: st.DataObject) -> None:
     model = FlowModel(problem, build_candidates(problem))
     net = model.net
     for kind in (PAIR, UNPLACED, POST_MIN, POST_REST):
@@ -152,6 +152,22 @@ def test_term_ranges_and_stage_costs_are_the_plain_ones(problem: Problem) -> Non
     single = model.stage_cost(("commute",), (1,))
     assert single is model.cost_of("commute") and not single.flags.writeable
     assert model.stage_cost(("commute",), (2,)).tolist() == (2 * model.cost_of("commute")).tolist()
+    # read from each term's blocks (FlowModel.parts_of), not from arrays over every arc
+    every = ("shortfall", "unplaced", "moves", "long_commute", "commute", "preference")
+    mixed: list[tuple[tuple[str, ...], tuple[int, ...]]] = [
+        (("shortfall", "unplaced"), (5, 1)),
+        (("unplaced", "moves", "commute"), (3, 2, 1)),
+    ]
+    for merged, lexicographic in mixed:
+        plain = np.sum([w * model.cost_of(t) for t, w in zip(merged, lexicographic, strict=True)], axis=0)
+        assert model.stage_cost(merged, lexicographic).tolist() == plain.tolist()
+    for term in every:
+        assert model.max_arc(((term,), (1,))) == int(np.abs(model.cost_of(term)).max(initial=0))
+    flow = np.array(data.draw(st.lists(st.integers(0, 3), min_size=model.num_arcs, max_size=model.num_arcs)))
+    values = model.term_values(flow, every)
+    for term in every:
+        constant = shortfall_constant(problem) if term == "shortfall" else 0
+        assert values[term] == int(model.cost_of(term) @ flow) + constant
 
 
 @settings(max_examples=60, deadline=None)

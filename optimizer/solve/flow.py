@@ -141,27 +141,33 @@ def build_network(problem: Problem, cand: Candidates) -> Network:
     return Network(n, p, tail, head, cap, kind, ref)
 
 
-def term_costs(problem: Problem, cand: Candidates, net: Network, term: str) -> IntArray:
-    """Cost of one unit of flow on each arc for objective term ``term``.
+def term_parts(problem: Problem, cand: Candidates, net: Network, term: str) -> list[tuple[slice, IntArray]]:
+    """The blocks of arcs on which objective term ``term`` costs anything, each with the
+    cost of one unit of flow on each of its arcs (int64); every other arc costs 0.
 
     The shortfall term is written as a reward on the ``min`` arcs, so the stage value
     equals shortfall minus the constant Σ weight·min (added back by the caller).
     """
-    cost = np.zeros(len(net.tail), dtype=np.int64)
-    pairs = len(cand)  # the pair arcs come first, in candidate order (build_network)
     if term == "shortfall":
         sel = net.block(POST_MIN)
         mult = np.where(problem.posts.leadership, LEADERSHIP_SHORTFALL_WEIGHT, 1)
-        cost[sel] = -mult[net.ref[sel]]
-    elif term == "unplaced":
-        cost[net.block(UNPLACED)] = 1
-    elif term == CHANGES:
-        cost[:pairs] = cand.changes
-        if cand.reference is not None:
-            out = net.block(UNPLACED)
-            cost[out] = (cand.reference[net.ref[out]] >= 0).astype(np.int64)
-    else:
-        cost[:pairs] = cand.term(term)
+        return [(sel, -mult[net.ref[sel]].astype(np.int64))]
+    out = net.block(UNPLACED)
+    if term == "unplaced":
+        return [(out, np.ones(out.stop - out.start, dtype=np.int64))]
+    pairs = net.block(PAIR)  # the pair arcs come first, in candidate order (build_network)
+    if term == CHANGES and cand.reference is not None:
+        staying = (cand.reference[net.ref[out]] >= 0).astype(np.int64)
+        return [(pairs, np.asarray(cand.changes, dtype=np.int64)), (out, staying)]
+    return [(pairs, np.asarray(cand.term(term), dtype=np.int64))]
+
+
+def term_costs(problem: Problem, cand: Candidates, net: Network, term: str) -> IntArray:
+    """Cost of one unit of flow on each arc for objective term ``term``
+    (:func:`term_parts` over every arc)."""
+    cost = np.zeros(len(net.tail), dtype=np.int64)
+    for block, values in term_parts(problem, cand, net, term):
+        cost[block] = values
     return cost
 
 
@@ -171,19 +177,24 @@ def shortfall_constant(problem: Problem) -> int:
     return int((mult * problem.posts.min).sum())
 
 
-def term_range(problem: Problem, net: Network, cost: IntArray, term: str) -> int:
-    """An upper bound on the total of ``term`` over any flow (its range, as it is ≥ 0):
-    the sum over the people of their dearest arc, read off each person's run of pair
-    arcs (:attr:`Network.pair_counts`) and their unplaced arc."""
+def term_range(problem: Problem, net: Network, parts: list[tuple[slice, IntArray]], term: str) -> int:
+    """An upper bound on the total of ``term`` (its cost on the blocks ``parts``,
+    :func:`term_parts`) over any flow (its range, as it is ≥ 0): the sum over the people
+    of their dearest arc, read off each person's run of pair arcs
+    (:attr:`Network.pair_counts`) and their unplaced arc."""
     if term == "shortfall":
         return shortfall_constant(problem)
     pair, out = net.block(PAIR), net.block(UNPLACED)
+    pair_cost = next((values for block, values in parts if block == pair), None)
+    out_cost = next((values for block, values in parts if block == out), None)
     counts = net.pair_counts
     some = counts > 0
     dearest = np.zeros(net.num_persons, dtype=np.int64)
-    dearest[some] = np.maximum.reduceat(cost[pair], (np.cumsum(counts) - counts)[some])
+    if pair_cost is not None:  # else every pair costs 0
+        dearest[some] = np.maximum.reduceat(pair_cost, (np.cumsum(counts) - counts)[some])
     stay = net.tail[out]
-    dearest[stay] = np.where(some[stay], np.maximum(dearest[stay], cost[out]), cost[out])
+    leaving = np.zeros(len(stay), dtype=np.int64) if out_cost is None else out_cost
+    dearest[stay] = np.where(some[stay], np.maximum(dearest[stay], leaving), leaving)
     return int(dearest.sum())
 
 
@@ -272,6 +283,7 @@ class FlowModel:
         self.fixed_flow = np.zeros(num_arcs, dtype=np.int64)
         self.supply = self.net.supply.copy()
         self._term_cost: dict[str, IntArray] = {}
+        self._term_parts: dict[str, list[tuple[slice, IntArray]]] = {}
         self._term_range: dict[str, int] = {}
         self._term_max: dict[str, int] = {}
         self._stage_cost: dict[tuple[tuple[str, ...], tuple[int, ...]], IntArray] = {}
@@ -309,6 +321,15 @@ class FlowModel:
         stage's linear program."""
         return relative_rows(self.problem, self.cand)
 
+    def parts_of(self, term: str) -> list[tuple[slice, IntArray]]:
+        """The blocks of arcs on which a term costs anything, with their costs
+        (:func:`term_parts`, cached): the stage costs, term values and ranges are read
+        from them, without an array over every arc per term (each fresh array of
+        millions of arcs costs its page faults)."""
+        if term not in self._term_parts:
+            self._term_parts[term] = term_parts(self.problem, self.cand, self.net, term)
+        return self._term_parts[term]
+
     def cost_of(self, term: str) -> IntArray:
         """Per-arc cost of a term (cached, read-only)."""
         if term not in self._term_cost:
@@ -321,25 +342,37 @@ class FlowModel:
         """Per-arc cost of the weighted sum of ``terms`` (cached, read-only: each stage's
         search, linear programs and later stages' tie-breaks ask for it again).  A stage
         of one term of weight 1 is that term's cost itself (no copy of millions of
-        arcs)."""
+        arcs); the others are summed block by block from the terms' parts
+        (:meth:`parts_of`) into one array, whose blocks no term costs on stay untouched."""
         key = (terms, weights)
         if key not in self._stage_cost:
             if weights == (1,):
                 cost = self.cost_of(terms[0])
             else:
-                # no array of zeros and no product for a weight of 1: fresh arrays of
-                # millions of arcs cost their page faults
-                cost = weights[0] * self.cost_of(terms[0])
-                for t, w in zip(terms[1:], weights[1:], strict=True):
-                    cost += self.cost_of(t) if w == 1 else w * self.cost_of(t)
+                cost = np.zeros(self.num_arcs, dtype=np.int64)
+                written: list[slice] = []
+                for t, w in zip(terms, weights, strict=True):
+                    for block, values in self.parts_of(t):
+                        if block not in written:  # the first term there: no sum, no temporary
+                            np.multiply(values, w, out=cost[block])
+                            written.append(block)
+                        else:
+                            cost[block] += values if w == 1 else w * values
                 cost.flags.writeable = False
             self._stage_cost[key] = cost
         return self._stage_cost[key]
 
     def term_values(self, flow: IntArray, terms: tuple[str, ...]) -> dict[str, int]:
-        """Value of each term in a flow (shortfall with its constant added back)."""
+        """Value of each term in a flow (shortfall with its constant added back), read
+        from the terms' parts (:meth:`parts_of`) on the arcs the flow uses."""
         used = np.flatnonzero(flow != 0)  # through a mask: nonzero of int64 is 3× slower
-        values = {t: int((self.cost_of(t)[used] * flow[used]).sum()) for t in terms}
+        values: dict[str, int] = {}
+        for t in terms:
+            values[t] = 0
+            for block, costs in self.parts_of(t):
+                lo, hi = np.searchsorted(used, (block.start, block.stop))
+                arcs = used[lo:hi]
+                values[t] += int((costs[arcs - block.start] * flow[arcs]).sum())
         if "shortfall" in values:
             values["shortfall"] += shortfall_constant(self.problem)
         return values
@@ -370,7 +403,7 @@ class FlowModel:
     def term_range(self, term: str) -> int:
         """The range of ``term`` over any flow (:func:`term_range`, cached)."""
         if term not in self._term_range:
-            self._term_range[term] = term_range(self.problem, self.net, self.cost_of(term), term)
+            self._term_range[term] = term_range(self.problem, self.net, self.parts_of(term), term)
         return self._term_range[term]
 
     def max_arc(self, stage: tuple[tuple[str, ...], tuple[int, ...]]) -> int:
@@ -381,8 +414,10 @@ class FlowModel:
     def _max_abs(self, term: str) -> int:
         """Largest arc cost magnitude of one term (cached)."""
         if term not in self._term_max:
-            cost = self.cost_of(term)
-            self._term_max[term] = max(int(cost.max(initial=0)), -int(cost.min(initial=0)))
+            parts = [values for _, values in self.parts_of(term)]  # 0 on every other arc
+            top = max((int(values.max(initial=0)) for values in parts), default=0)
+            bottom = min((int(values.min(initial=0)) for values in parts), default=0)
+            self._term_max[term] = max(top, -bottom)
         return self._term_max[term]
 
     def fits(self, stage: tuple[tuple[str, ...], tuple[int, ...]]) -> bool:
