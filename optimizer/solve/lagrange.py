@@ -385,8 +385,7 @@ class StageSearch:
         """
         model, rows = self.model, self.rows
         self.incumbent = None if incumbent is None else self.candidate(incumbent.flow)
-        # none carried in: every multiplier 0, without the stage's unit
-        lam = rows.start(self.unit) if rows.carried.any() else np.zeros(len(rows), dtype=np.int64)
+        lam = self._carried_in()
         active = self._first_arcs()
         best: tuple[int, FlowSolution, IntArray] | None = None
         theta, stall, conflicts, iteration, fewest = 1.0, 0, 0, 0, len(rows) + 10**9
@@ -395,9 +394,7 @@ class StageSearch:
             iteration += 1
             if iteration > 1:
                 self.checkpoint()
-            sol = self._priced(
-                model.solve(self.priced_cost(lam), active, settle=self._settle(iteration))
-            )
+            sol = self._priced(model.solve(self.priced_cost(lam), active, settle=self._settle(iteration)))
             active = sol.active
             if self.relaxed is None:
                 self.relaxed = sol
@@ -464,6 +461,13 @@ class StageSearch:
                 break
             lam = stepped
         return self._close(best, fixed_gap, iteration, conflicts)
+
+    def _carried_in(self) -> IntArray:
+        """The stage's first multipliers: those carried from the stage before, rescaled by
+        its unit (:meth:`RelativesRows.start`); all 0, without reading the unit, when
+        none is."""
+        rows = self.rows
+        return rows.start(self.unit) if rows.carried.any() else np.zeros(len(rows), dtype=np.int64)
 
     def _first_arcs(self) -> np.ndarray:
         """The arcs the stage's first flow starts from: each person's 12 cheapest (by the
