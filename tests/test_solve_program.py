@@ -6,6 +6,8 @@ be one and the same program, which the best placement satisfies row by row.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -13,6 +15,7 @@ from test_solve_warm_basis import moves_stage
 
 from optimizer.solve import exact
 from optimizer.solve.flow import PAIR, UNPLACED, FlowModel
+from optimizer.solve.highs import run_highs
 from optimizer.solve.lagrange import RelativesRows
 from optimizer.solve.relatives import relative_conflicts
 
@@ -95,8 +98,9 @@ def test_the_integer_and_first_columns_are_those_of_their_definitions(name: str)
     """A program's integer columns are its pair and unplaced arcs; a relaxation's first
     columns are the arcs the flow brought in at a reduced cost (less the multipliers')
     not positive, the arcs either placement uses, every arc but the pairs and every arc
-    of the relatives in conflict: for a later stage (some arcs fixed) and a first one
-    (every arc free)."""
+    of the relatives in conflict, or every free arc when those are at least
+    ``ALL_COLUMNS_SHARE`` of them in a stage whose pairs cost more than a few units: for
+    a later stage (some arcs fixed) and a first one (every arc free)."""
     model, rows, plan, k, incumbent, first = moves_stage(name)
     fresh = FlowModel(model.problem, model.cand)
     net = model.net
@@ -111,5 +115,51 @@ def test_the_integer_and_first_columns_are_those_of_their_definitions(name: str)
         prog = exact.stage_program(flows, prog_rows, plan, stage, incumbent)
         kind = net.kind[prog.free]
         assert np.array_equal(prog.integer, (kind == PAIR) | (kind == UNPLACED))
+        expected = wanted[prog.free]
+        pairs = prog.cost[kind == PAIR]
+        if expected.mean() >= exact.ALL_COLUMNS_SHARE and np.abs(pairs).max(initial=0) > exact.FEW_COSTS:
+            expected = np.ones_like(expected)  # many, in a stage of costly pairs: every free arc
         found = exact.first_columns(flows, prog, first, incumbent, costs)
-        assert np.array_equal(found, wanted[prog.free])
+        assert np.array_equal(found, expected)
+
+
+def test_a_stage_of_costly_pairs_starts_from_every_free_arc_when_its_first_columns_are_many(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When a relaxation's first columns are at least ``ALL_COLUMNS_SHARE`` of the free
+    arcs and the stage's pairs cost more than ``FEW_COSTS`` somewhere, every free arc is
+    a first column, and the relaxation is one HiGHS run at the bound of the pricing; a
+    stage whose pairs cost nothing (the first, blind to who takes which post) or only a
+    few units keeps its first columns whatever their share."""
+    model, rows, plan, k, incumbent, first = moves_stage("city-like")
+    none = np.zeros(model.num_arcs, dtype=np.int64)
+    prog = exact.stage_program(model, rows, plan, k, incumbent)
+    priced = exact.first_columns(model, prog, first, incumbent, none)
+    share = float(priced.mean())
+    assert 0 < share < exact.ALL_COLUMNS_SHARE and not priced.all()
+    runs: list[int] = []
+
+    def counted(h: Any, threads: int) -> None:
+        runs.append(threads)
+        run_highs(h, threads)
+
+    monkeypatch.setattr(exact, "run_highs", counted)
+    relaxation = exact.relax_stage(model, rows, plan, k, incumbent, first, none, 60.0)
+    assert relaxation is not None and len(runs) > 1
+    monkeypatch.setattr(exact, "ALL_COLUMNS_SHARE", share)
+    assert exact.first_columns(model, prog, first, incumbent, none).all()
+    runs.clear()
+    every = exact.relax_stage(model, rows, plan, k, incumbent, first, none, 60.0)
+    assert every is not None and len(runs) == 1
+    assert every.bound == pytest.approx(relaxation.bound, abs=1e-6)
+    # pairs of few costs (moves and long commutes weighed 1 each), or none (the first stage)
+    terms, weights = plan[k]
+    few = [*plan[:k], (terms, tuple(1 for _ in weights)), *plan[k + 1 :]]
+    fresh = FlowModel(model.problem, model.cand)
+    for flows, stages, stage, prog_rows in ((model, few, k, rows), (fresh, plan, 0, RelativesRows(fresh))):
+        other = exact.stage_program(flows, prog_rows, stages, stage, incumbent)
+        monkeypatch.setattr(exact, "ALL_COLUMNS_SHARE", 1.0)
+        kept = exact.first_columns(flows, other, first, incumbent, none)
+        monkeypatch.setattr(exact, "ALL_COLUMNS_SHARE", 0.0)
+        assert not kept.all()
+        assert np.array_equal(exact.first_columns(flows, other, first, incumbent, none), kept)
