@@ -24,9 +24,18 @@ from test_solve_properties import instances
 
 from optimizer.data import Pins, Problem
 from optimizer.io import load_scenario, tables
-from optimizer.io.tables import TableSource, _clean_text, _text_column, cell_text, parse_table, read_table
+from optimizer.io.tables import (
+    TableSource,
+    _clean_text,
+    _text_column,
+    cell_text,
+    parse_column,
+    parse_table,
+    read_table,
+    split_list,
+)
 from optimizer.io.validate import passes_schema, table_schema
-from optimizer.io.vocab import TABLES
+from optimizer.io.vocab import BOOL_VALUES, TABLES, fold
 from optimizer.rules import pair as pair_rules
 from optimizer.rules.pair import CAPACITY_RULES, PINS, allowed_pairs, qualified_pairs
 from optimizer.solve.candidates import build_candidates
@@ -214,6 +223,28 @@ def test_reading_a_table_runs_no_collection_and_leaves_the_collector_as_it_was(
         gc.enable() if was else gc.disable()
     assert raw.values is not None and len(raw.values) == 3000
     assert parsed == [0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.sampled_from(["Có", "x", "nam", "F", "true", "a; b", " ; "]), st.text()))
+)
+def test_enum_bool_and_list_cells_are_each_cells_own(cells: list[str | None]) -> None:
+    """Enumerations, booleans and lists parsed from the column's distinct cells are each
+    cell parsed alone: the code (or the text itself), the boolean (blank: False), the
+    items (blank or no item: None); pandas' distinct cells when a cell is not text."""
+    text = pd.Series(cells, index=range(2, 2 + len(cells)), dtype=object)
+    gender = TABLES["staff"].column("gender")
+    enum = [None if v is None else gender.lookup.get(fold(v), v) for v in cells]
+    boolean = [False if v is None else BOOL_VALUES.get(fold(v), v) for v in cells]
+    lists = [None if v is None else split_list(v) or None for v in cells]
+    assert parse_column(text, gender).tolist() == enum
+    assert parse_column(text, TABLES["staff"].column("island_ok")).tolist() == boolean
+    assert parse_column(text, TABLES["staff"].column("positions")).tolist() == lists
+    mixed = pd.Series([*cells, float("nan"), 3.5], dtype=object)
+    assert sorted(map(repr, tables._distinct(mixed, mixed.tolist()))) == sorted(
+        map(repr, [*set(cells) - {None}, 3.5])
+    )
 
 
 @given(st.lists(st.text(st.characters(blacklist_characters="\x00")), min_size=1))

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from numbers import Integral
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -655,20 +655,33 @@ def _parse_date_forms(text: pd.Series, from_workbook: bool) -> pd.Series:
     return parsed
 
 
-def _map_unique(text: pd.Series, convert: dict[str, object]) -> pd.Series:
+def _distinct(text: pd.Series, cells: list[object]) -> list[Any]:
+    """The distinct non-blank cells of a column, ``cells`` being ``text.tolist()``: one
+    set of the cells when they are text or ``None`` (the read cells), else what pandas'
+    ``dropna().unique()`` gives."""
+    distinct = set(cells)
+    distinct.discard(None)
+    if all(type(v) is str for v in distinct):
+        return list(distinct)
+    return text.dropna().unique().tolist()
+
+
+def _map_unique(
+    text: pd.Series, cells: list[object], convert: dict[object, object], blank: object = None
+) -> pd.Series:
     """Each cell through ``convert`` (made from the column's distinct non-blank cells),
-    ``None`` for blank cells."""
-    return pd.Series([convert.get(v) for v in text.tolist()], index=text.index, dtype=object)
+    ``blank`` for blank cells."""
+    return pd.Series([convert.get(v, blank) for v in cells], index=text.index, dtype=object)
 
 
 def _parse_enum(text: pd.Series, col: ColumnSpec) -> pd.Series:
-    lookup = col.lookup
-    return _map_unique(text, {v: lookup.get(fold(v), v) for v in text.dropna().unique()})
+    lookup, cells = col.lookup, text.tolist()
+    return _map_unique(text, cells, {v: lookup.get(fold(v), v) for v in _distinct(text, cells)})
 
 
 def _parse_bool(text: pd.Series) -> pd.Series:
-    convert: dict[str, object] = {v: BOOL_VALUES.get(fold(v), v) for v in text.dropna().unique()}
-    return pd.Series([convert.get(v, False) for v in text.tolist()], index=text.index, dtype=object)
+    cells = text.tolist()
+    return _map_unique(text, cells, {v: BOOL_VALUES.get(fold(v), v) for v in _distinct(text, cells)}, False)
 
 
 def split_list(text: str) -> tuple[str, ...]:
@@ -678,11 +691,12 @@ def split_list(text: str) -> tuple[str, ...]:
 
 
 def _parse_list(text: pd.Series) -> pd.Series:
-    convert: dict[str, object] = {}
-    for v in text.dropna().unique():
+    cells = text.tolist()
+    convert: dict[object, object] = {}
+    for v in _distinct(text, cells):
         items = split_list(v)
         convert[v] = items if items else None
-    return _map_unique(text, convert)
+    return _map_unique(text, cells, convert)
 
 
 def parse_column(text: pd.Series, col: ColumnSpec, from_workbook: bool = False) -> pd.Series:
