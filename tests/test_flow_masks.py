@@ -120,7 +120,12 @@ def test_orders_sorted_ahead_are_those_cheapest_sorts_once_each(
         assert [model.cheapest(keys, 3).tolist() for keys in lists] == expected
     # the kept order serves the first list; the next two sorted ahead, once each; the
     # writeable key left to cheapest
-    assert sorts == ["MainThread", "staffplan-sort-ahead", "staffplan-sort-ahead", "MainThread"]
+    assert [name.split("_")[0] for name in sorts] == [
+        "MainThread",
+        "staffplan-sort-ahead",
+        "staffplan-sort-ahead",
+        "MainThread",
+    ]
 
 
 @settings(max_examples=10, deadline=None)

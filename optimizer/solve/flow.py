@@ -24,9 +24,8 @@ import functools
 import itertools
 import logging
 import operator
-import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -477,28 +476,25 @@ class FlowModel:
         """
         listed = [keys for keys, _ in self._ahead]
         fixed = [keys for keys in key_lists if not any(key.flags.writeable for key in keys)]
-        ahead: list[tuple[list[IntArray], Future[tuple[list[IntArray], IntArray]]]] = [
-            (keys, Future()) for keys in fixed if not any(_same(keys, other) for other in listed)
-        ]
-        if not ahead:
+        lists = [keys for keys in fixed if not any(_same(keys, other) for other in listed)]
+        if not lists:
             return
         pairs = len(self.cand)
         known = [] if self._cheapest is None else [self._cheapest]
 
-        def sort() -> None:
-            for keys, future in ahead:
-                try:
-                    ordering, ranges = self._ordering(keys)
-                    order = next((done for by, done in known if _same(by, ordering)), None)
-                    if order is None:
-                        order = by_person(self.cand.person, [key[:pairs] for key in ordering], ranges)
-                        known.append((ordering, order))
-                    future.set_result((ordering, order))
-                except Exception as error:  # raised where the order is asked for
-                    future.set_exception(error)
+        def sort(keys: list[IntArray]) -> tuple[list[IntArray], IntArray]:
+            """The keys of ``keys`` that order the pairs and their order (one worker: the
+            lists in turn, each order sorted once)."""
+            ordering, ranges = self._ordering(keys)
+            order = next((done for by, done in known if _same(by, ordering)), None)
+            if order is None:
+                order = by_person(self.cand.person, [key[:pairs] for key in ordering], ranges)
+                known.append((ordering, order))
+            return ordering, order
 
-        self._ahead += ahead
-        threading.Thread(target=sort, name="staffplan-sort-ahead", daemon=True).start()
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="staffplan-sort-ahead")
+        self._ahead += [(keys, pool.submit(sort, keys)) for keys in lists]
+        pool.shutdown(wait=False)  # its thread ends with the last list
 
     @functools.cached_property
     def pair_rank(self) -> IntArray:
