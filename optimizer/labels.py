@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable
 from typing import Literal
 
-from optimizer.i18n import catalogue, get_lang, t
+from optimizer.i18n import get_lang, known, t
 
 CodeKind = Literal[
     "position",
@@ -52,7 +52,7 @@ def label_key(code: str, kind: CodeKind) -> str:
 
 def has_label(code: str, kind: CodeKind) -> bool:
     """Whether the catalogue names ``code`` of ``kind``."""
-    return label_key(code, kind) in catalogue()
+    return known(label_key(code, kind))
 
 
 def label(code: object, kind: CodeKind, lang: str | None = None) -> str:
@@ -76,7 +76,7 @@ def label(code: object, kind: CodeKind, lang: str | None = None) -> str:
         return ""
     text = str(code)
     key = label_key(text, kind)
-    return t(key, lang) if key in catalogue() else text
+    return t(key, lang) if known(key) else text
 
 
 #: Kinds of code that share no code with one another, named by :func:`enum_label`.

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import click
 
-from optimizer.i18n import LANGS, catalogue, get_lang
+from optimizer.i18n import LANGS, get_lang, known, message, text
 
 #: click's messages translated, msgid → catalogue key (the key's ``en`` is the msgid).
 CLICK_WORDS = {
@@ -60,7 +60,7 @@ _RICH_TITLES = {
 def click_word(msgid: str) -> str:
     """click's message ``msgid`` in the current language (unformatted, as gettext returns it)."""
     key = CLICK_WORDS.get(msgid)
-    texts = catalogue().get(key) if key else None
+    texts = message(key) if key else None
     return msgid if texts is None else texts[get_lang()]
 
 
@@ -75,7 +75,7 @@ def commands(group: click.Command, path: str = "main") -> Iterator[tuple[str, cl
 def option_key(path: str, name: str) -> str | None:
     """The catalogue key of an option's help: the command's own, else the shared one."""
     for key in (f"help.opt.{path}.{name}", f"help.opt.{name}"):
-        if key in catalogue():
+        if known(key):
             return key
     return None
 
@@ -86,22 +86,21 @@ def localise(root: click.Command, lang: str) -> None:
     Commands and options the catalogue does not name keep their own text (a test checks
     that there are none).
     """
-    texts = catalogue()
     for path, command in commands(root):
-        key = f"help.cmd.{path}"
-        if key in texts:
+        texts = message(f"help.cmd.{path}")
+        if texts is not None:
             _keep_source(command)
-            command.help = texts[key][lang]
+            command.help = texts[lang]
             command.short_help = None
         cached = getattr(command, "_help_option", None)  # click and rich-click keep it once made
         if isinstance(cached, click.Option):
-            cached.help = texts[CLICK_WORDS["Show this message and exit."]][lang]
+            cached.help = text(CLICK_WORDS["Show this message and exit."], lang)
         for param in command.params:
             if isinstance(param, click.Option) and param.name:
                 opt = option_key(path, param.name)
                 if opt is not None:
                     _keep_source(param)
-                    param.help = texts[opt][lang]
+                    param.help = text(opt, lang)
     _localise_click()
 
 

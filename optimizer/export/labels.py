@@ -11,7 +11,7 @@ import re
 import unicodedata
 from functools import cache
 
-from optimizer.i18n import catalogue, t
+from optimizer.i18n import known, t
 from optimizer.labels import enum_label, label, number
 
 #: Annexes are written in this language.
@@ -28,10 +28,6 @@ _ROMAN = (
 def vi(key: str, **kwargs: object) -> str:
     """Message ``key`` of the catalogue in Vietnamese, formatted with ``kwargs``."""
     return t(key, ANNEX_LANG, **kwargs)
-
-
-def _known(key: str) -> bool:
-    return key in catalogue()
 
 
 def capitalise(text: str) -> str:
@@ -90,7 +86,7 @@ def placed_label(position: str, department: str, leadership: bool) -> str:
     """
     dept = department_label(department)
     for key in (f"export.placed.{position}@{department}", f"export.placed.{position}"):
-        if _known(key):
+        if known(key):
             return vi(key, dept=dept)
     label = position_label(position)
     if leadership or dept in label:

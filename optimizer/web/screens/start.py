@@ -18,7 +18,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 
 from optimizer import service
 from optimizer.data import TERMS
-from optimizer.i18n import LANGS, catalogue, t
+from optimizer.i18n import LANGS, known, t
 from optimizer.labels import terms_label
 from optimizer.web.deps import LANG_COOKIE, CurrentUser, RequestLang, Web
 from optimizer.web.screens.common import LANG_COOKIE_AGE_S, render, safe_next, scenario_of
@@ -69,7 +69,7 @@ def stage_label(stage: object, lang: str) -> str:
     if text in TERMS or "+" in text:
         return terms_label(text, lang)
     key = f"page.stage.{text}"
-    return t(key, lang) if key in catalogue() else text
+    return t(key, lang) if known(key) else text
 
 
 def _job(web: Web, job_id: str, lang: str) -> dict[str, Any]:
