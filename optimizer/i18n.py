@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache, lru_cache
-from importlib import resources
 from itertools import zip_longest
+from pathlib import Path
 from typing import Literal
 
 Lang = Literal["vi", "en"]
@@ -42,9 +42,8 @@ class CatalogueError(RuntimeError):
 @lru_cache(maxsize=1)
 def _sources() -> dict[str, str]:
     """The text of each catalogue file, by file name, in name order."""
-    folder = resources.files("optimizer") / "locale"
-    entries = sorted((e for e in folder.iterdir() if e.name.endswith(".toml")), key=lambda e: e.name)
-    return {e.name: e.read_text(encoding="utf-8") for e in entries}
+    folder = Path(__file__).with_name("locale")
+    return {path.name: path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.toml"))}
 
 
 @lru_cache(maxsize=1)
