@@ -165,6 +165,24 @@ def test_a_valid_scenario_loads_without_pandera() -> None:
     assert out.stdout.split() == ["False"]
 
 
+def test_the_first_load_freezes_what_lives_then_and_later_loads_nothing() -> None:
+    """In a fresh process the first load moves the objects alive before it (the modules)
+    out of the collector's sight, once: a second load freezes nothing more."""
+    scenario = str(ROOT / "scenarios" / "tiny" / "scenario.toml")
+    code = (
+        "import gc; from optimizer.io import load_problem, load_scenario; "
+        "counts = [gc.get_freeze_count()]; "
+        f"load_problem(load_scenario({scenario!r})); counts.append(gc.get_freeze_count()); "
+        f"load_problem(load_scenario({scenario!r})); counts.append(gc.get_freeze_count()); "
+        "print(*counts)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    before, first, second = map(int, out.stdout.split())
+    assert before == 0
+    assert first > 10_000  # every module's objects
+    assert second == first
+
+
 @pytest.mark.parametrize("holed", [False, True])
 def test_blank_records_are_dropped_and_the_others_keep_their_rows(tmp_path: Path, holed: bool) -> None:
     """Blank lines between records are dropped, whether a column is complete (the quick

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 import logging
 import time
 import unicodedata
@@ -82,6 +84,7 @@ def load_problem(scenario: Scenario) -> tuple[Problem, list[Issue]]:
         Holding every error (and every warning) found, when any error is found.
     """
     start = time.perf_counter()
+    _freeze_once()
     tables, issues = read_tables(scenario)
     if any(i.severity == "error" for i in issues):
         raise InputError(issues)
@@ -99,6 +102,18 @@ def load_problem(scenario: Scenario) -> tuple[Problem, list[Issue]]:
         time.perf_counter() - start,
     )
     return problem, issues
+
+
+@functools.cache
+def _freeze_once() -> None:
+    """Once per process, before the first load: every object alive (the modules, their
+    functions and constants) moves out of the garbage collector's sight (``gc.freeze``).
+
+    They live as long as the process, yet each full collection walked them all: on the
+    city the first one, triggered during the solve, took 0.045-0.05 s for nothing (20
+    objects freed). Objects freed by their reference counts are freed as before.
+    """
+    gc.freeze()
 
 
 def _text(values: pd.Series) -> tuple[str, ...]:
