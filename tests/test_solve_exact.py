@@ -291,6 +291,7 @@ def test_the_relaxation_prices_every_free_arc_and_bounds_the_stage(problem: Prob
     optimum = stage_value(objective_terms(problem, exact.assignment), terms, weights)
     assert priced.bound <= optimum + 1e-6
     if priced.flow is not None:
+        assert priced.solution is None  # integral: the flow is the solution
         assert check_placement(problem, model.assignment(priced.flow)) == []
         assert stage_value(model.term_values(priced.flow, terms), terms, weights) == pytest.approx(
             priced.bound
@@ -317,6 +318,9 @@ def test_a_fractional_relaxation_leaves_the_proof_to_the_finish() -> None:
     everything = replace(search.relaxed, active=np.ones(model.num_arcs, dtype=bool))
     relaxation = relax_stage(model, rows, plan, k, search.incumbent.flow, everything, multipliers, 30.0)
     assert relaxation is not None and relaxation.flow is None
+    # its fractional solution over every arc (the support finish starts from it)
+    assert relaxation.solution is not None and len(relaxation.solution) == model.num_arcs
+    assert np.any(np.abs(relaxation.solution - np.rint(relaxation.solution)) > 1e-6)
     optimum = stage_value(model.term_values(search.incumbent.flow, plan[k][0]), *plan[k])
     assert relaxation.bound < optimum
     result = engine.solve(problem)

@@ -163,3 +163,72 @@ def test_a_stage_of_costly_pairs_starts_from_every_free_arc_when_its_first_colum
         monkeypatch.setattr(exact, "ALL_COLUMNS_SHARE", 0.0)
         assert not kept.all()
         assert np.array_equal(exact.first_columns(flows, other, first, incumbent, none), kept)
+
+
+@pytest.mark.parametrize("name", ["single-posts", "pinned-relatives-leadership"])
+@pytest.mark.parametrize("first", [True, False])
+def test_lowering_people_s_duals_raises_the_bound_by_what_their_negative_arcs_cost(
+    name: str, first: bool
+) -> None:
+    model, rows, plan, k, incumbent, _ = moves_stage(name)
+    if first:  # every arc free: a first stage's program over a fresh model
+        model = FlowModel(model.problem, model.cand)
+        rows, k = RelativesRows(model), 0
+    prog = exact.stage_program(model, rows, plan, k, incumbent)
+    assert (len(prog.free) == model.num_arcs) == first
+    y = np.random.default_rng(1).normal(size=len(prog.lower))
+    bound, rc = prog.safe_bound(y)
+    negative = np.flatnonzero((rc < 0) & (prog.free < model.net.block(PAIR).stop))
+    people = np.unique(prog.tail[negative])[:5]
+    entering = negative[np.isin(prog.tail[negative], people)]
+    lifted = exact._people_lifted(model, prog, y, rc, entering, -np.inf)
+    assert lifted is not None
+    lifted_bound, lifted_rc = prog.safe_bound(lifted)
+    owned = np.isin(prog.tail, people)  # every free arc out of those people
+    assert lifted_rc[owned].min() >= -1e-9  # priced out
+    assert np.array_equal(lifted_rc[~owned], rc[~owned])  # the other arcs as they were
+    # each person gains what its negative arcs cost, less its supply times the lowering
+    gain = 0.0
+    for person in people:
+        mine = rc[owned & (prog.tail == person)]
+        gain += -mine[mine < 0].sum() + mine.min() * prog.lower[person]
+    assert gain > 0 and lifted_bound == pytest.approx(bound + gain)
+    # asked for more than that: left to HiGHS
+    assert exact._people_lifted(model, prog, y, rc, entering, gain + 1.0) is None
+
+
+def test_a_relaxation_whose_pricing_ends_by_lowering_people_s_duals_proves_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On this province the moves stage's relaxation ends its pricing so after its first
+    simplex: the solve proves the same values with one HiGHS run less."""
+    from test_solve_shapes import province
+
+    from optimizer.solve import engine
+
+    problem = province("single-posts")
+    runs: list[int] = []
+    lifted: list[bool] = []
+    counted = exact.run_highs
+    lift = exact._people_lifted
+
+    def count(h: Any, threads: int) -> None:
+        runs.append(1)
+        counted(h, threads)
+
+    def spy(*args: Any) -> np.ndarray | None:
+        out = lift(*args)
+        lifted.append(out is not None)
+        return out
+
+    monkeypatch.setattr(exact, "run_highs", count)
+    monkeypatch.setattr(exact, "_people_lifted", spy)
+    with_lift = engine.solve(problem)
+    with_runs = len(runs)
+    assert any(lifted)
+    monkeypatch.setattr(exact, "_people_lifted", lambda *_: None)
+    runs.clear()
+    without = engine.solve(problem)
+    assert with_lift.proven and without.proven
+    assert with_lift.values == without.values
+    assert with_runs < len(runs)

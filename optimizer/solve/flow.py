@@ -253,14 +253,16 @@ class FlowSolution:
 @dataclass(frozen=True)
 class StageRelaxation:
     """A stage's linear relaxation over every free arc: a proven lower bound (stage
-    units), the reduced cost of every arc under its duals (``inf`` where not free), the
-    optimal flow when the relaxation is integral, and its optimal solution over every
-    arc (fractional or not; the arcs not free at their fixed flow)."""
+    units), the reduced cost of every arc under its duals (``inf`` where not free), and
+    either the optimal flow, when the relaxation is integral, or its fractional optimal
+    solution over every arc (the arcs not free at their fixed flow): the other one is
+    ``None`` (an array of millions of floats made only when a fractional solution needs
+    it)."""
 
     bound: float
     reduced: np.ndarray
     flow: IntArray | None
-    solution: np.ndarray
+    solution: np.ndarray | None
 
 
 class FlowModel:

@@ -676,7 +676,11 @@ class StageSearch:
             return
         if relaxation.flow is not None:
             self.offer(relaxation.flow)
-        elif self.support is not None and (self.value() or 0) > math.ceil(relaxation.bound - 1e-6):
+        elif (
+            self.support is not None
+            and relaxation.solution is not None
+            and (self.value() or 0) > math.ceil(relaxation.bound - 1e-6)
+        ):
             t0 = time.perf_counter()
             near = self.support(self.incumbent.flow, relaxation.solution)
             self.relax_s += time.perf_counter() - t0
