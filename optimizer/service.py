@@ -182,6 +182,7 @@ def load(
     time_limit: float | None = None,
     workers: int | None = None,
     seed: int | None = None,
+    warm_heap: bool = False,
 ) -> Loaded:
     """Read a scenario and its tables and build the problem.
 
@@ -194,6 +195,9 @@ def load(
         ``--set key=value`` overrides.
     time_limit, workers, seed
         Solver options that replace the scenario's.
+    warm_heap
+        A solve follows: its memory is touched on the idle core while the tables are
+        read (:func:`optimizer.heap.start_warming`).
 
     Raises
     ------
@@ -208,7 +212,7 @@ def load(
     started = time.perf_counter()
     scenario = load_scenario(path, tuple(overrides))
     scenario = with_solver_options(scenario, time_limit=time_limit, workers=workers, seed=seed)
-    problem, warnings = load_problem(scenario)
+    problem, warnings = load_problem(scenario, warm_heap=warm_heap)
     return Loaded(scenario, problem, tuple(warnings), time.perf_counter() - started)
 
 

@@ -89,7 +89,9 @@ def run(
     from optimizer import service
     from optimizer.cli.runs import kpi_table
 
-    loaded = service.load(scenario, overrides, time_limit=time_limit, workers=workers, seed=seed)
+    loaded = service.load(
+        scenario, overrides, time_limit=time_limit, workers=workers, seed=seed, warm_heap=True
+    )
     if loaded.warnings:  # listed in full by `staffplan validate`
         click.echo(t("run.warnings", count=len(loaded.warnings), scenario=str(scenario)), err=True)
     store = service.open_store(store_path, create=True)  # created (0600) when missing

@@ -23,6 +23,7 @@ from optimizer.data import (
     empty_relations,
 )
 from optimizer.errors import InputError, Issue
+from optimizer.heap import start_warming, warm_bytes_for
 from optimizer.io.resolve import HOME_APPROX, resolve_references
 from optimizer.io.scenario import Scenario
 from optimizer.io.tables import RawTable, read_table
@@ -64,13 +65,17 @@ def in_reading_order(issues: list[Issue], tables: dict[str, RawTable]) -> list[I
     return sorted(issues, key=lambda i: (order.get((i.file, i.sheet), -1), i.row or 0))
 
 
-def load_problem(scenario: Scenario) -> tuple[Problem, list[Issue]]:
+def load_problem(scenario: Scenario, *, warm_heap: bool = False) -> tuple[Problem, list[Issue]]:
     """Read, validate and build the scenario's problem.
 
     Parameters
     ----------
     scenario
         A scenario from :func:`optimizer.io.load_scenario`.
+    warm_heap
+        The caller solves the problem next (in any thread): the memory the solve will use
+        is touched on the idle core while the tables are read
+        (:func:`optimizer.heap.start_warming`, handed over when the solve starts).
 
     Returns
     -------
@@ -84,6 +89,9 @@ def load_problem(scenario: Scenario) -> tuple[Problem, list[Issue]]:
         Holding every error (and every warning) found, when any error is found.
     """
     start = time.perf_counter()
+    staff = scenario.source("staff")
+    if warm_heap and staff is not None:
+        start_warming(warm_bytes_for(staff.path))
     _freeze_once()
     tables, issues = read_tables(scenario)
     if any(i.severity == "error" for i in issues):

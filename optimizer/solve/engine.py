@@ -52,7 +52,7 @@ from optimizer.solve.lagrange import (
     StageSearch,
     stage_value,
 )
-from optimizer.solve.memory import available_bytes, check_memory, small_pages
+from optimizer.solve.memory import available_bytes, check_memory, small_pages, warmed_heap
 from optimizer.solve.relatives import choose_to_move, relative_conflicts
 from optimizer.solve.stages import objective_stages
 
@@ -341,6 +341,7 @@ def _fallback_feasible(problem: Problem, assignment: IntArray) -> IntArray:
 
 
 @small_pages()
+@warmed_heap()
 def solve(
     problem: Problem,
     *,

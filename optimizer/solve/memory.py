@@ -1,5 +1,5 @@
 """Estimate the memory a solve needs before building anything, and refuse early; keep
-NumPy's arrays on small pages while it runs (layer 4).
+NumPy's arrays on small pages while it runs, on a heap warmed during the load (layer 4).
 
 The estimate counts the (person, post line) pairs that pass qualification — an upper
 bound on the candidate pairs — times the bytes one pair costs across the candidate
@@ -11,13 +11,14 @@ pairs), plus the person × unit distance and locality matrices.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 
 from optimizer.data import Problem
+from optimizer.heap import MAX_MEMORY_ENV as MAX_MEMORY_ENV
+from optimizer.heap import available_bytes as available_bytes
+from optimizer.heap import settle_warming
 from optimizer.solve.candidates import qualification_keys
 
 #: Bytes per qualified pair (pessimistic: most are later cut by the commute cap).
@@ -26,8 +27,6 @@ BYTES_PER_QUALIFIED_PAIR = 300
 BYTES_PER_PERSON_UNIT = 21
 #: Fixed overhead of the process (Python, numpy, pandas, pandera, OR-Tools: ~400 MB measured).
 BASE_BYTES = 600 * 2**20
-#: Environment variable capping the memory a solve may plan to use, in MB.
-MAX_MEMORY_ENV = "STAFFPLAN_MAX_MEMORY_MB"
 
 
 class MemoryLimitError(Exception):
@@ -54,21 +53,6 @@ def estimate_bytes(problem: Problem) -> int:
         + BYTES_PER_QUALIFIED_PAIR * qualified_pair_count(problem)
         + BYTES_PER_PERSON_UNIT * problem.num_staff * problem.num_units
     )
-
-
-def available_bytes() -> int:
-    """Memory the machine can still give this process (``MemAvailable``), in bytes,
-    capped by ``STAFFPLAN_MAX_MEMORY_MB`` when set (e.g. on a shared server)."""
-    have = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
-    meminfo = Path("/proc/meminfo")
-    if meminfo.exists():
-        for line in meminfo.read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                have = int(line.split()[1]) * 1024
-    cap = os.environ.get(MAX_MEMORY_ENV, "").strip()
-    if cap.isdigit():
-        have = min(have, int(cap) * 2**20)
-    return have
 
 
 def check_memory(problem: Problem, available: int | None = None) -> int:
@@ -104,3 +88,12 @@ def small_pages() -> Iterator[None]:
         yield
     finally:
         toggle(before)
+
+
+@contextlib.contextmanager
+def warmed_heap() -> Iterator[None]:
+    """For the duration (or the call, as a decorator), the heap warmed while the scenario
+    loaded (:func:`optimizer.heap.start_warming`) is taken over first: its helper thread
+    stopped and joined, its errors raised, before anything is allocated."""
+    settle_warming()
+    yield

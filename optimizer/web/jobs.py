@@ -169,7 +169,7 @@ def run_job(spec: JobSpec, events: Any) -> None:
     with service.StopOnSignal(signals=(signal.SIGTERM,)) as stopper:
         events.put(("ready", {}))
         try:
-            loaded = service.load(spec.scenario_path, spec.overrides)
+            loaded = service.load(spec.scenario_path, spec.overrides, warm_heap=True)
             store = service.open_store(spec.store_path, create=True)
             recorded = service.solve_and_record(
                 loaded,

@@ -1,0 +1,187 @@
+"""The heap warmed on a helper thread while a scenario loads (``optimizer.heap``, issue 19).
+
+The helper frees every block exactly once, touched or not; a solve takes the warming over
+(stopped, joined, its error raised) before it allocates; the amount is capped by the
+memory available and nothing happens for a small scenario, off glibc or when turned off;
+the placement is the one solved without warming.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from generated import solved_province
+
+from optimizer import heap
+from optimizer.check import check_placement, objective_terms
+from optimizer.io.build import load_problem
+from optimizer.io.scenario import load_scenario
+from optimizer.shapes import SHAPES, write_province
+from optimizer.solve import solve
+from optimizer.solve.memory import check_memory, estimate_bytes
+
+
+class FakeLibc:
+    """Records ``memset`` and ``free``; ``memset`` may wait on ``gate`` or raise."""
+
+    def __init__(self, gate: threading.Event | None = None, fail_at: int | None = None) -> None:
+        self.gate = gate
+        self.fail_at = fail_at
+        self.touched: list[int] = []
+        self.freed: list[int] = []
+        self.entered = threading.Event()
+
+    def memset(self, block: int, value: int, size: int) -> None:
+        assert value == 0 and size == heap.BLOCK_BYTES
+        self.entered.set()
+        if self.gate is not None:
+            self.gate.wait()
+        if len(self.touched) == self.fail_at:
+            raise OSError("memset failed")
+        self.touched.append(block)
+
+    def free(self, block: int) -> None:
+        self.freed.append(block)
+
+
+@pytest.fixture(autouse=True)
+def no_pending() -> object:
+    heap.settle_warming()
+    yield
+    heap.settle_warming()
+
+
+def test_a_finished_warming_touched_and_freed_every_block_once() -> None:
+    libc = FakeLibc()
+    blocks = [4096 * k for k in range(1, 8)]
+    warming = heap.Warming(libc, list(blocks))
+    warming._thread.join(5)  # let it run to the end
+    assert warming.settle() == 7 * heap.BLOCK_BYTES
+    assert libc.touched == blocks
+    assert libc.freed == blocks  # each exactly once, right after its touch
+
+
+def test_settle_stops_after_the_current_block_and_frees_the_rest_untouched() -> None:
+    gate = threading.Event()
+    libc = FakeLibc(gate)
+    blocks = [4096 * k for k in range(1, 11)]
+    warming = heap.Warming(libc, list(blocks))
+    assert libc.entered.wait(5)
+    threading.Timer(0.05, gate.set).start()  # the block in hand finishes after the stop
+    assert warming.settle() == heap.BLOCK_BYTES
+    assert not warming._thread.is_alive()
+    assert libc.touched == blocks[:1]
+    assert sorted(libc.freed) == blocks
+
+
+def test_the_helper_s_error_is_raised_by_settle_and_nothing_leaks() -> None:
+    libc = FakeLibc(fail_at=2)
+    blocks = [4096 * k for k in range(1, 6)]
+    warming = heap.Warming(libc, list(blocks))
+    with pytest.raises(OSError, match="memset failed"):
+        warming.settle()
+    assert sorted(libc.freed) == blocks
+
+
+def test_settle_never_hangs_on_a_stuck_helper(caplog: pytest.LogCaptureFixture) -> None:
+    gate = threading.Event()
+    libc = FakeLibc(gate)
+    warming = heap.Warming(libc, [4096, 8192])
+    assert libc.entered.wait(5)
+    assert warming.settle(timeout=0.05) == 0
+    assert "still running" in caplog.text
+    gate.set()  # the helper then finishes and frees its blocks by itself
+    warming._thread.join(5)
+    assert sorted(libc.freed) == [4096, 8192]
+
+
+def test_a_real_warming_is_taken_over_by_settle_warming() -> None:
+    if heap._glibc() is None:
+        pytest.skip("glibc only")
+    warming = heap.start_warming(heap.MIN_WARM_BYTES)
+    assert warming is not None
+    touched = heap.settle_warming()
+    assert not warming._thread.is_alive()
+    assert touched == warming.touched
+    assert 0 <= touched <= heap.MIN_WARM_BYTES and touched % heap.BLOCK_BYTES == 0
+    assert heap.settle_warming() == 0  # taken over once
+
+
+def test_no_warming_for_a_small_amount_or_off_glibc(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert heap.start_warming(heap.MIN_WARM_BYTES - 1) is None
+    monkeypatch.setattr(heap, "_glibc", lambda: None)
+    assert heap.start_warming(10 * heap.MIN_WARM_BYTES) is None
+    assert heap.settle_warming() == 0
+
+
+def test_the_amount_follows_the_staff_table_capped_by_the_memory_available(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    staff = tmp_path / "staff.csv"
+    staff.write_bytes(b"x" * 1_000_000)
+    monkeypatch.setattr(heap, "available_bytes", lambda: 100 * 2**30)
+    assert heap.warm_bytes_for(staff) == heap.HEAP_BYTES_PER_STAFF_BYTE * 1_000_000
+    monkeypatch.setattr(heap, "available_bytes", lambda: 4 * heap.MIN_WARM_BYTES + 4)
+    assert heap.warm_bytes_for(staff) == heap.MIN_WARM_BYTES + 1  # a quarter
+    monkeypatch.setattr(heap, "available_bytes", lambda: 4 * heap.MIN_WARM_BYTES - 4)
+    assert heap.warm_bytes_for(staff) == 0  # under the minimum
+    monkeypatch.setattr(heap, "available_bytes", lambda: 100 * 2**30)
+    staff.write_bytes(b"x" * (heap.MIN_WARM_BYTES // heap.HEAP_BYTES_PER_STAFF_BYTE - 1))
+    assert heap.warm_bytes_for(staff) == 0  # a small scenario
+    assert heap.warm_bytes_for(tmp_path / "missing.csv") == 0
+    staff.write_bytes(b"x" * 1_000_000)
+    monkeypatch.setenv(heap.WARM_ENV, "0")
+    assert heap.warm_bytes_for(staff) == 0
+
+
+def test_the_warmed_heap_counts_as_available_within_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(heap.MAX_MEMORY_ENV, raising=False)
+    monkeypatch.setitem(heap._state, "warmed", 0)
+    before = heap.available_bytes()
+    monkeypatch.setitem(heap._state, "warmed", 2**40)
+    assert heap.available_bytes() >= before + 2**40 - 2**30  # MemAvailable moves a little
+    monkeypatch.setenv(heap.MAX_MEMORY_ENV, "300")
+    assert heap.available_bytes() == 300 * 2**20
+
+
+def test_a_solve_after_a_warmed_load_takes_it_over_and_places_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if heap._glibc() is None:
+        pytest.skip("glibc only")
+    problem0, assignment0 = solved_province("city-like", 300)
+    folder = Path(tempfile.mkdtemp(prefix="province-warm-"))
+    write_province(SHAPES["city-like"], 300, folder, 0)
+    started: list[heap.Warming] = []
+
+    class Spy(heap.Warming):
+        def __init__(self, *args: object) -> None:
+            super().__init__(*args)  # type: ignore[arg-type]
+            started.append(self)
+
+    monkeypatch.setattr(heap, "Warming", Spy)
+    monkeypatch.setattr(heap, "HEAP_BYTES_PER_STAFF_BYTE", 10**6)  # warm even this small table
+    problem, _ = load_problem(load_scenario(folder / "scenario.toml"), warm_heap=True)
+    assert len(started) == 1 and heap._state["pending"] is started[0]
+    problem = dataclasses.replace(problem, solver=dataclasses.replace(problem.solver, workers=1))
+    check_memory(problem)  # the warmed heap does not make the memory look short
+    assert estimate_bytes(problem) == estimate_bytes(problem0)
+    result = solve(problem)
+    assert heap._state["pending"] is None and not started[0]._thread.is_alive()
+    assert result.status == "optimal"
+    assert check_placement(problem, result.assignment) == []
+    assert np.array_equal(result.assignment, assignment0)
+    assert objective_terms(problem, result.assignment) == objective_terms(problem0, assignment0)
+
+
+def test_a_load_without_warm_heap_starts_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="province-cold-"))
+    write_province(SHAPES["city-like"], 300, folder, 0)
+    monkeypatch.setattr(heap, "HEAP_BYTES_PER_STAFF_BYTE", 10**6)
+    load_problem(load_scenario(folder / "scenario.toml"))
+    assert heap._state["pending"] is None
