@@ -23,6 +23,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import repeat
 from numbers import Integral
 from pathlib import Path
 from typing import Any, Literal
@@ -532,7 +533,8 @@ def read_table(spec: TableSpec, source: TableSource, books: dict[Path, pd.ExcelF
     body = grid.iloc[header_row + 1 :]
     body.index = pd.RangeIndex(header_row + 2, header_row + 2 + len(body))  # Excel row numbers
     texts = {name: _text_column(body.iloc[:, pos]) for pos, name in positions.items()}
-    cells = pd.DataFrame({name: text for name, (text, _) in texts.items()}, index=body.index)
+    # copy=False: the columns as they are, not copied into one block (pandas copies on write)
+    cells = pd.DataFrame({name: text for name, (text, _) in texts.items()}, index=body.index, copy=False)
     if kind == "csv":
         _report_extra_cells(raw, grid, header_row, body)
     _report_long_cells(raw, cells, [name for name, (_, may_be_long) in texts.items() if may_be_long])
@@ -671,7 +673,7 @@ def _map_unique(
 ) -> pd.Series:
     """Each cell through ``convert`` (made from the column's distinct non-blank cells),
     ``blank`` for blank cells."""
-    return pd.Series([convert.get(v, blank) for v in cells], index=text.index, dtype=object)
+    return pd.Series(list(map(convert.get, cells, repeat(blank))), index=text.index, dtype=object)
 
 
 def _parse_enum(text: pd.Series, col: ColumnSpec) -> pd.Series:
@@ -746,4 +748,4 @@ def parse_table(raw: RawTable) -> pd.DataFrame:
         elif not col.required:
             blank: object = False if col.kind == "bool" else None
             out[col.name] = pd.Series([blank] * len(index), index=index, dtype=object)
-    return pd.DataFrame(out, index=index)
+    return pd.DataFrame(out, index=index, copy=False)  # the parsed columns as they are
