@@ -12,6 +12,7 @@ gives the setting back.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,6 +31,8 @@ from optimizer.solve.candidates import build_candidates
 from optimizer.solve.flow import PAIR, POST_MIN, POST_REST, UNPLACED, FlowModel, by_person, shortfall_constant
 from optimizer.solve.highs import new_highs, pass_model, run_highs
 from optimizer.solve.relatives import relative_rows
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @settings(max_examples=200, deadline=None)
@@ -97,9 +100,48 @@ def test_relatives_rows_are_the_rows_worked_out_pair_by_pair(problem: Problem) -
 @settings(max_examples=60, deadline=None)
 @given(instances())
 def test_nearest_first_is_lexsort_order(problem: Problem) -> None:
+    """The order sorted at the call, and the one sorted ahead in a thread (handed over
+    once, then sorted again at the next call), are ``lexsort``'s."""
     cand = build_candidates(problem)
-    expected = np.lexsort((cand.dist_km, cand.person))
-    assert cand.nearest_first().tolist() == expected.tolist()
+    expected = np.lexsort((cand.dist_km, cand.person)).tolist()
+    assert cand.nearest_first().tolist() == expected
+    cand.sort_nearest_ahead()
+    cand.sort_nearest_ahead()  # already sorting: not again
+    assert len(cand._ahead) == 1
+    assert cand.nearest_first().tolist() == expected
+    assert not cand._ahead
+    assert cand.nearest_first().tolist() == expected
+
+
+def test_a_solve_sorts_the_greedy_order_ahead_unless_greedy_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The solve starts the greedy floor's sort before building its flow model, and the
+    greedy floor takes that order; without a greedy floor nothing is sorted ahead."""
+    from optimizer.io import load_problem, load_scenario
+    from optimizer.solve import solve
+    from optimizer.solve.candidates import Candidates
+    from optimizer.solve.engine import EngineParams
+
+    problem, _ = load_problem(load_scenario(ROOT / "scenarios" / "tiny" / "scenario.toml"))
+    started: list[Candidates] = []
+    taken: list[bool] = []
+    real_ahead, real_first = Candidates.sort_nearest_ahead, Candidates.nearest_first
+
+    def ahead(cand: Candidates) -> None:
+        started.append(cand)
+        real_ahead(cand)
+
+    def first(cand: Candidates) -> np.ndarray:
+        taken.append(bool(cand._ahead))
+        return real_first(cand)
+
+    monkeypatch.setattr(Candidates, "sort_nearest_ahead", ahead)
+    monkeypatch.setattr(Candidates, "nearest_first", first)
+    with_floor = solve(problem)
+    assert len(started) == 1 and taken[0]
+    started.clear()
+    without = solve(problem, params=EngineParams(greedy_floor=False))
+    assert not started
+    assert with_floor.values == without.values
 
 
 @settings(max_examples=80, deadline=None)

@@ -416,6 +416,8 @@ def _start(
     t = time.perf_counter()
     cand = build_candidates(problem, reference)
     params = params or EngineParams()
+    if params.greedy_floor and reference is None:
+        cand.sort_nearest_ahead()  # for the greedy floor, while the flow model is built
     model = FlowModel(problem, cand, params.flow_backend)
     model.enter_per_person = params.enter_per_person
     model.all_free_per_person = params.all_free_per_person
