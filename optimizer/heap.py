@@ -19,15 +19,17 @@ thread touch that memory there:
   to the kernel at once (``M_TRIM_THRESHOLD``), as a long-running process's heap
   settles by itself after its first solve;
 * the calling thread ``malloc``-s the blocks (:data:`BLOCK_BYTES` each);
-* the helper thread ``memset``-s each block through ``ctypes`` (the GIL released, so
-  it runs beside the load) and ``free``-s it at once, so the load's own allocations may
-  already land on touched pages;
+* the helper thread faults each in with ``madvise(MADV_POPULATE_WRITE)`` through
+  ``ctypes`` (the GIL released, so it runs beside the load; 0.37-0.40 s of CPU for 1 GB
+  against 0.60-0.64 s for ``memset``, which stands in before Linux 5.14), and
+  ``free``-s it at once, so the load's own allocations may already land on touched
+  pages;
 * :func:`settle_warming`, at the start of the solve, stops the helper after its current
-  block (at most ~10 ms), joins it, and raises any error it hit; the blocks left
-  untouched are freed all the same.
+  block, joins it, and raises any error it hit; the blocks left untouched are freed all
+  the same.
 
 On the city the solve's thread then takes 0.004-0.09 s of system time instead of
-0.43-0.63 s (the measurements: ``benchmarks/README.md``, heap warming).  The memory is
+0.43-0.63 s (README, "How the solver works").  The memory is
 not given back after the solve (``malloc_trim``: 0.05-0.15 s on the city): the callers
 that warm (``staffplan solve``, a web job) exit after their solve.
 
@@ -51,8 +53,8 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-#: Bytes of one block the helper thread touches (below glibc's 32 MB mmap ceiling, so a
-#: block comes from the heap; small enough that a stop waits at most ~10 ms).
+#: Bytes of one block (below glibc's 32 MB mmap ceiling, so a block comes from the heap;
+#: touched in one call of ~5-10 ms, the wait of a stop).
 BLOCK_BYTES = 16 * 2**20
 #: Heap bytes a solve grows by per byte of its staff table (the city: ~1 GB of new
 #: pages for a 2.8 MB CSV; a workbook's compressed bytes make it an underestimate).
@@ -72,6 +74,9 @@ WARM_ENV = "STAFFPLAN_WARM_HEAP"
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
+#: Linux's ``madvise`` advice that faults a range in, writable, without writing it (5.14+).
+_MADV_POPULATE_WRITE = 23
+_PAGE = 4096
 #: The largest ``M_MMAP_THRESHOLD`` glibc accepts on 64-bit (``DEFAULT_MMAP_THRESHOLD_MAX``).
 _MMAP_THRESHOLD = 32 * 2**20
 _TRIM_THRESHOLD = 2**31 - 1
@@ -99,24 +104,34 @@ def available_bytes() -> int:
 
 
 def _glibc() -> Any | None:
-    """glibc through ``ctypes``, its functions typed; ``None`` on any other C library."""
+    """glibc's functions through ``ctypes``, typed (``madvise`` and ``memset`` release the
+    GIL, ``free`` keeps it: a short call); ``None`` on any other C library."""
     try:
         if not os.confstr("CS_GNU_LIBC_VERSION"):
             return None
     except (ValueError, OSError, AttributeError):  # no such name: not glibc
         return None
     import ctypes
+    from types import SimpleNamespace
 
-    libc = ctypes.CDLL("libc.so.6")
-    libc.malloc.restype = ctypes.c_void_p
-    libc.malloc.argtypes = [ctypes.c_size_t]
-    libc.free.restype = None
-    libc.free.argtypes = [ctypes.c_void_p]
-    libc.memset.restype = ctypes.c_void_p
-    libc.memset.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
-    libc.mallopt.restype = ctypes.c_int
-    libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    return libc
+    released, held = ctypes.CDLL("libc.so.6"), ctypes.PyDLL("libc.so.6")
+    released.malloc.restype = ctypes.c_void_p
+    released.malloc.argtypes = [ctypes.c_size_t]
+    held.free.restype = None
+    held.free.argtypes = [ctypes.c_void_p]
+    released.memset.restype = ctypes.c_void_p
+    released.memset.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
+    released.madvise.restype = ctypes.c_int
+    released.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    released.mallopt.restype = ctypes.c_int
+    released.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    return SimpleNamespace(
+        malloc=released.malloc,
+        free=held.free,
+        memset=released.memset,
+        madvise=released.madvise,
+        mallopt=released.mallopt,
+    )
 
 
 class Warming:
@@ -125,9 +140,9 @@ class Warming:
     Parameters
     ----------
     libc
-        glibc through ``ctypes`` (``malloc``, ``memset``, ``free`` typed).
+        glibc's ``madvise``, ``memset`` and ``free`` (:func:`_glibc`).
     blocks
-        Addresses of :data:`BLOCK_BYTES`-byte blocks from ``libc.malloc``; the helper
+        Addresses of :data:`BLOCK_BYTES`-byte blocks from glibc's ``malloc``; the helper
         frees each exactly once, touched or not.
     """
 
@@ -142,13 +157,22 @@ class Warming:
         self._thread = threading.Thread(target=self._run, name="staffplan-warm-heap", daemon=True)
         self._thread.start()
 
+    def _touch(self, block: int) -> None:
+        """Fault in the pages of a block: ``madvise(MADV_POPULATE_WRITE)`` over the whole
+        pages inside it (made present and writable, their content untouched), the block
+        ``memset`` where the kernel refuses it (before Linux 5.14)."""
+        first = -(-block // _PAGE) * _PAGE
+        end = (block + BLOCK_BYTES) // _PAGE * _PAGE
+        if self._libc.madvise(first, end - first, _MADV_POPULATE_WRITE) != 0:
+            self._libc.memset(block, 0, BLOCK_BYTES)
+
     def _run(self) -> None:
         done = 0
         try:
             for block in self._blocks:
                 if self._stop.is_set():
                     break
-                self._libc.memset(block, 0, BLOCK_BYTES)
+                self._touch(block)
                 self._libc.free(block)
                 done += 1
                 self.touched += BLOCK_BYTES
@@ -168,7 +192,7 @@ class Warming:
         """
         self._stop.set()
         self._thread.join(timeout)
-        if self._thread.is_alive():  # never expected: a memset of 16 MB; the solve goes on
+        if self._thread.is_alive():  # never expected: a block of 16 MB; the solve goes on
             log.warning("heap warming still running after %.0f s; going on without it", timeout)
             return 0
         if self.error is not None:

@@ -27,77 +27,101 @@ from optimizer.solve.memory import check_memory, estimate_bytes
 
 
 class FakeLibc:
-    """Records ``memset`` and ``free``; ``memset`` may wait on ``gate`` or raise."""
+    """Records ``madvise``, ``memset`` and ``free``; ``madvise`` refuses when ``populate`` is
+    false (an old kernel), the first touch may wait on ``gate``, a touch may raise."""
 
-    def __init__(self, gate: threading.Event | None = None, fail_at: int | None = None) -> None:
+    def __init__(
+        self, gate: threading.Event | None = None, fail_at: int | None = None, populate: bool = True
+    ) -> None:
         self.gate = gate
         self.fail_at = fail_at
+        self.populate = populate
+        self.ranges: list[tuple[int, int]] = []
         self.touched: list[int] = []
         self.freed: list[int] = []
         self.entered = threading.Event()
 
-    def memset(self, block: int, value: int, size: int) -> None:
-        assert value == 0 and size == heap.BLOCK_BYTES
+    def _enter(self) -> None:
         self.entered.set()
         if self.gate is not None:
             self.gate.wait()
         if len(self.touched) == self.fail_at:
-            raise OSError("memset failed")
+            raise OSError("touch failed")
+
+    def madvise(self, start: int, size: int, advice: int) -> int:
+        assert advice == heap._MADV_POPULATE_WRITE and start % heap._PAGE == 0 and size % heap._PAGE == 0
+        if not self.populate:
+            return -1
+        self._enter()
+        self.ranges.append((start, start + size))
+        self.touched.append(start)
+        return 0
+
+    def memset(self, block: int, value: int, size: int) -> None:
+        assert value == 0 and size == heap.BLOCK_BYTES
+        self._enter()
         self.touched.append(block)
 
     def free(self, block: int) -> None:
         self.freed.append(block)
 
 
-@pytest.fixture(autouse=True)
-def no_pending() -> object:
-    heap.settle_warming()
-    yield
-    heap.settle_warming()
+BLOCKS = [2**30 + 16 + k * (heap.BLOCK_BYTES + 16) for k in range(10)]  # as glibc lays them out
 
 
-def test_a_finished_warming_touched_and_freed_every_block_once() -> None:
+def pages_inside(block: int) -> tuple[int, int]:
+    return -(-block // heap._PAGE) * heap._PAGE, (block + heap.BLOCK_BYTES) // heap._PAGE * heap._PAGE
+
+
+def test_a_finished_warming_populated_every_block_and_freed_each_once() -> None:
     libc = FakeLibc()
-    blocks = [4096 * k for k in range(1, 8)]
-    warming = heap.Warming(libc, list(blocks))
+    warming = heap.Warming(libc, BLOCKS[:7])
     warming._thread.join(5)  # let it run to the end
     assert warming.settle() == 7 * heap.BLOCK_BYTES
-    assert libc.touched == blocks
-    assert libc.freed == blocks  # each exactly once, right after its touch
+    assert libc.freed == BLOCKS[:7]  # each exactly once, after its touch
+    assert libc.ranges == [pages_inside(b) for b in BLOCKS[:7]]  # inside the blocks
+    assert all(b <= lo < hi <= b + heap.BLOCK_BYTES for b, (lo, hi) in zip(BLOCKS, libc.ranges, strict=False))
 
 
-def test_settle_stops_after_the_current_block_and_frees_the_rest_untouched() -> None:
+def test_the_blocks_are_memset_on_a_kernel_without_populate() -> None:
+    libc = FakeLibc(populate=False)
+    warming = heap.Warming(libc, BLOCKS[:4])
+    warming._thread.join(5)
+    assert warming.settle() == 4 * heap.BLOCK_BYTES
+    assert libc.touched == BLOCKS[:4] and libc.ranges == []
+    assert libc.freed == BLOCKS[:4]
+
+
+def test_settle_stops_after_the_current_run_and_frees_the_rest_untouched() -> None:
     gate = threading.Event()
     libc = FakeLibc(gate)
-    blocks = [4096 * k for k in range(1, 11)]
-    warming = heap.Warming(libc, list(blocks))
+    warming = heap.Warming(libc, list(BLOCKS))
     assert libc.entered.wait(5)
     threading.Timer(0.05, gate.set).start()  # the block in hand finishes after the stop
     assert warming.settle() == heap.BLOCK_BYTES
     assert not warming._thread.is_alive()
-    assert libc.touched == blocks[:1]
-    assert sorted(libc.freed) == blocks
+    assert libc.ranges == [pages_inside(BLOCKS[0])]
+    assert sorted(libc.freed) == BLOCKS
 
 
 def test_the_helper_s_error_is_raised_by_settle_and_nothing_leaks() -> None:
     libc = FakeLibc(fail_at=2)
-    blocks = [4096 * k for k in range(1, 6)]
-    warming = heap.Warming(libc, list(blocks))
-    with pytest.raises(OSError, match="memset failed"):
+    warming = heap.Warming(libc, list(BLOCKS))
+    with pytest.raises(OSError, match="touch failed"):
         warming.settle()
-    assert sorted(libc.freed) == blocks
+    assert sorted(libc.freed) == BLOCKS
 
 
 def test_settle_never_hangs_on_a_stuck_helper(caplog: pytest.LogCaptureFixture) -> None:
     gate = threading.Event()
     libc = FakeLibc(gate)
-    warming = heap.Warming(libc, [4096, 8192])
+    warming = heap.Warming(libc, BLOCKS[:2])
     assert libc.entered.wait(5)
     assert warming.settle(timeout=0.05) == 0
     assert "still running" in caplog.text
     gate.set()  # the helper then finishes and frees its blocks by itself
     warming._thread.join(5)
-    assert sorted(libc.freed) == [4096, 8192]
+    assert sorted(libc.freed) == BLOCKS[:2]
 
 
 def test_a_real_warming_is_taken_over_by_settle_warming() -> None:
