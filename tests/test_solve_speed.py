@@ -26,8 +26,8 @@ from optimizer import data
 from optimizer.data import EARTH_RADIUS_KM, Problem, haversine_km
 from optimizer.rules import relatives
 from optimizer.solve import flow
-from optimizer.solve.baselines import _Chains, greedy
-from optimizer.solve.candidates import build_candidates
+from optimizer.solve.baselines import _Chains, greedy, valid_greedy
+from optimizer.solve.candidates import Candidates, build_candidates
 from optimizer.solve.flow import PAIR, POST_MIN, POST_REST, UNPLACED, FlowModel, by_person, shortfall_constant
 from optimizer.solve.highs import new_highs, pass_model, run_highs
 from optimizer.solve.relatives import relative_rows
@@ -118,7 +118,6 @@ def test_a_solve_sorts_the_greedy_order_ahead_unless_greedy_is_off(monkeypatch: 
     greedy floor takes that order; without a greedy floor nothing is sorted ahead."""
     from optimizer.io import load_problem, load_scenario
     from optimizer.solve import solve
-    from optimizer.solve.candidates import Candidates
     from optimizer.solve.engine import EngineParams
 
     problem, _ = load_problem(load_scenario(ROOT / "scenarios" / "tiny" / "scenario.toml"))
@@ -386,3 +385,24 @@ def test_greedy_chains_end_where_reading_the_queue_would(problem: Problem, data:
     for person in range(problem.num_staff):
         avoid = data.draw(st.sampled_from([-1, *chains.posts_of[person]]))
         assert chains._placing(person, avoid) == _chain_reading_the_queue(chains, person, avoid)
+
+
+@settings(max_examples=60, deadline=None)
+@given(instances())
+def test_greedy_made_valid_sorts_the_nearest_order_once(problem: Problem) -> None:
+    """Greedy and its chains (which run when someone must be placed or a minimum is
+    hard) share one nearest-first sort."""
+    rules = dataclasses.replace(problem.rules, require_all_placed=True, min_is_hard=True)
+    problem = dataclasses.replace(problem, rules=rules)
+    cand = build_candidates(problem)
+    sorts: list[int] = []
+    real = Candidates._nearest_order
+
+    def counted(self: Candidates) -> np.ndarray:
+        sorts.append(1)
+        return real(self)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Candidates, "_nearest_order", counted)
+        valid_greedy(problem, cand)
+    assert len(sorts) == 1

@@ -35,13 +35,13 @@ class BaselineResult:
     bounds: dict[str, float]
 
 
-def greedy(problem: Problem, cand: Candidates | None = None) -> BaselineResult:
+def greedy(problem: Problem, cand: Candidates | None = None, order: IntArray | None = None) -> BaselineResult:
     """Each person in roster order takes the nearest candidate post with room whose unit
-    holds no relative in conflict; else stays unplaced (people who must be placed first)."""
+    holds no relative in conflict; else stays unplaced (people who must be placed first).
+    ``order`` is ``cand.nearest_first()`` when the caller has it already."""
     t0 = time.perf_counter()
     cand = cand or build_candidates(problem)
-    order = cand.nearest_first()
-    post = cand.post[order]
+    post = cand.post[cand.nearest_first() if order is None else order]
     # each person's pairs, nearest first, are post[starts[i] : starts[i + 1]]
     starts = np.concatenate(([0], np.cumsum(np.bincount(cand.person, minlength=problem.num_staff)))).tolist()
     room = problem.posts.max.tolist()
@@ -86,11 +86,12 @@ def valid_greedy(problem: Problem, cand: Candidates | None = None) -> BaselineRe
     """
     t0 = time.perf_counter()
     cand = cand or build_candidates(problem)
-    out = greedy(problem, cand).assignment
+    order = cand.nearest_first()  # sorted once for greedy and the chains
+    out = greedy(problem, cand, order).assignment
     filled = np.bincount(out[out >= 0], minlength=problem.num_posts)
     short = problem.rules.min_is_hard and bool((filled < problem.posts.min).any())
     if short or ((out < 0) & ~cand.can_stay_unplaced).any():
-        chains = _Chains(problem, cand, out)
+        chains = _Chains(problem, cand, out, order)
         valid = chains.place_everyone() and chains.fill_minimums()
         out = chains.out
     else:
@@ -131,11 +132,14 @@ class _Chains:
     a relative kept there too can be placed).
     """
 
-    def __init__(self, problem: Problem, cand: Candidates, assignment: IntArray) -> None:
+    def __init__(
+        self, problem: Problem, cand: Candidates, assignment: IntArray, order: IntArray | None = None
+    ) -> None:
         self.problem = problem
         self.cand = cand
         self.out = assignment.copy()
-        order = cand.nearest_first()
+        if order is None:
+            order = cand.nearest_first()
         #: each person's candidate lines, nearest first
         self.posts_of = _Runs(cand.post[order], cand.person[order], problem.num_staff)
         #: each line's maximum and who may stay unplaced, as Python lists (read per step)
