@@ -406,3 +406,24 @@ def test_greedy_made_valid_sorts_the_nearest_order_once(problem: Problem) -> Non
         patch.setattr(Candidates, "_nearest_order", counted)
         valid_greedy(problem, cand)
     assert len(sorts) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(instances())
+def test_the_network_s_arcs_are_those_listed_one_by_one(problem: Problem) -> None:
+    """The arrays written block by block (the pair block straight into them) hold, in
+    order: each candidate's arc, each unplaced arc, each ``min`` arc, each arc above
+    ``min`` (tail, head, capacity, kind, what it refers to)."""
+    cand = build_candidates(problem)
+    net = flow.build_network(problem, cand)
+    n, p = problem.num_staff, problem.num_posts
+    sink = n + p
+    pmin, pmax = problem.posts.min.tolist(), problem.posts.max.tolist()
+    pairs = enumerate(zip(cand.person.tolist(), cand.post.tolist(), strict=True))
+    arcs = [(i, n + q, 1, PAIR, k) for k, (i, q) in pairs]
+    arcs += [(i, sink, 1, UNPLACED, i) for i in range(n) if cand.can_stay_unplaced[i]]
+    arcs += [(n + q, sink, pmin[q], POST_MIN, q) for q in range(p) if pmin[q] > 0]
+    arcs += [(n + q, sink, pmax[q] - pmin[q], POST_REST, q) for q in range(p) if pmax[q] > pmin[q]]
+    columns = (net.tail, net.head, net.cap, net.kind, net.ref)
+    assert list(zip(*(c.tolist() for c in columns), strict=True)) == arcs
+    assert all(a.dtype == np.int64 for a in (net.tail, net.head, net.cap, net.ref))

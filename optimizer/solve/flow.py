@@ -128,10 +128,14 @@ def build_network(problem: Problem, cand: Candidates) -> Network:
     blocks = [len(cand), len(stay), len(with_min), len(with_rest)]
     ends = np.cumsum(blocks).tolist()
     at = [slice(lo, hi) for lo, hi in zip([0, *ends[:-1]], ends, strict=True)]
-    tail, head, cap, ref = (np.empty(ends[-1], dtype=np.int64) for _ in range(4))
+    tail, head, cap = (np.empty(ends[-1], dtype=np.int64) for _ in range(3))
+    ref = np.arange(ends[-1], dtype=np.int64)  # the pair arcs' own: arc k is candidate k
     kind = np.empty(ends[-1], dtype=np.int8)
+    # the pair block written straight into the arrays (no temporary of millions of arcs)
+    tail[at[0]] = cand.person
+    np.add(cand.post, n, out=head[at[0]])
+    cap[at[0]], kind[at[0]] = 1, PAIR
     for block, arc_kind, tails, heads, caps, refs in (
-        (at[0], PAIR, cand.person, n + cand.post, 1, np.arange(len(cand))),
         (at[1], UNPLACED, stay, n + p, 1, stay),
         (at[2], POST_MIN, n + with_min, n + p, pmin[with_min], with_min),
         (at[3], POST_REST, n + with_rest, n + p, (pmax - pmin)[with_rest], with_rest),
