@@ -427,3 +427,26 @@ def test_the_network_s_arcs_are_those_listed_one_by_one(problem: Problem) -> Non
     columns = (net.tail, net.head, net.cap, net.kind, net.ref)
     assert list(zip(*(c.tolist() for c in columns), strict=True)) == arcs
     assert all(a.dtype == np.int64 for a in (net.tail, net.head, net.cap, net.ref))
+
+
+@settings(max_examples=150, deadline=None)
+@given(instances())
+def test_greedy_is_the_greedy_read_pair_by_pair(problem: Problem) -> None:
+    """Greedy (each person's nearest line taken at once when it has room and the person
+    has no relatives) places everyone as greedy written plainly: people who must be
+    placed first, each taking the nearest line with room that puts no relatives against
+    the rule."""
+    cand = build_candidates(problem)
+    room = problem.posts.max.tolist()
+    out = np.full(problem.num_staff, -1, dtype=np.int64)
+    order = np.lexsort((cand.dist_km, cand.person))
+    for i in np.argsort(cand.can_stay_unplaced, kind="stable").tolist():
+        for p in cand.post[order][cand.person[order] == i].tolist():
+            if room[p] > 0:
+                out[i] = p
+                if relatives.conflicts(problem, out):
+                    out[i] = -1
+                    continue
+                room[p] -= 1
+                break
+    assert greedy(problem, cand).assignment.tolist() == out.tolist()

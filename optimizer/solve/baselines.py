@@ -43,7 +43,14 @@ def greedy(problem: Problem, cand: Candidates | None = None, order: IntArray | N
     cand = cand or build_candidates(problem)
     post = cand.post[cand.nearest_first() if order is None else order]
     # each person's pairs, nearest first, are post[starts[i] : starts[i + 1]]
-    starts = np.concatenate(([0], np.cumsum(np.bincount(cand.person, minlength=problem.num_staff)))).tolist()
+    counts = np.bincount(cand.person, minlength=problem.num_staff)
+    ends = np.cumsum(counts)
+    starts = [0, *ends.tolist()]
+    # each person's nearest line (-1: none), read in one pass
+    nearest = np.full(problem.num_staff, -1, dtype=np.int64)
+    some = counts > 0
+    nearest[some] = post[(ends - counts)[some]]
+    nearest_of = nearest.tolist()
     room = problem.posts.max.tolist()
     out = np.full(problem.num_staff, -1, dtype=np.int64)
     relatives: dict[int, list[int]] = {}
@@ -52,6 +59,11 @@ def greedy(problem: Problem, cand: Candidates | None = None, order: IntArray | N
         relatives.setdefault(int(b), []).append(int(a))
     people = np.argsort(cand.can_stay_unplaced, kind="stable").tolist()  # who must be placed first
     for i in people:
+        p = nearest_of[i]
+        if p >= 0 and room[p] > 0 and i not in relatives:  # the usual: the nearest line has room
+            out[i] = p
+            room[p] -= 1
+            continue
         for p in _nearest(post, starts[i], starts[i + 1]):
             if room[p] <= 0:
                 continue
