@@ -27,6 +27,7 @@ from optimizer.io import load_scenario, tables
 from optimizer.io.tables import (
     TableSource,
     _clean_text,
+    _clean_texts,
     _text_column,
     cell_text,
     parse_column,
@@ -126,6 +127,20 @@ def test_text_column_is_cell_text_of_each_cell(texts: list[str], with_number: bo
     column = pd.Series(cells, dtype=object, index=range(2, 2 + len(cells)))
     assert _text_column(column)[0].tolist() == [cell_text(v) for v in cells]
     assert [cell_text(t) for t in texts] == [_clean_text(t) for t in texts]
+
+
+@pytest.mark.parametrize("edges", [False, True])
+def test_a_column_s_cells_come_out_as_strings_of_their_own(edges: bool) -> None:
+    """An ASCII column's cells come out equal but made anew from the joined column (so
+    they lie together in memory, not among the other columns' cells as read), with or
+    without spaces to strip; a column with a NUL inside a cell keeps its cells."""
+    rows = [[f"S{k:05d}", f"{k % 7}", "x" if k % 3 else (" y " if edges else "y")] for k in range(300)]
+    for column in zip(*rows, strict=True):
+        cells, _ = _clean_texts(list(column))
+        assert cells == [c.strip() for c in column]
+        assert not any(out is cell for out, cell in zip(cells, column, strict=True) if len(cell) > 1)
+    held = ["a\x00b", "c"]
+    assert all(out is cell for out, cell in zip(_clean_texts(held)[0], held, strict=True))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
