@@ -39,8 +39,14 @@ to the kernel) before it allocates, and no memory is shared with the helper afte
 (:func:`available_bytes`, which counts the warmed heap as available, so the solve's
 memory check is not fooled by it) and sized from the staff table's bytes (the memory a
 solve needs grows with the people; :data:`HEAP_BYTES_PER_STAFF_BYTE`); a small
-scenario (under :data:`MIN_WARM_BYTES`), a C library other than glibc, or
-``STAFFPLAN_WARM_HEAP=0`` make it a no-op.
+scenario (under :data:`MIN_WARM_BYTES`), a large one (over :data:`MAX_WARM_BYTES`), a
+C library other than glibc, or ``STAFFPLAN_WARM_HEAP=0`` make it a no-op.
+
+Why not the large ones: on 4× the city (3.9 GB wanted) most of the solve's memory is
+in arrays over 32 MB, which bypass the heap, so the warming covers a small part of it,
+and the one arena made the multi-threaded HiGHS runs wait: the exact stage took
+49.6-75.9 s of wall time in the three runs with ``M_ARENA_MAX=1`` against 35.2-49.9 s
+in the five without (the same CPU time; a loaded machine).
 """
 
 from __future__ import annotations
@@ -61,6 +67,8 @@ BLOCK_BYTES = 16 * 2**20
 HEAP_BYTES_PER_STAFF_BYTE = 350
 #: Below this, no warming (the scenario is small: its first touches cost little).
 MIN_WARM_BYTES = 8 * BLOCK_BYTES
+#: Above this, no warming (see the module).
+MAX_WARM_BYTES = 2 * 2**30
 #: At most this share of the memory available is warmed.
 AVAILABLE_SHARE = 4
 #: Seconds :func:`settle_warming` waits for the helper thread before going on without it.
@@ -203,12 +211,15 @@ class Warming:
 def warm_bytes_for(staff_table: Path) -> int:
     """Bytes to warm for a scenario whose staff table is ``staff_table``: in proportion to
     its size, at most a quarter of :func:`available_bytes`; 0 when under
-    :data:`MIN_WARM_BYTES`, when the file cannot be read or when ``STAFFPLAN_WARM_HEAP=0``."""
+    :data:`MIN_WARM_BYTES` or over :data:`MAX_WARM_BYTES`, when the file cannot be read
+    or when ``STAFFPLAN_WARM_HEAP=0``."""
     if os.environ.get(WARM_ENV, "").strip() == "0":
         return 0
     try:
         wanted = HEAP_BYTES_PER_STAFF_BYTE * staff_table.stat().st_size
     except OSError:
+        return 0
+    if wanted > MAX_WARM_BYTES:
         return 0
     wanted = min(wanted, available_bytes() // AVAILABLE_SHARE)
     return wanted if wanted >= MIN_WARM_BYTES else 0

@@ -158,6 +158,10 @@ def test_the_amount_follows_the_staff_table_capped_by_the_memory_available(
     staff.write_bytes(b"x" * (heap.MIN_WARM_BYTES // heap.HEAP_BYTES_PER_STAFF_BYTE - 1))
     assert heap.warm_bytes_for(staff) == 0  # a small scenario
     assert heap.warm_bytes_for(tmp_path / "missing.csv") == 0
+    staff.write_bytes(b"x" * (heap.MAX_WARM_BYTES // heap.HEAP_BYTES_PER_STAFF_BYTE))
+    assert heap.warm_bytes_for(staff) > heap.MAX_WARM_BYTES - heap.HEAP_BYTES_PER_STAFF_BYTE
+    staff.write_bytes(b"x" * (heap.MAX_WARM_BYTES // heap.HEAP_BYTES_PER_STAFF_BYTE + 1))
+    assert heap.warm_bytes_for(staff) == 0  # a large scenario
     staff.write_bytes(b"x" * 1_000_000)
     monkeypatch.setenv(heap.WARM_ENV, "0")
     assert heap.warm_bytes_for(staff) == 0
@@ -171,6 +175,14 @@ def test_the_warmed_heap_counts_as_available_within_the_cap(monkeypatch: pytest.
     assert heap.available_bytes() >= before + 2**40 - 2**30  # MemAvailable moves a little
     monkeypatch.setenv(heap.MAX_MEMORY_ENV, "300")
     assert heap.available_bytes() == 300 * 2**20
+
+
+def warm_even_this_small_table(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    staff = load_scenario(folder / "scenario.toml").source("staff")
+    assert staff is not None
+    per_byte = 2 * heap.MIN_WARM_BYTES // staff.path.stat().st_size
+    monkeypatch.setattr(heap, "HEAP_BYTES_PER_STAFF_BYTE", per_byte)
+    assert heap.MIN_WARM_BYTES <= heap.warm_bytes_for(staff.path) <= heap.MAX_WARM_BYTES
 
 
 def test_a_solve_after_a_warmed_load_takes_it_over_and_places_the_same(
@@ -189,7 +201,7 @@ def test_a_solve_after_a_warmed_load_takes_it_over_and_places_the_same(
             started.append(self)
 
     monkeypatch.setattr(heap, "Warming", Spy)
-    monkeypatch.setattr(heap, "HEAP_BYTES_PER_STAFF_BYTE", 10**6)  # warm even this small table
+    warm_even_this_small_table(monkeypatch, folder)
     problem, _ = load_problem(load_scenario(folder / "scenario.toml"), warm_heap=True)
     assert len(started) == 1 and heap._state["pending"] is started[0]
     problem = dataclasses.replace(problem, solver=dataclasses.replace(problem.solver, workers=1))
@@ -206,6 +218,6 @@ def test_a_solve_after_a_warmed_load_takes_it_over_and_places_the_same(
 def test_a_load_without_warm_heap_starts_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     folder = Path(tempfile.mkdtemp(prefix="province-cold-"))
     write_province(SHAPES["city-like"], 300, folder, 0)
-    monkeypatch.setattr(heap, "HEAP_BYTES_PER_STAFF_BYTE", 10**6)
+    warm_even_this_small_table(monkeypatch, folder)
     load_problem(load_scenario(folder / "scenario.toml"))
     assert heap._state["pending"] is None
