@@ -3,12 +3,16 @@
 The helper frees every block exactly once, touched or not; a solve takes the warming over
 (stopped, joined, its error raised) before it allocates; the amount is capped by the
 memory available and nothing happens for a small scenario, off glibc or when turned off;
-the placement is the one solved without warming.
+the placement is the one solved without warming (in a child process, where glibc's
+settings stay).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -22,8 +26,9 @@ from optimizer.check import check_placement, objective_terms
 from optimizer.io.build import load_problem
 from optimizer.io.scenario import load_scenario
 from optimizer.shapes import SHAPES, write_province
+from optimizer.solution import SolveResult
 from optimizer.solve import solve
-from optimizer.solve.memory import check_memory, estimate_bytes
+from optimizer.solve.memory import check_memory
 
 
 class FakeLibc:
@@ -124,18 +129,6 @@ def test_settle_never_hangs_on_a_stuck_helper(caplog: pytest.LogCaptureFixture) 
     assert sorted(libc.freed) == BLOCKS[:2]
 
 
-def test_a_real_warming_is_taken_over_by_settle_warming() -> None:
-    if heap._glibc() is None:
-        pytest.skip("glibc only")
-    warming = heap.start_warming(heap.MIN_WARM_BYTES)
-    assert warming is not None
-    touched = heap.settle_warming()
-    assert not warming._thread.is_alive()
-    assert touched == warming.touched
-    assert 0 <= touched <= heap.MIN_WARM_BYTES and touched % heap.BLOCK_BYTES == 0
-    assert heap.settle_warming() == 0  # taken over once
-
-
 def test_no_warming_for_a_small_amount_or_off_glibc(monkeypatch: pytest.MonkeyPatch) -> None:
     assert heap.start_warming(heap.MIN_WARM_BYTES - 1) is None
     monkeypatch.setattr(heap, "_glibc", lambda: None)
@@ -185,14 +178,9 @@ def warm_even_this_small_table(monkeypatch: pytest.MonkeyPatch, folder: Path) ->
     assert heap.MIN_WARM_BYTES <= heap.warm_bytes_for(staff.path) <= heap.MAX_WARM_BYTES
 
 
-def test_a_solve_after_a_warmed_load_takes_it_over_and_places_the_same(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    if heap._glibc() is None:
-        pytest.skip("glibc only")
-    problem0, assignment0 = solved_province("city-like", 300)
-    folder = Path(tempfile.mkdtemp(prefix="province-warm-"))
-    write_province(SHAPES["city-like"], 300, folder, 0)
+def warmed_solve_in_child(folder: str) -> None:
+    """In a child process (glibc's settings stay there): a warmed load, then a solve in
+    another thread, as ``staffplan run`` does; prints what happened as JSON."""
     started: list[heap.Warming] = []
 
     class Spy(heap.Warming):
@@ -200,19 +188,51 @@ def test_a_solve_after_a_warmed_load_takes_it_over_and_places_the_same(
             super().__init__(*args)  # type: ignore[arg-type]
             started.append(self)
 
-    monkeypatch.setattr(heap, "Warming", Spy)
-    warm_even_this_small_table(monkeypatch, folder)
-    problem, _ = load_problem(load_scenario(folder / "scenario.toml"), warm_heap=True)
-    assert len(started) == 1 and heap._state["pending"] is started[0]
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(heap, "Warming", Spy)
+        warm_even_this_small_table(monkeypatch, Path(folder))
+        problem, _ = load_problem(load_scenario(Path(folder) / "scenario.toml"), warm_heap=True)
     problem = dataclasses.replace(problem, solver=dataclasses.replace(problem.solver, workers=1))
+    pending = heap._state["pending"] is started[0] if started else False
     check_memory(problem)  # the warmed heap does not make the memory look short
-    assert estimate_bytes(problem) == estimate_bytes(problem0)
-    result = solve(problem)
-    assert heap._state["pending"] is None and not started[0]._thread.is_alive()
-    assert result.status == "optimal"
-    assert check_placement(problem, result.assignment) == []
-    assert np.array_equal(result.assignment, assignment0)
-    assert objective_terms(problem, result.assignment) == objective_terms(problem0, assignment0)
+    box: dict[str, SolveResult] = {}
+    worker = threading.Thread(target=lambda: box.update(result=solve(problem)))
+    worker.start()
+    worker.join()
+    result = box["result"]
+    print(
+        json.dumps(
+            {
+                "started": len(started),
+                "pending_after_load": pending,
+                "taken_over": heap._state["pending"] is None and not started[0]._thread.is_alive(),
+                "touched": started[0].touched,
+                "status": result.status,
+                "assignment": result.assignment.tolist(),
+            }
+        )
+    )
+
+
+def test_a_solve_in_another_thread_takes_a_warmed_load_over_and_places_the_same() -> None:
+    if heap._glibc() is None:
+        pytest.skip("glibc only")
+    problem0, assignment0 = solved_province("city-like", 300)
+    folder = Path(tempfile.mkdtemp(prefix="province-warm-"))
+    write_province(SHAPES["city-like"], 300, folder, 0)
+    code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import test_memory_heap as t; "
+    code += f"t.warmed_solve_in_child({str(folder)!r})"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    child = json.loads(out.stdout.strip().splitlines()[-1])
+    assert child["started"] == 1 and child["pending_after_load"] and child["taken_over"]
+    assert 0 < child["touched"] <= 2 * heap.MIN_WARM_BYTES and child["touched"] % heap.BLOCK_BYTES == 0
+    assert child["status"] == "optimal"
+    assignment = np.array(child["assignment"], dtype=np.int64)
+    assert check_placement(problem0, assignment) == []
+    assert np.array_equal(assignment, assignment0)
+    assert objective_terms(problem0, assignment) == objective_terms(problem0, assignment0)
 
 
 def test_a_load_without_warm_heap_starts_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
