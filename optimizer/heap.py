@@ -11,7 +11,7 @@ and Python) the machine's second core is idle, so :func:`start_warming` has a he
 thread touch that memory there:
 
 * three ``mallopt`` settings first: every thread allocates from the one main arena
-  (``M_ARENA_MAX``; ``staffplan solve`` and the web's jobs solve in a thread of their
+  (``M_ARENA_MAX``; ``staffplan run`` and the web's jobs solve in a thread of their
   own, which would otherwise get a fresh arena and none of the warmed pages: measured,
   220,000 faults in the solve and 2.1 GB peak instead of 1.1), blocks and arrays below
   32 MB stay on the heap instead of fresh ``mmap`` regions (``M_MMAP_THRESHOLD``,
@@ -29,9 +29,11 @@ thread touch that memory there:
   the same.
 
 On the city the solve's thread then takes 0.004-0.09 s of system time instead of
-0.43-0.63 s (README, "How the solver works").  The memory is
-not given back after the solve (``malloc_trim``: 0.05-0.15 s on the city): the callers
-that warm (``staffplan solve``, a web job) exit after their solve.
+0.43-0.63 s, and its first solve in a process no more CPU than the next ones; the whole
+benchmark process (``bench_solve.py --scales 1``, the helper included) 4.28-4.67 s of
+CPU against 4.73-5.51 s, four runs each, alternated, on a loaded machine.  The memory
+is not given back after the solve (``malloc_trim``: 0.05-0.15 s on the city): the
+callers that warm (``staffplan run``, a web job, each its own process) exit after it.
 
 It is safe because the solve never sees the blocks: they are freed (into the heap, not
 to the kernel) before it allocates, and no memory is shared with the helper after
@@ -84,6 +86,8 @@ _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 #: Linux's ``madvise`` advice that faults a range in, writable, without writing it (5.14+).
 _MADV_POPULATE_WRITE = 23
+#: The page size assumed (with larger pages a block's start may be misaligned: ``madvise``
+#: refuses, ``memset`` stands in).
 _PAGE = 4096
 #: The largest ``M_MMAP_THRESHOLD`` glibc accepts on 64-bit (``DEFAULT_MMAP_THRESHOLD_MAX``).
 _MMAP_THRESHOLD = 32 * 2**20
