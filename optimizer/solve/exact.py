@@ -540,18 +540,9 @@ def relax_stage(
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
         solution = h.getSolution()
-        duals = np.asarray(solution.row_dual)
-        bound, rc = prog.safe_bound(duals, rc)
-        negative = np.flatnonzero(rc < -tol)
-        entering = negative[~incol[negative]]
         objective = float(h.getInfo().objective_function_value) + prog.offset
-        needed = objective - tol - bound
-        lifted = _people_lifted(model, prog, duals, rc, entering, needed) if len(entering) else None
-        if lifted is not None:
-            # the pricing ends here, without another HiGHS run (see _people_lifted)
-            bound, rc = prog.safe_bound(lifted, rc)
-            negative = np.flatnonzero(rc < -tol)
-            entering = negative[~incol[negative]]
+        duals = np.asarray(solution.row_dual)
+        bound, rc, entering = _round_bound(model, prog, duals, rc, incol, objective, tol)
         # The column values come as a list (20 ms on the city's first stage, 213,613
         # columns): they are read only when this round can be the last, that is when no
         # arc enters or the bound is within a unit of HiGHS's objective (the bound never
@@ -580,6 +571,49 @@ def relax_stage(
         h.setOptionValue("simplex_strategy", PRIMAL_SIMPLEX)
     else:
         return None
+    return _relaxation(model, prog, bound, rc, cols, x, rounded)
+
+
+def _round_bound(
+    model: FlowModel,
+    prog: StageProgram,
+    duals: np.ndarray,
+    rc: np.ndarray,
+    incol: np.ndarray,
+    objective: float,
+    tol: float,
+) -> tuple[float, np.ndarray, IntArray]:
+    """A pricing round of :func:`relax_stage` from HiGHS's row ``duals``: the bound
+    (:meth:`StageProgram.safe_bound`), every free arc's reduced cost (into ``rc``) and
+    the free arcs outside the columns (``incol``) that enter (reduced cost below
+    ``-tol``).  When lowering the duals of the people who own those arcs lifts the bound
+    to ``objective`` (HiGHS's, less ``tol``; :func:`_people_lifted`), the round is read
+    from those duals instead: no arc enters, and the pricing ends without another HiGHS
+    run."""
+    bound, rc = prog.safe_bound(duals, rc)
+    negative = np.flatnonzero(rc < -tol)
+    entering = negative[~incol[negative]]
+    needed = objective - tol - bound
+    lifted = _people_lifted(model, prog, duals, rc, entering, needed) if len(entering) else None
+    if lifted is not None:
+        bound, rc = prog.safe_bound(lifted, rc)
+        negative = np.flatnonzero(rc < -tol)
+        entering = negative[~incol[negative]]
+    return bound, rc, entering
+
+
+def _relaxation(
+    model: FlowModel,
+    prog: StageProgram,
+    bound: float,
+    rc: np.ndarray,
+    cols: IntArray,
+    x: np.ndarray,
+    rounded: IntArray | None,
+) -> StageRelaxation:
+    """The :class:`StageRelaxation` of :func:`relax_stage`'s last round: ``bound``, the
+    reduced costs ``rc`` of the free arcs over every arc, and the flow of the columns
+    ``cols`` at ``x`` (``rounded``: integral) or, fractional, the solution."""
     if len(prog.free) == model.num_arcs:
         reduced = rc  # every arc free (a first stage): rc is already in arc order
     else:
