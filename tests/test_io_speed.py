@@ -12,6 +12,7 @@ import random
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,7 @@ from test_solve_properties import instances
 
 from optimizer.data import Pins, Problem
 from optimizer.io import load_scenario, tables
+from optimizer.io.build import nearest_unit
 from optimizer.io.tables import (
     TableSource,
     _clean_text,
@@ -321,3 +323,21 @@ def test_allowed_pairs_are_the_qualified_pairs_each_rule_keeps(
     gone = PINS.removes(problem, person[keep], post[keep], unit[keep])
     assert cand.post.tolist() == post[keep][~gone].tolist()
     assert cand.removed == {**expected, "pins": int(gone.sum())}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2000), st.integers(1, 200), st.integers(0, 2**32 - 1))
+def test_nearest_unit_by_blocks_is_the_whole_product_s(points: int, places: int, seed: int) -> None:
+    """The nearest unit of each point, worked out by blocks of points, is the one of the
+    whole product (several blocks when points × units is large)."""
+    rng = np.random.default_rng(seed)
+    lat, lon = rng.uniform(8, 24, points), rng.uniform(102, 118, points)
+    ulat, ulon = rng.uniform(8, 24, places), rng.uniform(102, 118, places)
+    units = SimpleNamespace(lat=ulat, lon=ulon)
+
+    def xyz(phi: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        p, q = np.radians(phi), np.radians(lam)
+        return np.stack([np.cos(p) * np.cos(q), np.cos(p) * np.sin(q), np.sin(p)], axis=1)
+
+    whole = np.argmax(xyz(lat, lon) @ xyz(ulat, ulon).T, axis=1)
+    assert nearest_unit(lat, lon, units).tolist() == whole.tolist()  # type: ignore[arg-type]
