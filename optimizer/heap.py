@@ -29,11 +29,16 @@ thread touch that memory there:
   the same.
 
 On the city the solve's thread then takes 0.004-0.09 s of system time instead of
-0.43-0.63 s, and its first solve in a process no more CPU than the next ones; the whole
-benchmark process (``bench_solve.py --scales 1``, the helper included) 4.28-4.67 s of
-CPU against 4.73-5.51 s, four runs each, alternated, on a loaded machine.  The memory
-is not given back after the solve (``malloc_trim``: 0.05-0.15 s on the city): the
-callers that warm (``staffplan run``, a web job, each its own process) exit after it.
+0.43-0.63 s, and its first solve in a process no more CPU than the next ones.
+``bench_solve.py --scales 1`` on a quiet machine: 3.53-3.94 s wall (mean 3.69)
+against 3.73-3.97 s (3.86), eight alternated runs each, the same CPU time in all (the
+helper's included); the load ~0.1 s longer (the helper's ``madvise`` holds the address
+space's lock the load's own ``mmap`` calls wait on; ``memset`` does not, but touches
+half as much in the time: the same total), the solve ~0.3 s shorter.  On a loaded
+machine the helper competes with the load for the process's share of the CPU.  The
+memory is not given back after the solve (``malloc_trim``: 0.05-0.15 s on the city):
+the callers that warm (``staffplan run``, a web job, each its own process) exit after
+it.
 
 It is safe because the solve never sees the blocks: they are freed (into the heap, not
 to the kernel) before it allocates, and no memory is shared with the helper after
